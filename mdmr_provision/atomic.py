@@ -1,0 +1,63 @@
+"""Crash-safe file writes: temp file in the same directory, fsync, rename, fsync the directory."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+from mdmr_provision.errors import MdmrError
+
+
+def atomic_write(path: Path, data: bytes, *, mode: int = 0o644, backup: bool = False) -> None:
+    """Replace ``path`` with ``data`` so a reader sees the old or the new file, never a mix.
+
+    ``mode`` is applied to the temp file before any byte is written, so a private key is
+    never readable by others even for an instant.  With ``backup`` the previous version is
+    kept as ``path`` + ``.backup`` (hard link, so it is also atomic).
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise MdmrError(f"{path}: cannot write: {exc.strerror or exc}") from exc
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if backup and path.exists():
+            bak = path.with_name(path.name + ".backup")
+            with contextlib.suppress(FileNotFoundError):
+                bak.unlink()
+            os.link(path, bak)
+        Path(tmp).replace(path)
+        _fsync_dir(path.parent)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            Path(tmp).unlink()
+        if isinstance(exc, OSError):
+            raise MdmrError(f"{path}: cannot write: {exc.strerror or exc}") from exc
+        raise
+
+
+def atomic_write_text(path: Path, text: str, *, mode: int = 0o644, backup: bool = False) -> None:
+    """:func:`atomic_write` for UTF-8 text."""
+    atomic_write(path, text.encode("utf-8"), mode=mode, backup=backup)
+
+
+def _fsync_dir(directory: Path) -> None:
+    # The rename is only durable once the directory entry is on disk.
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

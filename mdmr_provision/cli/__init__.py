@@ -1,0 +1,95 @@
+"""Thin command-line entry point: parse, call one function, map errors to exit codes.
+
+Each sub-command lives in its own module in this package and exposes
+``register(subparsers)``, which adds its parser and sets ``func`` to a callable
+``(argparse.Namespace) -> int``.  Add new commands to :data:`COMMANDS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from mdmr_provision import __version__
+from mdmr_provision.errors import (
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    MdmrError,
+)
+
+#: Sub-command modules, in the order ``--help`` lists them.
+COMMANDS: tuple[str, ...] = (
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mdmr-provision",
+        description="Declarative provisioning and AS2 connectivity proofs for the MDM/R.",
+    )
+    parser.add_argument("--version", action="version", version=f"mdmr-provision {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        module = importlib.import_module(f"mdmr_provision.cli.{name}")
+        module.register(sub)
+    return parser
+
+
+def debug_log_path() -> Path:
+    """Where tracebacks of internal errors go (never to the terminal)."""
+    env = os.environ.get("MDMR_DEBUG_LOG")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "mdmr-provision" / "debug.log"
+
+
+def _log_internal_error() -> str:
+    path = debug_log_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as log:
+            log.write(f"--- {datetime.now(UTC).isoformat()} mdmr-provision {__version__}\n")
+            log.write(traceback.format_exc())
+    except OSError:
+        return "(the debug log could not be written)"
+    return f"details in {path}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return its exit code (0 ok, 1 user error, 2 usage, 3 bug, 130 Ctrl-C)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help/--version
+        return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
+    if not getattr(args, "func", None):
+        parser.print_usage(sys.stderr)
+        print("mdmr-provision: error: a command is required", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        result: int = args.func(args)
+        return result
+    except MdmrError as exc:
+        print(f"mdmr-provision: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("mdmr-provision: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # stdout closed early (e.g. piped into `head`): not an error worth a traceback.
+        return 0
+    except Exception as exc:  # noqa: BLE001 - the one place that turns bugs into exit 3
+        where = _log_internal_error()
+        print(
+            f"mdmr-provision: internal error: {type(exc).__name__}: {exc} ({where})",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL

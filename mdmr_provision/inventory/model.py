@@ -1,0 +1,305 @@
+"""The validated inventory as frozen, typed records.
+
+The loader (``inventory.loader``) turns YAML into these records once; nothing past it
+handles raw dictionaries.  Paths are absolute (resolved against the file that named them).
+Secrets are never held here: a private key is a *reference* (path + where its passphrase
+comes from), read only at the moment it is used.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+#: Environments where file transfer is proven (guide §2, R1).
+TRANSFER_ENVIRONMENTS: tuple[str, ...] = ("sandbox", "enrolment", "production")
+#: All environments, in the guide's order; ``dr`` is reachability only.
+ENVIRONMENTS: tuple[str, ...] = (*TRANSFER_ENVIRONMENTS, "dr")
+#: Accepted spellings of environment names (the guide calls enrolment "QA" too).
+ENVIRONMENT_ALIASES: dict[str, str] = {"qa": "enrolment", "enrollment": "enrolment"}
+
+
+class Role(enum.StrEnum):
+    LDC = "ldc"
+    BILLING_AGENT = "billing_agent"
+    AMI_OPERATOR = "ami_operator"
+
+
+class MdnMode(enum.StrEnum):
+    SYNC = "sync"
+    ASYNC = "async"
+
+
+class Digest(enum.StrEnum):
+    SHA256 = "sha256"
+    SHA384 = "sha384"
+    SHA512 = "sha512"
+
+
+class Cipher(enum.StrEnum):
+    AES128 = "aes128"
+    AES256 = "aes256"
+    DES3 = "3des"  # legacy: only where a partner demands it
+
+
+class FileNameTag(enum.StrEnum):
+    FTSN = "FTSN"  # the guide's tag
+    FTSFN = "FTSFN"  # later TIS versions
+
+
+class ReceiverProduct(enum.StrEnum):
+    BUILTIN = "builtin"  # our AS2 receiver answers the MDM/R's test file
+    EXTERNAL = "external"  # the LDC's own AS2 product: inbound proof is confirmed by a person
+
+
+class Direction(enum.StrEnum):
+    EGRESS = "egress"
+    INGRESS = "ingress"
+
+
+class DrCheck(enum.StrEnum):
+    DNS = "dns"
+    TCP = "tcp"
+    TLS = "tls"
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a value came from, for messages that point at the inventory."""
+
+    file: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True)
+class Contact:
+    name: str
+    email: str | None = None
+    phone: str | None = None
+    role: str | None = None
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """Where a passphrase comes from; the value itself is never stored."""
+
+    env: str | None = None
+    file: Path | None = None
+
+    def describe(self) -> str:
+        if self.env:
+            return f"env:{self.env}"
+        if self.file:
+            return f"file:{self.file}"
+        return "none"
+
+
+@dataclass(frozen=True)
+class CertificateSpec:
+    """An organisation's signing/encryption certificate and its private key reference."""
+
+    cert: Path
+    key: Path | None = None
+    passphrase: SecretRef = field(default_factory=SecretRef)
+    #: Where the DER copy for the MDM/R goes (default: ``cert`` with suffix ``.der``).
+    der: Path | None = None
+
+    @property
+    def der_path(self) -> Path:
+        return self.der if self.der is not None else self.cert.with_suffix(".der")
+
+
+@dataclass(frozen=True)
+class SshSpec:
+    user: str
+    port: int = 22
+    key: Path | None = None
+
+
+@dataclass(frozen=True)
+class Server:
+    """A host that runs an AS2 client for an organisation (R5: each one must be tested)."""
+
+    name: str
+    org_id: str
+    #: Local address the server's connections come from (used as source address).
+    address: str
+    connection: str = "local"  # "local" or "ssh"
+    ssh: SshSpec | None = None
+
+
+@dataclass(frozen=True)
+class Receiver:
+    """The organisation's inbound AS2 receiver for one environment (R3)."""
+
+    environment: str
+    url: str
+    product: ReceiverProduct = ReceiverProduct.BUILTIN
+    #: Where the built-in receiver listens, when it differs from the URL (NAT, proxy).
+    listen_host: str | None = None
+    listen_port: int | None = None
+    inbox: Path | None = None
+
+
+@dataclass(frozen=True)
+class Organisation:
+    org_id: str
+    name: str
+    role: Role
+    as2_id: str
+    certificate: CertificateSpec
+    contacts: tuple[Contact, ...] = ()
+    servers: tuple[Server, ...] = ()
+    receivers: tuple[Receiver, ...] = ()
+    location: Location | None = field(default=None, compare=False)
+
+    def receiver(self, environment: str) -> Receiver | None:
+        return next((r for r in self.receivers if r.environment == environment), None)
+
+
+@dataclass(frozen=True)
+class Relationship:
+    """An LDC's authority delegation to an agent (R12)."""
+
+    ldc: str
+    agent: str
+    role: Role
+    environments: tuple[str, ...] = TRANSFER_ENVIRONMENTS
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """The MDM/R file transfer service of one environment."""
+
+    url: str
+    host: str
+    port: int
+    scheme: str  # "http" or "https"
+    as2_id: str | None = None
+    certificate: Path | None = None
+    mdn: MdnMode = MdnMode.SYNC
+    #: URL our receiver gives for asynchronous MDNs (``Receipt-Delivery-Option``).
+    async_mdn_url: str | None = None
+    signing: Digest = Digest.SHA256
+    encryption: Cipher = Cipher.AES256
+    compression: bool = False
+    #: CA bundle that signs the endpoint's TLS certificate (https only).
+    tls_ca: Path | None = None
+    timeout_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class Environment:
+    name: str
+    endpoint: Endpoint
+    #: For ``dr``: what "reachable" means (R1, R9).  Empty for transfer environments.
+    dr_checks: tuple[DrCheck, ...] = ()
+
+    @property
+    def transfers_files(self) -> bool:
+        return self.name in TRANSFER_ENVIRONMENTS
+
+
+@dataclass(frozen=True)
+class FirewallRule:
+    """A rule the network team puts in place (R10)."""
+
+    name: str
+    direction: Direction
+    #: None: every environment (typical for ingress to one receiver).
+    environment: str | None
+    #: Addresses the rule allows at the far end (MDM/R for egress, MDM/R senders for ingress).
+    addresses: tuple[str, ...]
+    port: int
+    protocol: str = "tcp"
+    #: Our servers the rule applies to (egress); empty means every sending server.
+    servers: tuple[str, ...] = ()
+    #: The organisation whose receiver the rule opens (ingress).
+    org_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Resolver:
+    address: str
+    port: int = 53
+
+
+@dataclass(frozen=True)
+class DnsSettings:
+    #: Empty: use the system's resolvers.
+    resolvers: tuple[Resolver, ...] = ()
+    timeout_seconds: float = 2.0
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Knobs behind the guide's rules; defaults documented in the schema and README."""
+
+    renewal_window_days: int = 14  # R6: replace and re-test two weeks before expiry
+    dr_retest_months: int = 6  # R9
+    large_file_size: int = 5 * 1024 * 1024  # R4: 5-10 MB or the largest file intended
+    file_name_tag: FileNameTag = FileNameTag.FTSN
+    cutover_date: date | None = None  # R8
+    production_reverify_days: int = 30  # R8: how close to cutover a re-verification counts
+    connectivity_test_date: date | None = None  # R13
+    unit_test_date: date | None = None  # R13
+    forms_lead_weeks: int = 4  # R13
+    allow_test_certificates: bool = False  # R6: real certificates only; demo/simulator sets it
+
+
+@dataclass(frozen=True)
+class Simulator:
+    """Settings for ``--simulate``: where demo certificates and simulator data live."""
+
+    workdir: Path
+    dns_port: int = 0  # 0: the inventory's first resolver port
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """The whole validated inventory."""
+
+    sources: tuple[Path, ...]
+    organisations: tuple[Organisation, ...]
+    relationships: tuple[Relationship, ...]
+    environments: tuple[Environment, ...]
+    firewall: tuple[FirewallRule, ...]
+    dns: DnsSettings
+    policy: Policy
+    #: Directory paths were resolved against (state lives here by default).
+    root: Path
+    simulator: Simulator | None = None
+    #: Digest of the normalised inventory content; a saved plan records it.
+    fingerprint: str = ""
+
+    def organisation(self, org_id: str) -> Organisation:
+        for org in self.organisations:
+            if org.org_id == org_id:
+                return org
+        raise KeyError(org_id)
+
+    def environment(self, name: str) -> Environment | None:
+        name = ENVIRONMENT_ALIASES.get(name, name)
+        return next((e for e in self.environments if e.name == name), None)
+
+    @property
+    def ldcs(self) -> tuple[Organisation, ...]:
+        return tuple(o for o in self.organisations if o.role is Role.LDC)
+
+    def senders_for(self, ldc: str, environment: str) -> tuple[Organisation, ...]:
+        """The LDC itself and every agent authorised to send for it in ``environment`` (R12)."""
+        out = [self.organisation(ldc)]
+        for rel in self.relationships:
+            if rel.ldc == ldc and environment in rel.environments:
+                out.append(self.organisation(rel.agent))
+        return tuple(out)
+
+    @property
+    def servers(self) -> tuple[Server, ...]:
+        return tuple(s for o in self.organisations for s in o.servers)
