@@ -42,6 +42,8 @@ class Action(enum.StrEnum):
     NOOP = "no-op"
     BLOCKED = "blocked"  # cannot proceed until something else is fixed (reason says what)
     MANUAL = "manual"  # a person must do it and confirm it with a command
+    #: No longer declared in the inventory: the record leaves state, its history stays.
+    FORGET = "forget"
 
     @property
     def pending(self) -> bool:
@@ -174,6 +176,8 @@ class Resource(abc.ABC):
     """One desired item.  Subclasses set ``kind`` and implement the three methods."""
 
     kind: ClassVar[str]
+    #: ``apply`` only reads (e.g. a reachability proof), so ``apply --check`` runs it too.
+    read_only: ClassVar[bool] = False
 
     def __init__(
         self,
