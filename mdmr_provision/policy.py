@@ -1,0 +1,155 @@
+"""Policy as data: the guide's rules that make a change necessary, named and explained.
+
+Each rule is a :class:`Rule` (its number in GUIDE.md §1, a title and the guide's own
+words).  The functions below decide *whether* a rule applies; when it does they return a
+:class:`Verdict` whose ``reason`` is the one-line text a plan shows, ending with the guide's
+words so every plan line can be traced to the source.  Resources call these from their pure
+``diff``; nothing here does I/O or reads the clock.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule of GUIDE.md §1 that the tool enforces."""
+
+    id: str
+    title: str
+    #: The guide's wording, quoted at the end of plan reasons.
+    guide: str
+
+
+RULES: Mapping[str, Rule] = {
+    rule.id: rule
+    for rule in (
+        Rule(
+            "R6",
+            "certificate renewal window",
+            "replace and re-test certificates at least two weeks before they expire",
+        ),
+        Rule(
+            "R7",
+            "changed certificate or AS2 client",
+            "any change to the AS2 client or the certificates means connectivity testing "
+            "must be redone",
+        ),
+        Rule(
+            "R8",
+            "production re-verification before cutover",
+            "production connectivity is re-verified when preparing for cutover",
+        ),
+        Rule(
+            "R9",
+            "disaster recovery re-test interval",
+            "DR connectivity is re-tested every six months after cutover",
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A rule applies: ``reason`` is the plan line, ``rule`` its id."""
+
+    rule: str
+    reason: str
+
+
+def _because(rule_id: str, what: str) -> Verdict:
+    return Verdict(rule_id, f"{what} (guide: {RULES[rule_id].guide})")
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    """``moment`` plus ``months`` calendar months, clamping the day (31 Aug + 6 = 28/29 Feb)."""
+    index = moment.month - 1 + months
+    year, month = moment.year + index // 12, index % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)
+
+
+def renewal_due(not_after: datetime, now: datetime, window_days: int) -> Verdict | None:
+    """R6: the certificate expires within ``window_days`` (or already has)."""
+    left = not_after - now
+    when = not_after.date().isoformat()
+    if left <= timedelta(0):
+        return _because("R6", f"certificate expired on {when}")
+    if left <= timedelta(days=window_days):
+        days = left.days
+        return _because(
+            "R6",
+            f"certificate expires on {when} (in {days} day{'s' if days != 1 else ''}), "
+            f"inside the {window_days}-day renewal window",
+        )
+    return None
+
+
+def changed_inputs(
+    at_proof: Mapping[str, str], current: Mapping[str, str]
+) -> tuple[str, ...]:
+    """Addresses whose fingerprint differs from the one recorded with the proof (sorted).
+
+    An input present now but absent when the proof was made counts as changed; one that
+    is no longer an input does not (the proof's own inputs changed shape: that is a
+    different reason, shown by the resource).
+    """
+    return tuple(sorted(k for k, v in current.items() if at_proof.get(k) != v))
+
+
+def proof_stale(at_proof: Mapping[str, str], current: Mapping[str, str]) -> Verdict | None:
+    """R7: a certificate or AS2 profile the proof relied on changed since it was made.
+
+    ``at_proof`` and ``current`` map input addresses (``certificate.ORG10000.der``,
+    ``as2_profile.sandbox.as2-a``) to their fingerprints.
+    """
+    changed = changed_inputs(at_proof, current)
+    if not changed:
+        return None
+    names = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
+    return _because("R7", f"{names} changed since the last proof")
+
+
+def production_reverify_due(
+    cutover: date | None,
+    last_proof: datetime | None,
+    now: datetime,
+    window_days: int,
+) -> Verdict | None:
+    """R8: inside ``window_days`` before cutover, production needs a proof from that window.
+
+    Not due before the window opens (a proof made months earlier does not count and a new
+    one would not either) nor when no cutover date is set.  Past the cutover date a missing
+    re-verification is still reported: it was required and never happened.
+    """
+    if cutover is None:
+        return None
+    opens = cutover - timedelta(days=window_days)
+    if now.date() < opens:
+        return None
+    if last_proof is not None and last_proof.date() >= opens:
+        return None
+    last = f"last proof {last_proof.date().isoformat()}" if last_proof else "never proven"
+    return _because(
+        "R8",
+        f"cutover on {cutover.isoformat()}: production needs a proof since "
+        f"{opens.isoformat()} ({last})",
+    )
+
+
+def dr_retest_due(last_proof: datetime | None, now: datetime, months: int) -> Verdict | None:
+    """R9: DR reachability was never proven, or its last proof is ``months`` old or more."""
+    if last_proof is None:
+        return _because("R9", "DR reachability never proven")
+    due = add_months(last_proof, months)
+    if now >= due:
+        return _because(
+            "R9",
+            f"DR reachability last proven {last_proof.date().isoformat()}, "
+            f"re-test was due {due.date().isoformat()}",
+        )
+    return None
