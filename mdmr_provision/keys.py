@@ -35,9 +35,18 @@ def _read(path: Path, what: str) -> bytes:
         raise CertificateError(f"{path}: cannot read {what}: {exc.strerror or exc}") from None
 
 
+def read_file(path: Path, what: str) -> bytes:
+    """The bytes of ``path``; a missing or unreadable file is a one-line CertificateError."""
+    return _read(path, what)
+
+
 def load_certificates(path: Path) -> list[x509.Certificate]:
     """Every certificate in a PEM file (leaf first, then its chain) or the one in a DER file."""
-    data = _read(path, "certificate")
+    return parse_certificates(_read(path, "certificate"), str(path))
+
+
+def parse_certificates(data: bytes, where: str) -> list[x509.Certificate]:
+    """Every certificate in PEM bytes (leaf first) or the one in DER bytes; ``where`` names them."""
     try:
         if _PEM_CERT in data:
             return x509.load_pem_x509_certificates(data)
@@ -45,9 +54,9 @@ def load_certificates(path: Path) -> list[x509.Certificate]:
     except ValueError:
         if b"PRIVATE KEY-----" in data:
             raise CertificateError(
-                f"{path}: holds a private key, not a certificate"
+                f"{where}: holds a private key, not a certificate"
             ) from None
-        raise CertificateError(f"{path}: not a PEM or DER X.509 certificate") from None
+        raise CertificateError(f"{where}: not a PEM or DER X.509 certificate") from None
 
 
 def load_certificate(path: Path) -> x509.Certificate:
