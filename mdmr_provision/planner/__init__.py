@@ -1,0 +1,1 @@
+"""The planner: gather facts, diff resources against them, order the changes, render."""

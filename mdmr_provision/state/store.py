@@ -1,0 +1,214 @@
+"""The state file: lineage, serial, one record per resource and the evidence history.
+
+State is written atomically (temp file, fsync, rename) with the previous version kept as
+``state.json.backup``.  The serial only moves when the content changes, so a no-op apply
+never makes other saved plans stale.  The history is append-only: :meth:`StateStore.save`
+refuses to write a state whose history does not begin with the one on disk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from mdmr_provision.atomic import atomic_write_text
+from mdmr_provision.core.types import Evidence, JsonValue, ResourceRecord
+from mdmr_provision.errors import MdmrError, StateError
+from mdmr_provision.planner.mask import mask, mask_mapping
+
+FORMAT_VERSION = 1
+STATE_ENV = "MDMR_STATE"
+
+
+@dataclass(frozen=True)
+class State:
+    """One version of the state file."""
+
+    lineage: str | None = None
+    serial: int = 0
+    records: Mapping[str, ResourceRecord] = field(default_factory=dict)
+    history: tuple[Evidence, ...] = ()
+    updated_at: datetime | None = None
+
+    def with_record(self, record: ResourceRecord) -> State:
+        records = dict(self.records)
+        records[record.address] = record
+        return replace(self, records=records)
+
+    def without_record(self, address: str) -> State:
+        records = {k: v for k, v in self.records.items() if k != address}
+        return replace(self, records=records)
+
+    def with_evidence(self, *evidence: Evidence) -> State:
+        return replace(self, history=self.history + tuple(evidence))
+
+    def same_content(self, other: State) -> bool:
+        """Equal records and history (timestamps of unchanged records ignored)."""
+        if len(self.history) != len(other.history) or self.records.keys() != other.records.keys():
+            return False
+        for address, mine in self.records.items():
+            theirs = other.records[address]
+            if (mine.kind, mine.fingerprint, dict(mine.attributes)) != (
+                theirs.kind,
+                theirs.fingerprint,
+                dict(theirs.attributes),
+            ):
+                return False
+        return _encode_history(self.history) == _encode_history(other.history)
+
+
+def default_state_path(inventory_root: Path, override: str | None = None) -> Path:
+    """``--state`` wins, then ``$MDMR_STATE``, then ``<inventory root>/.mdmr/state.json``."""
+    if override:
+        return Path(override)
+    env = os.environ.get(STATE_ENV)
+    if env:
+        return Path(env)
+    return inventory_root / ".mdmr" / "state.json"
+
+
+def record_to_json(record: ResourceRecord) -> dict[str, JsonValue]:
+    return {
+        "kind": record.kind,
+        "fingerprint": record.fingerprint,
+        "attributes": mask_mapping(record.attributes),
+        "updated_at": record.updated_at.isoformat(),
+    }
+
+
+def evidence_to_json(evidence: Evidence) -> dict[str, JsonValue]:
+    return {
+        "address": evidence.address,
+        "kind": evidence.kind,
+        "environment": evidence.environment,
+        "ok": evidence.ok,
+        "at": evidence.at.isoformat(),
+        "details": mask_mapping(evidence.details),
+        "files": list(evidence.files),
+    }
+
+
+def _encode_history(history: tuple[Evidence, ...]) -> list[JsonValue]:
+    return [evidence_to_json(e) for e in history]
+
+
+def state_to_json(state: State) -> dict[str, JsonValue]:
+    """The JSON document of ``schemas/state.schema.json``."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "lineage": state.lineage,
+        "serial": state.serial,
+        "updated_at": state.updated_at.isoformat() if state.updated_at else None,
+        "resources": {a: record_to_json(state.records[a]) for a in sorted(state.records)},
+        "history": _encode_history(state.history),
+    }
+
+
+def _parse_time(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise TypeError("timestamp must be a string")
+    return datetime.fromisoformat(value)
+
+
+def state_from_json(doc: Any) -> State:
+    """Parse a state document; raises ``KeyError``/``TypeError``/``ValueError`` when malformed."""
+    if not isinstance(doc, dict):
+        raise TypeError("not a JSON object")
+    version = doc["format_version"]
+    if version != FORMAT_VERSION:
+        raise ValueError(f"format_version {version!r} is not supported (expected {FORMAT_VERSION})")
+    lineage = doc["lineage"]
+    serial = doc["serial"]
+    if not isinstance(serial, int) or isinstance(serial, bool) or serial < 0:
+        raise TypeError("serial must be a non-negative integer")
+    if lineage is not None and not isinstance(lineage, str):
+        raise TypeError("lineage must be a string")
+    records: dict[str, ResourceRecord] = {}
+    for address, raw in dict(doc["resources"]).items():
+        records[address] = ResourceRecord(
+            address=address,
+            kind=str(raw["kind"]),
+            fingerprint=str(raw["fingerprint"]),
+            attributes=dict(raw["attributes"]),
+            updated_at=_parse_time(raw["updated_at"]),
+        )
+    history = tuple(
+        Evidence(
+            address=str(raw["address"]),
+            kind=str(raw["kind"]),
+            environment=raw["environment"],
+            ok=bool(raw["ok"]),
+            at=_parse_time(raw["at"]),
+            details=dict(raw["details"]),
+            files=tuple(str(f) for f in raw.get("files", ())),
+        )
+        for raw in list(doc["history"])
+    )
+    updated = doc.get("updated_at")
+    return State(
+        lineage=lineage,
+        serial=serial,
+        records=records,
+        history=history,
+        updated_at=_parse_time(updated) if updated else None,
+    )
+
+
+class StateStore:
+    """Reads and writes one state file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    @property
+    def backup_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".backup")
+
+    def load(self) -> State:
+        """The state on disk; an empty state when there is no file yet."""
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return State()
+        except OSError as exc:
+            raise StateError(f"{self.path}: cannot read state: {exc.strerror or exc}") from exc
+        try:
+            return state_from_json(json.loads(raw))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            detail = str(exc) if not isinstance(exc, KeyError) else f"missing key {exc}"
+            hint = (
+                f"; the previous version is {self.backup_path}"
+                if self.backup_path.exists()
+                else "; no backup exists"
+            )
+            raise StateError(f"{self.path}: corrupt state file ({detail}){hint}") from exc
+
+    def save(self, new: State, *, previous: State, now: datetime) -> State:
+        """Write ``new`` if its content differs from ``previous``; return what is on disk.
+
+        Sets the lineage on first write and bumps the serial.  Refuses to rewrite history.
+        """
+        if new.same_content(previous):
+            return previous
+        if _encode_history(new.history[: len(previous.history)]) != _encode_history(
+            previous.history
+        ):
+            raise StateError(f"{self.path}: refusing to rewrite the evidence history")
+        written = replace(
+            new,
+            lineage=previous.lineage or str(uuid.uuid4()),
+            serial=previous.serial + 1,
+            updated_at=now,
+        )
+        text = json.dumps(mask(state_to_json(written)), indent=2, ensure_ascii=False) + "\n"
+        try:
+            atomic_write_text(self.path, text, mode=0o600, backup=True)
+        except MdmrError as exc:
+            raise StateError(exc.message) from exc
+        return written
