@@ -84,3 +84,7 @@ class StalePlanError(MdmrError):
 
 class TemplateError(MdmrError):
     """A template could not be rendered."""
+
+
+class SimulatorError(MdmrError):
+    """The MDM/R simulator cannot be set up or run with this inventory."""
