@@ -1,0 +1,215 @@
+"""Turning the merged, checked document into the frozen records of :mod:`.model`.
+
+Runs only after the schema and the semantic checks passed, so values have the right
+types here; this module only applies defaults, resolves paths and parses URLs and sizes.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from mdmr_provision.core.types import digest
+from mdmr_provision.inventory.checks import Checker, parse_size, split_host_port, url_port
+from mdmr_provision.inventory.model import (
+    ENVIRONMENT_ALIASES,
+    ENVIRONMENTS,
+    TRANSFER_ENVIRONMENTS,
+    CertificateSpec,
+    Cipher,
+    Contact,
+    Digest,
+    Direction,
+    DnsSettings,
+    DrCheck,
+    Endpoint,
+    Environment,
+    FileNameTag,
+    FirewallRule,
+    Inventory,
+    Location,
+    MdnMode,
+    Organisation,
+    Policy,
+    Receiver,
+    ReceiverProduct,
+    Relationship,
+    Resolver,
+    Role,
+    SecretRef,
+    Server,
+    Simulator,
+    SshSpec,
+)
+from mdmr_provision.inventory.yamlsource import PathT
+
+
+def _env(name: str) -> str:
+    return ENVIRONMENT_ALIASES.get(name, name)
+
+
+class Converter:
+    """Builds an :class:`Inventory` from a checked document."""
+
+    def __init__(self, checker: Checker, sources: tuple[Path, ...], root: Path) -> None:
+        self.c = checker
+        self.sources = sources
+        self.root = root
+
+    def path(self, path: PathT) -> Path:
+        return self.c.resolve(path, self.c.doc_value(path))
+
+    def opt_path(self, path: PathT) -> Path | None:
+        return self.path(path) if isinstance(self.c.doc_value(path), str) else None
+
+    def inventory(self, simulator: Simulator | None) -> Inventory:
+        data: dict[str, Any] = self.c.doc.data
+        orgs = tuple(self.organisation(k, v) for k, v in data.get("organisations", {}).items())
+        envs = sorted(
+            (self.environment(k, v) for k, v in data.get("environments", {}).items()),
+            key=lambda e: ENVIRONMENTS.index(e.name),
+        )
+        return Inventory(
+            sources=self.sources,
+            organisations=orgs,
+            relationships=tuple(self.relationship(r) for r in data.get("relationships", [])),
+            environments=tuple(envs),
+            firewall=tuple(self.firewall(i, r) for i, r in enumerate(data.get("firewall", []))),
+            dns=self.dns(data.get("dns", {})),
+            policy=self.policy(data.get("policy", {})),
+            root=self.root,
+            simulator=simulator,
+            fingerprint=digest(data),
+        )
+
+    def organisation(self, org_id: str, raw: dict[str, Any]) -> Organisation:
+        base: PathT = ("organisations", org_id)
+        loc = self.c.doc.locs[base]
+        return Organisation(
+            org_id=org_id,
+            name=raw["name"],
+            role=Role(raw["role"]),
+            as2_id=raw.get("as2_id", org_id),
+            certificate=self.certificate((*base, "certificate"), raw["certificate"]),
+            contacts=tuple(Contact(**c) for c in raw.get("contacts", [])),
+            servers=tuple(self.server(org_id, k, v) for k, v in raw.get("servers", {}).items()),
+            receivers=tuple(
+                self.receiver((*base, "receivers", k), k, v)
+                for k, v in raw.get("receivers", {}).items()
+            ),
+            location=Location(loc.file, loc.key_line, loc.key_column),
+        )
+
+    def certificate(self, path: PathT, raw: dict[str, Any]) -> CertificateSpec:
+        return CertificateSpec(
+            cert=self.path((*path, "cert")),
+            key=self.opt_path((*path, "key")),
+            passphrase=SecretRef(
+                env=raw.get("passphrase_env"), file=self.opt_path((*path, "passphrase_file"))
+            ),
+            der=self.opt_path((*path, "der")),
+        )
+
+    def server(self, org_id: str, name: str, raw: dict[str, Any]) -> Server:
+        path: PathT = ("organisations", org_id, "servers", name)
+        ssh = raw.get("ssh")
+        return Server(
+            name=name,
+            org_id=org_id,
+            address=raw["address"],
+            connection=raw.get("connection", "local"),
+            ssh=None
+            if ssh is None
+            else SshSpec(
+                user=ssh["user"], port=ssh.get("port", 22), key=self.opt_path((*path, "ssh", "key"))
+            ),
+        )
+
+    def receiver(self, path: PathT, env: str, raw: dict[str, Any]) -> Receiver:
+        return Receiver(
+            environment=_env(env),
+            url=raw["url"],
+            product=ReceiverProduct(raw.get("product", "builtin")),
+            listen_host=raw.get("listen_host"),
+            listen_port=raw.get("listen_port"),
+            inbox=self.opt_path((*path, "inbox")),
+        )
+
+    def relationship(self, raw: dict[str, Any]) -> Relationship:
+        envs = raw.get("environments")
+        return Relationship(
+            ldc=raw["ldc"],
+            agent=raw["agent"],
+            role=Role(raw["role"]),
+            environments=TRANSFER_ENVIRONMENTS if envs is None else tuple(_env(e) for e in envs),
+        )
+
+    def environment(self, name: str, raw: dict[str, Any]) -> Environment:
+        path: PathT = ("environments", name, "endpoint")
+        ep = raw["endpoint"]
+        scheme, host, port = url_port(ep["url"])
+        canonical = _env(name)
+        default_checks = ("dns", "tcp", "tls") if canonical == "dr" else ()
+        return Environment(
+            name=canonical,
+            endpoint=Endpoint(
+                url=ep["url"],
+                host=host,
+                port=port,
+                scheme=scheme,
+                as2_id=ep.get("as2_id"),
+                certificate=self.opt_path((*path, "certificate")),
+                mdn=MdnMode(ep.get("mdn", "sync")),
+                async_mdn_url=ep.get("async_mdn_url"),
+                signing=Digest(ep.get("signing", "sha256")),
+                encryption=Cipher(ep.get("encryption", "aes256")),
+                compression=ep.get("compression", False),
+                tls_ca=self.opt_path((*path, "tls_ca")),
+                timeout_seconds=float(ep.get("timeout_seconds", 30.0)),
+            ),
+            dr_checks=tuple(DrCheck(x) for x in raw.get("reachability", default_checks)),
+        )
+
+    def firewall(self, index: int, raw: dict[str, Any]) -> FirewallRule:
+        env = raw.get("environment")
+        return FirewallRule(
+            name=raw["name"],
+            direction=Direction(raw["direction"]),
+            environment=None if env is None else _env(env),
+            addresses=tuple(raw["addresses"]),
+            port=raw["port"],
+            protocol=raw.get("protocol", "tcp"),
+            servers=tuple(raw.get("servers", [])),
+            org_id=raw.get("org_id"),
+        )
+
+    def dns(self, raw: dict[str, Any]) -> DnsSettings:
+        resolvers = []
+        for text in raw.get("resolvers", []):
+            host, port = split_host_port(text, 53)
+            resolvers.append(Resolver(host, port))
+        return DnsSettings(tuple(resolvers), float(raw.get("timeout_seconds", 2.0)))
+
+    def policy(self, raw: dict[str, Any]) -> Policy:
+        defaults = Policy()
+
+        def day(name: str) -> date | None:
+            return date.fromisoformat(raw[name]) if name in raw else None
+
+        return Policy(
+            renewal_window_days=raw.get("renewal_window_days", defaults.renewal_window_days),
+            dr_retest_months=raw.get("dr_retest_months", defaults.dr_retest_months),
+            large_file_size=parse_size(raw.get("large_file_size", defaults.large_file_size)),
+            file_name_tag=FileNameTag(raw.get("file_name_tag", defaults.file_name_tag)),
+            cutover_date=day("cutover_date"),
+            production_reverify_days=raw.get(
+                "production_reverify_days", defaults.production_reverify_days
+            ),
+            connectivity_test_date=day("connectivity_test_date"),
+            unit_test_date=day("unit_test_date"),
+            forms_lead_weeks=raw.get("forms_lead_weeks", defaults.forms_lead_weeks),
+            allow_test_certificates=raw.get(
+                "allow_test_certificates", defaults.allow_test_certificates
+            ),
+        )

@@ -1,0 +1,133 @@
+"""The one boundary to ``jsonschema``: validate a document, all errors, readable and located.
+
+The schema lives in the top-level ``schemas/`` directory (where editors and users look);
+the package reaches it through the ``mdmr_provision/schemas`` symlink, which setuptools
+follows when building a wheel, so an installed package carries the same file.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from importlib import resources
+from typing import Any
+
+import jsonschema
+from jsonschema import Draft202012Validator
+
+from mdmr_provision.errors import MdmrError, Problem
+from mdmr_provision.inventory.yamlsource import Doc, PathT, describe_type, dotted
+
+SCHEMA_NAME = "inventory.schema.json"
+
+_TYPE_NAMES = {
+    "integer": "an integer",
+    "number": "a number",
+    "string": "a string",
+    "object": "a mapping",
+    "array": "a list",
+    "boolean": "true or false",
+    "null": "nothing",
+}
+
+
+def schema_text() -> str:
+    """The inventory JSON Schema as shipped with the package."""
+    try:
+        ref = resources.files("mdmr_provision").joinpath("schemas", SCHEMA_NAME)
+        return ref.read_text(encoding="utf-8")
+    except OSError as exc:  # a broken installation: tell the user, not a traceback
+        raise MdmrError(f"cannot read the inventory schema {SCHEMA_NAME}: {exc}") from exc
+
+
+@functools.cache
+def inventory_schema() -> dict[str, Any]:
+    """The parsed schema (cached)."""
+    schema: dict[str, Any] = json.loads(schema_text())
+    return schema
+
+
+@functools.cache
+def _validator() -> Draft202012Validator:
+    return Draft202012Validator(
+        inventory_schema(), format_checker=Draft202012Validator.FORMAT_CHECKER
+    )
+
+
+def validate_doc(doc: Doc) -> list[Problem]:
+    """Every schema violation in ``doc``, each located at the offending key or value."""
+    problems: list[Problem] = []
+    for error in _validator().iter_errors(doc.data):
+        problems.extend(_problems(doc, error))
+    return sorted(set(problems))
+
+
+def _problems(doc: Doc, error: jsonschema.ValidationError) -> list[Problem]:
+    path: PathT = tuple(error.absolute_path)
+    kind = error.validator
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    if "propertyNames" in error.absolute_schema_path:
+        key = str(error.instance)
+        return [_at(doc, (*path, key), _bad_key(key, kind, schema), key=True)]
+    if kind == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = sorted(schema.get("properties", {}))
+        extras = [k for k in error.instance if k not in allowed]
+        return [
+            _at(doc, (*path, k), f"unknown key '{k}' (allowed: {', '.join(allowed)})", key=True)
+            for k in extras
+        ]
+    if kind == "required" and isinstance(error.instance, dict):
+        required = schema.get("required", [])
+        missing = [k for k in required if k not in error.instance]
+        return [_at(doc, path, f"missing required key '{k}'", key=True) for k in missing]
+    return [_at(doc, path, _message(kind, error, schema))]
+
+
+def _message(kind: object, error: jsonschema.ValidationError, schema: dict[str, Any]) -> str:
+    value = error.instance
+    got = describe_type(value)
+    if kind == "type":
+        wanted = schema.get("type")
+        names = [wanted] if isinstance(wanted, str) else list(wanted or [])
+        return f"expected {' or '.join(_TYPE_NAMES.get(n, n) for n in names)}, got {got}"
+    if kind == "enum":
+        return f"expected one of {', '.join(map(str, schema.get('enum', [])))}, got {got}"
+    if kind == "const":
+        return f"must be {schema.get('const')!r}, got {got}"
+    if kind == "pattern":
+        return f"{schema.get('patternErrorMessage', 'has the wrong format')}, got {got}"
+    if kind == "format":
+        return f"must be a valid {schema.get('format')} (YYYY-MM-DD), got {got}"
+    if kind == "minimum":
+        return f"must be at least {schema.get('minimum')}, got {got}"
+    if kind == "maximum":
+        return f"must be at most {schema.get('maximum')}, got {got}"
+    if kind == "exclusiveMinimum":
+        return f"must be greater than {schema.get('exclusiveMinimum')}, got {got}"
+    if kind == "minLength":
+        return "must not be empty"
+    if kind == "minItems":
+        return "must not be an empty list"
+    if kind == "uniqueItems":
+        return "lists the same value more than once"
+    return error.message
+
+
+def _bad_key(key: str, kind: object, schema: dict[str, Any]) -> str:
+    if kind == "enum":
+        return f"unknown name '{key}' (allowed: {', '.join(map(str, schema.get('enum', [])))})"
+    if kind == "pattern":
+        return f"invalid key '{key}': {schema.get('patternErrorMessage', 'wrong format')}"
+    return f"invalid key '{key}'"
+
+
+def _at(doc: Doc, path: PathT, message: str, *, key: bool = False) -> Problem:
+    loc = doc.locs.get(path)
+    probe = path
+    while loc is None and probe:  # fall back to the nearest located ancestor
+        probe = probe[:-1]
+        loc = doc.locs.get(probe)
+    if loc is None:
+        return Problem("?", 1, 1, dotted(path), message)
+    line, col = loc.key_or_value if key else (loc.line, loc.column)
+    return Problem(loc.file, line, col, dotted(path), message)
