@@ -277,6 +277,9 @@ class Inventory:
     simulator: Simulator | None = None
     #: Digest of the normalised inventory content; a saved plan records it.
     fingerprint: str = ""
+    #: Where rendered AS2 client profiles go (default ``<root>/.mdmr/as2``), one
+    #: ``<ENV>/<SERVER>/`` directory each.
+    as2_profiles_dir: Path | None = None
 
     def organisation(self, org_id: str) -> Organisation:
         for org in self.organisations:
