@@ -12,7 +12,10 @@ from mdmr_provision.core.types import Resource
 from mdmr_provision.inventory.model import Inventory
 
 #: Provider modules under ``mdmr_provision.resources``, in dependency order.
-PROVIDERS: tuple[str, ...] = ()
+PROVIDERS: tuple[str, ...] = (
+    "certificates",
+    "as2_profiles",
+)
 
 
 def build_resources(inventory: Inventory) -> list[Resource]:

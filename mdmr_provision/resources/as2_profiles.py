@@ -1,0 +1,232 @@
+"""AS2 client profiles (R5, R7): one set of rendered files per environment and sending server.
+
+``as2_profile.<ENV>.<SERVER>`` renders, from ``templates/as2/``, the built-in agent's
+profile (``agent.json``), OpenAS2's ``partnerships.xml`` and a product-neutral
+``export.json`` into ``<as2_profiles_dir>/<ENV>/<SERVER>/``.  The plan shows a unified diff
+against the files on disk; the fingerprint is the digest of the rendered content, so any
+change to the AS2 client configuration makes the proofs that relied on it stale (R7).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from mdmr_provision.atomic import atomic_write_text
+from mdmr_provision.core.types import (
+    Action,
+    ApplyContext,
+    Change,
+    FactResult,
+    Facts,
+    JsonValue,
+    Outcome,
+    PlanContext,
+    Probe,
+    Resource,
+    ResourceRecord,
+    Severity,
+    digest,
+)
+from mdmr_provision.facts import text_probe
+from mdmr_provision.inventory.model import Environment, Inventory, Organisation, Server
+from mdmr_provision.templating import render
+
+#: Output file name -> template that renders it.
+TEMPLATES: Mapping[str, str] = {
+    "agent.json": "as2/agent.json.j2",
+    "partnerships.xml": "as2/partnerships.xml.j2",
+    "export.json": "as2/export.json.j2",
+}
+R7_GUIDE = "guide: any change to the AS2 client means connectivity testing must be redone"
+#: OpenAS2's names for our algorithm choices.
+_OPENAS2_SIGN = {"sha256": "SHA256", "sha384": "SHA384", "sha512": "SHA512"}
+_OPENAS2_ENCRYPT = {"aes128": "AES128", "aes256": "AES256", "3des": "3DES"}
+
+
+def profiles_root(inventory: Inventory) -> Path:
+    """The directory holding every ``<ENV>/<SERVER>/`` profile directory."""
+    if inventory.as2_profiles_dir is not None:
+        return inventory.as2_profiles_dir
+    return inventory.root / ".mdmr" / "as2"
+
+
+def _missing(environment: Environment, sender: Organisation) -> list[str]:
+    """What the inventory lacks for a usable profile (each one blocks it)."""
+    out = []
+    if not environment.endpoint.as2_id:
+        out.append(f"environment {environment.name} has no MDM/R AS2 id (endpoint.as2_id)")
+    if environment.endpoint.certificate is None:
+        out.append(f"environment {environment.name} has no MDM/R certificate")
+    if sender.certificate.key is None:
+        out.append(f"organisation {sender.org_id} has no private key to sign with")
+    return out
+
+
+def render_profile(
+    environment: Environment, server: Server, sender: Organisation, on_behalf_of: Sequence[str]
+) -> dict[str, str]:
+    """Every profile file of one server in one environment: name -> text."""
+    endpoint = environment.endpoint
+    receiver = sender.receiver(environment.name)
+    context: dict[str, object] = {
+        "environment": environment,
+        "endpoint": endpoint,
+        "server": server,
+        "sender": sender,
+        "on_behalf_of": list(on_behalf_of),
+        # A reference ("env:NAME", "file:PATH"), never the passphrase itself.
+        "passphrase_ref": (
+            sender.certificate.passphrase.describe()
+            if sender.certificate.passphrase.env or sender.certificate.passphrase.file
+            else None
+        ),
+        "receiver_url": receiver.url if receiver else None,
+        "sender_alias": sender.as2_id.lower(),
+        "partner_alias": (endpoint.as2_id or environment.name).lower(),
+        "sign": _OPENAS2_SIGN[endpoint.signing.value],
+        "encrypt": _OPENAS2_ENCRYPT[endpoint.encryption.value],
+    }
+    return {name: render(template, **context) for name, template in TEMPLATES.items()}
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class As2Profile(Resource):
+    """``as2_profile.<ENV>.<SERVER>``: the rendered AS2 client configuration is on disk."""
+
+    kind = "as2_profile"
+
+    def __init__(
+        self,
+        environment: Environment,
+        server: Server,
+        sender: Organisation,
+        on_behalf_of: Sequence[str],
+        directory: Path,
+    ) -> None:
+        super().__init__(
+            f"as2_profile.{environment.name}.{server.name}",
+            environment=environment.name,
+            depends_on=[f"certificate.{sender.org_id}.der"],
+        )
+        self.directory = directory
+        self.problems = _missing(environment, sender)
+        self.rendered: dict[str, str] = (
+            {} if self.problems else render_profile(environment, server, sender, on_behalf_of)
+        )
+        self.fingerprint = digest(dict(self.rendered)) if self.rendered else ""
+        self._probes = {name: text_probe(directory / name) for name in TEMPLATES}
+
+    def probes(self) -> Sequence[Probe]:
+        return list(self._probes.values())
+
+    def diff(self, facts: Facts, prior: ResourceRecord | None, ctx: PlanContext) -> Change:
+        found = {name: facts.get(p.key) or FactResult(p.key, error="not probed")
+                 for name, p in self._probes.items()}
+        base = Change(
+            address=self.address, kind=self.kind, action=Action.NOOP, reason="", rule="R7",
+            environment=self.environment, depends_on=self.depends_on,
+            fingerprint=self.fingerprint, facts={f.key: f.digest for f in found.values()},
+            before=dict(prior.attributes) if prior else {},
+        )
+        if self.problems:
+            return replace(base, action=Action.BLOCKED, reason="; ".join(self.problems),
+                           severity=Severity.ERROR, rule=None)
+        errors = [f.error for f in found.values() if f.error]
+        if errors:
+            return replace(base, action=Action.BLOCKED, reason="; ".join(errors),
+                           severity=Severity.ERROR, rule=None)
+        after: dict[str, JsonValue] = {
+            "directory": str(self.directory),
+            "files": {n: _sha256(t) for n, t in self.rendered.items()},
+        }
+        changed, diffs, existing = [], [], 0
+        for name, text in self.rendered.items():
+            value = found[name].value
+            disk = value if isinstance(value, dict) else {}
+            existing += bool(disk.get("exists"))
+            if disk.get("sha256") == _sha256(text):
+                continue
+            changed.append(name)
+            diffs.append(self._unified(name, disk, text))
+        if not changed:
+            return replace(base, reason="AS2 client profile is up to date", after=after)
+        if existing == 0:
+            return replace(base, action=Action.CREATE, diff="".join(diffs), after=after,
+                           reason=f"write the AS2 client profile for {self.address.split('.')[-1]}"
+                           f" in {self.environment} ({', '.join(changed)})")
+        return replace(
+            base, action=Action.UPDATE, diff="".join(diffs), after=after,
+            reason=f"AS2 client profile changed ({', '.join(changed)}): re-test connectivity "
+            f"({R7_GUIDE})",
+        )
+
+    def _unified(self, name: str, disk: Mapping[str, JsonValue], text: str) -> str:
+        path = self.directory / name
+        if disk.get("exists") and not isinstance(disk.get("text"), str):
+            return f"Binary or large file {path} differs\n"
+        old = str(disk["text"]) if disk.get("exists") else ""
+        lines = difflib.unified_diff(
+            old.splitlines(keepends=True), text.splitlines(keepends=True),
+            fromfile=str(path) if disk.get("exists") else "/dev/null", tofile=str(path),
+        )
+        return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+    async def apply(self, change: Change, ctx: ApplyContext) -> Outcome:
+        written = await asyncio.to_thread(self._write)
+        return Outcome(
+            ok=True,
+            message=f"wrote {', '.join(written)} in {self.directory}" if written
+            else f"{self.directory} is up to date",
+            attributes={"directory": str(self.directory),
+                        "files": {n: _sha256(t) for n, t in self.rendered.items()}},
+        )
+
+    def _write(self) -> list[str]:
+        written = []
+        for name, text in self.rendered.items():
+            path = self.directory / name
+            try:
+                if path.read_text(encoding="utf-8") == text:
+                    continue
+            except (OSError, UnicodeDecodeError):
+                pass  # missing or unreadable as text: (re)write it
+            atomic_write_text(path, text)
+            written.append(name)
+        return written
+
+
+def sending_servers(
+    inventory: Inventory, environment: str
+) -> list[tuple[Server, Organisation, tuple[str, ...]]]:
+    """Servers that send in ``environment``: (server, its organisation, LDCs it sends for).
+
+    The LDC's own servers and those of agents with a relationship in that environment (R5,
+    R12), in inventory order.
+    """
+    found: dict[tuple[str, str], tuple[Server, Organisation, list[str]]] = {}
+    for ldc in inventory.ldcs:
+        for org in inventory.senders_for(ldc.org_id, environment):
+            for server in org.servers:
+                entry = found.setdefault((org.org_id, server.name), (server, org, []))
+                entry[2].append(ldc.org_id)
+    return [(s, o, tuple(ldcs)) for s, o, ldcs in found.values()]
+
+
+def resources(inventory: Inventory) -> list[Resource]:
+    """One profile per transfer environment and sending server."""
+    root = profiles_root(inventory)
+    out: list[Resource] = []
+    for env in inventory.environments:
+        if not env.transfers_files:
+            continue
+        for server, org, ldcs in sending_servers(inventory, env.name):
+            out.append(As2Profile(env, server, org, ldcs, root / env.name / server.name))
+    return out
