@@ -1,0 +1,162 @@
+"""The FTS checks: a pure function from one received file to "accepted" or an FTS error.
+
+Checks run in this order and the first failure wins (the real FTS reports one code):
+
+====  ====================================================================================
+E116  no file name in the transport headers (Content-Disposition ``filename``)
+E120  the file name breaks the TIS naming rules
+E170  a file with the same name was already accepted in this environment
+E150  the AS2 sender (AS2-From) is not the organisation named ORG_ID_2
+E140  ORG_ID_2 is not authorised to send for ORG_ID_1 (no relationship, R12)
+E115  the first record is missing, unreadable or names another file
+====  ====================================================================================
+
+The FTS names files itself rather than trusting the AS2 client (which may rename files in
+transit); that is why the first record repeats the file name.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from mdmr_provision.inventory.model import FileNameTag, Inventory
+
+MEANINGS: Mapping[str, str] = {
+    "E115": "the first record of the file is missing, unreadable or does not match the file name",
+    "E116": "no file name was found in the transport headers",
+    "E120": "the file name does not follow the MDM/R file naming convention",
+    "E140": "the sending organisation is not authorised to send files for the participant",
+    "E150": "the AS2 sender does not match the sending organisation (ORG_ID_2) in the file name",
+    "E170": "a file with this name was already received; file names must be unique",
+}
+
+_ORG = r"ORG[A-Za-z0-9]{5}"
+_NAME = re.compile(
+    rf"(?P<org1>{_ORG})\.(?P<org2>{_ORG})\.(?P<file_id>\d{{4}})\.(?P<ver>\d{{2}})"
+    r"\.(?P<when>\d{14})\.DAT"
+)
+#: How much of the file the FTS reads looking for the first record.
+_FIRST_RECORD_LIMIT = 4096
+
+
+@dataclass(frozen=True)
+class Registry:
+    """What the FTS knows of participants in one environment."""
+
+    environment: str
+    #: AS2 identity -> ORG ID of every registered organisation.
+    as2_ids: Mapping[str, str]
+    #: (ORG_ID_1 = LDC, ORG_ID_2 = agent) pairs with authority in this environment.
+    relationships: frozenset[tuple[str, str]] = frozenset()
+    #: Accepted first-record tags.
+    tags: tuple[str, ...] = (FileNameTag.FTSN.value,)
+
+    @classmethod
+    def from_inventory(cls, inventory: Inventory, environment: str) -> Registry:
+        """The registry as the IESO would hold it after the inventory's forms were filed."""
+        return cls(
+            environment=environment,
+            as2_ids={o.as2_id: o.org_id for o in inventory.organisations},
+            relationships=frozenset(
+                (r.ldc, r.agent)
+                for r in inventory.relationships
+                if environment in r.environments
+            ),
+            tags=(inventory.policy.file_name_tag.value,),
+        )
+
+
+@dataclass(frozen=True)
+class Received:
+    """What the FTS gets from the AS2 layer for one message."""
+
+    as2_from: str
+    file_name: str | None
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The FTS's decision on one file."""
+
+    code: str | None = None
+    detail: str = ""
+    org_id_1: str | None = None
+    org_id_2: str | None = None
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def accepted(self) -> bool:
+        return self.code is None
+
+    @property
+    def meaning(self) -> str | None:
+        return MEANINGS[self.code] if self.code else None
+
+    def describe(self) -> str:
+        if self.code is None:
+            return "accepted"
+        return f"{self.code}: {self.meaning}" + (f" ({self.detail})" if self.detail else "")
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` breaks the TIS naming rules, or None when it follows them."""
+    match = _NAME.fullmatch(name)
+    if match is None:
+        return (
+            "expected ORG_ID_1.ORG_ID_2.FILE_ID.FILE_VER.YYYYMMDDhhmmss.DAT with letters "
+            "and digits only"
+        )
+    try:
+        datetime.strptime(match["when"], "%Y%m%d%H%M%S")  # EST wall clock: no zone to attach
+    except ValueError:
+        return f"DATETIME {match['when']} is not a valid date and time"
+    return None
+
+
+def first_record(payload: bytes) -> str | None:
+    """The first record (line) of a file as text, or None when there is none or it is binary."""
+    head = payload[:_FIRST_RECORD_LIMIT]
+    line = head.split(b"\n", 1)[0].rstrip(b"\r")
+    if not line:
+        return None
+    try:
+        return line.decode("ascii")
+    except UnicodeDecodeError:
+        return None
+
+
+def check(received: Received, registry: Registry, seen: Iterable[str] = ()) -> Verdict:
+    """Decide one file (see the module docstring for the order of the checks)."""
+    name = (received.file_name or "").strip()
+    if not name:
+        return Verdict("E116")
+    problem = name_problem(name)
+    if problem:
+        return Verdict("E120", f"{name}: {problem}")
+    match = _NAME.fullmatch(name)
+    assert match is not None
+    org1, org2 = match["org1"], match["org2"]
+    if name in set(seen):
+        return Verdict("E170", name, org1, org2)
+    sender = registry.as2_ids.get(received.as2_from)
+    if sender != org2:
+        who = f"{received.as2_from} is {sender}" if sender else f"{received.as2_from} is unknown"
+        return Verdict("E150", f"AS2-From {who}, the file name says {org2}", org1, org2)
+    if org1 != org2 and (org1, org2) not in registry.relationships:
+        return Verdict(
+            "E140", f"no relationship lets {org2} send for {org1} in {registry.environment}",
+            org1, org2,
+        )
+    record = first_record(received.payload)
+    if record is None:
+        return Verdict("E115", "the file has no readable first record", org1, org2)
+    for tag in registry.tags:
+        if record == f"<{tag}>{name}</{tag}>":
+            return Verdict(None, "", org1, org2)
+    expected = f"<{registry.tags[0]}>{name}</{registry.tags[0]}>"
+    shown = record if len(record) <= 120 else record[:117] + "..."
+    return Verdict("E115", f"first record is {shown!r}, expected {expected!r}", org1, org2)
