@@ -1,0 +1,234 @@
+"""Real peers for the DNS, TCP and TLS tests: dnsmasq, loopback listeners, a TLS server.
+
+Everything listens on 127.0.0.0/8 only.  Certificates are made with ``cryptography``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import ssl
+import struct
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+DNSMASQ = shutil.which("dnsmasq") or next(
+    (p for p in ("/usr/sbin/dnsmasq", "/sbin/dnsmasq") if Path(p).exists()), None
+)
+
+#: A made-up trust anchor: a validating dnsmasq in front of unsigned data answers SERVFAIL.
+BOGUS_TRUST_ANCHOR = ".,12345,8,2," + "AB" * 32
+
+
+def free_port(address: str = "127.0.0.1") -> int:
+    """A port free for both UDP and TCP on ``address``."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            tcp.bind((address, 0))
+            port = int(tcp.getsockname()[1])
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                try:
+                    udp.bind((address, port))
+                except OSError:
+                    continue
+            return port
+    raise AssertionError("no free port")
+
+
+@dataclass
+class Dnsmasq:
+    """A running dnsmasq on 127.0.0.1:port."""
+
+    port: int
+    process: subprocess.Popen[bytes]
+
+
+@contextmanager
+def run_dnsmasq(*options: str) -> Iterator[Dnsmasq]:
+    """Start a real dnsmasq with ``options`` on a free loopback port; stop it by its pid."""
+    assert DNSMASQ, "dnsmasq is not installed"
+    port = free_port()
+    process = subprocess.Popen(
+        [DNSMASQ, "--no-daemon", f"--port={port}", "--listen-address=127.0.0.1",
+         "--bind-interfaces", "--no-resolv", "--no-hosts", "-C", "/dev/null", "--pid-file=",
+         *options],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    try:
+        _wait_listening(port, process)
+        yield Dnsmasq(port, process)
+    finally:
+        process.terminate()
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+        if process.stderr:
+            process.stderr.close()
+
+
+def _wait_listening(port: int, process: subprocess.Popen[bytes]) -> None:
+    for _ in range(200):
+        if process.poll() is not None:
+            err = process.stderr.read().decode() if process.stderr else ""
+            raise AssertionError(f"dnsmasq exited: {err}")
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.025)
+    raise AssertionError("dnsmasq did not start listening")
+
+
+# --- TCP peers -------------------------------------------------------------------------
+
+
+@contextmanager
+def listener(address: str = "127.0.0.1", *, backlog: int = 16) -> Iterator[socket.socket]:
+    """A listening socket that never accepts (the kernel still completes handshakes)."""
+    sock = socket.socket()
+    sock.bind((address, 0))
+    sock.listen(backlog)
+    try:
+        yield sock
+    finally:
+        sock.close()
+
+
+@contextmanager
+def accepting_server(address: str = "127.0.0.1", *, reset: bool = False
+                     ) -> Iterator[tuple[int, list[str]]]:
+    """Accept connections in a thread; record each peer's address; with ``reset``, RST at once."""
+    sock = socket.socket()
+    sock.bind((address, 0))
+    sock.listen(16)
+    sock.settimeout(0.1)
+    peers: list[str] = []
+    stop = threading.Event()
+    held: list[socket.socket] = []
+
+    def loop() -> None:
+        while not stop.is_set():
+            try:
+                conn, peer = sock.accept()
+            except (TimeoutError, OSError):
+                continue
+            peers.append(peer[0])
+            if reset:  # SO_LINGER 0: close sends RST instead of FIN
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                conn.close()
+            else:
+                held.append(conn)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield int(sock.getsockname()[1]), peers
+    finally:
+        stop.set()
+        thread.join(2)
+        for conn in held:
+            conn.close()
+        sock.close()
+
+
+# --- TLS ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pki:
+    ca_pem: Path
+    cert_pem: Path
+    key_pem: Path
+
+
+def _name(cn: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def make_pki(directory: Path, *, host: str = "fts.mdmr.test", expired: bool = False,
+             ca_cn: str = "Loopback Test CA") -> Pki:
+    """A CA and a server certificate for ``host`` (valid now unless ``expired``)."""
+    now = datetime.now(UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder().subject_name(_name(ca_cn)).issuer_name(_name(ca_cn))
+        .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=400)).not_valid_after(now + timedelta(days=400))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False,
+                                     False), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()),
+                       critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    start, end = ((now - timedelta(days=30), now - timedelta(days=1)) if expired
+                  else (now - timedelta(days=1), now + timedelta(days=90)))
+    cert = (
+        x509.CertificateBuilder().subject_name(_name(host)).issuer_name(ca.subject)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(start).not_valid_after(end)
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+                       critical=False)
+        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]),
+                       critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    pki = Pki(directory / "ca.pem", directory / "server.pem", directory / "server.key")
+    pki.ca_pem.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    pki.cert_pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    pki.key_pem.write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    return pki
+
+
+@contextmanager
+def tls_server(pki: Pki, address: str = "127.0.0.1") -> Iterator[int]:
+    """A TLS server in a thread that completes handshakes and then holds the connection."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pki.cert_pem, pki.key_pem)
+    sock = socket.socket()
+    sock.bind((address, 0))
+    sock.listen(16)
+    sock.settimeout(0.1)
+    stop = threading.Event()
+    held: list[socket.socket] = []
+
+    def loop() -> None:
+        while not stop.is_set():
+            try:
+                conn, _peer = sock.accept()
+            except (TimeoutError, OSError):
+                continue
+            conn.settimeout(5)
+            try:
+                held.append(context.wrap_socket(conn, server_side=True))
+            except (ssl.SSLError, OSError):
+                conn.close()  # the client refused our certificate: expected in some tests
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield int(sock.getsockname()[1])
+    finally:
+        stop.set()
+        thread.join(2)
+        for conn in held:
+            conn.close()
+        sock.close()
