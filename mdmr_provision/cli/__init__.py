@@ -27,6 +27,7 @@ from mdmr_provision.errors import (
 #: Sub-command modules, in the order ``--help`` lists them.
 COMMANDS: tuple[str, ...] = (
     "validate",
+    "testfile",
 )
 
 
