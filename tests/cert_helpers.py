@@ -8,9 +8,29 @@ not-yet-valid certificates).
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from mdmr_provision.core.types import (
+    ApplyContext,
+    Change,
+    FactResult,
+    Outcome,
+    PlanContext,
+    Resource,
+    ResourceRecord,
+)
+from mdmr_provision.inventory.model import (
+    DnsSettings,
+    Endpoint,
+    Environment,
+    Inventory,
+    Organisation,
+    Policy,
+    Relationship,
+)
 
 #: A CA name that carries none of the words that mark test certificates.
 REAL_CA = "/C=CA/O=Northern Trust Services/CN=Northern Trust Issuing CA 1"
@@ -148,3 +168,56 @@ class CertFactory:
     def serial(self, cert: Path) -> str:
         text = openssl("x509", "-in", str(cert), "-noout", "-serial").decode()
         return text.strip().split("=", 1)[1]
+
+
+def make_inventory(
+    root: Path,
+    organisations: tuple[Organisation, ...],
+    *,
+    environments: tuple[Environment, ...] | None = None,
+    relationships: tuple[Relationship, ...] = (),
+    policy: Policy | None = None,
+    as2_profiles_dir: Path | None = None,
+) -> Inventory:
+    """An inventory built directly from records (no YAML), for resource tests."""
+    if environments is None:
+        environments = tuple(
+            Environment(name, Endpoint(url=f"http://127.0.0.1:1408{i}/as2", host="127.0.0.1",
+                                       port=14080 + i, scheme="http",
+                                       as2_id=f"MDMR{name.upper()}"))
+            for i, name in enumerate(("sandbox", "enrolment", "production"))
+        )
+    return Inventory(
+        sources=(root / "inventory.yaml",), organisations=organisations,
+        relationships=relationships, environments=environments, firewall=(),
+        dns=DnsSettings(), policy=policy or Policy(), root=root,
+        as2_profiles_dir=as2_profiles_dir,
+    )
+
+
+async def gather(resource: Resource) -> dict[str, FactResult]:
+    """Run a resource's probes the way the planner does (each once, concurrently)."""
+    probes = list(resource.probes())
+    results = await asyncio.gather(*(p.run() for p in probes))
+    return {r.key: r for r in results}
+
+
+async def plan_one(
+    resource: Resource, inventory: Inventory, *, prior: ResourceRecord | None = None,
+    now: datetime | None = None,
+) -> Change:
+    """Probes then diff, as the planner does for one resource."""
+    ctx = PlanContext(inventory=inventory, now=now or datetime.now(UTC), records={})
+    return resource.diff(await gather(resource), prior, ctx)
+
+
+def record_of(change: Change, outcome: Outcome) -> ResourceRecord:
+    """The state record an executor would save after a successful apply."""
+    return ResourceRecord(address=change.address, kind=change.kind,
+                          fingerprint=change.fingerprint, attributes=outcome.attributes,
+                          updated_at=datetime.now(UTC))
+
+
+def apply_context(inventory: Inventory) -> ApplyContext:
+    return ApplyContext(inventory=inventory, now=datetime.now(UTC),
+                        evidence_dir=str(inventory.root / ".mdmr" / "evidence"))
