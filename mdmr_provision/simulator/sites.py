@@ -1,0 +1,152 @@
+"""HTTP(S) listeners of the simulator: aiohttp sites, TLS contexts, transport-level faults.
+
+Every simulated endpoint is an aiohttp application on the endpoint's loopback address.
+This module is the simulator's one boundary to aiohttp's server side and to :mod:`ssl`:
+bind failures become :class:`SimulatorError`, and the TLS certificate is chosen per
+handshake, so an ``expired-cert`` / ``wrong-cert`` fault switched on at run time applies to
+the next connection.  The fault middleware implements ``delay``, ``http-500`` and ``reset``
+in front of whatever the application does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import ssl
+import struct
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from mdmr_provision.errors import SimulatorError
+from mdmr_provision.simulator.faults import FaultKind, FaultSet
+from mdmr_provision.simulator.pki import DemoPki, Identity
+from mdmr_provision.simulator.topology import SimEndpoint
+
+log = logging.getLogger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _context(identity: Identity) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    if identity.key is None:
+        raise SimulatorError(f"{identity.cert}: TLS certificate without a private key")
+    try:
+        ctx.load_cert_chain(identity.cert, identity.key)
+    except (OSError, ssl.SSLError) as exc:
+        raise SimulatorError(f"{identity.cert}: cannot load TLS certificate: {exc}") from None
+    return ctx
+
+
+def tls_context(pki: DemoPki, endpoint: SimEndpoint, faults: FaultSet) -> ssl.SSLContext:
+    """The endpoint's TLS context; swaps in a faulty certificate while a fault says so."""
+    normal = _context(pki.tls(endpoint))
+    cache: dict[str, ssl.SSLContext] = {}
+
+    def pick(conn: ssl.SSLObject, _name: str | None, _ctx: ssl.SSLContext) -> None:
+        kind = faults.snapshot(endpoint.environment).certificate_fault(tls=True)
+        if kind is None:
+            return
+        if kind not in cache:
+            cache[kind] = _context(pki.fault_identity(endpoint, kind, tls=True))
+        conn.context = cache[kind]
+
+    # Called for every handshake, with or without SNI (name None): the fault always applies.
+    normal.sni_callback = pick
+    return normal
+
+
+def reset_connection(request: web.Request) -> None:
+    """Drop the client's connection with a TCP RST, as a crashing peer or middlebox would."""
+    transport = request.transport
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if isinstance(sock, socket.socket):
+        # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
+def fault_middleware(environment: str, faults: FaultSet) -> Middleware:
+    """aiohttp middleware applying ``delay``, ``reset`` and ``http-500`` to each request."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        now = faults.snapshot(environment)
+        delay = now.get(FaultKind.DELAY)
+        if delay is not None:
+            await request.read()  # a slow server still takes the request first
+            await asyncio.sleep(delay.seconds)
+        if FaultKind.RESET in now:
+            await request.read()
+            log.info("%s: fault: resetting the connection", environment)
+            reset_connection(request)
+            raise asyncio.CancelledError  # aiohttp drops the handler without answering
+        if FaultKind.HTTP_500 in now:
+            await request.read()
+            log.info("%s: fault: answering HTTP 500", environment)
+            return web.Response(status=500, text="Internal Server Error (injected fault)\n")
+        return await handler(request)
+
+    return middleware
+
+
+class Site:
+    """One aiohttp application served on ``address:port`` (with TLS when ``ssl_context``)."""
+
+    def __init__(
+        self,
+        app: web.Application,
+        address: str,
+        port: int,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        name: str = "",
+    ) -> None:
+        self.app = app
+        self.address = address
+        self.port = port
+        self.ssl_context = ssl_context
+        self.name = name
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        runner = web.AppRunner(
+            self.app, access_log=None, handle_signals=False, shutdown_timeout=1.0
+        )
+        await runner.setup()
+        site = web.TCPSite(runner, self.address, self.port, ssl_context=self.ssl_context)
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise SimulatorError(
+                f"{self.name or 'simulator'} cannot listen on {self.address}:{self.port}: "
+                f"{exc.strerror or exc}"
+            ) from None
+        self._runner = runner
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+
+
+def dr_application(environment: str, faults: FaultSet) -> web.Application:
+    """DR: connections and TLS handshakes succeed, every HTTP request is refused (R1)."""
+
+    async def refuse(request: web.Request) -> web.Response:
+        await request.read()
+        log.info("%s: refused %s %s (reachability only)", environment, request.method,
+                 request.path)
+        return web.Response(
+            status=503, text="DR: reachability only; no file transfer in this environment\n"
+        )
+
+    app = web.Application(middlewares=[fault_middleware(environment, faults)])
+    app.router.add_route("*", "/{tail:.*}", refuse)
+    return app
