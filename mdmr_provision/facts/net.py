@@ -1,0 +1,241 @@
+"""TCP and TLS reachability facts (R5, R10, R11): can this server reach the MDM/R endpoint?
+
+The probes sit behind :class:`Connector`, the one seam between "what to check" and "where it
+runs".  :class:`LocalConnector` runs them on this machine, binding the declared server's
+source address so the firewall sees the same traffic the AS2 client makes.  An SSH connector
+would implement the same two methods by running a small helper on the remote server (e.g.
+``python3 -c`` with the same checks, or ``openssl s_client``) over paramiko and parsing its
+JSON back into the same :class:`~mdmr_provision.core.types.FactResult` values; resources
+choose the connector per :attr:`~mdmr_provision.inventory.model.Server.connection` and stay
+unchanged.
+
+Failures are results, never exceptions, in words that tell refused, timed out, reset,
+unreachable and "source address not available" apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import ssl
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+
+from mdmr_provision.core.types import FactResult, JsonValue
+
+#: How long a fresh connection is watched for an immediate reset or close.
+SETTLE_SECONDS = 0.2
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where to connect: ``address`` (already resolved) and ``server_name`` for TLS/SNI."""
+
+    address: str
+    port: int
+    server_name: str
+    source: str | None = None
+
+    def __str__(self) -> str:
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        src = f" from {self.source}" if self.source else ""
+        return f"{host}:{self.port}{src}"
+
+
+class Connector(Protocol):
+    """Runs reachability probes from one place (this machine, or a server over SSH)."""
+
+    async def tcp(self, target: Target, timeout: float) -> FactResult:
+        """Open (and close) a TCP connection to ``target``."""
+        ...
+
+    async def tls(self, target: Target, timeout: float, *, ca_file: Path | None,
+                  now: datetime) -> FactResult:
+        """Complete a TLS handshake with ``target`` and describe what the server presented."""
+        ...
+
+
+def describe_os_error(exc: BaseException) -> str:
+    """Plain words for a socket error (pure, so the mapping is testable without a network)."""
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused (nothing listens on that port, or a firewall rejects it)"
+    if isinstance(exc, ConnectionResetError):
+        return "connection reset by the peer"
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, OSError):
+        if exc.errno == errno.EADDRNOTAVAIL:
+            return "source address not available on this machine"
+        if exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+            return f"unreachable ({exc.strerror})"
+        return exc.strerror or str(exc)
+    return str(exc)
+
+
+async def _open(target: Target, timeout: float,
+                context: ssl.SSLContext | None = None) -> tuple[asyncio.StreamReader,
+                                                                 asyncio.StreamWriter]:
+    local = (target.source, 0) if target.source else None
+    return await asyncio.wait_for(
+        asyncio.open_connection(
+            target.address, target.port, local_addr=local, ssl=context,
+            server_hostname=target.server_name if context else None,
+            ssl_handshake_timeout=timeout if context else None,
+        ),
+        timeout,
+    )
+
+
+async def _settle(reader: asyncio.StreamReader) -> str | None:
+    """Watch a fresh connection briefly: a server that resets or hangs up at once is broken."""
+    try:
+        data = await asyncio.wait_for(reader.read(1), SETTLE_SECONDS)
+    except TimeoutError:
+        return None  # quiet and open: what an HTTP server does before the request
+    except ConnectionResetError:
+        return "connection reset by the peer right after connecting"
+    except OSError as exc:
+        return describe_os_error(exc)
+    return None if data else "the server closed the connection right after connecting"
+
+
+async def _close(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    try:
+        await asyncio.wait_for(writer.wait_closed(), SETTLE_SECONDS)
+    except (OSError, TimeoutError, ssl.SSLError):
+        pass  # closing is best effort; the probe's answer is already known
+
+
+class LocalConnector:
+    """Probes from this machine, bound to the server's source address."""
+
+    async def tcp(self, target: Target, timeout: float) -> FactResult:
+        key = f"tcp:{target}"
+        try:
+            reader, writer = await _open(target, timeout)
+        except TimeoutError:
+            return FactResult(key, error=f"{target}: timed out after {timeout:g}s "
+                                         "(no answer: a firewall may drop the traffic)")
+        except OSError as exc:
+            return FactResult(key, error=f"{target}: {describe_os_error(exc)}")
+        problem = await _settle(reader)
+        await _close(writer)
+        if problem:
+            return FactResult(key, error=f"{target}: {problem}")
+        value: JsonValue = {"address": target.address, "port": target.port,
+                            "source": target.source, "connected": True}
+        return FactResult(key, value)
+
+    async def tls(self, target: Target, timeout: float, *, ca_file: Path | None,
+                  now: datetime) -> FactResult:
+        key = f"tls:{target}/{target.server_name}"
+        context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+        try:
+            reader, writer = await _open(target, timeout, context)
+        except ssl.SSLCertVerificationError as exc:
+            # Handshake again without verification, only to describe what was presented.
+            chain = await self._presented_chain(target, timeout)
+            words = _verify_words(exc, target, chain, ca_file, now)
+            return FactResult(key, error=f"{target}: TLS: {words}")
+        except ssl.SSLError as exc:
+            return FactResult(key, error=f"{target}: TLS handshake failed: "
+                                         f"{exc.reason or exc}")
+        except TimeoutError:
+            return FactResult(key, error=f"{target}: TLS handshake timed out after "
+                                         f"{timeout:g}s")
+        except OSError as exc:
+            return FactResult(key, error=f"{target}: {describe_os_error(exc)}")
+        ssl_object = writer.get_extra_info("ssl_object")
+        chain = _chain_of(ssl_object)
+        cipher = ssl_object.cipher() if ssl_object else None
+        await _close(writer)
+        del reader
+        leaf_end = chain[0]["not_after"] if chain else None
+        value: JsonValue = {
+            "address": target.address, "port": target.port, "source": target.source,
+            "server_name": target.server_name,
+            "protocol": ssl_object.version() if ssl_object else None,
+            "cipher": cipher[0] if cipher else None,
+            "chain": [*chain], "hostname_match": True, "verified": True,
+            "ca": str(ca_file) if ca_file else "system",
+            "expires": leaf_end,
+        }
+        return FactResult(key, value)
+
+    async def _presented_chain(self, target: Target, timeout: float
+                               ) -> list[dict[str, JsonValue]]:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        try:
+            _reader, writer = await _open(target, timeout, context)
+        except (OSError, TimeoutError, ssl.SSLError):
+            return []
+        chain = _chain_of(writer.get_extra_info("ssl_object"))
+        await _close(writer)
+        return chain
+
+
+def _chain_of(ssl_object: ssl.SSLObject | None) -> list[dict[str, JsonValue]]:
+    if ssl_object is None:
+        return []
+    # Python 3.13 makes this public; 3.11/3.12 have it on the private object only.
+    raw = getattr(ssl_object, "_sslobj", ssl_object)
+    getter = getattr(raw, "get_unverified_chain", None)
+    ders: list[bytes] = []
+    if getter is not None:
+        for cert in getter() or []:
+            ders.append(cert.public_bytes(ssl._ssl.ENCODING_DER))  # type: ignore[attr-defined]
+    if not ders:
+        leaf = ssl_object.getpeercert(binary_form=True)
+        ders = [leaf] if leaf else []
+    return [describe_certificate(der) for der in ders]
+
+
+def describe_certificate(der: bytes) -> dict[str, JsonValue]:
+    """Subject, issuer, validity, DNS names and SHA-256 of one DER certificate."""
+    cert = x509.load_der_x509_certificate(der)
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        names: list[JsonValue] = [*san.value.get_values_for_type(x509.DNSName)]
+    except x509.ExtensionNotFound:
+        names = []
+    return {
+        "subject": cert.subject.rfc4514_string(),
+        "issuer": cert.issuer.rfc4514_string(),
+        "not_before": cert.not_valid_before_utc.isoformat(),
+        "not_after": cert.not_valid_after_utc.isoformat(),
+        "dns_names": names,
+        "sha256": cert.fingerprint(hashes.SHA256()).hex(),
+    }
+
+
+def _verify_words(exc: ssl.SSLCertVerificationError, target: Target,
+                  chain: list[dict[str, JsonValue]], ca_file: Path | None, now: datetime) -> str:
+    leaf = chain[0] if chain else {}
+    subject = leaf.get("subject", "?")
+    issuer = leaf.get("issuer", "?")
+    trust = f"the CA bundle {ca_file}" if ca_file else "the system's trusted CAs"
+    code = exc.verify_code
+    if code == 10:  # X509_V_ERR_CERT_HAS_EXPIRED
+        ended = leaf.get("not_after", "?")
+        return f"server certificate {subject} expired on {ended} (checked {_day(now)})"
+    if code == 9:  # X509_V_ERR_CERT_NOT_YET_VALID
+        return f"server certificate {subject} is not valid before {leaf.get('not_before')}"
+    if code == 62:  # X509_V_ERR_HOSTNAME_MISMATCH
+        names = leaf.get("dns_names") or []
+        shown = ", ".join(str(n) for n in names) if isinstance(names, list) and names else subject
+        return f"server certificate is for {shown}, not {target.server_name} (hostname mismatch)"
+    if code in (18, 19, 20, 21):  # self-signed / unknown issuer
+        return f"server certificate {subject} (issuer {issuer}) is not trusted by {trust}"
+    return f"certificate verification failed: {exc.verify_message}"
+
+
+def _day(now: datetime) -> str:
+    return now.astimezone(UTC).date().isoformat()
