@@ -1,0 +1,80 @@
+"""The AS2 engine (RFC 4130) on ``cryptography`` + ``asn1crypto``, interoperable with openssl.
+
+Public API (import from here; module layout may change):
+
+Algorithms
+    :class:`Digest`, :class:`Cipher`, :func:`parse_digest` (``sha256``/``sha-256``/``SHA256``/
+    ``sha_256`` -> one member), :func:`parse_cipher` (``aes128``/``aes192``/``aes256``/``3des``/
+    ``aes256-gcm``), compress modes ``None | "before-sign" | "after-sign"``.
+Messages
+    :func:`build_message` (payload -> :class:`OutboundMessage` with ``headers``, ``body``,
+    ``message_id``, ``mic`` (base64), ``mic_alg``; :meth:`OutboundMessage.wire`),
+    :class:`MdnRequest` (signed?, digest, async URL);
+    :func:`parse_message` (-> :class:`InboundMessage`) under a :class:`ReceivePolicy`.
+    Failures raise a :class:`DispositionError` subclass whose ``modifier`` is the MDN error:
+    :class:`DecryptionFailed`, :class:`AuthenticationFailed`, :class:`IntegrityCheckFailed`,
+    :class:`InsufficientSecurity`, :class:`UnexpectedProcessingError`.
+MDNs
+    :func:`build_mdn` / :func:`mdn_for` (-> :class:`MdnReply` headers+body),
+    :func:`parse_mdn` (-> :class:`Mdn`), :func:`check_mdn` (raises :class:`MdnError` unless the
+    MDN proves delivery: processed, same Message-ID, same MIC, signature when requested).
+Transport
+    :class:`AS2Client` (``await client.send(message, url, ...) -> SendResult``) and
+    :class:`AS2Receiver` (an aiohttp server with :class:`Endpoint`, :class:`LocalIdentity`,
+    :class:`Partner`, ``on_message`` and ``mdn_policy`` hooks (:class:`MdnDirective`), and
+    ``wait_for_mdn`` for asynchronous receipts).
+Wire format
+    :func:`read_wire` / :func:`write_wire`: headers, a blank line, the body.
+"""
+
+from __future__ import annotations
+
+from mdmr_provision.as2.algorithms import (
+    Cipher,
+    CompressMode,
+    Digest,
+    parse_cipher,
+    parse_compress,
+    parse_digest,
+)
+from mdmr_provision.as2.errors import (
+    AuthenticationFailed,
+    DecryptionFailed,
+    DispositionError,
+    InsufficientSecurity,
+    IntegrityCheckFailed,
+    MdnError,
+    UnexpectedProcessingError,
+)
+from mdmr_provision.as2.inbound import InboundMessage, ReceivePolicy, parse_message
+from mdmr_provision.as2.mdn import Mdn, MdnReply, build_mdn, check_mdn, mdn_for, parse_mdn
+from mdmr_provision.as2.message import MdnRequest, OutboundMessage, build_message, new_message_id
+
+__all__ = [
+    "AuthenticationFailed",
+    "Cipher",
+    "CompressMode",
+    "DecryptionFailed",
+    "Digest",
+    "DispositionError",
+    "InboundMessage",
+    "InsufficientSecurity",
+    "IntegrityCheckFailed",
+    "Mdn",
+    "MdnError",
+    "MdnReply",
+    "MdnRequest",
+    "OutboundMessage",
+    "ReceivePolicy",
+    "UnexpectedProcessingError",
+    "build_mdn",
+    "build_message",
+    "check_mdn",
+    "mdn_for",
+    "new_message_id",
+    "parse_cipher",
+    "parse_compress",
+    "parse_digest",
+    "parse_mdn",
+    "parse_message",
+]

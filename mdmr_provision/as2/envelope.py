@@ -1,0 +1,317 @@
+"""CMS EnvelopedData / AuthEnvelopedData encryption and CompressedData (RFC 5652, 5083, 3274).
+
+Encryption streams the caller's pieces through the cipher straight into one preallocated
+output buffer (``update_into``), and decryption walks the DER by offsets
+(:mod:`mdmr_provision.as2.der`), so a large payload is held about twice, not six times.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from collections.abc import Sequence
+
+from asn1crypto import algos, cms, core
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.exceptions import InvalidTag, UnsupportedAlgorithm
+from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.ciphers import Cipher as CryptoCipher
+from cryptography.hazmat.primitives.ciphers import CipherContext, algorithms, modes
+
+from mdmr_provision.as2 import der
+from mdmr_provision.as2.algorithms import Cipher, Digest
+from mdmr_provision.as2.cms import describe, hash_algorithm
+from mdmr_provision.as2.der import Buffer
+from mdmr_provision.as2.errors import DecryptionFailed, UnexpectedProcessingError
+from mdmr_provision.errors import AS2Error
+from mdmr_provision.keys import PrivateKey
+
+_CHUNK = 1 << 20
+_OID_DATA = "1.2.840.113549.1.7.1"
+_OID_ENVELOPED = "1.2.840.113549.1.7.3"
+_OID_AUTH_ENVELOPED = "1.2.840.113549.1.9.16.1.23"
+
+_CBC_OIDS = {
+    Cipher.AES128: "aes128_cbc",
+    Cipher.AES192: "aes192_cbc",
+    Cipher.AES256: "aes256_cbc",
+    Cipher.TDES: "tripledes_3key",
+}
+_GCM_OIDS = {
+    Cipher.AES128_GCM: "2.16.840.1.101.3.4.1.6",
+    Cipher.AES256_GCM: "2.16.840.1.101.3.4.1.46",
+}
+_BY_NAME = {
+    "aes128_cbc": Cipher.AES128,
+    "aes192_cbc": Cipher.AES192,
+    "aes256_cbc": Cipher.AES256,
+    "tripledes_3key": Cipher.TDES,
+    "aes128_gcm": Cipher.AES128_GCM,
+    "aes192_gcm": None,
+    "aes256_gcm": Cipher.AES256_GCM,
+}
+
+
+class GcmParameters(core.Sequence):  # type: ignore[misc]
+    """RFC 5084 GCMParameters (asn1crypto has no spec for them)."""
+
+    _fields = [  # noqa: RUF012 - asn1crypto's declarative spec
+        ("aes_nonce", core.OctetString),
+        ("aes_icv_len", core.Integer, {"default": 12}),
+    ]
+
+
+def _block_cipher(cipher: Cipher, key: bytes) -> algorithms.AES | TripleDES:
+    return TripleDES(key) if cipher is Cipher.TDES else algorithms.AES(key)
+
+
+def _recipient(cert: x509.Certificate, cek: bytes) -> cms.RecipientInfo:
+    public = cert.public_key()
+    if not isinstance(public, rsa.RSAPublicKey):
+        raise AS2Error(f"cannot encrypt for {describe(cert)}: only RSA certificates are supported")
+    asn1_cert = asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
+    return cms.RecipientInfo(
+        name="ktri",
+        value={
+            "version": "v0",
+            "rid": cms.RecipientIdentifier(
+                name="issuer_and_serial_number",
+                value={"issuer": asn1_cert.issuer, "serial_number": asn1_cert.serial_number},
+            ),
+            "key_encryption_algorithm": {"algorithm": "rsaes_pkcs1v15"},
+            "encrypted_key": public.encrypt(cek, padding.PKCS1v15()),
+        },
+    )
+
+
+def encrypt(pieces: Sequence[Buffer], cert: x509.Certificate, cipher: Cipher) -> bytearray:
+    """DER ContentInfo (enveloped, or auth-enveloped for GCM) of ``pieces`` concatenated."""
+    total = sum(len(p) for p in pieces)
+    cek = os.urandom(cipher.key_size)
+    recipients = cms.RecipientInfos([_recipient(cert, cek)]).dump()
+    gcm = cipher in _GCM_OIDS
+    ctx: CipherContext
+    if gcm:
+        nonce = os.urandom(12)
+        params = GcmParameters({"aes_nonce": nonce, "aes_icv_len": 16}).dump()
+        alg_der = der.tlv(der.SEQUENCE, core.ObjectIdentifier(_GCM_OIDS[cipher]).dump() + params)
+        ctx = CryptoCipher(algorithms.AES(cek), modes.GCM(nonce)).encryptor()
+        pad_len = 0
+    else:
+        block = 8 if cipher is Cipher.TDES else 16
+        iv = os.urandom(block)
+        alg_der = algos.EncryptionAlgorithm(
+            {"algorithm": _CBC_OIDS[cipher], "parameters": core.OctetString(iv)}
+        ).dump()
+        ctx = CryptoCipher(_block_cipher(cipher, cek), modes.CBC(iv)).encryptor()
+        pad_len = block - total % block
+    cipher_len = total + pad_len
+    content_type = core.ObjectIdentifier(_OID_DATA).dump()
+    eci_head_inner = content_type + alg_der
+    eci_len = len(eci_head_inner) + len(der.header(0x80, cipher_len)) + cipher_len
+    version = core.Integer(2 if gcm else 0).dump()
+    tail = der.tlv(der.OCTET_STRING, b"\x00" * 16) if gcm else b""
+    body_len = len(version) + len(recipients) + len(der.header(der.SEQUENCE, eci_len)) + eci_len
+    body_len += len(tail)
+    inner = der.header(der.SEQUENCE, body_len)
+    outer_oid = core.ObjectIdentifier(_OID_AUTH_ENVELOPED if gcm else _OID_ENVELOPED).dump()
+    explicit = der.header(0xA0, len(inner) + body_len)
+    top_len = len(outer_oid) + len(explicit) + len(inner) + body_len
+    prefix = b"".join(
+        (
+            der.header(der.SEQUENCE, top_len),
+            outer_oid,
+            explicit,
+            inner,
+            version,
+            recipients,
+            der.header(der.SEQUENCE, eci_len),
+            eci_head_inner,
+            der.header(0x80, cipher_len),
+        )
+    )
+    out = bytearray(len(prefix) + cipher_len + len(tail) + 32)
+    view = memoryview(out)
+    view[: len(prefix)] = prefix
+    pos = len(prefix)
+    for piece in (*pieces, bytes([pad_len]) * pad_len):
+        mv = memoryview(piece)
+        for off in range(0, len(mv), _CHUNK):
+            pos += ctx.update_into(mv[off : off + _CHUNK], view[pos:])
+    pos += len(ctx.finalize())
+    if gcm:
+        tag = ctx.tag  # type: ignore[attr-defined]
+        view[pos : pos + len(tail)] = der.tlv(der.OCTET_STRING, tag)
+        pos += len(tail)
+    view.release()
+    del out[pos:]
+    return out
+
+
+def _decrypt_key(info: cms.RecipientInfo, key: PrivateKey) -> bytes:
+    alg = info["key_encryption_algorithm"]
+    name = alg["algorithm"].native
+    encrypted_key = info["encrypted_key"].native
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise DecryptionFailed("our decryption key is not RSA; cannot unwrap the content key")
+    pad: padding.AsymmetricPadding
+    if name == "rsaes_pkcs1v15":
+        pad = padding.PKCS1v15()
+    elif name == "rsaes_oaep":
+        params = alg["parameters"]
+        hash_name = params["hash_algorithm"]["algorithm"].native
+        mgf_hash = params["mask_gen_algorithm"]["parameters"]["algorithm"].native
+        pad = padding.OAEP(
+            mgf=padding.MGF1(hash_algorithm(Digest(mgf_hash))),
+            algorithm=hash_algorithm(Digest(hash_name)),
+            label=None,
+        )
+    else:
+        raise DecryptionFailed(f"unsupported key transport algorithm {name}")
+    try:
+        return key.decrypt(encrypted_key, pad)
+    except ValueError:
+        raise DecryptionFailed(
+            "cannot decrypt the content key: the message was encrypted for another key"
+        ) from None
+
+
+def _rid_matches(rid: cms.RecipientIdentifier, cert: x509.Certificate) -> bool:
+    if rid.name == "issuer_and_serial_number":
+        asn1_cert = asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
+        return bool(
+            rid.chosen["serial_number"].native == asn1_cert.serial_number
+            and rid.chosen["issuer"] == asn1_cert.issuer
+        )
+    try:
+        ski = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    except x509.ExtensionNotFound:
+        return False
+    return bool(rid.chosen.native == ski)
+
+
+def _describe_rid(rid: cms.RecipientIdentifier) -> str:
+    if rid.name == "issuer_and_serial_number":
+        issuer = rid.chosen["issuer"].human_friendly
+        return f"serial {rid.chosen['serial_number'].native:x} issued by {issuer}"
+    return f"key id {rid.chosen.native.hex()}"
+
+
+def decrypt(data: Buffer, cert: x509.Certificate, key: PrivateKey) -> bytearray:
+    """Plaintext of a DER/BER EnvelopedData or AuthEnvelopedData ContentInfo."""
+    try:
+        return _decrypt(memoryview(data), cert, key)
+    except (ValueError, TypeError, KeyError, IndexError, UnsupportedAlgorithm) as exc:
+        raise DecryptionFailed(f"cannot decrypt: {exc}") from None
+
+
+def _decrypt(buf: memoryview, cert: x509.Certificate, key: PrivateKey) -> bytearray:
+    top = der.read(buf, 0, len(buf))
+    parts = der.children(buf, top)
+    if len(parts) < 2 or parts[0].tag != der.OID:
+        raise UnexpectedProcessingError("malformed CMS structure: not a ContentInfo")
+    kind = core.ObjectIdentifier.load(parts[0].raw(buf)).dotted
+    if kind not in (_OID_ENVELOPED, _OID_AUTH_ENVELOPED):
+        raise DecryptionFailed(f"expected CMS enveloped-data, got {kind}")
+    body = der.children(buf, der.children(buf, parts[1])[0])
+    fields = [f for f in body if f.tag != 0xA0]  # drop originatorInfo
+    recipients = cms.RecipientInfos.load(fields[1].raw(buf))
+    eci = der.children(buf, fields[2])
+    alg = algos.EncryptionAlgorithm.load(eci[1].raw(buf)) if len(eci) > 1 else None
+    if alg is None or len(eci) < 3:
+        raise DecryptionFailed("enveloped-data carries no encrypted content")
+    chosen = None
+    for info in recipients:
+        if info.name == "ktri" and _rid_matches(info.chosen["rid"], cert):
+            chosen = info.chosen
+    if chosen is None:
+        ids = ", ".join(
+            _describe_rid(i.chosen["rid"]) if i.name == "ktri" else i.name for i in recipients
+        )
+        raise DecryptionFailed(f"message is not encrypted for {describe(cert)} (recipients: {ids})")
+    cek = _decrypt_key(chosen, key)
+    alg_name = alg["algorithm"].native
+    cipher = _BY_NAME.get(alg_name)
+    if alg_name in ("aes192_gcm", "aes128_gcm", "aes256_gcm"):
+        params = GcmParameters.load(alg["parameters"].dump())
+        mac_item = next((f for f in fields[3:] if f.tag == der.OCTET_STRING), None)
+        if mac_item is None:
+            raise DecryptionFailed("auth-enveloped-data has no MAC")
+        tag = bytes(buf[mac_item.start : mac_item.end])
+        mode: modes.Mode = modes.GCM(params["aes_nonce"].native, tag, min_tag_length=4)
+        algorithm: algorithms.AES | TripleDES = algorithms.AES(cek)
+        block = 0
+    elif cipher is not None:
+        iv = alg["parameters"].native
+        algorithm = _block_cipher(cipher, cek)
+        mode = modes.CBC(iv)
+        block = 8 if cipher is Cipher.TDES else 16
+    else:
+        raise DecryptionFailed(f"unsupported content cipher {alg_name}")
+    chunks = der.octets(buf, eci[2])
+    total = sum(len(c) for c in chunks)
+    out = bytearray(total + 32)
+    view = memoryview(out)
+    dctx: CipherContext = CryptoCipher(algorithm, mode).decryptor()  # type: ignore[misc]
+    pos = 0
+    try:
+        if auth_attrs := next((f for f in fields[3:] if f.tag == 0xA1), None):
+            aad = b"\x31" + auth_attrs.raw(buf)[1:]
+            dctx.authenticate_additional_data(aad)  # type: ignore[attr-defined]
+        for chunk in chunks:
+            for off in range(0, len(chunk), _CHUNK):
+                pos += dctx.update_into(chunk[off : off + _CHUNK], view[pos:])
+        pos += len(dctx.finalize())
+    except InvalidTag:
+        raise DecryptionFailed(
+            "AES-GCM authentication tag does not match: content altered"
+        ) from None
+    except ValueError as exc:
+        raise DecryptionFailed(f"cannot decrypt the content: {exc}") from None
+    if block:
+        pad = out[pos - 1] if pos else 0
+        if not 1 <= pad <= block or out[pos - pad : pos] != bytes([pad]) * pad:
+            raise DecryptionFailed("bad padding after decryption: wrong key or content altered")
+        pos -= pad
+    view.release()
+    del out[pos:]
+    return out
+
+
+def compress(data: Buffer) -> bytes:
+    """DER ContentInfo of RFC 3274 CompressedData (zlib) around ``data``."""
+    return compress_packed(zlib.compress(data))
+
+
+def compress_packed(compressed: bytes) -> bytes:
+    """DER ContentInfo of CompressedData around already zlib-compressed bytes."""
+    value = cms.CompressedData(
+        {
+            "version": "v0",
+            "compression_algorithm": {"algorithm": "zlib"},
+            "encap_content_info": {"content_type": "data", "content": compressed},
+        }
+    )
+    return bytes(cms.ContentInfo({"content_type": "compressed_data", "content": value}).dump())
+
+
+def decompress(data: Buffer) -> bytes:
+    """The content of a CompressedData ContentInfo."""
+    try:
+        info = cms.ContentInfo.load(bytes(data))
+        if info["content_type"].native != "compressed_data":
+            raise UnexpectedProcessingError(
+                f"expected CMS compressed-data, got {info['content_type'].native}"
+            )
+        inner = info["content"]
+        if inner["compression_algorithm"]["algorithm"].native != "zlib":
+            raise UnexpectedProcessingError("unsupported compression algorithm (only zlib)")
+        packed = inner["encap_content_info"]["content"].native
+        return zlib.decompress(packed)
+    except AS2Error:
+        raise
+    except (ValueError, TypeError, KeyError, zlib.error) as exc:
+        raise UnexpectedProcessingError(f"cannot decompress: {exc}") from None

@@ -1,0 +1,231 @@
+"""Inbound AS2 messages: unwrap encryption, compression and signatures in whatever order
+they were applied, enforce the partner policy and compute the MIC of what was received."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from cryptography import x509
+
+from mdmr_provision.as2 import cms, envelope
+from mdmr_provision.as2.algorithms import Digest, parse_digest
+from mdmr_provision.as2.der import Buffer
+from mdmr_provision.as2.errors import (
+    AuthenticationFailed,
+    DecryptionFailed,
+    InsufficientSecurity,
+    IntegrityCheckFailed,
+    UnexpectedProcessingError,
+)
+from mdmr_provision.as2.message import MdnRequest
+from mdmr_provision.as2.mime import (
+    Headers,
+    Part,
+    canonical_crlf,
+    disposition_filename,
+    params,
+    parse_entity,
+    split_multipart,
+    unquote,
+)
+from mdmr_provision.errors import AS2Error
+from mdmr_provision.keys import PrivateKey
+
+_PKCS7_MIME = ("application/pkcs7-mime", "application/x-pkcs7-mime")
+_MAX_LAYERS = 6
+
+
+@dataclass(frozen=True)
+class ReceivePolicy:
+    """What a partner's messages must carry."""
+
+    require_encryption: bool = False
+    require_signature: bool = False
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """A decoded AS2 message and what was proven about it."""
+
+    payload: bytes
+    filename: str | None
+    content_type: str
+    as2_from: str
+    as2_to: str
+    message_id: str
+    subject: str | None
+    encrypted: bool
+    signed: bool
+    compressed: bool
+    verified: bool
+    signer: x509.Certificate | None
+    mic: str
+    mic_alg: Digest
+    mdn: MdnRequest | None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def mdn_request_from_headers(headers: Headers) -> MdnRequest | None:
+    """The receipt the sender asked for, or None when no MDN was requested."""
+    to = headers.get("disposition-notification-to")
+    if not to:
+        return None
+    options = (headers.get("disposition-notification-options") or "").lower()
+    signed = False
+    digest = Digest.SHA256
+    for clause in options.split(";"):
+        name, _, value = clause.partition("=")
+        values = [v.strip() for v in value.split(",")][1:]  # first is the importance
+        if name.strip() == "signed-receipt-protocol":
+            signed = any(v in ("pkcs7-signature", "application/pkcs7-signature") for v in values)
+        elif name.strip() == "signed-receipt-micalg":
+            for candidate in values:
+                try:
+                    digest = parse_digest(candidate)
+                    break
+                except AS2Error:
+                    continue
+    return MdnRequest(
+        signed=signed,
+        digest=digest,
+        async_url=headers.get("receipt-delivery-option") or None,
+        to=to,
+    )
+
+
+def _top_part(headers: Headers, body: Buffer) -> Part:
+    keep = ("content-type", "content-transfer-encoding", "content-disposition")
+    sub = Headers([(k, v) for k, v in headers.as_dict().items() if k in keep])
+    buf = body if isinstance(body, bytes | bytearray) else bytes(body)
+    part = Part(sub, buf, 0, len(buf), 0)
+    cte = (sub.get("content-transfer-encoding") or "binary").lower()
+    if cte == "base64":
+        try:
+            data = binascii.a2b_base64(part.content())
+        except binascii.Error as exc:
+            raise UnexpectedProcessingError(f"bad base64 body: {exc}") from None
+        part = Part(sub, data, 0, len(data), 0)
+    return part
+
+
+def _content_bytes(part: Part) -> Buffer:
+    cte = (part.headers.get("content-transfer-encoding") or "binary").lower()
+    return part.decoded() if cte in ("base64", "quoted-printable") else part.content()
+
+
+def parse_message(
+    headers: Mapping[str, str],
+    body: Buffer,
+    *,
+    decrypt_cert: x509.Certificate | None = None,
+    decrypt_key: PrivateKey | None = None,
+    verify_certs: Sequence[x509.Certificate] = (),
+    policy: ReceivePolicy = ReceivePolicy(),
+) -> InboundMessage:
+    """Decode an AS2 message received with ``headers`` and ``body``.
+
+    Raises a :class:`~mdmr_provision.as2.errors.DispositionError` whose ``modifier`` is the
+    MDN error to send back.
+    """
+    h = Headers(headers)
+    as2_from, as2_to = unquote(h.get("as2-from")), unquote(h.get("as2-to"))
+    message_id = h.get("message-id") or ""
+    for name, value in (("AS2-From", as2_from), ("AS2-To", as2_to), ("Message-ID", message_id)):
+        if not value:
+            raise UnexpectedProcessingError(f"message has no {name} header")
+    request = mdn_request_from_headers(h)
+    top = _top_part(h, body)
+    part = top
+    encrypted = signed = compressed = verified = False
+    signer: x509.Certificate | None = None
+    mic_source: Sequence[Buffer] | None = None
+    mic_alg = request.digest if request and request.signed else None
+    for _ in range(_MAX_LAYERS):
+        ctype, p = params(part.headers.get("content-type"))
+        if ctype in _PKCS7_MIME:
+            smime = p.get("smime-type", "").lower()
+            data = _content_bytes(part)
+            if smime == "compressed-data" or (not smime and _looks_compressed(data)):
+                plain: Buffer = envelope.decompress(data)
+                compressed = True
+            elif smime in ("enveloped-data", "authenveloped-data", ""):
+                if decrypt_cert is None or decrypt_key is None:
+                    raise DecryptionFailed(
+                        "message is encrypted but no decryption certificate and key were given"
+                    )
+                plain = envelope.decrypt(data, decrypt_cert, decrypt_key)
+                if not encrypted and not signed:
+                    mic_source = [memoryview(plain)]
+                encrypted = True
+            else:
+                raise UnexpectedProcessingError(f"unsupported S/MIME type {smime!r}")
+            part = parse_entity(plain if isinstance(plain, bytes | bytearray) else bytes(plain))
+        elif ctype == "multipart/signed":
+            boundary = p.get("boundary")
+            if not boundary:
+                raise UnexpectedProcessingError("multipart/signed without a boundary")
+            parts = split_multipart(part, boundary)
+            if len(parts) != 2:
+                raise UnexpectedProcessingError(
+                    f"multipart/signed has {len(parts)} parts, expected 2"
+                )
+            content, sig = parts
+            whole = content.whole()
+            candidates: list[Sequence[Buffer]] = [[whole], [whole, b"\r\n"]]
+            sig_der = sig.decoded()
+            try:
+                info, index = cms.verify_detached(sig_der, candidates, verify_certs)
+            except IntegrityCheckFailed:
+                # Fallback: a relay turned CRLF into bare LF; hash the canonical form.
+                canon = canonical_crlf(whole)
+                if canon == bytes(whole):
+                    raise
+                candidates = [[canon]]
+                info, index = cms.verify_detached(sig_der, candidates, verify_certs)
+            signed, verified, signer = True, info.trusted, info.signer
+            mic_alg = mic_alg or info.digest
+            mic_source = candidates[index]
+            part = content
+        else:
+            break
+    else:
+        raise UnexpectedProcessingError("too many nested S/MIME layers")
+    if policy.require_encryption and not encrypted:
+        raise InsufficientSecurity(
+            f"message from {as2_from} is not encrypted; the policy requires it"
+        )
+    if policy.require_signature and not signed:
+        raise InsufficientSecurity(f"message from {as2_from} is not signed; the policy requires it")
+    if policy.require_signature and not verified:
+        raise AuthenticationFailed(f"no partner certificate to verify the signature of {as2_from}")
+    mic_alg = mic_alg or Digest.SHA256
+    if mic_source is None:
+        mic_source = [top.content()]
+    mic = base64.b64encode(cms.digest_of(mic_source, mic_alg)).decode("ascii")
+    ctype_value = part.headers.get("content-type") or "application/octet-stream"
+    return InboundMessage(
+        payload=part.decoded(),
+        filename=disposition_filename(part.headers.get("content-disposition")),
+        content_type=ctype_value,
+        as2_from=as2_from,
+        as2_to=as2_to,
+        message_id=message_id,
+        subject=h.get("subject"),
+        encrypted=encrypted,
+        signed=signed,
+        compressed=compressed,
+        verified=verified,
+        signer=signer,
+        mic=mic,
+        mic_alg=mic_alg,
+        mdn=request,
+        headers=h.as_dict(),
+    )
+
+
+def _looks_compressed(data: Buffer) -> bool:
+    # The compressed-data OID (1.2.840.113549.1.9.16.1.9) near the start of the DER.
+    return b"\x2a\x86\x48\x86\xf7\x0d\x01\x09\x10\x01\x09" in bytes(memoryview(data)[:32])
