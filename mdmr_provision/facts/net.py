@@ -16,6 +16,7 @@ unreachable and "source address not available" apart.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import ssl
 from dataclasses import dataclass
@@ -106,10 +107,9 @@ async def _settle(reader: asyncio.StreamReader) -> str | None:
 
 async def _close(writer: asyncio.StreamWriter) -> None:
     writer.close()
-    try:
+    # Closing is best effort: the probe's answer is already known.
+    with contextlib.suppress(OSError, TimeoutError, ssl.SSLError):
         await asyncio.wait_for(writer.wait_closed(), SETTLE_SECONDS)
-    except (OSError, TimeoutError, ssl.SSLError):
-        pass  # closing is best effort; the probe's answer is already known
 
 
 class LocalConnector:
