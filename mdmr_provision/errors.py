@@ -82,6 +82,10 @@ class StalePlanError(MdmrError):
     """A saved plan no longer matches the inventory, the state or the facts it relied on."""
 
 
+class PlanError(MdmrError):
+    """The resources cannot be planned (unknown dependency, cycle, duplicate address, bad target)."""
+
+
 class TemplateError(MdmrError):
     """A template could not be rendered."""
 

@@ -28,6 +28,9 @@ from mdmr_provision.errors import (
 COMMANDS: tuple[str, ...] = (
     "validate",
     "testfile",
+    "plan",
+    "apply",
+    "force_unlock",
 )
 
 

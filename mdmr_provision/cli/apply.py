@@ -1,0 +1,144 @@
+"""``mdmr-provision apply``: carry out a plan (a fresh one after confirmation, or a saved one)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from mdmr_provision.core.types import ApplyContext
+from mdmr_provision.errors import EXIT_OK, EXIT_USER_ERROR, MdmrError
+from mdmr_provision.executor.apply import DEFAULT_PARALLELISM, ApplyReport, Executor, Status
+from mdmr_provision.executor.progress import make_progress
+from mdmr_provision.planner.plan import Plan, inventory_fingerprint
+from mdmr_provision.planner.render import render_human
+from mdmr_provision.planner.saved import check_fresh, read_plan, relied_on
+from mdmr_provision.planner.session import (
+    Session,
+    add_inventory_options,
+    add_plan_options,
+    make_plan,
+    now,
+    open_session,
+    positive_int,
+    refetch_facts,
+    unicode_stdout,
+)
+from mdmr_provision.state import State, state_lock
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``apply`` sub-command."""
+    parser = subparsers.add_parser(
+        "apply",
+        help="make the changes a plan shows (asks first unless --auto-approve)",
+        description="Plan and apply after confirmation, or apply exactly a saved plan FILE "
+        "(refused when the inventory, state or a fact it relied on changed since).",
+    )
+    add_inventory_options(parser)
+    add_plan_options(parser)
+    parser.add_argument("plan_file", nargs="?", type=Path, metavar="FILE", help="a saved plan")
+    parser.add_argument(
+        "--parallelism", type=positive_int, default=DEFAULT_PARALLELISM, metavar="N",
+        help=f"steps run at once (default {DEFAULT_PARALLELISM})",
+    )
+    parser.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
+    parser.add_argument(
+        "--check", action="store_true",
+        help="run every probe and read-only proof, change nothing",
+    )
+    parser.add_argument(
+        "--lock-timeout", type=float, default=0.0, metavar="SECONDS",
+        help="wait this long for another apply's lock (default 0: fail at once)",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Apply; exit 0 when every step succeeded, 1 when one failed, 130 on Ctrl-C."""
+    if args.plan_file is not None and (args.env or args.target or args.check):
+        raise MdmrError("a saved plan is applied as saved: --env, --target and --check "
+                        "belong to `plan`")
+    session = open_session(args)
+    if args.check:
+        state = session.store.load()
+        plan = make_plan(session, args, state)
+        sys.stdout.write(render_human(plan, unicode=unicode_stdout()))
+        return _execute(session, args, plan, state, check_only=True)
+    command = "apply " + (str(args.plan_file) if args.plan_file else f"-i {args.inventory}")
+    with state_lock(session.store.path, command, timeout=args.lock_timeout):
+        state = session.store.load()
+        if args.plan_file is not None:
+            plan = _saved_plan(session, args, state)
+        else:
+            plan = make_plan(session, args, state)
+            if not plan.has_changes:
+                sys.stdout.write(render_human(plan, unicode=unicode_stdout()))
+                return EXIT_OK
+            sys.stdout.write(render_human(plan, unicode=unicode_stdout()))
+            _confirm(args.auto_approve)
+        return _execute(session, args, plan, state, check_only=False)
+
+
+def _saved_plan(session: Session, args: argparse.Namespace, state: State) -> Plan:
+    plan = read_plan(args.plan_file)
+    keys = relied_on(plan)
+    facts = refetch_facts(
+        session, [c.address for c in plan.pending], list(keys), args.concurrency
+    )
+    check_fresh(
+        plan,
+        inventory_fingerprint=inventory_fingerprint(session.inventory),
+        state=state,
+        facts=facts,
+    )
+    return plan
+
+
+def _confirm(auto_approve: bool) -> None:
+    if auto_approve:
+        return
+    if not sys.stdin.isatty():
+        raise MdmrError(
+            "refusing to apply without confirmation: stdin is not a terminal "
+            "(pass --auto-approve, or save a plan with `plan --out FILE` and apply that)"
+        )
+    sys.stderr.write("Apply these changes? Only 'yes' is accepted: ")
+    sys.stderr.flush()
+    if sys.stdin.readline().strip() != "yes":
+        raise MdmrError("apply cancelled: nothing was changed")
+
+
+def _execute(
+    session: Session, args: argparse.Namespace, plan: Plan, state: State, *, check_only: bool
+) -> int:
+    ctx = ApplyContext(
+        inventory=session.inventory,
+        now=now(),
+        evidence_dir=str(session.store.path.parent / "evidence"),
+        check_only=check_only,
+    )
+    progress = make_progress(len(plan.changes))
+    executor = Executor(
+        plan,
+        session.index,
+        session.store,
+        state,
+        ctx,
+        parallelism=args.parallelism,
+        progress=progress,
+    )
+    try:
+        report = asyncio.run(executor.run())
+    finally:
+        progress.close()
+    _print_report(report)
+    return EXIT_OK if report.ok else EXIT_USER_ERROR
+
+
+def _print_report(report: ApplyReport) -> None:
+    for status in (Status.FAILED, Status.SKIPPED, Status.BLOCKED, Status.MANUAL):
+        for result in report.by_status(status):
+            print(f"{status.value}: {result.address}: {result.message}")
+    print(report.summary())

@@ -1,0 +1,68 @@
+"""``mdmr-provision plan``: show what apply would do and why, or save it for apply."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from mdmr_provision.errors import EXIT_CHANGES_PENDING, EXIT_OK
+from mdmr_provision.planner.render import render_human, render_markdown
+from mdmr_provision.planner.saved import plan_json_text, write_plan
+from mdmr_provision.planner.session import (
+    add_inventory_options,
+    add_plan_options,
+    make_plan,
+    open_session,
+    unicode_stdout,
+)
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``plan`` sub-command."""
+    parser = subparsers.add_parser(
+        "plan",
+        help="probe, compare with the inventory and show the changes (changes nothing)",
+        description="Gather facts, diff them against the inventory and state, and show the "
+        "changes apply would make, each with its reason.",
+    )
+    add_inventory_options(parser)
+    add_plan_options(parser)
+    fmt = parser.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print only JSON (plan.schema.json)")
+    fmt.add_argument("--markdown", action="store_true", help="print a pull-request comment")
+    parser.add_argument(
+        "--out", type=Path, metavar="FILE", help="save the plan for `apply -i INV FILE`"
+    )
+    parser.add_argument(
+        "--show-unchanged", action="store_true", help="also list resources that need nothing"
+    )
+    parser.add_argument(
+        "--detailed-exitcode", action="store_true",
+        help="exit 0 when nothing changes, 2 when changes are pending (1 on error)",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Plan and print; with ``--detailed-exitcode`` exit 2 when changes are pending."""
+    session = open_session(args)
+    plan = make_plan(session, args, session.store.load())
+    if args.out is not None:
+        write_plan(args.out, plan)
+        print(
+            f"Saved the plan to {args.out}; apply exactly it with: "
+            f"mdmr-provision apply -i {args.inventory} {args.out}",
+            file=sys.stderr,
+        )
+    if args.json:
+        sys.stdout.write(plan_json_text(plan))
+    elif args.markdown:
+        sys.stdout.write(render_markdown(plan, show_unchanged=args.show_unchanged))
+    else:
+        sys.stdout.write(
+            render_human(plan, show_unchanged=args.show_unchanged, unicode=unicode_stdout())
+        )
+    if args.detailed_exitcode and plan.has_changes:
+        return EXIT_CHANGES_PENDING
+    return EXIT_OK

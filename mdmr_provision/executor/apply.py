@@ -1,0 +1,206 @@
+"""Apply a plan: walk the change graph with bounded concurrency, saving state per step.
+
+A step starts once everything it depends on succeeded (or needed nothing).  When a step
+fails, is blocked or waits for a person, its dependants are skipped, transitively, and the
+independent steps go on.  State is written after every completed step (atomic, with a
+backup), so an interrupted apply loses nothing that finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from mdmr_provision.core.types import (
+    Action,
+    ApplyContext,
+    Change,
+    Evidence,
+    Outcome,
+    Resource,
+    ResourceRecord,
+)
+from mdmr_provision.errors import MdmrError
+from mdmr_provision.executor.progress import Progress
+from mdmr_provision.planner.graph import order
+from mdmr_provision.planner.plan import Plan
+from mdmr_provision.state.store import State, StateStore
+
+DEFAULT_PARALLELISM = 10
+
+
+class Status(enum.StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    UNCHANGED = "unchanged"
+    BLOCKED = "blocked"
+    MANUAL = "manual"
+    #: ``--check``: a read-only step ran and passed.
+    CHECKED = "checked"
+    #: ``--check``: a step that would change something, not run.
+    WOULD_CHANGE = "would change"
+
+    @property
+    def satisfied(self) -> bool:
+        """Whether dependants may run after this."""
+        return self in (Status.SUCCEEDED, Status.UNCHANGED, Status.CHECKED)
+
+
+@dataclass(frozen=True)
+class StepResult:
+    address: str
+    action: Action
+    status: Status
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class ApplyReport:
+    results: tuple[StepResult, ...]
+    state: State
+
+    def by_status(self, status: Status) -> tuple[StepResult, ...]:
+        return tuple(r for r in self.results if r.status is status)
+
+    @property
+    def ok(self) -> bool:
+        return not self.by_status(Status.FAILED)
+
+    def summary(self) -> str:
+        parts = [
+            f"{len(self.by_status(s))} {s.value}"
+            for s in Status
+            if self.by_status(s) or s in (Status.SUCCEEDED, Status.FAILED, Status.SKIPPED)
+        ]
+        return "Apply: " + ", ".join(parts) + "."
+
+
+class Executor:
+    """Runs one plan against its resources, recording each finished step in state."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        resources: Mapping[str, Resource],
+        store: StateStore | None,
+        state: State,
+        ctx: ApplyContext,
+        *,
+        parallelism: int = DEFAULT_PARALLELISM,
+        progress: Progress | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.plan = plan
+        self.resources = resources
+        self.store = None if ctx.check_only else store
+        self.state = state
+        self.ctx = ctx
+        self.gate = asyncio.Semaphore(max(1, parallelism))
+        self.progress = progress
+        self.clock = clock
+        self.results: dict[str, StepResult] = {}
+
+    async def run(self) -> ApplyReport:
+        changes = {c.address: c for c in self.plan.changes}
+        done: dict[str, asyncio.Future[StepResult]] = {
+            a: asyncio.get_running_loop().create_future() for a in changes
+        }
+
+        async def step(change: Change) -> None:
+            deps = [await done[d] for d in change.depends_on if d in done]
+            result = await self._step(change, deps)
+            self.results[change.address] = result
+            if self.progress is not None:
+                self.progress.step(result.address, result.status.value, result.message)
+            done[change.address].set_result(result)
+
+        ordered = order({a: c.depends_on for a, c in changes.items()})
+        await asyncio.gather(*(step(changes[a]) for a in ordered))
+        results = tuple(self.results[a] for a in ordered)
+        return ApplyReport(results=results, state=self.state)
+
+    async def _step(self, change: Change, deps: list[StepResult]) -> StepResult:
+        blocker = next((d for d in deps if not d.status.satisfied), None)
+        if change.action is Action.NOOP:
+            return StepResult(change.address, change.action, Status.UNCHANGED)
+        if change.action is Action.BLOCKED:
+            return StepResult(change.address, change.action, Status.BLOCKED, change.reason)
+        if change.action is Action.MANUAL:
+            return StepResult(change.address, change.action, Status.MANUAL, change.reason)
+        if blocker is not None:
+            why = f"depends on {blocker.address}, which {_past(blocker.status)}"
+            return StepResult(change.address, change.action, Status.SKIPPED, why)
+        if change.action is Action.FORGET:
+            return self._forget(change)
+        res = self.resources.get(change.address)
+        if res is None:
+            return StepResult(
+                change.address, change.action, Status.FAILED, "not declared in the inventory"
+            )
+        if self.ctx.check_only and not res.read_only:
+            return StepResult(change.address, change.action, Status.WOULD_CHANGE, change.reason)
+        async with self.gate:
+            try:
+                outcome = await res.apply(change, self.ctx)
+            except MdmrError as exc:
+                outcome = Outcome(ok=False, message=exc.message)
+        self._save(change, outcome)
+        if not outcome.ok:
+            return StepResult(change.address, change.action, Status.FAILED, outcome.message)
+        status = Status.CHECKED if self.ctx.check_only else Status.SUCCEEDED
+        return StepResult(change.address, change.action, status, outcome.message)
+
+    def _forget(self, change: Change) -> StepResult:
+        if self.ctx.check_only:
+            return StepResult(change.address, change.action, Status.WOULD_CHANGE, change.reason)
+        prior = self.state.records.get(change.address)
+        new = self.state.without_record(change.address)
+        if prior is not None:
+            new = new.with_evidence(
+                Evidence(
+                    address=change.address,
+                    kind="state.forget",
+                    environment=change.environment,
+                    ok=True,
+                    at=self.clock(),
+                    details={
+                        "fingerprint": prior.fingerprint,
+                        "attributes": dict(prior.attributes),
+                    },
+                )
+            )
+        self._commit(new)
+        return StepResult(change.address, change.action, Status.SUCCEEDED, "removed from state")
+
+    def _save(self, change: Change, outcome: Outcome) -> None:
+        new = self.state.with_evidence(*outcome.evidence)
+        if outcome.ok:
+            new = new.with_record(
+                ResourceRecord(
+                    address=change.address,
+                    kind=change.kind,
+                    fingerprint=change.fingerprint,
+                    attributes=dict(outcome.attributes),
+                    updated_at=self.clock(),
+                )
+            )
+        self._commit(new)
+
+    def _commit(self, new: State) -> None:
+        if self.store is None:  # --check: nothing is written
+            return
+        self.state = self.store.save(new, previous=self.state, now=self.clock())
+
+
+def _past(status: Status) -> str:
+    return {
+        Status.FAILED: "failed",
+        Status.SKIPPED: "was skipped",
+        Status.BLOCKED: "is blocked",
+        Status.MANUAL: "waits for a manual step",
+        Status.WOULD_CHANGE: "check mode does not change",
+    }.get(status, status.value)

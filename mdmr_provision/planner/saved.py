@@ -1,0 +1,156 @@
+"""Plans as JSON (``--json`` and ``--out``) and the staleness check of a saved plan.
+
+One document serves both uses and is described by ``schemas/plan.schema.json``.  A saved
+plan is applied exactly as written, and only while the inventory, the state (lineage and
+serial) and every fact it relied on are unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from mdmr_provision.atomic import atomic_write_text
+from mdmr_provision.core.types import Action, Change, FactResult, JsonValue, Severity
+from mdmr_provision.errors import MdmrError, StalePlanError
+from mdmr_provision.planner.mask import mask_mapping
+from mdmr_provision.planner.plan import Plan
+from mdmr_provision.state.store import State
+
+FORMAT = "mdmr-provision-plan"
+FORMAT_VERSION = 1
+
+
+def change_to_json(change: Change) -> dict[str, JsonValue]:
+    return {
+        "address": change.address,
+        "kind": change.kind,
+        "action": change.action.value,
+        "reason": change.reason,
+        "rule": change.rule,
+        "environment": change.environment,
+        "severity": change.severity.value,
+        "before": mask_mapping(change.before),
+        "after": mask_mapping(change.after),
+        "depends_on": list(change.depends_on),
+        "diff": change.diff,
+        "fingerprint": change.fingerprint,
+        "facts": dict(change.facts),
+    }
+
+
+def plan_to_json(plan: Plan) -> dict[str, JsonValue]:
+    """The document of ``schemas/plan.schema.json``."""
+    counts = plan.counts()
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "created_at": plan.created_at.isoformat(),
+        "inventory": {"fingerprint": plan.inventory_fingerprint},
+        "state": {"lineage": plan.lineage, "serial": plan.serial},
+        "options": {"environment": plan.environment, "targets": list(plan.targets)},
+        "summary": {
+            **{a.value: counts[a] for a in Action},
+            "probes": plan.probe_count,
+            "pending": len(plan.pending),
+        },
+        "fact_errors": dict(plan.fact_errors),
+        "changes": [change_to_json(c) for c in plan.changes],
+    }
+
+
+def _change_from_json(raw: Mapping[str, Any]) -> Change:
+    return Change(
+        address=str(raw["address"]),
+        kind=str(raw["kind"]),
+        action=Action(raw["action"]),
+        reason=str(raw["reason"]),
+        rule=raw.get("rule"),
+        environment=raw.get("environment"),
+        severity=Severity(raw.get("severity", "info")),
+        before=dict(raw.get("before") or {}),
+        after=dict(raw.get("after") or {}),
+        depends_on=tuple(str(d) for d in raw.get("depends_on") or ()),
+        diff=raw.get("diff"),
+        fingerprint=str(raw.get("fingerprint", "")),
+        facts={str(k): str(v) for k, v in dict(raw.get("facts") or {}).items()},
+    )
+
+
+def plan_from_json(doc: Any) -> Plan:
+    """Parse a plan document; raises ``KeyError``/``TypeError``/``ValueError`` when malformed."""
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise ValueError("not an mdmr-provision plan")
+    if doc.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"plan format_version {doc.get('format_version')!r} is not supported")
+    options = doc.get("options") or {}
+    return Plan(
+        changes=tuple(_change_from_json(c) for c in doc["changes"]),
+        inventory_fingerprint=str(doc["inventory"]["fingerprint"]),
+        lineage=doc["state"]["lineage"],
+        serial=int(doc["state"]["serial"]),
+        created_at=datetime.fromisoformat(doc["created_at"]),
+        environment=options.get("environment"),
+        targets=tuple(options.get("targets") or ()),
+        probe_count=int(doc.get("summary", {}).get("probes", 0)),
+        fact_errors=dict(doc.get("fact_errors") or {}),
+    )
+
+
+def plan_json_text(plan: Plan) -> str:
+    return json.dumps(plan_to_json(plan), indent=2, ensure_ascii=False) + "\n"
+
+
+def write_plan(path: Path, plan: Plan) -> None:
+    """Save ``plan`` atomically (mode 0600: it describes the organisation's setup)."""
+    atomic_write_text(path, plan_json_text(plan), mode=0o600)
+
+
+def read_plan(path: Path) -> Plan:
+    """Load a saved plan; a one-line error when it is missing or not a plan."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise MdmrError(f"{path}: cannot read plan: {exc.strerror or exc}") from exc
+    try:
+        return plan_from_json(json.loads(raw))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        detail = f"missing key {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise MdmrError(f"{path}: not a valid saved plan ({detail})") from exc
+
+
+def relied_on(plan: Plan) -> dict[str, str]:
+    """Fact key -> digest for every fact a pending change relied on."""
+    out: dict[str, str] = {}
+    for change in plan.pending:
+        out.update(change.facts)
+    return out
+
+
+def check_fresh(
+    plan: Plan,
+    *,
+    inventory_fingerprint: str,
+    state: State,
+    facts: Mapping[str, FactResult],
+) -> None:
+    """Raise :class:`StalePlanError` saying why when ``plan`` may no longer be applied."""
+    if plan.inventory_fingerprint != inventory_fingerprint:
+        raise StalePlanError("saved plan is stale: inventory changed since the plan was made")
+    if plan.lineage is not None and state.lineage is not None and plan.lineage != state.lineage:
+        raise StalePlanError(
+            f"saved plan is stale: it was made for state lineage {plan.lineage}, "
+            f"the state is lineage {state.lineage}"
+        )
+    if plan.serial != state.serial:
+        raise StalePlanError(
+            f"saved plan is stale: state changed since the plan "
+            f"(serial {plan.serial}, now {state.serial})"
+        )
+    for key, expected in sorted(relied_on(plan).items()):
+        now = facts.get(key)
+        if now is None or now.digest != expected:
+            raise StalePlanError(f"saved plan is stale: fact {key} changed since the plan")

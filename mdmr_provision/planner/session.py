@@ -1,0 +1,125 @@
+"""What ``plan``, ``apply`` and ``state`` share: options, loading, planning and output choice."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+from mdmr_provision.core.types import FactResult, Probe, Resource
+from mdmr_provision.inventory import load_inventory
+from mdmr_provision.inventory.model import Inventory
+from mdmr_provision.planner.facts import DEFAULT_CONCURRENCY, gather_facts
+from mdmr_provision.planner.plan import Plan, build_plan
+from mdmr_provision.planner.sources import load_resources
+from mdmr_provision.state.store import State, StateStore, default_state_path
+
+
+def add_inventory_options(parser: argparse.ArgumentParser) -> None:
+    """``-i/--inventory`` and ``--state``."""
+    parser.add_argument(
+        "-i", "--inventory", required=True, type=Path, metavar="PATH",
+        help="inventory file or directory of YAML files",
+    )
+    parser.add_argument(
+        "--state", metavar="PATH",
+        help="state file (default: $MDMR_STATE, else <inventory>/.mdmr/state.json)",
+    )
+
+
+def add_plan_options(parser: argparse.ArgumentParser) -> None:
+    """``--env``, ``--target`` and ``--concurrency``."""
+    parser.add_argument(
+        "--env", metavar="ENV",
+        help="only this environment (sandbox, enrolment/qa, production, dr) and what it needs",
+    )
+    parser.add_argument(
+        "--target", action="append", default=[], metavar="ADDRESS",
+        help="only resources whose address is or starts with ADDRESS, and their dependencies "
+        "(repeatable)",
+    )
+    parser.add_argument(
+        "--concurrency", type=positive_int, default=DEFAULT_CONCURRENCY, metavar="N",
+        help=f"probes run at once (default {DEFAULT_CONCURRENCY})",
+    )
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+
+@dataclass
+class Session:
+    """The inventory, its resources and the state store of one command."""
+
+    inventory: Inventory
+    resources: list[Resource]
+    store: StateStore
+
+    @property
+    def index(self) -> dict[str, Resource]:
+        return {r.address: r for r in self.resources}
+
+
+def open_session(args: argparse.Namespace) -> Session:
+    """Load the inventory (InventoryError on problems) and the resources it declares."""
+    inventory = load_inventory(args.inventory)
+    store = StateStore(default_state_path(inventory.root, getattr(args, "state", None)))
+    return Session(inventory, load_resources(inventory), store)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def make_plan(session: Session, args: argparse.Namespace, state: State) -> Plan:
+    """Run the probes and diff (``--env``/``--target``/``--concurrency`` from ``args``)."""
+    return asyncio.run(
+        build_plan(
+            session.inventory,
+            session.resources,
+            state,
+            now=now(),
+            environment=args.env,
+            targets=args.target,
+            concurrency=args.concurrency,
+        )
+    )
+
+
+def refetch_facts(
+    session: Session, addresses: Sequence[str], keys: Sequence[str], concurrency: int
+) -> Mapping[str, FactResult]:
+    """Re-run the probes behind ``keys`` (those ``addresses`` declare) for a saved plan."""
+    index = session.index
+    wanted = set(keys)
+    probes: list[Probe] = [
+        p for a in addresses if a in index for p in index[a].probes() if p.key in wanted
+    ]
+    return asyncio.run(gather_facts(probes, concurrency=concurrency))
+
+
+def can_encode(stream: TextIO, text: str) -> bool:
+    """Whether ``stream`` can print ``text`` (symbols fall back to ASCII otherwise)."""
+    try:
+        text.encode(stream.encoding or "ascii")
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
+
+
+def unicode_stdout() -> bool:
+    return can_encode(sys.stdout, "✋")
