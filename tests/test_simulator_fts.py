@@ -16,6 +16,7 @@ from mdmr_provision.simulator.journal import (
     journal_path,
     read_journal,
 )
+from mdmr_provision.tis import content
 
 REG = Registry(
     environment="sandbox",
@@ -34,7 +35,9 @@ def body(name: str, tag: str = "FTSN") -> bytes:
 CASES = [
     # id, as2_from, file name, payload, seen, expected code, detail fragment
     ("guide-example", "ORG10000", GOOD, body(GOOD), (), None, ""),
-    ("crlf-and-filler", "ORG10000", GOOD, body(GOOD) + b"\r\n000001 filler\r\n", (), None, ""),
+    ("large", "ORG10000", GOOD, content(GOOD, 20_000), (), None, ""),
+    ("large-damaged", "ORG10000", GOOD, content(GOOD, 20_000)[:-100] + b"X" * 100, (), "S100",
+     "filler line"),
     ("agent-with-relationship", "ORG20000", AGENT, body(AGENT), (), None, ""),
     ("no-name", "ORG10000", None, body(GOOD), (), "E116", ""),
     ("blank-name", "ORG10000", "  ", body(GOOD), (), "E116", ""),
@@ -46,10 +49,10 @@ CASES = [
     ("no-relationship", "AS2BILL", BILL, body(BILL), (), "E140", "ORG30000 send for ORG10000"),
     ("as2-sender-mismatch", "ORG20000", GOOD, body(GOOD), (), "E150", "ORG20000 is ORG20000"),
     ("unknown-as2-sender", "NOBODY", GOOD, body(GOOD), (), "E150", "NOBODY is unknown"),
-    ("empty-file", "ORG10000", GOOD, b"", (), "E115", "no readable first record"),
+    ("empty-file", "ORG10000", GOOD, b"", (), "E115", "first record is not <FTSN>"),
     ("binary-first-record", "ORG10000", GOOD, b"\xff\xfe\x00garbage", (), "E115", ""),
-    ("other-name-in-record", "ORG10000", GOOD, body(AGENT), (), "E115", "expected"),
-    ("wrong-tag", "ORG10000", GOOD, body(GOOD, "FTSFN"), (), "E115", "<FTSN>"),
+    ("other-name-in-record", "ORG10000", GOOD, body(AGENT), (), "E115", "first record names"),
+    ("wrong-tag", "ORG10000", GOOD, body(GOOD, "FTSFN"), (), "E115", "<FTSFN>, expected <FTSN>"),
     ("duplicate", "ORG10000", GOOD, body(GOOD), (GOOD,), "E170", GOOD),
 ]
 

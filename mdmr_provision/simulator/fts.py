@@ -9,6 +9,7 @@ E170  a file with the same name was already accepted in this environment
 E150  the AS2 sender (AS2-From) is not the organisation named ORG_ID_2
 E140  ORG_ID_2 is not authorised to send for ORG_ID_1 (no relationship, R12)
 E115  the first record is missing, unreadable or names another file
+S100  (simulator only) a connectivity test file's filler lines are damaged (:mod:`..tis`)
 ====  ====================================================================================
 
 The FTS names files itself rather than trusting the AS2 client (which may rename files in
@@ -17,12 +18,12 @@ transit); that is why the first record repeats the file name.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 
+from mdmr_provision.errors import FileNameError
 from mdmr_provision.inventory.model import FileNameTag, Inventory
+from mdmr_provision.tis import TisName, parse_name_record, verify_content
 
 MEANINGS: Mapping[str, str] = {
     "E115": "the first record of the file is missing, unreadable or does not match the file name",
@@ -31,13 +32,10 @@ MEANINGS: Mapping[str, str] = {
     "E140": "the sending organisation is not authorised to send files for the participant",
     "E150": "the AS2 sender does not match the sending organisation (ORG_ID_2) in the file name",
     "E170": "a file with this name was already received; file names must be unique",
+    # Not an MDM/R code: the simulator also checks the large test file's filler lines.
+    "S100": "the connectivity test file's content is damaged (simulator check, not an FTS code)",
 }
 
-_ORG = r"ORG[A-Za-z0-9]{5}"
-_NAME = re.compile(
-    rf"(?P<org1>{_ORG})\.(?P<org2>{_ORG})\.(?P<file_id>\d{{4}})\.(?P<ver>\d{{2}})"
-    r"\.(?P<when>\d{14})\.DAT"
-)
 #: How much of the file the FTS reads looking for the first record.
 _FIRST_RECORD_LIMIT = 4096
 
@@ -104,29 +102,11 @@ class Verdict:
 
 def name_problem(name: str) -> str | None:
     """Why ``name`` breaks the TIS naming rules, or None when it follows them."""
-    match = _NAME.fullmatch(name)
-    if match is None:
-        return (
-            "expected ORG_ID_1.ORG_ID_2.FILE_ID.FILE_VER.YYYYMMDDhhmmss.DAT with letters "
-            "and digits only"
-        )
     try:
-        datetime.strptime(match["when"], "%Y%m%d%H%M%S")  # EST wall clock: no zone to attach
-    except ValueError:
-        return f"DATETIME {match['when']} is not a valid date and time"
+        TisName.parse(name)
+    except FileNameError as exc:
+        return str(exc)
     return None
-
-
-def first_record(payload: bytes) -> str | None:
-    """The first record (line) of a file as text, or None when there is none or it is binary."""
-    head = payload[:_FIRST_RECORD_LIMIT]
-    line = head.split(b"\n", 1)[0].rstrip(b"\r")
-    if not line:
-        return None
-    try:
-        return line.decode("ascii")
-    except UnicodeDecodeError:
-        return None
 
 
 def check(received: Received, registry: Registry, seen: Iterable[str] = ()) -> Verdict:
@@ -134,12 +114,11 @@ def check(received: Received, registry: Registry, seen: Iterable[str] = ()) -> V
     name = (received.file_name or "").strip()
     if not name:
         return Verdict("E116")
-    problem = name_problem(name)
-    if problem:
-        return Verdict("E120", f"{name}: {problem}")
-    match = _NAME.fullmatch(name)
-    assert match is not None
-    org1, org2 = match["org1"], match["org2"]
+    try:
+        parsed = TisName.parse(name)
+    except FileNameError as exc:
+        return Verdict("E120", str(exc))
+    org1, org2 = parsed.participant, parsed.sender
     if name in set(seen):
         return Verdict("E170", name, org1, org2)
     sender = registry.as2_ids.get(received.as2_from)
@@ -151,12 +130,19 @@ def check(received: Received, registry: Registry, seen: Iterable[str] = ()) -> V
             "E140", f"no relationship lets {org2} send for {org1} in {registry.environment}",
             org1, org2,
         )
-    record = first_record(received.payload)
-    if record is None:
-        return Verdict("E115", "the file has no readable first record", org1, org2)
-    for tag in registry.tags:
-        if record == f"<{tag}>{name}</{tag}>":
-            return Verdict(None, "", org1, org2)
-    expected = f"<{registry.tags[0]}>{name}</{registry.tags[0]}>"
-    shown = record if len(record) <= 120 else record[:117] + "..."
-    return Verdict("E115", f"first record is {shown!r}, expected {expected!r}", org1, org2)
+    head = received.payload[:_FIRST_RECORD_LIMIT]
+    try:
+        tag, named = parse_name_record(head)
+    except FileNameError as exc:
+        return Verdict("E115", str(exc), org1, org2)
+    if tag.value not in registry.tags:
+        return Verdict(
+            "E115", f"first record uses <{tag.value}>, expected <{registry.tags[0]}>", org1, org2
+        )
+    if str(named) != name:
+        return Verdict("E115", f"first record names {named}, the file is {name}", org1, org2)
+    if parsed.is_connectivity_test and b"\n" in received.payload:
+        problem = verify_content(received.payload, name)
+        if problem:
+            return Verdict("S100", problem, org1, org2)
+    return Verdict(None, "", org1, org2)
