@@ -1,0 +1,139 @@
+"""``mdmr-provision cert``: inspect, convert and request certificates (R6).
+
+* ``cert inspect FILE [--json] [--key KEY]``: the facts a network team checks.
+* ``cert convert IN --out OUT.der``: the leaf as DER, as the MDM/R requires.
+* ``cert request --org ORG_ID --out DIR``: a new private key (mode 0600) and a CSR for a CA.
+
+Private keys are never printed; passphrases are read from a variable or a file only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from mdmr_provision.certs_cli import KEY_SIZES, convert_to_der, make_request, passphrase_from
+from mdmr_provision.core.types import JsonValue
+from mdmr_provision.errors import EXIT_OK, EXIT_USER_ERROR
+from mdmr_provision.facts.certificates import CertificateFacts, inspect_certificate, key_fingerprint
+from mdmr_provision.inventory.model import SecretRef
+
+
+def _passphrase_options(parser: argparse.ArgumentParser, what: str) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--passphrase-env", metavar="VAR",
+                       help=f"environment variable holding the passphrase {what}")
+    group.add_argument("--passphrase-file", type=Path, metavar="FILE",
+                       help=f"file whose first line is the passphrase {what}")
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``cert`` sub-command and its sub-commands."""
+    parser = subparsers.add_parser(
+        "cert", help="inspect, convert (PEM to DER) and request certificates",
+        description="Certificates for the MDM/R: the CN is the ORG ID and the MDM/R takes "
+                    "DER files (guide §2).",
+    )
+    sub = parser.add_subparsers(dest="cert_command", metavar="SUBCOMMAND", required=True)
+
+    inspect = sub.add_parser("inspect", help="show a certificate's facts",
+                             description="Show a PEM or DER certificate's facts.")
+    inspect.add_argument("file", type=Path, metavar="FILE")
+    inspect.add_argument("--json", action="store_true", help="print one JSON document")
+    inspect.add_argument("--key", type=Path, metavar="KEY",
+                         help="private key to compare with the certificate (never shown)")
+    _passphrase_options(inspect, "of --key")
+    inspect.set_defaults(func=run_inspect)
+
+    convert = sub.add_parser(
+        "convert", help="write the leaf certificate as DER for the MDM/R",
+        description="Write the first certificate of IN as DER (same bytes as "
+                    "`openssl x509 -outform DER`).",
+    )
+    convert.add_argument("input", type=Path, metavar="IN")
+    convert.add_argument("--out", type=Path, required=True, metavar="OUT.der")
+    convert.set_defaults(func=run_convert)
+
+    request = sub.add_parser(
+        "request", help="make a new private key and a CSR whose CN is the ORG ID",
+        description="Make DIR/ORG_ID.key (PKCS#8, mode 0600) and DIR/ORG_ID.csr to send to a "
+                    "certificate authority.",
+    )
+    request.add_argument("--org", required=True, metavar="ORG_ID")
+    request.add_argument("--out", type=Path, required=True, metavar="DIR")
+    request.add_argument("--key-size", type=int, default=2048, choices=KEY_SIZES, metavar="N",
+                         help=f"RSA key size: {', '.join(map(str, KEY_SIZES))} (default 2048)")
+    request.add_argument("--force", action="store_true", help="overwrite existing files")
+    _passphrase_options(request, "that encrypts the new key")
+    request.set_defaults(func=run_request)
+
+
+def _status(facts: CertificateFacts, now: datetime) -> str:
+    if now < facts.not_before:
+        return "not yet valid"
+    if now >= facts.not_after:
+        return "expired"
+    return f"valid, expires in {(facts.not_after - now).days} days"
+
+
+def run_inspect(args: argparse.Namespace) -> int:
+    """Print the certificate's facts; exit 1 when ``--key`` does not match."""
+    facts = inspect_certificate(args.file)
+    matches: bool | None = None
+    if args.key is not None:
+        ref = SecretRef(env=args.passphrase_env, file=args.passphrase_file)
+        matches = key_fingerprint(args.key, ref) == facts.public_key_sha256
+    now = datetime.now(UTC)
+    if args.json:
+        doc: dict[str, JsonValue] = {"file": str(args.file), **facts.to_json(),
+                                     "status": _status(facts, now), "key_matches": matches}
+        json.dump(doc, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        rows = [
+            ("file", f"{args.file} ({facts.encoding}, {facts.chain_length} certificate"
+                     f"{'s' if facts.chain_length != 1 else ''})"),
+            ("subject", facts.subject),
+            ("common name", facts.common_name or "(none)"),
+            ("issuer", facts.issuer),
+            ("serial", facts.serial),
+            ("not before", facts.not_before.isoformat()),
+            ("not after", facts.not_after.isoformat()),
+            ("status", _status(facts, now)),
+            ("key", f"{facts.key_type} {facts.key_size} bits"),
+            ("sha256", facts.fingerprint_sha256),
+            ("self-signed", "yes" if facts.self_signed else "no"),
+            ("key usage", ", ".join(facts.key_usage) or "(none)"),
+            ("extended key usage", ", ".join(facts.extended_key_usage) or "(none)"),
+            ("test certificate",
+             f"yes ({', '.join(facts.test_indicators)})" if facts.looks_like_test else "no"),
+        ]
+        if matches is not None:
+            rows.append(("private key", "matches" if matches else "DOES NOT MATCH"))
+        width = max(len(name) for name, _ in rows)
+        for name, value in rows:
+            print(f"{name + ':':<{width + 1}} {value}")
+    return EXIT_USER_ERROR if matches is False else EXIT_OK
+
+
+def run_convert(args: argparse.Namespace) -> int:
+    """Write the DER copy."""
+    der = convert_to_der(args.input, args.out)
+    print(f"wrote {args.out} ({len(der)} bytes, DER)")
+    return EXIT_OK
+
+
+def run_request(args: argparse.Namespace) -> int:
+    """Make the key and the CSR; print where they are (never the key)."""
+    secret = passphrase_from(args.passphrase_env, args.passphrase_file)
+    made = make_request(args.org, args.out, key_size=args.key_size, passphrase=secret,
+                        force=args.force)
+    state = "encrypted" if made.encrypted else "NOT encrypted: keep it safe"
+    print(f"wrote {made.key} (private key, mode 0600, {state})")
+    print(f"wrote {made.csr} (certificate signing request, CN={args.org})")
+    print("next: send the CSR to your certificate authority; convert the certificate it "
+          "returns with `mdmr-provision cert convert` for the MDM/R")
+    return EXIT_OK
