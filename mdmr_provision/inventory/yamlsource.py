@@ -68,6 +68,7 @@ _SCALAR_TAGS = {
     "tag:yaml.org,2002:bool",
     "tag:yaml.org,2002:null",
 }
+_COLLECTION_TAGS = {"tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"}
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
@@ -181,6 +182,10 @@ class _Builder:
         self.locs[path] = Loc(self.display, line, col, key_line, key_col)
         if isinstance(node, yaml.ScalarNode):
             return self._scalar(node, path)
+        if node.tag not in _COLLECTION_TAGS:
+            raise _Stop(
+                Problem(self.display, line, col, dotted(path), f"unsupported YAML tag {node.tag}")
+            )
         self.stack.append(node)
         try:
             if isinstance(node, yaml.SequenceNode):
