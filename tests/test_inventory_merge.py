@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from inventory_helpers import make_files
+
 from mdmr_provision.errors import InventoryError
 from mdmr_provision.inventory import load_inventory
 
