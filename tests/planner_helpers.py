@@ -177,6 +177,10 @@ class ReachResource(Resource):
                           rule="R10")
         if prior is None:
             return ch(Action.VERIFY, "never proven")
+        changing = [d for d in self.depends_on if d in ctx.changes
+                    and ctx.changes[d].action in (Action.CREATE, Action.UPDATE, Action.REPLACE)]
+        if changing:
+            return ch(Action.VERIFY, f"{changing[0]} changes in this plan", rule="R7")
         raw = prior.attributes.get("inputs")
         recorded = {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
         stale = proof_stale(recorded, inputs)
@@ -190,7 +194,10 @@ class ReachResource(Resource):
                       {"answer": result.value if result.ok else result.error})
         if not result.ok:
             return Outcome(ok=False, message=str(result.error), evidence=(ev,))
-        return Outcome(ok=True, message="answered", attributes=dict(change.after), evidence=(ev,))
+        # Record the inputs as applied (dependencies ran first), not as planned.
+        inputs = {d: ctx.records[d].fingerprint for d in self.depends_on if d in ctx.records}
+        return Outcome(ok=True, message="answered", attributes={"inputs": dict(inputs)},
+                       evidence=(ev,))
 
 
 async def connect(key: str, host: str, port: int) -> FactResult:

@@ -158,6 +158,9 @@ class PlanContext:
     records: Mapping[str, ResourceRecord]
     #: Evidence history, newest last (for R8/R9 freshness).
     history: Sequence[Evidence] = ()
+    #: Changes already planned, by address.  Dependencies are diffed before their
+    #: dependants, so a proof can see that a certificate it relies on changes in this plan.
+    changes: Mapping[str, Change] = field(default_factory=dict)
 
 
 @dataclass
@@ -170,6 +173,9 @@ class ApplyContext:
     check_only: bool = False
     #: Free-form services an apply needs (AS2 sender, simulator handles), keyed by name.
     services: dict[str, object] = field(default_factory=dict)
+    #: State records as of this step (the executor keeps it current, so a proof sees
+    #: the fingerprints its dependencies were just applied with).
+    records: Mapping[str, ResourceRecord] = field(default_factory=dict)
 
 
 class Resource(abc.ABC):

@@ -99,6 +99,7 @@ class Executor:
         self.store = None if ctx.check_only else store
         self.state = state
         self.ctx = ctx
+        ctx.records = state.records
         self.gate = asyncio.Semaphore(max(1, parallelism))
         self.progress = progress
         self.clock = clock
@@ -194,6 +195,7 @@ class Executor:
         if self.store is None:  # --check: nothing is written
             return
         self.state = self.store.save(new, previous=self.state, now=self.clock())
+        self.ctx.records = self.state.records
 
 
 def _past(status: Status) -> str:

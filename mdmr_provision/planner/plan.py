@@ -134,7 +134,14 @@ async def build_plan(
     facts = await gather_facts(
         (p for ps in probes.values() for p in ps), concurrency=concurrency, on_done=on_fact
     )
-    ctx = PlanContext(inventory=inventory, now=now, records=state.records, history=state.history)
+    planned: dict[str, Change] = {}
+    ctx = PlanContext(
+        inventory=inventory,
+        now=now,
+        records=state.records,
+        history=state.history,
+        changes=planned,
+    )
     changes: list[Change] = []
     for address in order({a: index[a].depends_on for a in chosen}):
         res = index[address]
@@ -144,6 +151,7 @@ async def build_plan(
         except MdmrError as exc:
             change = _blocked(res, exc, mine)
         changes.append(_finish(change, res, mine))
+        planned[address] = changes[-1]
     if env is None and not targets:
         for address in sorted(set(state.records) - set(index)):
             rec = state.records[address]
