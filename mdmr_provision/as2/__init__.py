@@ -49,23 +49,45 @@ from mdmr_provision.as2.errors import (
 from mdmr_provision.as2.inbound import InboundMessage, ReceivePolicy, parse_message
 from mdmr_provision.as2.mdn import Mdn, MdnReply, build_mdn, check_mdn, mdn_for, parse_mdn
 from mdmr_provision.as2.message import MdnRequest, OutboundMessage, build_message, new_message_id
+from mdmr_provision.as2.receiver import (
+    AS2Receiver,
+    Endpoint,
+    LocalIdentity,
+    MdnDirective,
+    MdnPolicy,
+    OnMessage,
+    Partner,
+)
+from mdmr_provision.as2.sender import AS2Client, AS2TransportError, SendResult
+from mdmr_provision.as2.store import safe_name
+from mdmr_provision.as2.wire import read_wire, write_wire
 
 __all__ = [
+    "AS2Client",
+    "AS2Receiver",
+    "AS2TransportError",
     "AuthenticationFailed",
     "Cipher",
     "CompressMode",
     "DecryptionFailed",
     "Digest",
     "DispositionError",
+    "Endpoint",
     "InboundMessage",
     "InsufficientSecurity",
     "IntegrityCheckFailed",
+    "LocalIdentity",
     "Mdn",
+    "MdnDirective",
     "MdnError",
+    "MdnPolicy",
     "MdnReply",
     "MdnRequest",
+    "OnMessage",
     "OutboundMessage",
+    "Partner",
     "ReceivePolicy",
+    "SendResult",
     "UnexpectedProcessingError",
     "build_mdn",
     "build_message",
@@ -77,4 +99,7 @@ __all__ = [
     "parse_digest",
     "parse_mdn",
     "parse_message",
+    "read_wire",
+    "safe_name",
+    "write_wire",
 ]

@@ -54,8 +54,14 @@ class Cipher(enum.Enum):
     @property
     def key_size(self) -> int:
         """Key length in bytes."""
-        return {"aes128": 16, "aes192": 24, "aes256": 32, "3des": 24,
-                "aes128-gcm": 16, "aes256-gcm": 32}[self.value]
+        return {
+            "aes128": 16,
+            "aes192": 24,
+            "aes256": 32,
+            "3des": 24,
+            "aes128-gcm": 16,
+            "aes256-gcm": 32,
+        }[self.value]
 
 
 _DIGEST_ALIASES = {

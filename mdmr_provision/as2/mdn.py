@@ -110,9 +110,8 @@ def build_mdn(
     if mic and mic_alg and not error:
         fields.append(("Received-Content-MIC", f"{mic}, {mic_alg.micalg}"))
     if text is None:
-        text = (
-            f"The AS2 message {original_message_id} sent to {as2_from} was "
-            + (f"refused ({error})." if error else "received and processed.")
+        text = f"The AS2 message {original_message_id} sent to {as2_from} was " + (
+            f"refused ({error})." if error else "received and processed."
         )
     boundary = f"----=_mdn_{uuid.uuid4().hex}"
     report = b"".join(
@@ -236,8 +235,10 @@ def parse_mdn(
         content, sig = parts
         signed = True
         trusted: Sequence[x509.Certificate] = (
-            () if verify_cert is None
-            else [verify_cert] if isinstance(verify_cert, x509.Certificate)
+            ()
+            if verify_cert is None
+            else [verify_cert]
+            if isinstance(verify_cert, x509.Certificate)
             else verify_cert
         )
         try:
@@ -306,8 +307,8 @@ def check_mdn(mdn: Mdn, sent: OutboundMessage, *, require_signature: bool | None
         raise MdnError(
             f"MDN answers message {mdn.original_message_id or '(none)'}, not {sent.message_id}"
         )
-    need_sig = require_signature if require_signature is not None else bool(
-        sent.mdn and sent.mdn.signed
+    need_sig = (
+        require_signature if require_signature is not None else bool(sent.mdn and sent.mdn.signed)
     )
     if need_sig and not mdn.signed:
         raise MdnError(f"MDN for {sent.message_id} is not signed; a signed receipt was requested")

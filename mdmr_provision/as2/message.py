@@ -132,11 +132,15 @@ def _sign(
     boundary = f"----=_as2_{uuid.uuid4().hex}"
     opening = f"--{boundary}\r\n".encode()
     closing = (
-        f"\r\n--{boundary}\r\n"
-        'Content-Type: application/pkcs7-signature; name="smime.p7s"\r\n'
-        "Content-Transfer-Encoding: base64\r\n"
-        'Content-Disposition: attachment; filename="smime.p7s"\r\n\r\n'
-    ).encode() + _b64_lines(signature) + f"\r\n--{boundary}--\r\n".encode()
+        (
+            f"\r\n--{boundary}\r\n"
+            'Content-Type: application/pkcs7-signature; name="smime.p7s"\r\n'
+            "Content-Transfer-Encoding: base64\r\n"
+            'Content-Disposition: attachment; filename="smime.p7s"\r\n\r\n'
+        ).encode()
+        + _b64_lines(signature)
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     ctype = (
         f'multipart/signed; protocol="application/pkcs7-signature"; '
         f'micalg={digest.micalg}; boundary="{boundary}"'

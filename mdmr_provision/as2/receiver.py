@@ -1,0 +1,379 @@
+"""The AS2 receiver: a real aiohttp HTTP(S) server with one or more endpoints.
+
+Each :class:`Endpoint` (a URL path) maps local AS2 ids to certificates and keys and partner
+AS2 ids to certificates and a :class:`ReceivePolicy`.  Accepted payloads go to the inbox
+atomically; each message is answered with a (signed) MDN, synchronously or posted to the
+sender's Receipt-Delivery-Option; a duplicate Message-ID gets the earlier MDN and is not
+stored again.  Hooks: ``on_message`` after acceptance, ``mdn_policy`` to misbehave on purpose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import inspect
+import logging
+import socket
+import ssl
+import struct
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+from cryptography import x509
+
+from mdmr_provision.as2.errors import DispositionError, UnexpectedProcessingError
+from mdmr_provision.as2.inbound import InboundMessage, ReceivePolicy, parse_message
+from mdmr_provision.as2.mdn import Mdn, MdnReply, mdn_for, parse_mdn
+from mdmr_provision.as2.mime import Headers, params, unquote
+from mdmr_provision.as2.store import Inbox
+from mdmr_provision.errors import AS2Error, MdmrError
+from mdmr_provision.keys import PrivateKey
+
+log = logging.getLogger("mdmr_provision.as2.receiver")
+
+
+@dataclass(frozen=True)
+class LocalIdentity:
+    """One of our AS2 ids with the certificate/key that decrypt and sign for it."""
+
+    as2_id: str
+    cert: x509.Certificate
+    key: PrivateKey
+
+
+@dataclass(frozen=True)
+class Partner:
+    """A trading partner: its AS2 id, certificates (current and rollover) and policy."""
+
+    as2_id: str
+    certs: tuple[x509.Certificate, ...]
+    policy: ReceivePolicy = field(default_factory=ReceivePolicy)
+
+
+@dataclass(frozen=True)
+class MdnDirective:
+    """How to answer one message (for simulators and fault injection); default: correctly."""
+
+    unsigned: bool = False
+    wrong_mic: bool = False
+    error: str | None = None
+    http_status: int | None = None
+    delay: float = 0.0
+    reset: bool = False
+
+
+OnMessage = Callable[[InboundMessage, Path], Awaitable[None]]
+MdnPolicy = Callable[
+    [InboundMessage | None, DispositionError | None], MdnDirective | Awaitable[MdnDirective]
+]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One receiving URL path with its identities, partners, inbox and hooks."""
+
+    path: str
+    inbox: Path
+    identities: tuple[LocalIdentity, ...]
+    partners: tuple[Partner, ...] = ()
+    on_message: OnMessage | None = None
+    mdn_policy: MdnPolicy | None = None
+    accept_unknown_partners: bool = False
+    max_body: int = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class _Answer:
+    reply: MdnReply | None
+    directive: MdnDirective
+    async_url: str | None
+
+
+class AS2Receiver:
+    """An aiohttp server for ``endpoints``; async MDNs are accepted at ``mdn_path``."""
+
+    def __init__(
+        self,
+        endpoints: Sequence[Endpoint],
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
+        mdn_path: str = "/as2/mdn",
+        mdn_certs: Sequence[x509.Certificate] = (),
+    ) -> None:
+        self.endpoints = tuple(endpoints)
+        self.host, self._port, self.ssl_context = host, port, ssl_context
+        self.mdn_path = mdn_path
+        self._mdn_certs = tuple(mdn_certs)
+        self._inboxes = {ep.path: Inbox(ep.inbox) for ep in self.endpoints}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._mdns: dict[str, Mdn] = {}
+        self._waiters: dict[str, list[asyncio.Future[Mdn]]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._runner: web.AppRunner | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def routes(self) -> list[web.RouteDef]:
+        """Routes to add to another aiohttp application (to mount this receiver in it)."""
+        out = [web.post(self.mdn_path, self._handle_mdn)]
+        for ep in self.endpoints:
+            out.append(web.post(ep.path, self._handler(ep)))
+        return out
+
+    def app(self) -> web.Application:
+        """A stand-alone application serving every endpoint."""
+        limit = max([ep.max_body for ep in self.endpoints] or [1 << 20]) + 1
+        application = web.Application(client_max_size=limit)
+        application.add_routes(self.routes())
+        return application
+
+    async def start(self) -> None:
+        """Listen on host:port (port 0 picks a free one; see :attr:`port`)."""
+        self._runner = web.AppRunner(self.app(), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self._port, ssl_context=self.ssl_context)
+        try:
+            await site.start()
+        except OSError as exc:
+            await self._runner.cleanup()
+            raise MdmrError(f"cannot listen on {self.host}:{self._port}: {exc.strerror}") from None
+        sockets = self._runner.addresses
+        self._port = int(sockets[0][1]) if sockets else self._port
+
+    async def stop(self) -> None:
+        """Stop listening and wait for pending async MDN posts."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> AS2Receiver:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @property
+    def port(self) -> int:
+        """The bound port."""
+        return self._port
+
+    def url(self, path: str | None = None) -> str:
+        """``http(s)://host:port/path`` (the first endpoint's path by default)."""
+        scheme = "https" if self.ssl_context else "http"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        path = path if path is not None else (self.endpoints[0].path if self.endpoints else "/")
+        return f"{scheme}://{host}:{self._port}{path}"
+
+    # -- async MDNs ------------------------------------------------------------------------
+
+    async def wait_for_mdn(self, message_id: str, timeout: float) -> Mdn:
+        """The async MDN answering ``message_id``; AS2Error after ``timeout`` seconds."""
+        key = message_id.strip()
+        if key in self._mdns:
+            return self._mdns[key]
+        future: asyncio.Future[Mdn] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(key, []).append(future)
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            raise AS2Error(f"no asynchronous MDN for {message_id} within {timeout:g}s") from None
+
+    def _partner_certs(self, as2_id: str) -> list[x509.Certificate]:
+        certs = list(self._mdn_certs)
+        for ep in self.endpoints:
+            for partner in ep.partners:
+                if partner.as2_id == as2_id:
+                    certs.extend(partner.certs)
+        return certs
+
+    async def _handle_mdn(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        headers = dict(request.headers)
+        return self._accept_mdn(headers, body)
+
+    def _accept_mdn(self, headers: dict[str, str], body: bytes) -> web.Response:
+        sender = unquote(Headers(headers).get("as2-from"))
+        try:
+            mdn = parse_mdn(headers, body, verify_cert=self._partner_certs(sender) or None)
+        except AS2Error as exc:
+            log.warning("as2 async-mdn from=%s rejected: %s", sender, exc)
+            return web.Response(status=400, text=f"invalid MDN: {exc}\n")
+        key = mdn.original_message_id.strip()
+        self._mdns[key] = mdn
+        for future in self._waiters.pop(key, []):
+            if not future.done():
+                future.set_result(mdn)
+        log.info("as2 async-mdn from=%s original=%s disposition=%s", sender, key, mdn.disposition)
+        return web.Response(status=200)
+
+    # -- messages --------------------------------------------------------------------------
+
+    def _handler(self, ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            return await self._handle(ep, request)
+
+        return handle
+
+    async def _read(self, ep: Endpoint, request: web.Request) -> bytes | None:
+        if request.content_length is not None and request.content_length > ep.max_body:
+            return None
+        data = bytearray()
+        async for chunk in request.content.iter_chunked(1 << 16):
+            data += chunk
+            if len(data) > ep.max_body:
+                return None
+        return bytes(data)
+
+    async def _handle(self, ep: Endpoint, request: web.Request) -> web.StreamResponse:
+        body = await self._read(ep, request)
+        if body is None:
+            log.warning("as2 refused body over %d bytes on %s", ep.max_body, ep.path)
+            return web.Response(status=413, text=f"body larger than {ep.max_body} bytes\n")
+        headers = dict(request.headers)
+        ctype, _ = params(headers.get("Content-Type"))
+        if ctype == "multipart/report" or (
+            ctype == "multipart/signed" and b"multipart/report" in body[:4096]
+        ):
+            return self._accept_mdn(headers, body)
+        message_id = (Headers(headers).get("message-id") or "").strip()
+        lock = self._locks.setdefault(message_id, asyncio.Lock())
+        async with lock:
+            answer = await self._process(ep, headers, body, message_id)
+        if not lock.locked():
+            self._locks.pop(message_id, None)
+        return await self._respond(request, answer)
+
+    async def _process(
+        self, ep: Endpoint, headers: dict[str, str], body: bytes, message_id: str
+    ) -> _Answer:
+        h = Headers(headers)
+        as2_from, as2_to = unquote(h.get("as2-from")), unquote(h.get("as2-to"))
+        inbox = self._inboxes[ep.path]
+        identity = next((i for i in ep.identities if i.as2_id == as2_to), None)
+        partner = next((p for p in ep.partners if p.as2_id == as2_from), None)
+        async_url = h.get("receipt-delivery-option") or None
+        if message_id and (earlier := await asyncio.to_thread(inbox.lookup, message_id)):
+            log.info(
+                "as2 duplicate from=%s to=%s id=%s answered with the earlier MDN",
+                as2_from,
+                as2_to,
+                message_id,
+            )
+            return _Answer(earlier.mdn, MdnDirective(), async_url)
+        inbound: InboundMessage | None = None
+        error: DispositionError | None = None
+        stored: Path | None = None
+        try:
+            if identity is None:
+                raise UnexpectedProcessingError(f"unknown AS2-To {as2_to!r} on {ep.path}")
+            if partner is None and not ep.accept_unknown_partners:
+                raise UnexpectedProcessingError(f"unknown AS2-From {as2_from!r} on {ep.path}")
+            inbound = await asyncio.to_thread(
+                parse_message,
+                headers,
+                body,
+                decrypt_cert=identity.cert,
+                decrypt_key=identity.key,
+                verify_certs=partner.certs if partner else (),
+                policy=partner.policy if partner else ReceivePolicy(),
+            )
+            stored = await asyncio.to_thread(
+                inbox.store, inbound.as2_from, inbound.filename, message_id, inbound.payload
+            )
+            if ep.on_message is not None:
+                await ep.on_message(inbound, stored)
+        except DispositionError as exc:
+            error = exc
+        except MdmrError as exc:
+            error = UnexpectedProcessingError(str(exc))
+        directive = MdnDirective()
+        if ep.mdn_policy is not None:
+            outcome = ep.mdn_policy(inbound, error)
+            directive = await outcome if inspect.isawaitable(outcome) else outcome
+        if directive.error and error is None:
+            error = UnexpectedProcessingError(f"forced error {directive.error}")
+            error.modifier = directive.error
+        reply: MdnReply | None = None
+        if (inbound and inbound.mdn) or (inbound is None and h.get("disposition-notification-to")):
+            source = inbound
+            if source is not None and directive.wrong_mic:
+                wrong = base64.b64encode(bytes(32)).decode("ascii")
+                source = replace(source, mic=wrong)
+            sign = identity is not None and not directive.unsigned
+            reply = await asyncio.to_thread(
+                mdn_for,
+                source,
+                headers,
+                error,
+                sign_cert=identity.cert if sign and identity else None,
+                sign_key=identity.key if sign and identity else None,
+            )
+        if inbound is not None and error is None and message_id and reply is not None:
+            await asyncio.to_thread(inbox.record, message_id, reply, stored)
+        log.info(
+            "as2 message from=%s to=%s id=%s size=%d file=%s result=%s",
+            as2_from,
+            as2_to,
+            message_id or "-",
+            len(body),
+            stored.name if stored else "-",
+            f"error: {error.modifier}" if error else "processed",
+        )
+        return _Answer(reply, directive, async_url if reply else None)
+
+    async def _respond(self, request: web.Request, answer: _Answer) -> web.StreamResponse:
+        directive = answer.directive
+        if directive.delay:
+            await asyncio.sleep(directive.delay)
+        if directive.reset:
+            _reset(request)
+            return web.Response(status=500)
+        if directive.http_status is not None:
+            return web.Response(status=directive.http_status, text="forced failure\n")
+        if answer.reply is None:
+            return web.Response(status=200)
+        if answer.async_url:
+            task = asyncio.ensure_future(self._post_async(answer.async_url, answer.reply))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return web.Response(status=200)
+        headers = {k: v for k, v in answer.reply.headers.items() if k != "Content-Length"}
+        return web.Response(status=200, body=answer.reply.body, headers=headers)
+
+    async def _post_async(self, url: str, reply: MdnReply, attempts: int = 3) -> None:
+        headers = {k: v for k, v in reply.headers.items() if k != "Content-Length"}
+        timeout = aiohttp.ClientTimeout(total=30)
+        for attempt in range(1, attempts + 1):
+            try:
+                async with (
+                    aiohttp.ClientSession(timeout=timeout) as session,
+                    session.post(url, data=reply.body, headers=headers) as resp,
+                ):
+                    await resp.read()
+                    if resp.status < 400:
+                        return
+                    log.warning("as2 async MDN to %s: HTTP %d", url, resp.status)
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                log.warning("as2 async MDN to %s attempt %d failed: %s", url, attempt, exc)
+            await asyncio.sleep(0.2 * attempt)
+
+
+def _reset(request: web.Request) -> None:
+    # SO_LINGER 0 makes close() send RST: the client sees "connection reset", not a clean EOF.
+    transport = request.transport
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()

@@ -1,0 +1,190 @@
+"""The AS2 HTTP sender (aiohttp): POST with Content-Length, retries reusing the Message-ID,
+and network failures told apart (refused, timed out, reset, unreachable, DNS, TLS, HTTP)."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import aiohttp
+from aiohttp.abc import AbstractResolver
+from cryptography import x509
+
+from mdmr_provision.as2.mdn import Mdn, parse_mdn
+from mdmr_provision.as2.message import OutboundMessage
+from mdmr_provision.errors import AS2Error, TransportError
+
+log = logging.getLogger("mdmr_provision.as2.sender")
+
+_UNREACHABLE = {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EHOSTDOWN, errno.EADDRNOTAVAIL}
+
+
+class AS2TransportError(TransportError):
+    """A failed POST; ``kind`` is refused, timeout, reset, unreachable, dns, tls or http."""
+
+    def __init__(self, message: str, *, kind: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.status = status
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """The outcome of a POST: status, the synchronous MDN if any, or an async MDN pending."""
+
+    status: int
+    message_id: str
+    attempts: int
+    mdn: Mdn | None
+    async_pending: bool
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+
+def translate(exc: BaseException, url: str, timeout: float) -> AS2TransportError:
+    """One :class:`AS2TransportError` for any aiohttp/OS failure talking to ``url``."""
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return AS2TransportError(f"cannot resolve the host of {url}: {exc.os_error}", kind="dns")
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
+        return AS2TransportError(f"TLS handshake with {url} failed: {exc}", kind="tls")
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        why = f"connection to {url} timed out after {timeout:g}s"
+        return AS2TransportError(why, kind="timeout")
+    if isinstance(exc, aiohttp.ServerTimeoutError | asyncio.TimeoutError | TimeoutError):
+        return AS2TransportError(f"no response from {url} within {timeout:g}s", kind="timeout")
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        code = exc.os_error.errno
+        if code == errno.ECONNREFUSED:
+            return AS2TransportError(f"connection refused by {url}", kind="refused")
+        if code in _UNREACHABLE:
+            reason = exc.os_error.strerror
+            return AS2TransportError(f"{url} is unreachable: {reason}", kind="unreachable")
+        if code == errno.ETIMEDOUT:
+            return AS2TransportError(f"connection to {url} timed out", kind="timeout")
+        return AS2TransportError(
+            f"cannot connect to {url}: {exc.os_error.strerror or exc}", kind="unreachable"
+        )
+    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
+        return AS2TransportError(
+            f"connection reset by {url} before a complete response", kind="reset"
+        )
+    if isinstance(exc, aiohttp.ClientOSError | ConnectionError):
+        code = getattr(exc, "errno", None)
+        if code in (errno.ECONNRESET, errno.EPIPE) or isinstance(exc, ConnectionResetError):
+            return AS2TransportError(f"connection reset by {url}", kind="reset")
+        if code in _UNREACHABLE:
+            return AS2TransportError(f"{url} is unreachable: {exc}", kind="unreachable")
+        return AS2TransportError(f"network error talking to {url}: {exc}", kind="reset")
+    if isinstance(exc, aiohttp.InvalidURL):
+        return AS2TransportError(f"invalid URL {url!r}", kind="unreachable")
+    return AS2TransportError(f"HTTP exchange with {url} failed: {exc}", kind="reset")
+
+
+class AS2Client:
+    """Posts :class:`OutboundMessage` objects; ``resolver`` resolves host names (e.g. through
+    the tool's own DNS servers), ``verify_cert`` checks signed MDNs."""
+
+    def __init__(
+        self,
+        *,
+        resolver: AbstractResolver | None = None,
+        verify_cert: x509.Certificate | Sequence[x509.Certificate] | None = None,
+    ) -> None:
+        self._resolver = resolver
+        self._verify_cert = verify_cert
+
+    async def send(
+        self,
+        message: OutboundMessage,
+        url: str,
+        *,
+        timeout: float = 30.0,
+        retries: int = 0,
+        retry_delay: float = 0.5,
+        source_address: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        verify_cert: x509.Certificate | Sequence[x509.Certificate] | None = None,
+    ) -> SendResult:
+        """POST ``message`` to ``url``; retries (same Message-ID) on network errors and 5xx."""
+        headers = {k: v for k, v in message.headers.items() if k.lower() != "content-length"}
+        last: AS2TransportError | None = None
+        for attempt in range(1, retries + 2):
+            try:
+                result = await self._post(
+                    message,
+                    url,
+                    headers,
+                    timeout,
+                    source_address,
+                    ssl_context,
+                    verify_cert if verify_cert is not None else self._verify_cert,
+                    attempt,
+                )
+            except AS2TransportError as exc:
+                last = exc
+                if exc.kind in ("dns", "tls") or (exc.status is not None and exc.status < 500):
+                    raise
+            else:
+                return result
+            log.info(
+                "as2 send %s to %s attempt %d failed: %s", message.message_id, url, attempt, last
+            )
+            if attempt <= retries:
+                await asyncio.sleep(retry_delay * 2 ** (attempt - 1))
+        assert last is not None
+        if retries:
+            raise AS2TransportError(
+                f"{last} (after {retries + 1} attempts)", kind=last.kind, status=last.status
+            )
+        raise last
+
+    async def _post(
+        self,
+        message: OutboundMessage,
+        url: str,
+        headers: dict[str, str],
+        timeout: float,
+        source_address: str | None,
+        ssl_context: ssl.SSLContext | None,
+        verify_cert: x509.Certificate | Sequence[x509.Certificate] | None,
+        attempt: int,
+    ) -> SendResult:
+        connector = aiohttp.TCPConnector(
+            resolver=self._resolver,
+            local_addr=(source_address, 0) if source_address else None,
+            ssl=ssl_context if ssl_context is not None else True,
+            force_close=True,
+        )
+        client_timeout = aiohttp.ClientTimeout(total=None, connect=timeout, sock_read=timeout)
+        try:
+            async with (
+                aiohttp.ClientSession(
+                    connector=connector, timeout=client_timeout, auto_decompress=False
+                ) as session,
+                session.post(url, data=message.body, headers=headers) as resp,
+            ):
+                body = await resp.read()
+                status = resp.status
+                reason = resp.reason or ""
+                resp_headers = {k: v for k, v in resp.headers.items()}
+        except AS2TransportError:
+            raise
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise translate(exc, url, timeout) from None
+        if status >= 400:
+            raise AS2TransportError(
+                f"HTTP {status} {reason} from {url}".rstrip(), kind="http", status=status
+            )
+        mdn: Mdn | None = None
+        pending = bool(message.mdn and message.mdn.async_url)
+        if body.strip() and message.mdn is not None:
+            try:
+                mdn = parse_mdn(resp_headers, body, verify_cert=verify_cert)
+            except AS2Error as exc:
+                raise AS2Error(f"invalid MDN from {url}: {exc}") from None
+            pending = False
+        return SendResult(status, message.message_id, attempt, mdn, pending, resp_headers, body)
