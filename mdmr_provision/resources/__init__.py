@@ -15,6 +15,8 @@ from mdmr_provision.inventory.model import Inventory
 PROVIDERS: tuple[str, ...] = (
     "certificates",
     "as2_profiles",
+    "network",
+    "firewall",
 )
 
 

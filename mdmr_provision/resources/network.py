@@ -1,0 +1,239 @@
+"""Network checks (R1, R5, R10, R11): DNS answers and TCP/TLS reachability of the MDM/R.
+
+``dns.<ENV>`` resolves the environment's endpoint host through the inventory's resolvers
+and compares the answer with the addresses the egress firewall rules allow; an address the
+rules do not know is drift (the firewall resources show the matching update).
+``reachability.<ENV>.<SERVER>`` connects from each sending server's source address to the
+endpoint (TCP, plus a TLS handshake for ``https``); for ``dr`` every server is checked, as
+that connection is the whole DR proof.
+
+Both are verify-type checks: ``verify`` when never checked, failing, or changed since the
+last record; ``no-op`` when the facts are good and match the record.  ``apply`` probes
+again, records the result, and raises with the probe's words on failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from mdmr_provision.core.types import (
+    Action,
+    ApplyContext,
+    Change,
+    Evidence,
+    FactResult,
+    Facts,
+    JsonValue,
+    Outcome,
+    PlanContext,
+    Probe,
+    Resource,
+    ResourceRecord,
+    Severity,
+)
+from mdmr_provision.errors import TransportError
+from mdmr_provision.facts.dns import dns_probe, resolve
+from mdmr_provision.facts.net import Connector, LocalConnector, Target
+from mdmr_provision.inventory.model import (
+    Direction,
+    DnsSettings,
+    Environment,
+    Inventory,
+    Server,
+)
+
+
+def sending_servers(inventory: Inventory, environment: str) -> tuple[Server, ...]:
+    """Servers that connect to ``environment``'s FTS: all of them for DR (R5), else senders."""
+    if environment == "dr":
+        return inventory.servers
+    senders: dict[str, None] = {}
+    for ldc in inventory.ldcs:
+        for org in inventory.senders_for(ldc.org_id, environment):
+            senders[org.org_id] = None
+    return tuple(s for s in inventory.servers if s.org_id in senders)
+
+
+def allowed_addresses(inventory: Inventory, environment: str) -> tuple[str, ...]:
+    """Addresses the egress firewall rules of ``environment`` allow, in declaration order."""
+    out: dict[str, None] = {}
+    for rule in inventory.firewall:
+        if rule.direction is Direction.EGRESS and rule.environment == environment:
+            out.update(dict.fromkeys(rule.addresses))
+    return tuple(out)
+
+
+def drift_words(host: str, answered: Sequence[str], allowed: Sequence[str]) -> str | None:
+    """The plan reason when DNS answers addresses the firewall does not allow, else None."""
+    extra = [a for a in answered if a not in allowed]
+    if not extra:
+        return None
+    return (f"DNS for {host} now answers {', '.join(extra)}, the firewall allows "
+            f"{', '.join(allowed) or 'nothing'} (R10)")
+
+
+def connector_for(server: Server) -> Connector | None:
+    """Where probes for ``server`` run; None where no connector exists yet (SSH)."""
+    return LocalConnector() if server.connection == "local" else None
+
+
+class DnsCheck(Resource):
+    """``dns.<ENV>``: the endpoint host resolves, to addresses the firewall allows (R10)."""
+
+    kind = "dns"
+    read_only = True
+
+    def __init__(self, inventory: Inventory, environment: Environment) -> None:
+        super().__init__(f"dns.{environment.name}", environment=environment.name)
+        self.host = environment.endpoint.host
+        self.settings = inventory.dns
+        self.allowed = allowed_addresses(inventory, environment.name)
+        self._probe = dns_probe(self.host, self.settings)
+
+    def probes(self) -> Sequence[Probe]:
+        return [self._probe]
+
+    def diff(self, facts: Facts, prior: ResourceRecord | None, ctx: PlanContext) -> Change:
+        fact = facts.get(self._probe.key) or FactResult(self._probe.key, error="not probed")
+        base = Change(address=self.address, kind=self.kind, action=Action.VERIFY, reason="",
+                      rule="R10", environment=self.environment, facts={fact.key: fact.digest},
+                      before=dict(prior.attributes) if prior else {})
+        if not fact.ok or not isinstance(fact.value, dict):
+            return replace(base, severity=Severity.ERROR,
+                           reason=f"{fact.error} (R10: DNS must resolve the MDM/R endpoints)")
+        answered = [str(a) for a in _list(fact.value.get("addresses"))]
+        after: dict[str, JsonValue] = {"host": self.host, "addresses": [*answered]}
+        change = replace(base, after=after, fingerprint=fact.digest)
+        drift = drift_words(self.host, answered, self.allowed)
+        if not self.allowed:
+            change = replace(change, severity=Severity.WARNING,
+                             reason=f"{self.host} answers {', '.join(answered)}, but no egress "
+                             f"firewall rule for {self.environment} names an address (R10)")
+        elif drift:
+            change = replace(change, severity=Severity.WARNING,
+                             reason=f"{drift}; see the firewall changes")
+        unchanged = prior is not None and prior.attributes.get("addresses") == answered
+        if unchanged:
+            return replace(change, action=Action.NOOP,
+                           reason=change.reason or f"{self.host} answers {', '.join(answered)}"
+                           ", as the firewall allows (R10)")
+        why = "never checked" if prior is None else "answer changed since the last check"
+        return replace(change, reason=change.reason or f"{self.host} answers "
+                       f"{', '.join(answered)} ({why}; R10)")
+
+    async def apply(self, change: Change, ctx: ApplyContext) -> Outcome:
+        fact = await resolve(self.host, self.settings)
+        if not fact.ok or not isinstance(fact.value, dict):
+            raise TransportError(f"{self.address}: {fact.error}")
+        answered = [str(a) for a in _list(fact.value.get("addresses"))]
+        return Outcome(ok=True, message=f"{self.host} answers {', '.join(answered)}",
+                       attributes={"host": self.host, "addresses": [*answered],
+                                   "cnames": fact.value.get("cnames")})
+
+
+class Reachability(Resource):
+    """``reachability.<ENV>.<SERVER>``: TCP (and TLS for https) from the server works."""
+
+    kind = "reachability"
+    read_only = True
+
+    def __init__(self, inventory: Inventory, environment: Environment, server: Server) -> None:
+        super().__init__(f"reachability.{environment.name}.{server.name}",
+                         environment=environment.name, depends_on=[f"dns.{environment.name}"])
+        self.endpoint = environment.endpoint
+        self.server = server
+        self.settings = inventory.dns
+        self.tls = environment.endpoint.scheme == "https"
+        checks = "TCP+TLS" if self.tls else "TCP"
+        self.what = (f"{checks} from {server.name} ({server.address}) to "
+                     f"{self.endpoint.host}:{self.endpoint.port}")
+        self.rules = "R1, R11, R5" if environment.name == "dr" else "R5, R10"
+        key = (f"reach:{server.connection}:{server.address}->{self.endpoint.scheme}://"
+               f"{self.endpoint.host}:{self.endpoint.port}")
+        budget = self.settings.timeout_seconds * 10 + self.endpoint.timeout_seconds * 4
+        self._probe = Probe(key=key, run=self._run, timeout_seconds=budget)
+
+    def probes(self) -> Sequence[Probe]:
+        return [self._probe]
+
+    async def _run(self) -> FactResult:
+        key = self._probe.key
+        connector = connector_for(self.server)
+        if connector is None:
+            return FactResult(key, error=f"cannot probe from {self.server.name} over "
+                              f"{self.server.connection} yet: run the check on that server")
+        return await probe_reachability(key, connector, self.endpoint.host, self.endpoint.port,
+                                        self.server.address, self.settings, tls=self.tls,
+                                        ca_file=self.endpoint.tls_ca,
+                                        timeout=self.endpoint.timeout_seconds)
+
+    def diff(self, facts: Facts, prior: ResourceRecord | None, ctx: PlanContext) -> Change:
+        fact = facts.get(self._probe.key) or FactResult(self._probe.key, error="not probed")
+        change = Change(address=self.address, kind=self.kind, action=Action.VERIFY,
+                        reason="", rule="R10", environment=self.environment,
+                        depends_on=self.depends_on, facts={fact.key: fact.digest},
+                        before=dict(prior.attributes) if prior else {},
+                        after={"facts": fact.digest}, fingerprint=fact.digest)
+        if not fact.ok:
+            return replace(change, severity=Severity.ERROR,
+                           reason=f"{self.what} fails: {fact.error} ({self.rules})")
+        if prior is None:
+            return replace(change, reason=f"{self.what}: never checked ({self.rules})")
+        if prior.attributes.get("facts") != fact.digest:
+            return replace(change, reason=f"{self.what}: changed since the last check "
+                           f"({self.rules})")
+        return replace(change, action=Action.NOOP,
+                       reason=f"{self.what} works, as last recorded ({self.rules})")
+
+    async def apply(self, change: Change, ctx: ApplyContext) -> Outcome:
+        fact = await asyncio.wait_for(self._run(), self._probe.timeout_seconds)
+        if not fact.ok:
+            raise TransportError(f"{self.address}: {fact.error}")
+        evidence: tuple[Evidence, ...] = ()
+        if self.environment == "dr" and isinstance(fact.value, dict):
+            evidence = (Evidence(address=self.address, kind="proof.dr", environment="dr",
+                                 ok=True, at=ctx.now, details=fact.value),)
+        return Outcome(ok=True, message=f"{self.what}: ok",
+                       attributes={"facts": fact.digest, "checked_at": ctx.now.isoformat()},
+                       evidence=evidence)
+
+
+async def probe_reachability(key: str, connector: Connector, host: str, port: int,
+                             source: str, settings: DnsSettings, *, tls: bool,
+                             ca_file: Path | None, timeout: float) -> FactResult:
+    """Resolve ``host`` (inventory resolvers), then TCP (and TLS) to every address it has."""
+    dns_fact = await resolve(host, settings)
+    if not dns_fact.ok or not isinstance(dns_fact.value, dict):
+        return FactResult(key, error=str(dns_fact.error))
+    targets: list[JsonValue] = []
+    errors: list[str] = []
+    for address in _list(dns_fact.value.get("addresses")):
+        target = Target(str(address), port, host, source=source)
+        result = await connector.tcp(target, timeout)
+        if result.ok and tls:
+            result = await connector.tls(target, timeout, ca_file=ca_file, now=datetime.now(UTC))
+        if result.ok:
+            targets.append(result.value)
+        else:
+            errors.append(str(result.error))
+    if errors:
+        return FactResult(key, error="; ".join(errors))
+    return FactResult(key, {"host": host, "port": port, "source": source, "targets": targets})
+
+
+def _list(value: JsonValue) -> list[JsonValue]:
+    return value if isinstance(value, list) else []
+
+
+def resources(inventory: Inventory) -> list[Resource]:
+    """``dns.<ENV>`` for each environment and ``reachability.<ENV>.<SERVER>`` per sender."""
+    out: list[Resource] = []
+    for environment in inventory.environments:
+        out.append(DnsCheck(inventory, environment))
+        for server in sending_servers(inventory, environment.name):
+            out.append(Reachability(inventory, environment, server))
+    return out
