@@ -30,6 +30,7 @@ Wire format
 from __future__ import annotations
 
 from mdmr_provision.as2.algorithms import (
+    COMPRESS_CHOICES,
     Cipher,
     CompressMode,
     Digest,
@@ -63,6 +64,7 @@ from mdmr_provision.as2.store import safe_name
 from mdmr_provision.as2.wire import read_wire, write_wire
 
 __all__ = [
+    "COMPRESS_CHOICES",
     "AS2Client",
     "AS2Receiver",
     "AS2TransportError",

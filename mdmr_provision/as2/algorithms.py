@@ -14,7 +14,7 @@ from mdmr_provision.errors import AS2Error
 
 #: Where compression sits relative to the signature (RFC 5402); None means no compression.
 CompressMode = Literal["before-sign", "after-sign"]
-COMPRESS_MODES: tuple[str, ...] = ("before-sign", "after-sign")
+COMPRESS_CHOICES: tuple[str, ...] = ("before-sign", "after-sign")
 
 
 class Digest(enum.Enum):

@@ -32,6 +32,7 @@ COMMANDS: tuple[str, ...] = (
     "apply",
     "force_unlock",
     "cert",
+    "as2",
 )
 
 

@@ -1,0 +1,197 @@
+"""``mdmr-provision as2 encode|decode``: build and read AS2 messages as captured on the wire.
+
+For network teams and interop tests: ``encode`` writes HTTP headers, a blank line and the
+body to ``--out`` and prints ``{"message_id", "mic", "mic_alg"}``; ``decode`` reads such a
+file (a message or an MDN) and prints what it proves, as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from mdmr_provision.as2 import (
+    COMPRESS_CHOICES,
+    MdnRequest,
+    build_message,
+    parse_cipher,
+    parse_digest,
+    parse_mdn,
+    parse_message,
+    read_wire,
+)
+from mdmr_provision.as2.mime import params
+from mdmr_provision.atomic import atomic_write
+from mdmr_provision.errors import EXIT_OK, AS2Error
+from mdmr_provision.inventory.model import SecretRef
+from mdmr_provision.keys import load_certificate, load_certificates, load_private_key
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``as2`` sub-command with ``encode`` and ``decode``."""
+    parser = subparsers.add_parser(
+        "as2",
+        help="encode or decode AS2 messages and MDNs (troubleshooting, interop)",
+        description="Build and read AS2 messages as captured on the wire: "
+        "HTTP headers, a blank line, the body.",
+    )
+    sub = parser.add_subparsers(dest="as2_command", metavar="ACTION", required=True)
+    enc = sub.add_parser("encode", help="build an AS2 message from a payload file")
+    enc.add_argument("payload", type=Path, metavar="PAYLOAD")
+    enc.add_argument("--as2-from", required=True, metavar="ID")
+    enc.add_argument("--as2-to", required=True, metavar="ID")
+    enc.add_argument("--sign-cert", type=Path, metavar="PEM")
+    enc.add_argument("--sign-key", type=Path, metavar="PEM")
+    enc.add_argument(
+        "--sign-key-passphrase-env",
+        metavar="VAR",
+        help="environment variable holding the signing key's passphrase",
+    )
+    enc.add_argument("--encrypt-cert", type=Path, metavar="PEM")
+    enc.add_argument("--digest", default="sha256", help="sha256 (default), sha384 or sha512")
+    enc.add_argument("--cipher", default="aes256", help="aes128, aes256 (default) or 3des")
+    enc.add_argument(
+        "--compress",
+        nargs="?",
+        const="before-sign",
+        choices=COMPRESS_CHOICES,
+        default=None,
+        help="compress the payload (before-sign by default, or after-sign)",
+    )
+    enc.add_argument("--filename", metavar="NAME", help="file name (default: PAYLOAD's name)")
+    enc.add_argument("--content-type", default="application/octet-stream", metavar="TYPE")
+    enc.add_argument("--message-id", metavar="ID")
+    enc.add_argument("--subject", default="AS2 message")
+    mdn = enc.add_mutually_exclusive_group()
+    mdn.add_argument("--no-mdn", action="store_true", help="do not request an MDN")
+    mdn.add_argument("--mdn-url", metavar="URL", help="request an asynchronous MDN at URL")
+    enc.add_argument("--out", type=Path, required=True, metavar="FILE")
+    enc.set_defaults(func=run_encode)
+
+    dec = sub.add_parser("decode", help="decode a captured AS2 message or MDN")
+    dec.add_argument("file", type=Path, metavar="FILE")
+    dec.add_argument("--decrypt-cert", type=Path, metavar="PEM")
+    dec.add_argument("--decrypt-key", type=Path, metavar="PEM")
+    dec.add_argument(
+        "--decrypt-key-passphrase-env",
+        metavar="VAR",
+        help="environment variable holding the decryption key's passphrase",
+    )
+    dec.add_argument("--verify-cert", type=Path, metavar="PEM")
+    dec.add_argument("--out", type=Path, metavar="PAYLOAD", help="write the payload here")
+    dec.set_defaults(func=run_decode)
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise AS2Error(f"{path}: {what} file not found") from None
+    except IsADirectoryError:
+        raise AS2Error(f"{path}: is a directory, expected a {what} file") from None
+    except OSError as exc:
+        raise AS2Error(f"{path}: cannot read {what}: {exc.strerror or exc}") from None
+
+
+def _pair_given(cert: Path | None, key: Path | None, what: str) -> bool:
+    if (cert is None) != (key is None):
+        raise AS2Error(f"--{what}-cert and --{what}-key must be given together")
+    return cert is not None
+
+
+def _emit(data: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def run_encode(args: argparse.Namespace) -> int:
+    """Build the message, write it to ``--out``, print its id and MIC."""
+    payload = _read(args.payload, "payload")
+    digest, cipher = parse_digest(args.digest), parse_cipher(args.cipher)
+    sign_cert = sign_key = None
+    if _pair_given(args.sign_cert, args.sign_key, "sign"):
+        sign_cert = load_certificate(args.sign_cert)
+        ref = SecretRef(env=args.sign_key_passphrase_env) if args.sign_key_passphrase_env else None
+        sign_key = load_private_key(args.sign_key, ref)
+    encrypt_cert = load_certificate(args.encrypt_cert) if args.encrypt_cert else None
+    request = None
+    if not args.no_mdn:
+        request = MdnRequest(signed=sign_cert is not None, digest=digest, async_url=args.mdn_url)
+    message = build_message(
+        payload,
+        as2_from=args.as2_from,
+        as2_to=args.as2_to,
+        filename=args.filename or args.payload.name,
+        content_type=args.content_type,
+        sign_cert=sign_cert,
+        sign_key=sign_key,
+        encrypt_cert=encrypt_cert,
+        digest=digest,
+        cipher=cipher,
+        compress=args.compress,
+        mdn=request,
+        message_id=args.message_id,
+        subject=args.subject,
+    )
+    atomic_write(args.out, message.wire())
+    _emit({"message_id": message.message_id, "mic": message.mic, "mic_alg": message.mic_alg.micalg})
+    return EXIT_OK
+
+
+def _is_mdn(headers: dict[str, str], body: bytes) -> bool:
+    ctype = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+    main, _ = params(ctype)
+    return main == "multipart/report" or (
+        main == "multipart/signed" and b"multipart/report" in body[:4096].lower()
+    )
+
+
+def run_decode(args: argparse.Namespace) -> int:
+    """Decode a captured message or MDN and print what it proves."""
+    headers, body = read_wire(_read(args.file, "message"), source=str(args.file))
+    verify = load_certificates(args.verify_cert) if args.verify_cert else []
+    if _is_mdn(headers, body):
+        mdn = parse_mdn(headers, body, verify_cert=verify or None)
+        if verify and mdn.signed and not mdn.verified:
+            raise AS2Error(f"{args.file}: {mdn.signature_error}")
+        _emit(
+            {
+                "mdn": {
+                    "disposition": mdn.disposition,
+                    "original_message_id": mdn.original_message_id,
+                    "received_mic": mdn.received_mic,
+                    "mic_alg": mdn.mic_alg.micalg if mdn.mic_alg else None,
+                },
+                "signed": mdn.signed,
+                "verified": mdn.verified,
+            }
+        )
+        return EXIT_OK
+    decrypt_cert = decrypt_key = None
+    if _pair_given(args.decrypt_cert, args.decrypt_key, "decrypt"):
+        decrypt_cert = load_certificate(args.decrypt_cert)
+        env = args.decrypt_key_passphrase_env
+        decrypt_key = load_private_key(args.decrypt_key, SecretRef(env=env) if env else None)
+    inbound = parse_message(
+        headers, body, decrypt_cert=decrypt_cert, decrypt_key=decrypt_key, verify_certs=verify
+    )
+    if args.out is not None:
+        atomic_write(args.out, inbound.payload)
+    _emit(
+        {
+            "encrypted": inbound.encrypted,
+            "signed": inbound.signed,
+            "compressed": inbound.compressed,
+            "verified": inbound.verified,
+            "mic": inbound.mic,
+            "mic_alg": inbound.mic_alg.micalg,
+            "filename": inbound.filename,
+            "content_type": inbound.content_type,
+            "payload_size": len(inbound.payload),
+            "payload_sha256": hashlib.sha256(inbound.payload).hexdigest(),
+        }
+    )
+    return EXIT_OK
