@@ -23,6 +23,23 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from mdmr_provision.inventory.model import (
+    CertificateSpec,
+    Direction,
+    DnsSettings,
+    DrCheck,
+    Endpoint,
+    Environment,
+    FirewallRule,
+    Inventory,
+    Organisation,
+    Policy,
+    Receiver,
+    Resolver,
+    Role,
+    Server,
+)
+
 DNSMASQ = shutil.which("dnsmasq") or next(
     (p for p in ("/usr/sbin/dnsmasq", "/sbin/dnsmasq") if Path(p).exists()), None
 )
@@ -232,3 +249,50 @@ def tls_server(pki: Pki, address: str = "127.0.0.1") -> Iterator[int]:
         for conn in held:
             conn.close()
         sock.close()
+
+
+# --- inventories ----------------------------------------------------------------------------
+
+
+def net_inventory(
+    root: Path,
+    *,
+    resolver_port: int = 53,
+    host: str = "fts.mdmr.test",
+    port: int = 14443,
+    scheme: str = "https",
+    allowed: tuple[str, ...] = ("127.0.10.3",),
+    tls_ca: Path | None = None,
+    servers: tuple[tuple[str, str], ...] = (("as2-a", "127.0.30.1"), ("as2-b", "127.0.30.2")),
+    agent_server: tuple[str, str] | None = None,
+    with_dr: bool = False,
+) -> Inventory:
+    """A small inventory: LDC ORG10000 (and optionally an unrelated agent), production and
+    optionally DR, one egress rule per environment and an ingress rule to our receiver."""
+    ldc = Organisation(
+        org_id="ORG10000", name="Example Hydro", role=Role.LDC, as2_id="ORG10000",
+        certificate=CertificateSpec(cert=root / "ORG10000.pem"),
+        servers=tuple(Server(name, "ORG10000", address) for name, address in servers),
+        receivers=(Receiver("production", "http://127.0.20.1:15080/as2/production"),),
+    )
+    orgs = [ldc]
+    if agent_server:
+        orgs.append(Organisation(
+            org_id="ORG30000", name="Billing", role=Role.BILLING_AGENT, as2_id="ORG30000",
+            certificate=CertificateSpec(cert=root / "ORG30000.pem"),
+            servers=(Server(agent_server[0], "ORG30000", agent_server[1]),)))
+    endpoint = Endpoint(url=f"{scheme}://{host}:{port}/as2", host=host, port=port,
+                        scheme=scheme, tls_ca=tls_ca, timeout_seconds=1.0)
+    environments = [Environment("production", endpoint)]
+    rules = [FirewallRule("egress-production", Direction.EGRESS, "production", allowed, port)]
+    if with_dr:
+        environments.append(Environment("dr", endpoint, dr_checks=(DrCheck.TCP,)))
+        rules.append(FirewallRule("egress-dr", Direction.EGRESS, "dr", allowed, port))
+    rules.append(FirewallRule("ingress-mdmr", Direction.INGRESS, None,
+                              ("127.0.10.1", "127.0.10.2"), 15080, org_id="ORG10000"))
+    return Inventory(
+        sources=(root / "inventory.yaml",), organisations=tuple(orgs), relationships=(),
+        environments=tuple(environments), firewall=tuple(rules),
+        dns=DnsSettings((Resolver("127.0.0.1", resolver_port),), timeout_seconds=0.5),
+        policy=Policy(), root=root,
+    )
