@@ -275,7 +275,35 @@ def slow_provider(inventory: Inventory) -> list[Resource]:
         address = f"slow.file{i:02d}"
         out.append(FileResource(address, out_dir / f"f{i:02d}.txt", f"content {i}\n",
                                 delay=delay, fail=fail if address == fail else None))
+    port = os.environ.get("MDMR_TEST_REACH_PORT")
+    if port:
+        out.append(ReachResource("slow.reach", "127.0.0.1", int(port), environment="sandbox",
+                                 depends_on=["slow.file00"]))
     return out
+
+
+def write_inventory(root: Path) -> Path:
+    """A small valid inventory (one LDC, sandbox) whose files exist; returns its path."""
+    root.mkdir(parents=True, exist_ok=True)
+    for name in ("c.pem", "m.pem"):
+        (root / name).write_text("")
+    path = root / "inventory.yaml"
+    path.write_text(
+        "version: 1\n"
+        "organisations:\n"
+        "  ORG10000:\n"
+        "    name: Test Hydro\n"
+        "    role: ldc\n"
+        "    certificate:\n"
+        "      cert: c.pem\n"
+        "environments:\n"
+        "  sandbox:\n"
+        "    endpoint:\n"
+        "      url: http://127.0.0.1:9/as2\n"
+        "      as2_id: MDMRSANDBOX\n"
+        "      certificate: m.pem\n"
+    )
+    return path
 
 
 def iter_lines(text: str) -> Iterator[str]:
