@@ -229,3 +229,9 @@ def test_example_files_carry_the_schema_modeline() -> None:
     for path in sorted(EXAMPLE.glob("*.yaml")):
         first = path.read_text().splitlines()[0]
         assert first == f"# yaml-language-server: $schema=../../schemas/{SCHEMA_NAME}", path
+
+
+def test_reference_documents_every_key() -> None:
+    doc = (ROOT / "docs" / "inventory.md").read_text(encoding="utf-8")
+    keys = {where.rsplit(".", 1)[-1] for where, _ in _properties(inventory_schema())}
+    assert sorted(k for k in keys if f"| `{k}`" not in doc) == []
