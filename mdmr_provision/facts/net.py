@@ -228,10 +228,11 @@ def _verify_words(exc: ssl.SSLCertVerificationError, target: Target,
         return f"server certificate {subject} expired on {ended} (checked {_day(now)})"
     if code == 9:  # X509_V_ERR_CERT_NOT_YET_VALID
         return f"server certificate {subject} is not valid before {leaf.get('not_before')}"
-    if code == 62:  # X509_V_ERR_HOSTNAME_MISMATCH
+    if code in (62, 64):  # X509_V_ERR_HOSTNAME_MISMATCH / _IP_ADDRESS_MISMATCH
         names = leaf.get("dns_names") or []
         shown = ", ".join(str(n) for n in names) if isinstance(names, list) and names else subject
-        return f"server certificate is for {shown}, not {target.server_name} (hostname mismatch)"
+        what = "hostname" if code == 62 else "address"
+        return f"server certificate is for {shown}, not {target.server_name} ({what} mismatch)"
     if code in (18, 19, 20, 21):  # self-signed / unknown issuer
         return f"server certificate {subject} (issuer {issuer}) is not trusted by {trust}"
     return f"certificate verification failed: {exc.verify_message}"
