@@ -126,8 +126,12 @@ async def test_certificate_plan(case: Case, factory: CertFactory) -> None:
     inventory = make_inventory(factory.root, (o,),
                                policy=Policy(allow_test_certificates=case.allow_test))
     res = OrganisationCertificate(o, production=sends_to_production(inventory, o))
+    # As after a first apply: state holds this very certificate's fingerprint.
+    prior = None if case.garbage else ResourceRecord(
+        res.address, res.kind, factory.fingerprint(cert).replace(":", "").lower(), {}, NOW)
     # Later than every not_before (openssl req -x509 starts validity at "now").
-    change = await plan_one(res, inventory, now=datetime.now(UTC) + timedelta(seconds=1))
+    change = await plan_one(res, inventory, prior=prior,
+                            now=datetime.now(UTC) + timedelta(seconds=1))
     expected_end = (NOW + timedelta(days=365 if case.self_signed else case.end_days)).date()
     assert change.reason == case.reason.format(
         not_after=expected_end.isoformat(), not_before=start.date().isoformat(), cert=cert,
@@ -151,12 +155,12 @@ async def test_encrypted_key_passphrase_from_env_and_file(
     monkeypatch.setenv("ORG10000_KEY_PASSPHRASE", "correct horse")
     by_env = org(cert, key, passphrase=SecretRef(env="ORG10000_KEY_PASSPHRASE"))
     change = await plan_one(OrganisationCertificate(by_env, production=True), inventory)
-    assert change.action is Action.NOOP
+    assert change.action is Action.CREATE  # every check passed: record it
     secret = tmp_path / "passphrase"
     secret.write_text("correct horse\n")
     by_file = org(cert, key, passphrase=SecretRef(file=secret))
     change = await plan_one(OrganisationCertificate(by_file, production=True), inventory)
-    assert change.action is Action.NOOP
+    assert change.action is Action.CREATE
     monkeypatch.setenv("ORG10000_KEY_PASSPHRASE", "wrong horse")
     change = await plan_one(OrganisationCertificate(by_env, production=True), inventory)
     assert change.action is Action.BLOCKED
@@ -168,7 +172,8 @@ async def test_encrypted_key_passphrase_from_env_and_file(
 @pytest.mark.parametrize(
     ("prior_fp", "action", "reason"),
     [
-        (None, Action.NOOP, "certificate is valid until {end}"),
+        (None, Action.CREATE, "record the certificate (valid until {end}) so a replacement "
+         "is detected and connectivity re-tested (R7)"),
         ("same", Action.NOOP, "certificate is valid until {end}"),
         ("00" * 32, Action.UPDATE, "certificate changed since the last apply: re-test "
          "connectivity (guide: any change to the certificates means connectivity testing "
@@ -191,7 +196,7 @@ async def test_prior_record_decides_r7(
     change = await plan_one(res, inventory, prior=prior, now=NOW)
     assert change.action is action
     assert change.reason == reason.format(end=end.date().isoformat())
-    assert change.rule == ("R7" if action is Action.UPDATE else None)
+    assert change.rule == (None if action is Action.NOOP else "R7")
     if prior is not None:
         assert change.before == {"common_name": "ORG10000"}
     outcome = await res.apply(change, apply_context(inventory))
@@ -257,16 +262,32 @@ async def test_mdmr_certificate(factory: CertFactory) -> None:
     soon = factory.issue("mdmr-soon", "MDMRPROD", not_before=NOW - timedelta(days=400),
                          not_after=NOW + timedelta(days=3))
     inventory = make_inventory(factory.root, ())
-    ok = await plan_one(MdmrCertificate("sandbox", good), inventory, now=NOW)
-    assert (ok.address, ok.action, ok.environment) == (
-        "mdmr_certificate.sandbox", Action.NOOP, "sandbox")
+
+    def recorded(cert: Path, env: str) -> ResourceRecord:
+        fp = factory.fingerprint(cert).replace(":", "").lower()
+        return ResourceRecord(f"mdmr_certificate.{env}", "mdmr_certificate", fp, {}, NOW)
+
+    first = await plan_one(MdmrCertificate("sandbox", good), inventory, now=NOW)
+    assert (first.address, first.action, first.environment) == (
+        "mdmr_certificate.sandbox", Action.CREATE, "sandbox")
+    ok = await plan_one(MdmrCertificate("sandbox", good), inventory, now=NOW,
+                        prior=recorded(good, "sandbox"))
+    assert (ok.action, ok.reason) == (
+        Action.NOOP, f"MDM/R certificate is valid until {(NOW + timedelta(days=365)).date()}")
+    rotated = await plan_one(MdmrCertificate("sandbox", good), inventory, now=NOW,
+                             prior=recorded(soon, "sandbox"))
+    assert (rotated.action, rotated.rule) == (Action.UPDATE, "R7")
+    assert rotated.reason.startswith("MDM/R certificate changed since the last apply: re-test")
     old = await plan_one(MdmrCertificate("enrolment", expired), inventory, now=NOW)
     assert old.action is Action.BLOCKED
     assert old.reason.startswith(
         f"MDM/R certificate expired on {(NOW - timedelta(days=1)).date().isoformat()}")
-    warn = await plan_one(MdmrCertificate("production", soon), inventory, now=NOW)
+    warn = await plan_one(MdmrCertificate("production", soon), inventory, now=NOW,
+                          prior=recorded(soon, "production"))
     assert (warn.action, warn.severity) == (Action.NOOP, Severity.WARNING)
-    assert "inside the 14-day renewal window" in warn.reason
+    assert warn.reason == (
+        f"MDM/R certificate expires {(NOW + timedelta(days=3)).date()}, inside the 14-day "
+        "renewal window: install its replacement from the IESO")
 
 
 def test_resources_of_an_inventory(factory: CertFactory, tmp_path: Path) -> None:

@@ -124,7 +124,15 @@ class _Checked(Resource):
         self, cert: CertificateFacts, prior: ResourceRecord | None, what: str
     ) -> tuple[Action, str, str | None]:
         fingerprint = plain_fingerprint(cert)
-        if prior is not None and prior.fingerprint and prior.fingerprint != fingerprint:
+        if prior is None or not prior.fingerprint:
+            # State must hold the fingerprint, or a later replacement would go unnoticed.
+            return (
+                Action.CREATE,
+                f"record the {what} (valid until {cert.not_after.date().isoformat()}) so a "
+                "replacement is detected and connectivity re-tested (R7)",
+                "R7",
+            )
+        if prior.fingerprint != fingerprint:
             return (
                 Action.UPDATE,
                 f"{what} changed since the last apply: re-test connectivity ({R7_GUIDE})",
@@ -237,11 +245,13 @@ class MdmrCertificate(_Checked):
                            rule="R6", severity=Severity.ERROR)
         action, reason, rule = self._changed_or_noop(cert, prior, "MDM/R certificate")
         days = ctx.inventory.policy.renewal_window_days
-        if action is Action.NOOP and _in_window(cert, ctx.now, days):
+        if _in_window(cert, ctx.now, days):
+            window = (f"MDM/R certificate expires {cert.not_after.date().isoformat()}, inside "
+                      f"the {days}-day renewal window: install its replacement from the IESO")
             return replace(
-                base, reason=f"MDM/R certificate expires {cert.not_after.date().isoformat()}, "
-                f"inside the {days}-day renewal window: install its replacement from the IESO",
-                rule="R6", severity=Severity.WARNING)
+                base, action=action, severity=Severity.WARNING, rule=rule or "R6",
+                reason=window if action is Action.NOOP else f"{reason}; {window}",
+            )
         return replace(base, action=action, reason=reason, rule=rule)
 
 
