@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import contextlib
+import shutil
 import socket
-from dataclasses import replace
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from mdmr_provision.as2 import MdnRequest, OutboundMessage, build_message
+from mdmr_provision.as2.receiver import (
+    AS2Receiver,
+    LocalIdentity,
+    Partner,
+)
+from mdmr_provision.as2.receiver import Endpoint as RecvEndpoint
+from mdmr_provision.as2.sender import AS2Client, SendResult
 from mdmr_provision.inventory.model import (
     CertificateSpec,
     Direction,
@@ -27,6 +38,9 @@ from mdmr_provision.inventory.model import (
     Server,
     Simulator,
 )
+from mdmr_provision.keys import load_certificate, load_private_key
+from mdmr_provision.simulator.runtime import SimulatorHandle, running_simulator
+from mdmr_provision.tis import content
 
 HOST = "127.0.0.1"
 
@@ -136,3 +150,103 @@ def make_inventory(
         simulator=Simulator(workdir=demo),
         fingerprint="test",
     )
+
+
+# -- a running simulator plus our own AS2 receiver for ORG10000, and a sender -----------------
+
+@dataclass
+class Rig:
+    """A running simulator, ORG10000's AS2 receiver, and a way to send as any organisation."""
+
+    inventory: Inventory
+    sim: SimulatorHandle
+    receiver: AS2Receiver
+    root: Path
+
+    def message(
+        self, env: str, org_id: str, file_name: str | None, payload: bytes, *,
+        as2_from: str | None = None, async_mdn: bool = False, sign_as: str | None = None,
+    ) -> OutboundMessage:
+        org = self.inventory.organisation(sign_as or org_id)
+        assert org.certificate.key is not None
+        endpoint = self.sim.endpoint(env)
+        assert endpoint.certificate is not None and endpoint.as2_id is not None
+        mdn_url = self.receiver.url(self.receiver.mdn_path) if async_mdn else None
+        return build_message(
+            payload, as2_from=as2_from or self.inventory.organisation(org_id).as2_id,
+            as2_to=endpoint.as2_id, filename=file_name,
+            sign_cert=load_certificate(org.certificate.cert),
+            sign_key=load_private_key(org.certificate.key, org.certificate.passphrase),
+            encrypt_cert=load_certificate(endpoint.certificate),
+            mdn=MdnRequest(signed=True, async_url=mdn_url),
+        )
+
+    async def send(self, env: str, message: OutboundMessage, timeout: float = 10.0) -> SendResult:
+        endpoint = self.sim.endpoint(env)
+        assert endpoint.certificate is not None
+        client = AS2Client(verify_cert=load_certificate(endpoint.certificate))
+        ssl_context = None
+        if endpoint.scheme == "https":
+            import ssl
+
+            ssl_context = ssl.create_default_context(cafile=str(self.sim.layout.ca_cert))
+            ssl_context.check_hostname = False  # addressed by IP here; names are tested in DR
+        return await client.send(
+            message, endpoint.listen_url, timeout=timeout, ssl_context=ssl_context
+        )
+
+
+def tis_name(org1: str, org2: str, second: int = 0) -> str:
+    return f"{org1}.{org2}.0000.00.201004081052{second:02d}.DAT"
+
+
+def tis_body(name: str, size: int | None = None) -> bytes:
+    return content(name, size)
+
+
+_PKI_CACHE: list[Path] = []
+
+
+def seed_pki(inventory: Inventory) -> None:
+    """Copy a demo PKI made once per test session into the inventory's workdir (RSA key
+    generation is the slow part; every test inventory names the same relative files)."""
+    from mdmr_provision.simulator.pki import ensure_pki
+
+    if not _PKI_CACHE:
+        cache = Path(tempfile.mkdtemp(prefix="mdmr-sim-pki-"))
+        ensure_pki(make_inventory(cache))
+        _PKI_CACHE.append(cache / ".demo")
+    assert inventory.simulator is not None
+    shutil.copytree(_PKI_CACHE[0], inventory.simulator.workdir, dirs_exist_ok=True)
+
+
+@contextlib.asynccontextmanager
+async def rig(root: Path, **kw: object) -> AsyncIterator[Rig]:
+    recv_port = free_port()
+    inv = make_inventory(
+        root, receiver_port=recv_port,
+        async_mdn_url=f"http://{HOST}:{recv_port}/as2/mdn", **kw,  # type: ignore[arg-type]
+    )
+    seed_pki(inv)
+    async with running_simulator(inv) as sim:
+        org = inv.organisation("ORG10000")
+        assert org.certificate.key is not None
+        identity = LocalIdentity(
+            org.as2_id, load_certificate(org.certificate.cert),
+            load_private_key(org.certificate.key, org.certificate.passphrase),
+        )
+        mdmr = [
+            load_certificate(ep.certificate) for ep in sim.layout.endpoints if ep.certificate
+        ]
+        endpoints = []
+        for ep in sim.layout.endpoints:
+            if ep.as2_id is None or ep.certificate is None:
+                continue
+            endpoints.append(RecvEndpoint(
+                path=f"/as2/{ep.environment}", inbox=root / "inbox" / ep.environment,
+                identities=(identity,),
+                partners=(Partner(ep.as2_id, (load_certificate(ep.certificate),)),),
+            ))
+        receiver = AS2Receiver(endpoints, host=HOST, port=recv_port, mdn_certs=mdmr)
+        async with receiver:
+            yield Rig(inv, sim, receiver, root)
