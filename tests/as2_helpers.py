@@ -56,3 +56,49 @@ def split_wire(data: bytes) -> tuple[dict[str, str], bytes]:
         name, _, value = line.partition(":")
         headers[name.strip()] = value.strip()
     return headers, body
+
+
+@dataclass(frozen=True)
+class Parties:
+    """The cast of the AS2 tests: an LDC, the MDM/R, and an impostor."""
+
+    ldc: Party
+    mdmr: Party
+    mallory: Party
+    directory: Path
+
+
+_CACHE: dict[str, Parties] = {}
+
+
+def parties() -> Parties:
+    """Certificates shared by all AS2 tests (made once per process; RSA keygen is slow)."""
+    if "p" not in _CACHE:
+        import atexit
+        import shutil
+        import tempfile
+
+        directory = Path(tempfile.mkdtemp(prefix="as2-test-"))
+        atexit.register(shutil.rmtree, directory, True)
+        _CACHE["p"] = Parties(
+            make_party(directory, "ORG10000"),
+            make_party(directory, "ORG20000"),
+            make_party(directory, "ORG66666"),
+            directory,
+        )
+    return _CACHE["p"]
+
+
+def make_tls_cert(directory: Path, host: str = "127.0.0.1") -> tuple[Path, Path]:
+    """A self-signed server certificate for ``host`` (an IP SAN), made by openssl."""
+    cert, key = directory / "tls.pem", directory / "tls.key"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            "-subj", f"/CN={host}", "-addext", f"subjectAltName=IP:{host}",
+            "-keyout", str(key), "-out", str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key

@@ -107,7 +107,8 @@ def _top_part(headers: Headers, body: Buffer) -> Part:
             data = binascii.a2b_base64(part.content())
         except binascii.Error as exc:
             raise UnexpectedProcessingError(f"bad base64 body: {exc}") from None
-        part = Part(sub, data, 0, len(data), 0)
+        plain = Headers([(k, v) for k, v in sub.as_dict().items() if k != keep[1]])
+        part = Part(plain, data, 0, len(data), 0)
     return part
 
 
