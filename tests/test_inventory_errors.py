@@ -272,6 +272,29 @@ BAD_INVENTORIES = [
         ["inv.yaml:3:3: organisations.ORG10000: missing required key 'name'"],
         id="missing-name",
     ),
+    pytest.param(
+        {31: "      url: http://fts.test:0/as2"},
+        [
+            "inv.yaml:31:12: environments.sandbox.endpoint.url: port in 'http://fts.test:0/as2' must be 1-65535"
+        ],
+        id="url-port-zero",
+    ),
+    pytest.param(
+        {31: "      url: http://[fts.test/as2"},
+        [
+            "inv.yaml:31:12: environments.sandbox.endpoint.url: not a valid URL 'http://[fts.test/as2': Invalid IPv6 URL"
+        ],
+        id="url-malformed-ipv6",
+    ),
+    pytest.param(
+        {5: "    role: billing_agent"},
+        [
+            "inv.yaml:2:1: organisations: no organisation with role 'ldc' is declared",
+            "inv.yaml:10:5: organisations.ORG10000.servers: agent ORG10000 has servers but no relationship authorises it to send for an LDC (R12)",
+            "inv.yaml:25:10: relationships[0].ldc: 'ORG10000' has role billing_agent, not ldc",
+        ],
+        id="no-ldc",
+    ),
 ]
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from inventory_helpers import BASE, make_files
 
 from mdmr_provision.cli import main
 from mdmr_provision.errors import InventoryError
@@ -166,3 +169,55 @@ def test_cli_never_tracebacks(
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert err.startswith(f"error: {path}:")
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.data())
+def test_mangled_inventories_never_crash(tmp_path: Path, data: st.DataObject) -> None:
+    # Delete, duplicate or garble random lines of a valid inventory: the loader must
+    # either accept it or raise InventoryError, never anything else.
+    make_files(tmp_path)
+    lines = BASE.splitlines()
+    for _ in range(data.draw(st.integers(1, 4))):
+        i = data.draw(st.integers(0, len(lines) - 1))
+        action = data.draw(st.sampled_from(["delete", "duplicate", "value", "garble"]))
+        if action == "delete":
+            del lines[i]
+        elif action == "duplicate":
+            lines.insert(i, lines[i])
+        elif action == "value" and ":" in lines[i]:
+            key = lines[i].split(":", 1)[0]
+            value = data.draw(
+                st.sampled_from(
+                    [
+                        "",
+                        " 0",
+                        " -1",
+                        " []",
+                        " {}",
+                        " null",
+                        " x",
+                        " ORG10000",
+                        " 99999",
+                        " true",
+                        " 1.5",
+                    ]
+                )
+            )
+            lines[i] = f"{key}:{value}"
+        elif lines and lines[i]:
+            j = data.draw(st.integers(0, len(lines[i]) - 1))
+            ch = data.draw(st.sampled_from(list(" :-[]{}&*!|>'\"#\t\\%@`,?")))
+            lines[i] = lines[i][:j] + ch + lines[i][j + 1 :]
+        if not lines:
+            break
+    path = tmp_path / "inv.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    try:
+        load_inventory(path)
+    except InventoryError as exc:
+        assert exc.problems
+        for problem in exc.problems:
+            assert problem.file == str(path) and problem.line >= 1 and problem.column >= 1

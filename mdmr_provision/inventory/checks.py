@@ -66,15 +66,16 @@ def split_host_port(text: str, default_port: int) -> tuple[str, int]:
 
 
 def url_port(url: str) -> tuple[str, str, int]:
-    """(scheme, host, port) of a URL, default ports 80/443; ValueError for a bad port."""
-    parts = urlsplit(url)
-    port = parts.port  # raises ValueError when out of range or not a number
+    """(scheme, host, port) of a URL, default ports 80/443; ValueError for a bad URL or port."""
+    parts = urlsplit(url)  # raises ValueError for a malformed IPv6 host
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0  # not a number or out of range
+    if port == 0:
+        raise ValueError(f"port in '{url}' must be 1-65535")
     scheme = parts.scheme.lower()
-    return (
-        scheme,
-        parts.hostname or "",
-        port if port is not None else (443 if scheme == "https" else 80),
-    )
+    return scheme, parts.hostname or "", port or (443 if scheme == "https" else 80)
 
 
 class Checker:
@@ -107,12 +108,12 @@ class Checker:
         base = self.base_dir(loc.file) if loc else Path.cwd()
         return (base / Path(value).expanduser()).resolve()
 
-    def file_exists(self, path: PathT, what: str, *, directory: bool = False) -> None:
+    def file_exists(self, path: PathT, what: str) -> None:
         value = self.doc_value(path)
         if not isinstance(value, str):
             return
         target = self.resolve(path, value)
-        if directory or target.is_file():
+        if target.is_file():
             return
         if target.exists():
             self.error(path, f"{what} '{value}' is not a file")
@@ -150,11 +151,16 @@ def run_checks(checker: Checker) -> None:
 
 def _check_presence(c: Checker, orgs: dict[str, Any], envs: dict[str, Any]) -> None:
     if not any(o.get("role") == "ldc" for o in orgs.values()):
-        c.error(("organisations",) if orgs else (), "no organisation with role 'ldc' is declared")
+        c.error(
+            ("organisations",) if "organisations" in c.doc.data else (),
+            "no organisation with role 'ldc' is declared",
+            key=True,
+        )
     if not envs:
         c.error(
             ("environments",) if "environments" in c.doc.data else (),
             "no environments are declared (sandbox, enrolment, production, dr)",
+            key=True,
         )
 
 
@@ -225,18 +231,19 @@ def _check_relationships(c: Checker, orgs: dict[str, Any], rels: list[Any]) -> N
     for i, rel in enumerate(rels):
         path: PathT = ("relationships", i)
         ldc, agent = rel["ldc"], rel["agent"]
+        agent_role = orgs[agent]["role"] if agent in orgs else None
         if ldc not in orgs:
             c.error((*path, "ldc"), f"unknown organisation '{ldc}'")
         elif orgs[ldc]["role"] != "ldc":
-            c.error((*path, "ldc"), f"'{ldc}' is a {orgs[ldc]['role']}, not an ldc")
+            c.error((*path, "ldc"), f"'{ldc}' has role {orgs[ldc]['role']}, not ldc")
         if agent not in orgs:
             c.error((*path, "agent"), f"unknown organisation '{agent}'")
-        elif orgs[agent]["role"] not in AGENT_ROLES:
-            c.error((*path, "agent"), f"'{agent}' is an {orgs[agent]['role']}, not an agent")
-        elif orgs[agent]["role"] != rel["role"]:
+        elif agent_role not in AGENT_ROLES:
+            c.error((*path, "agent"), f"'{agent}' has role {agent_role}, not an agent role")
+        elif agent_role != rel["role"]:
             c.error(
                 (*path, "role"),
-                f"'{agent}' is declared as {orgs[agent]['role']}, not {rel['role']}",
+                f"'{agent}' has role {agent_role}, not {rel['role']}",
             )
         if (ldc, agent) in pairs:
             c.error(
@@ -301,8 +308,9 @@ def _check_environments(c: Checker, envs: dict[str, Any]) -> None:
 def _check_url(c: Checker, path: PathT, url: str) -> str:
     try:
         scheme, host, port = url_port(url)
-    except ValueError:
-        c.error(path, f"port in '{url}' must be 1-65535")
+    except ValueError as exc:
+        message = str(exc) if "port in" in str(exc) else f"not a valid URL '{url}': {exc}"
+        c.error(path, message)
         return ""
     if not host:
         c.error(path, f"no host in '{url}'")

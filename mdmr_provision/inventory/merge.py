@@ -22,6 +22,8 @@ def merge_docs(docs: Sequence[Doc]) -> tuple[Doc, list[Problem]]:
     data: dict[str, object] = {"version": 1}
     locs: dict[PathT, Loc] = {}
     problems: list[Problem] = []
+    if docs:  # a missing section is reported at the start of the first file
+        locs[()] = docs[0].locs[()]
     for doc in docs:
         for section, value in doc.data.items():
             if section == "version":
