@@ -11,6 +11,7 @@ import pytest
 from network_helpers import DNSMASQ, Pki, make_pki, net_inventory, run_dnsmasq, tls_server
 
 from mdmr_provision.core.types import Action, ApplyContext, Resource, ResourceRecord, Severity
+from mdmr_provision.errors import TransportError
 from mdmr_provision.inventory.model import Inventory
 from mdmr_provision.planner.plan import Plan, build_plan
 from mdmr_provision.resources import firewall, network
@@ -107,4 +108,9 @@ async def test_dns_failure_blocks_nothing_silently(tmp_path: Path,
         "missing.mdmr.test: query refused (REFUSED) at 127.0.0.1:")
     reach = changes["reachability.production.as2-a"]
     assert reach.severity is Severity.ERROR
-    assert "query refused (REFUSED)" in reach.reason
+    assert reach.reason == (f"TCP+TLS from as2-a (127.0.30.1) to missing.mdmr.test:{tls_port}:"
+                            " cannot resolve missing.mdmr.test, see dns.production (R5, R10)")
+    index = {r.address: r for r in _resources(inv)}
+    with pytest.raises(TransportError, match=r"^reachability.production.as2-a: DNS: "
+                       r"missing.mdmr.test: query refused \(REFUSED\)"):
+        await index[reach.address].apply(reach, ApplyContext(inv, NOW, str(tmp_path)))

@@ -46,6 +46,9 @@ from mdmr_provision.inventory.model import (
     Server,
 )
 
+#: Marks a reachability failure that happened before any connection: name resolution.
+DNS_PREFIX = "DNS: "
+
 
 def sending_servers(inventory: Inventory, environment: str) -> tuple[Server, ...]:
     """Servers that connect to ``environment``'s FTS: all of them for DR (R5), else senders."""
@@ -178,6 +181,11 @@ class Reachability(Resource):
                         depends_on=self.depends_on, facts={fact.key: fact.digest},
                         before=dict(prior.attributes) if prior else {},
                         after={"facts": fact.digest}, fingerprint=fact.digest)
+        if not fact.ok and str(fact.error).startswith(DNS_PREFIX):
+            # The DNS check says why in full; repeating it on every server hides the point.
+            return replace(change, severity=Severity.ERROR,
+                           reason=f"{self.what}: cannot resolve {self.endpoint.host}, see "
+                           f"{self.depends_on[0]} ({self.rules})")
         if not fact.ok:
             return replace(change, severity=Severity.ERROR,
                            reason=f"{self.what} fails: {fact.error} ({self.rules})")
@@ -208,7 +216,7 @@ async def probe_reachability(key: str, connector: Connector, host: str, port: in
     """Resolve ``host`` (inventory resolvers), then TCP (and TLS) to every address it has."""
     dns_fact = await resolve(host, settings)
     if not dns_fact.ok or not isinstance(dns_fact.value, dict):
-        return FactResult(key, error=str(dns_fact.error))
+        return FactResult(key, error=f"{DNS_PREFIX}{dns_fact.error}")
     targets: list[JsonValue] = []
     errors: list[str] = []
     for address in _list(dns_fact.value.get("addresses")):
