@@ -167,6 +167,17 @@ class TisNamer:
                 moment += timedelta(seconds=1)
 
 
+#: The namer every component of this process shares, so a run never repeats a name.
+PROCESS_NAMER = TisNamer()
+
+
+def new_name(
+    participant: str, sender: str, at: datetime | None = None, *, file_id: str = "0000"
+) -> TisName:
+    """A name unique in this process (see :class:`TisNamer`), from :data:`PROCESS_NAMER`."""
+    return PROCESS_NAMER.name(participant, sender, at, file_id=file_id)
+
+
 def name_record(name: TisName | str, tag: FileNameTag = FileNameTag.FTSN) -> bytes:
     """The first record: ``<TAG>name</TAG>`` (no newline)."""
     return f"<{tag.value}>{name}</{tag.value}>".encode("ascii")

@@ -21,6 +21,7 @@ from mdmr_provision.tis import (
     content,
     filler_line,
     iter_content,
+    new_name,
     parse_name_record,
     verify_content,
 )
@@ -319,3 +320,10 @@ def test_cli_out_must_be_a_directory(tmp_path: Path, capsys: pytest.CaptureFixtu
 def test_size_smaller_than_record_is_mdmr_error() -> None:
     with pytest.raises(MdmrError):
         list(iter_content(GUIDE_NAME, 10))
+
+
+def test_process_namer_is_shared() -> None:
+    at = datetime(2001, 2, 3, 4, 5, 6, tzinfo=EST)
+    first, second = new_name("ORG10000", "ORG40000", at), new_name("ORG10000", "ORG40000", at)
+    assert str(first).endswith(".20010203040506.DAT")
+    assert str(second).endswith(".20010203040507.DAT")
