@@ -167,7 +167,7 @@ def test_openssl_refuses_our_signature_after_tampering(tmp_path: Path) -> None:
     entity = f"Content-Type: {msg.headers['Content-Type']}\r\n\r\n".encode() + msg.body
     content, sig, signed = _split_ours(entity, tmp_path)
     content.write_bytes(signed.replace(b"bare", b"bore"))
-    with pytest.raises(AssertionError, match="Verification failure|digest failure"):
+    with pytest.raises(AssertionError, match=r"Verification failure|digest failure"):
         openssl(
             "cms", "-verify", "-binary", "-inform", "DER", "-in", sig, "-content", content,
             "-CAfile", p.ldc.cert_path, "-purpose", "any",

@@ -204,6 +204,9 @@ def decrypt(data: Buffer, cert: x509.Certificate, key: PrivateKey) -> bytearray:
     """Plaintext of a DER/BER EnvelopedData or AuthEnvelopedData ContentInfo."""
     try:
         return _decrypt(memoryview(data), cert, key)
+    except UnexpectedProcessingError as exc:
+        # A damaged envelope cannot be decrypted: that is what the sender must hear.
+        raise DecryptionFailed(f"cannot decrypt: {exc}") from None
     except (ValueError, TypeError, KeyError, IndexError, UnsupportedAlgorithm) as exc:
         raise DecryptionFailed(f"cannot decrypt: {exc}") from None
 
