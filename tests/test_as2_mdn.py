@@ -175,7 +175,7 @@ def test_mdn_signed_by_someone_else_refused() -> None:
     )
     mdn = parse_mdn(reply.headers, reply.body, verify_cert=p.mdmr.cert)
     assert mdn.signed and not mdn.verified
-    with pytest.raises(MdnError, match="MDN signature is not valid: .*CN=ORG66666"):
+    with pytest.raises(MdnError, match=r"MDN signature is not valid: .*CN=ORG66666"):
         check_mdn(mdn, sent)
 
 

@@ -34,11 +34,11 @@ def _msg(*, sign: bool = True, encrypt: bool = True, cipher: str = "aes256",
     )
 
 
-def _receive(headers: dict[str, str], body: bytes, policy: ReceivePolicy = ReceivePolicy()) -> None:
+def _receive(headers: dict[str, str], body: bytes, policy: ReceivePolicy | None = None) -> None:
     p = parties()
     parse_message(
         headers, body, decrypt_cert=p.mdmr.cert, decrypt_key=p.mdmr.key,
-        verify_certs=[p.ldc.cert], policy=policy,
+        verify_certs=[p.ldc.cert], policy=policy or ReceivePolicy(),
     )
 
 
