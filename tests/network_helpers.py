@@ -296,3 +296,42 @@ def net_inventory(
         dns=DnsSettings((Resolver("127.0.0.1", resolver_port),), timeout_seconds=0.5),
         policy=Policy(), root=root,
     )
+
+
+@contextmanager
+def lame_resolver() -> Iterator[int]:
+    """A UDP responder that never recurses: it answers every query with a bare referral.
+
+    dnsmasq always recurses (or refuses), so this small peer stands in for the lame
+    delegation a misconfigured site resolver produces.
+    """
+    import dns.flags
+    import dns.message
+    import dns.rrset
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(0.1)
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            try:
+                data, peer = sock.recvfrom(4096)
+            except (TimeoutError, OSError):
+                continue
+            query = dns.message.from_wire(data)
+            response = dns.message.make_response(query)
+            response.flags &= ~dns.flags.RA
+            response.authority.append(
+                dns.rrset.from_text("test.", 300, "IN", "NS", "ns1.elsewhere.example."))
+            sock.sendto(response.to_wire(), peer)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield int(sock.getsockname()[1])
+    finally:
+        stop.set()
+        thread.join(2)
+        sock.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from network_helpers import BOGUS_TRUST_ANCHOR, DNSMASQ, free_port, run_dnsmasq
+from network_helpers import BOGUS_TRUST_ANCHOR, DNSMASQ, free_port, lame_resolver, run_dnsmasq
 
 from mdmr_provision.facts.dns import Nameserver, dns_probe, probe_key, resolve
 from mdmr_provision.inventory.model import DnsSettings, Resolver
@@ -153,3 +153,14 @@ async def test_probe_wraps_resolve(zone: DnsSettings) -> None:
 def test_nameserver_words() -> None:
     assert str(Nameserver("::1", 5353)) == "[::1]:5353"
     assert str(Nameserver("127.0.0.1")) == "127.0.0.1:53"
+
+
+async def test_lame_resolver_is_named_and_the_next_one_asked(zone: DnsSettings) -> None:
+    with lame_resolver() as port:
+        only = DnsSettings((Resolver("127.0.0.1", port),), timeout_seconds=0.5)
+        result = await resolve("fts.mdmr.test", only)
+        assert result.error == (f"fts.mdmr.test: 127.0.0.1:{port} is lame: it refers to other "
+                                "servers instead of resolving (no recursion)")
+        both = DnsSettings((Resolver("127.0.0.1", port), *zone.resolvers), timeout_seconds=0.5)
+        result = await resolve("fts.mdmr.test", both)
+    assert result.ok, result.error

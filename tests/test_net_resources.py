@@ -132,7 +132,14 @@ def test_dr_reasons_cite_the_dr_rules(tmp_path: Path) -> None:
     res = Reachability(inv, inv.environments[1], inv.servers[0])
     key = res.probes()[0].key
     change = res.diff({key: FactResult(key, {})}, None, PlanContext(inv, NOW, {}))
-    assert change.reason.endswith("never checked (R1, R11, R5)")
+    assert change.reason == (
+        "TCP from as2-a (127.0.30.1) to fts.mdmr.test:14443: never checked (R1, R11, R5)")
+
+
+def test_dr_without_tls_in_its_checks_probes_tcp_only(tmp_path: Path) -> None:
+    inv = net_inventory(tmp_path, with_dr=True)  # the helper's DR declares [tcp]
+    assert "TCP from" in Reachability(inv, inv.environments[1], inv.servers[0]).what
+    assert "TCP+TLS from" in Reachability(inv, inv.environments[0], inv.servers[0]).what
 
 
 def test_ssh_servers_are_reported_not_probed_locally(tmp_path: Path) -> None:

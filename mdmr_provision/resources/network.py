@@ -41,6 +41,7 @@ from mdmr_provision.facts.net import Connector, LocalConnector, Target
 from mdmr_provision.inventory.model import (
     Direction,
     DnsSettings,
+    DrCheck,
     Environment,
     Inventory,
     Server,
@@ -150,7 +151,9 @@ class Reachability(Resource):
         self.endpoint = environment.endpoint
         self.server = server
         self.settings = inventory.dns
-        self.tls = environment.endpoint.scheme == "https"
+        # DR may declare what "reachable" means (R1, R9); TLS is checked unless left out.
+        self.tls = environment.endpoint.scheme == "https" and (
+            not environment.dr_checks or DrCheck.TLS in environment.dr_checks)
         checks = "TCP+TLS" if self.tls else "TCP"
         self.what = (f"{checks} from {server.name} ({server.address}) to "
                      f"{self.endpoint.host}:{self.endpoint.port}")
