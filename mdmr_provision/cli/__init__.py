@@ -31,6 +31,7 @@ COMMANDS: tuple[str, ...] = (
     "plan",
     "apply",
     "force_unlock",
+    "state",
     "cert",
     "as2",
 )
