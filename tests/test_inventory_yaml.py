@@ -100,6 +100,12 @@ BAD_FILES = [
         b"? [a, b]\n: 1\n", "f.yaml:1:3: mapping keys must be plain scalars", id="complex-key"
     ),
     pytest.param(b"a: &x\n  b: *x\n", "f.yaml:1:4: a.b: recursive alias", id="recursive-alias"),
+    pytest.param(b"version: .nan\n", "f.yaml:1:10: version: not a finite number", id="nan"),
+    pytest.param(
+        b"version: !!int abc\n",
+        "f.yaml:1:10: version: bad value: invalid literal for int() with base 10: 'abc'",
+        id="bad-explicit-int",
+    ),
     pytest.param(
         ALIAS_BOMB,
         f"f.yaml:1:35: e[7][8][8][8][9]: document expands to more than "

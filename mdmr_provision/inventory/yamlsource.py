@@ -15,6 +15,7 @@ the same way whichever file they came from.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -70,6 +71,13 @@ _SCALAR_TAGS = {
 }
 _COLLECTION_TAGS = {"tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"}
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class _Constructor(yaml.constructor.SafeConstructor):
+    """PyYAML's safe scalar constructors (int, float, bool, null, str) without a stream."""
+
+    def construct_scalar_value(self, node: yaml.ScalarNode) -> Any:
+        return self.yaml_constructors[node.tag](self, node)
 
 
 class _Stop(Exception):
@@ -162,6 +170,7 @@ class _Builder:
         self.problems: list[Problem] = []
         self.count = 0
         self.stack: list[yaml.Node] = []
+        self.constructor = _Constructor()
 
     def build(self, node: yaml.Node, path: PathT, key_node: yaml.Node | None) -> Any:
         self.count += 1
@@ -202,16 +211,17 @@ class _Builder:
             raise _Stop(
                 Problem(self.display, line, col, dotted(path), f"unsupported YAML tag {node.tag}")
             )
-        loader = _Loader("")
         try:
-            return loader.construct_object(node)
+            value = self.constructor.construct_scalar_value(node)
         except (yaml.YAMLError, ValueError) as exc:
             line, col = _mark(node)
             raise _Stop(
                 Problem(self.display, line, col, dotted(path), f"bad value: {exc}")
             ) from None
-        finally:
-            loader.dispose()
+        if isinstance(value, float) and not math.isfinite(value):
+            line, col = _mark(node)
+            raise _Stop(Problem(self.display, line, col, dotted(path), "not a finite number"))
+        return value
 
     def _mapping(self, node: yaml.MappingNode, path: PathT) -> dict[str, Any]:
         out: dict[str, Any] = {}
