@@ -8,7 +8,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from network_helpers import accepting_server, free_port, make_pki, net_inventory, tls_server
+from network_helpers import (
+    DNSMASQ,
+    accepting_server,
+    free_port,
+    make_pki,
+    net_inventory,
+    run_dnsmasq,
+    tls_server,
+)
 
 from mdmr_provision.core.types import (
     Action,
@@ -195,3 +203,24 @@ async def test_apply_tcp_success_and_failure(tmp_path: Path) -> None:
     assert str(info.value) == (f"reachability.production.as2-a: 127.0.0.1:{closed} from "
                                "127.0.30.1: connection refused (nothing listens on that port, "
                                "or a firewall rejects it)")
+
+
+@pytest.mark.skipif(DNSMASQ is None, reason="dnsmasq binary not installed (dnsmasq-base)")
+async def test_only_addresses_of_the_source_family_are_probed(tmp_path: Path) -> None:
+    with accepting_server() as (port, peers), run_dnsmasq(
+            "--host-record=dual.mdmr.test,127.0.0.1,::1") as dns:
+        inv = net_inventory(tmp_path, resolver_port=dns.port, host="dual.mdmr.test",
+                            port=port, scheme="http")
+        res = Reachability(inv, inv.environments[0], inv.servers[0])
+        fact = await res.probes()[0].run()
+        assert fact.ok, fact.error
+        assert isinstance(fact.value, dict)
+        assert [t["address"] for t in fact.value["targets"]  # type: ignore[index,union-attr]
+                ] == ["127.0.0.1"]
+        assert peers == ["127.0.30.1"]
+        v6_only = net_inventory(tmp_path, resolver_port=dns.port, host="dual.mdmr.test",
+                                port=port, scheme="http", servers=(("v6", "::1"),))
+        res6 = Reachability(v6_only, v6_only.environments[0], v6_only.servers[0])
+        assert (await res6.probes()[0].run()).error == (
+            f"[::1]:{port} from ::1: connection refused (nothing listens on that port, or a "
+            "firewall rejects it)")

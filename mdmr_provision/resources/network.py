@@ -15,6 +15,7 @@ again, records the result, and raises with the probe's words on failure.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -220,10 +221,16 @@ async def probe_reachability(key: str, connector: Connector, host: str, port: in
     dns_fact = await resolve(host, settings)
     if not dns_fact.ok or not isinstance(dns_fact.value, dict):
         return FactResult(key, error=f"{DNS_PREFIX}{dns_fact.error}")
+    answered = [str(a) for a in _list(dns_fact.value.get("addresses"))]
+    # A server sends from one address: only the endpoint's addresses of that family count.
+    usable = [a for a in answered if _family(a) == _family(source)]
+    if not usable:
+        return FactResult(key, error=f"{host} answers {', '.join(answered)}: no IPv"
+                          f"{_family(source)} address to reach from {source}")
     targets: list[JsonValue] = []
     errors: list[str] = []
-    for address in _list(dns_fact.value.get("addresses")):
-        target = Target(str(address), port, host, source=source)
+    for address in usable:
+        target = Target(address, port, host, source=source)
         result = await connector.tcp(target, timeout)
         if result.ok and tls:
             result = await connector.tls(target, timeout, ca_file=ca_file, now=datetime.now(UTC))
@@ -234,6 +241,13 @@ async def probe_reachability(key: str, connector: Connector, host: str, port: in
     if errors:
         return FactResult(key, error="; ".join(errors))
     return FactResult(key, {"host": host, "port": port, "source": source, "targets": targets})
+
+
+def _family(address: str) -> int:
+    try:
+        return ipaddress.ip_address(address).version
+    except ValueError:
+        return 0
 
 
 def _list(value: JsonValue) -> list[JsonValue]:
