@@ -164,3 +164,9 @@ async def test_lame_resolver_is_named_and_the_next_one_asked(zone: DnsSettings) 
         both = DnsSettings((Resolver("127.0.0.1", port), *zone.resolvers), timeout_seconds=0.5)
         result = await resolve("fts.mdmr.test", both)
     assert result.ok, result.error
+
+
+async def test_invalid_name_is_a_result(zone: DnsSettings) -> None:
+    result = await resolve("bad..mdmr.test", zone)
+    assert result.error == "bad..mdmr.test: not a valid DNS name: a DNS label is empty"
+

@@ -175,7 +175,9 @@ async def _lookup(host: str, rdtype: dns.rdatatype.RdataType, ns: Nameserver,
     try:
         current = dns.name.from_text(host)
     except dns.exception.DNSException as exc:
-        raise _Failure(f"not a valid DNS name ({exc})", final=True) from exc
+        words = str(exc).rstrip(".")
+        raise _Failure(f"not a valid DNS name: {words[:1].lower()}{words[1:]}",
+                       final=True) from exc
     chain: list[str] = []
     for _hop in range(MAX_CNAME_HOPS + 1):
         response = await _query(current, rdtype, ns, timeout)
