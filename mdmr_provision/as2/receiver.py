@@ -286,11 +286,6 @@ class AS2Receiver:
                 verify_certs=partner.certs if partner else (),
                 policy=partner.policy if partner else ReceivePolicy(),
             )
-            stored = await asyncio.to_thread(
-                inbox.store, inbound.as2_from, inbound.filename, message_id, inbound.payload
-            )
-            if ep.on_message is not None:
-                await ep.on_message(inbound, stored)
         except DispositionError as exc:
             error = exc
         except MdmrError as exc:
@@ -299,6 +294,26 @@ class AS2Receiver:
         if ep.mdn_policy is not None:
             outcome = ep.mdn_policy(inbound, error)
             directive = await outcome if inspect.isawaitable(outcome) else outcome
+        if directive.http_status is not None:
+            # A server failure: nothing is kept, so the sender's retry is processed afresh.
+            log.info(
+                "as2 message from=%s to=%s id=%s size=%d result=forced HTTP %d",
+                as2_from,
+                as2_to,
+                message_id or "-",
+                len(body),
+                directive.http_status,
+            )
+            return _Answer(None, directive, None)
+        if inbound is not None and error is None:
+            try:
+                stored = await asyncio.to_thread(
+                    inbox.store, inbound.as2_from, inbound.filename, message_id, inbound.payload
+                )
+                if ep.on_message is not None:
+                    await ep.on_message(inbound, stored)
+            except MdmrError as exc:
+                error = UnexpectedProcessingError(str(exc))
         if directive.error and error is None:
             error = UnexpectedProcessingError(f"forced error {directive.error}")
             error.modifier = directive.error
