@@ -25,43 +25,49 @@ def merge_docs(docs: Sequence[Doc]) -> tuple[Doc, list[Problem]]:
     if docs:  # a missing section is reported at the start of the first file
         locs[()] = docs[0].locs[()]
     for doc in docs:
+        offsets: dict[str, int] = {}  # list section -> items before this file
+        skipped: set[PathT] = set()  # keys this file repeats: keep the first file's
         for section, value in doc.data.items():
             if section == "version":
                 continue
             if section in LIST_SECTIONS and isinstance(value, list):
                 target = data.setdefault(section, [])
                 assert isinstance(target, list)
-                offset = len(target)
+                offsets[section] = len(target)
                 target.extend(value)
-                _copy_locs(doc, (section,), locs, offset)
-                locs.setdefault((section,), doc.locs[(section,)])
                 continue
             target_map = data.setdefault(section, {})
-            locs.setdefault((section,), doc.locs[(section,)])
             if not isinstance(target_map, dict) or not isinstance(value, dict):
                 problems.append(_conflict(doc, (section,), locs))
+                skipped.add((section,))
                 continue
             for key, sub in value.items():
-                path: PathT = (section, key)
                 if key in target_map:
-                    problems.append(_conflict(doc, path, locs))
-                    continue
-                target_map[key] = sub
-                _copy_locs(doc, path, locs, None)
+                    problems.append(_conflict(doc, (section, key), locs))
+                    skipped.add((section, key))
+                else:
+                    target_map[key] = sub
+        _copy_locs(doc, locs, offsets, skipped)
     return Doc(data, locs), problems
 
 
-def _copy_locs(doc: Doc, prefix: PathT, into: dict[PathT, Loc], offset: int | None) -> None:
-    n = len(prefix)
+def _copy_locs(
+    doc: Doc, into: dict[PathT, Loc], offsets: dict[str, int], skipped: set[PathT]
+) -> None:
     for path, loc in doc.locs.items():
-        if path[:n] != prefix:
+        if not path or path == ("version",) or path[:2] in skipped or path[:1] in skipped:
             continue
-        if offset is not None:
-            if len(path) == n:
-                continue  # list section: shift indexes past earlier files' items
-            index = path[n]
+        section = path[0]
+        if section in offsets:
+            if len(path) == 1:
+                into.setdefault(path, loc)
+                continue
+            index = path[1]
             assert isinstance(index, int)
-            path = (*prefix, index + offset, *path[n + 1 :])
+            path = (section, index + offsets[section], *path[2:])
+        elif len(path) == 1:
+            into.setdefault(path, loc)
+            continue
         into[path] = loc
 
 
