@@ -273,6 +273,13 @@ BAD_INVENTORIES = [
         id="missing-name",
     ),
     pytest.param(
+        {9: "      passphrase_env: s3cret pass!"},
+        [
+            "inv.yaml:9:23: organisations.ORG10000.certificate.passphrase_env: must be an environment variable name (letters, digits, underscore), got a value (hidden)"
+        ],
+        id="passphrase-not-echoed",
+    ),
+    pytest.param(
         {31: "      url: http://fts.test:0/as2"},
         [
             "inv.yaml:31:12: environments.sandbox.endpoint.url: port in 'http://fts.test:0/as2' must be 1-65535"

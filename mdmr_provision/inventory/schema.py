@@ -80,7 +80,11 @@ def _problems(doc: Doc, error: jsonschema.ValidationError) -> list[Problem]:
         required = schema.get("required", [])
         missing = [k for k in required if k not in error.instance]
         return [_at(doc, path, f"missing required key '{k}'", key=True) for k in missing]
-    return [_at(doc, path, _message(kind, error, schema))]
+    message = _message(kind, error, schema)
+    if any("passphrase" in str(part) for part in path):
+        # A passphrase pasted where its *reference* belongs must not be echoed back.
+        message = message.replace(describe_type(error.instance), "a value (hidden)")
+    return [_at(doc, path, message)]
 
 
 def _message(kind: object, error: jsonschema.ValidationError, schema: dict[str, Any]) -> str:
