@@ -56,6 +56,11 @@ def parse_certificates(data: bytes, where: str) -> list[x509.Certificate]:
             raise CertificateError(
                 f"{where}: holds a private key, not a certificate"
             ) from None
+        if b"CERTIFICATE REQUEST-----" in data:
+            raise CertificateError(
+                f"{where}: holds a certificate signing request (CSR), not a certificate: "
+                "send it to your certificate authority"
+            ) from None
         raise CertificateError(f"{where}: not a PEM or DER X.509 certificate") from None
 
 

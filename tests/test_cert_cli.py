@@ -115,6 +115,10 @@ def test_request_unencrypted(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert key.read_text().startswith("-----BEGIN PRIVATE KEY-----")  # PKCS#8
     assert "BEGIN" not in out and "NOT encrypted" in out
     assert "subject=CN = ORG10000" in _csr_subject_and_verify(csr)
+    assert main(["cert", "inspect", str(csr)]) == 1
+    assert capsys.readouterr().err == (
+        f"mdmr-provision: error: {csr}: holds a certificate signing request (CSR), not a "
+        "certificate: send it to your certificate authority\n")
     text = openssl("req", "-in", str(csr), "-noout", "-text").decode()
     assert "Digital Signature, Key Encipherment" in text
     assert "Public-Key: (2048 bit)" in text
