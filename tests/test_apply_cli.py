@@ -3,6 +3,7 @@ confirmation, locking, JSON purity, idempotency and a kill -9 in the middle of a
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -15,6 +16,7 @@ import pytest
 from planner_helpers import SlowListener, write_inventory
 
 from mdmr_provision.cli import main
+from mdmr_provision.executor.progress import make_progress
 from mdmr_provision.state import state_lock
 
 HERE = Path(__file__).parent
@@ -266,3 +268,40 @@ def test_ctrl_c_finishes_state_and_exits_130(inv: Path) -> None:
     jsonschema.validate(doc, STATE_SCHEMA)
     assert 1 <= len(doc["resources"]) < 8
     assert not state_file(inv).with_name("state.json.lock").exists()
+
+
+class FakeTty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(("answer", "code"), [("yes\n", 0), ("y\n", 1), ("\n", 1)])
+def test_confirmation_on_a_terminal(
+    inv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str], answer: str, code: int,
+) -> None:
+    monkeypatch.setattr(sys, "stdin", FakeTty(answer))
+    assert main(["apply", "-i", str(inv), *T]) == code
+    err = capsys.readouterr().err
+    assert "Apply these changes? Only 'yes' is accepted" in err
+    if code:
+        assert "apply cancelled: nothing was changed" in err
+        assert not listing(tmp_path / "out") and not state_file(inv).exists()
+    else:
+        assert listing(tmp_path / "out") == ["f00.txt", "f01.txt", "f02.txt"]
+
+
+def test_progress_styles() -> None:
+    plain = io.StringIO()
+    progress = make_progress(2, plain)
+    progress.step("a.b", "succeeded", "done")
+    progress.step("c.d", "failed", "refused")
+    progress.close()
+    assert plain.getvalue() == "[1/2] succeeded a.b: done\n[2/2] failed c.d: refused\n"
+    tty = FakeTty()
+    bar = make_progress(2, tty)
+    bar.step("a.b", "succeeded", "done")
+    bar.step("c.d", "failed", "refused")
+    bar.close()
+    text = tty.getvalue()
+    assert "failed c.d: refused" in text and "2/2" in text and "[1/2]" not in text

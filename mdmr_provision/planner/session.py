@@ -20,8 +20,15 @@ from mdmr_provision.planner.sources import load_resources
 from mdmr_provision.state.store import State, StateStore, default_state_path
 
 
+ENVIRONMENT_HELP = (
+    "environment: MDMR_STATE sets the state file; MDMR_EXTRA_PROVIDERS adds resource providers "
+    "as comma-separated module:function entries (site checks, tests)."
+)
+
+
 def add_inventory_options(parser: argparse.ArgumentParser) -> None:
-    """``-i/--inventory`` and ``--state``."""
+    """``-i/--inventory`` and ``--state`` (and the environment variables in ``--help``)."""
+    parser.epilog = ENVIRONMENT_HELP
     parser.add_argument(
         "-i", "--inventory", required=True, type=Path, metavar="PATH",
         help="inventory file or directory of YAML files",
