@@ -155,6 +155,14 @@ def accepting_server(address: str = "127.0.0.1", *, reset: bool = False
     finally:
         stop.set()
         thread.join(2)
+        sock.setblocking(False)
+        while True:  # connections the thread had no time to accept still count
+            try:
+                conn, peer = sock.accept()
+            except OSError:
+                break
+            peers.append(peer[0])
+            held.append(conn)
         for conn in held:
             conn.close()
         sock.close()

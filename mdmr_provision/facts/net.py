@@ -31,6 +31,7 @@ from mdmr_provision.core.types import FactResult, JsonValue
 
 #: How long a fresh connection is watched for an immediate reset or close.
 SETTLE_SECONDS = 0.2
+RESET_WORDS = "connection reset by the peer right after connecting"
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ async def _settle(reader: asyncio.StreamReader) -> str | None:
     except TimeoutError:
         return None  # quiet and open: what an HTTP server does before the request
     except ConnectionResetError:
-        return "connection reset by the peer right after connecting"
+        return RESET_WORDS
     except OSError as exc:
         return describe_os_error(exc)
     return None if data else "the server closed the connection right after connecting"
@@ -122,6 +123,9 @@ class LocalConnector:
         except TimeoutError:
             return FactResult(key, error=f"{target}: timed out after {timeout:g}s "
                                          "(no answer: a firewall may drop the traffic)")
+        except ConnectionResetError:
+            # The handshake completed and the reset beat the event loop to the socket.
+            return FactResult(key, error=f"{target}: {RESET_WORDS}")
         except OSError as exc:
             return FactResult(key, error=f"{target}: {describe_os_error(exc)}")
         problem = await _settle(reader)
