@@ -19,7 +19,6 @@ from mdmr_provision.planner.plan import Plan, build_plan
 from mdmr_provision.planner.sources import load_resources
 from mdmr_provision.state.store import State, StateStore, default_state_path
 
-
 ENVIRONMENT_HELP = (
     "environment: MDMR_STATE sets the state file; MDMR_EXTRA_PROVIDERS adds resource providers "
     "as comma-separated module:function entries (site checks, tests)."
