@@ -60,7 +60,7 @@ class State:
                 dict(theirs.attributes),
             ):
                 return False
-        return _encode_history(self.history) == _encode_history(other.history)
+        return _same_history(self.history, other.history)
 
 
 def default_state_path(inventory_root: Path, override: str | None = None) -> Path:
@@ -92,6 +92,14 @@ def evidence_to_json(evidence: Evidence) -> dict[str, JsonValue]:
         "details": mask_mapping(evidence.details),
         "files": list(evidence.files),
     }
+
+
+def _same_history(a: tuple[Evidence, ...], b: tuple[Evidence, ...]) -> bool:
+    # Appending shares the entry objects, so identity settles almost every comparison
+    # cheaply; the encoded form decides the rest (equal content read back from disk).
+    return len(a) == len(b) and all(
+        x is y or evidence_to_json(x) == evidence_to_json(y) for x, y in zip(a, b, strict=True)
+    )
 
 
 def _encode_history(history: tuple[Evidence, ...]) -> list[JsonValue]:
@@ -196,9 +204,7 @@ class StateStore:
         """
         if new.same_content(previous):
             return previous
-        if _encode_history(new.history[: len(previous.history)]) != _encode_history(
-            previous.history
-        ):
+        if not _same_history(new.history[: len(previous.history)], previous.history):
             raise StateError(f"{self.path}: refusing to rewrite the evidence history")
         written = replace(
             new,
