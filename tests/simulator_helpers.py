@@ -45,12 +45,19 @@ from mdmr_provision.tis import content
 HOST = "127.0.0.1"
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port(address: str = HOST, *, udp_too: bool = False) -> int:
-    """A port free on ``address`` right now (TCP, and UDP when asked)."""
+    """A port free on ``address`` right now (TCP, and UDP when asked), never the same one
+    twice in a session (the kernel may hand a just-released port out again)."""
     for _ in range(50):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
             tcp.bind((address, 0))
             port = int(tcp.getsockname()[1])
+            if port in _HANDED_OUT:
+                continue
+            _HANDED_OUT.add(port)
             if not udp_too:
                 return port
             with contextlib.suppress(OSError), socket.socket(
@@ -249,4 +256,7 @@ async def rig(root: Path, **kw: object) -> AsyncIterator[Rig]:
             ))
         receiver = AS2Receiver(endpoints, host=HOST, port=recv_port, mdn_certs=mdmr)
         async with receiver:
-            yield Rig(inv, sim, receiver, root)
+            try:
+                yield Rig(inv, sim, receiver, root)
+            finally:
+                await sim.settle()  # reports under way reach the receiver before it stops

@@ -134,7 +134,17 @@ class FtsIntake:
             log.info("%s: error report %s delivered to %s",
                      self.environment, report.file_name, report.org_id)
 
-    async def drain(self) -> None:
-        """Wait for error reports still being delivered (used when stopping)."""
-        if self._reports:
-            await asyncio.gather(*list(self._reports), return_exceptions=True)
+    async def drain(self, timeout: float | None = None) -> None:
+        """Wait for error reports still being delivered; after ``timeout`` cancel the rest."""
+        await drain_tasks(self._reports, timeout)
+
+
+async def drain_tasks(tasks: set[asyncio.Task[None]], timeout: float | None) -> None:
+    """Wait for ``tasks``; cancel (and reap) those still running after ``timeout`` seconds."""
+    if not tasks:
+        return
+    _, pending = await asyncio.wait(list(tasks), timeout=timeout)
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.gather(*pending, return_exceptions=True)

@@ -29,6 +29,8 @@ from mdmr_provision.simulator.sites import Site, dr_application, tls_context
 from mdmr_provision.simulator.topology import Layout, SimEndpoint
 
 log = logging.getLogger("mdmr_provision.simulator")
+#: Seconds pending error reports and asynchronous MDNs get when the simulator stops.
+STOP_GRACE = 5.0
 
 
 @dataclass(frozen=True)
@@ -130,8 +132,9 @@ async def running_simulator(
                 handle.intakes[ep.environment] = intake
                 as2 = As2Endpoint(inventory, ep, pki, fault_set, intake)
                 app, what = as2.application(), f"AS2 endpoint {ep.as2_id}"
-                stack.push_async_callback(intake.drain)
-                stack.push_async_callback(as2.drain)
+                # On the way out: give deliveries under way a moment, then cancel them.
+                stack.push_async_callback(intake.drain, STOP_GRACE)
+                stack.push_async_callback(as2.drain, STOP_GRACE)
             else:
                 app, what = dr_application(ep.environment, fault_set), "DR (connect only)"
             site = Site(app, ep.address, ep.port, ssl_context=ssl_context, name=ep.environment)

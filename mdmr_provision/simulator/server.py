@@ -41,7 +41,7 @@ from mdmr_provision.errors import MdmrError, SimulatorError
 from mdmr_provision.inventory.model import Inventory
 from mdmr_provision.keys import PrivateKey, common_name, load_certificate
 from mdmr_provision.simulator.faults import EnvFaults, FaultKind, FaultSet
-from mdmr_provision.simulator.intake import FtsIntake
+from mdmr_provision.simulator.intake import FtsIntake, drain_tasks
 from mdmr_provision.simulator.pki import DemoPki
 from mdmr_provision.simulator.post import post
 from mdmr_provision.simulator.sites import fault_middleware
@@ -96,10 +96,9 @@ class As2Endpoint:
             text=f"the AS2 endpoint is POST {self.endpoint.path}\n",
         )
 
-    async def drain(self) -> None:
-        """Wait for asynchronous MDNs still being posted."""
-        if self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+    async def drain(self, timeout: float | None = None) -> None:
+        """Wait for asynchronous MDNs still being posted; after ``timeout`` cancel the rest."""
+        await drain_tasks(self._tasks, timeout)
 
     # -- one message ---------------------------------------------------------------------
     async def handle(self, request: web.Request) -> web.Response:
