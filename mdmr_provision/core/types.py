@@ -161,6 +161,9 @@ class PlanContext:
     #: Changes already planned, by address.  Dependencies are diffed before their
     #: dependants, so a proof can see that a certificate it relies on changes in this plan.
     changes: Mapping[str, Change] = field(default_factory=dict)
+    #: The run talks to the built-in MDM/R simulator (``--simulate``), which can be asked
+    #: to send its inbound test file; against the real MDM/R that step is manual.
+    simulate: bool = False
 
 
 @dataclass
