@@ -111,7 +111,7 @@ class AS2Receiver:
         self.mdn_path = mdn_path
         self._mdn_certs = tuple(mdn_certs)
         self._inboxes = {ep.path: Inbox(ep.inbox) for ep in self.endpoints}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._mdns: dict[str, Mdn] = {}
         self._waiters: dict[str, list[asyncio.Future[Mdn]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -245,11 +245,19 @@ class AS2Receiver:
         ):
             return self._accept_mdn(headers, body)
         message_id = (Headers(headers).get("message-id") or "").strip()
-        lock = self._locks.setdefault(message_id, asyncio.Lock())
-        async with lock:
-            answer = await self._process(ep, headers, body, message_id)
-        if not lock.locked():
-            self._locks.pop(message_id, None)
+        # One message at a time per Message-ID, so a concurrent duplicate waits for the
+        # first delivery's MDN instead of being stored twice.
+        lock, users = self._locks.get(message_id, (asyncio.Lock(), 0))
+        self._locks[message_id] = (lock, users + 1)
+        try:
+            async with lock:
+                answer = await self._process(ep, headers, body, message_id)
+        finally:
+            lock, users = self._locks[message_id]
+            if users <= 1:
+                del self._locks[message_id]
+            else:
+                self._locks[message_id] = (lock, users - 1)
         return await self._respond(request, answer)
 
     async def _process(
