@@ -125,6 +125,7 @@ async def build_plan(
     targets: Sequence[str] = (),
     concurrency: int = DEFAULT_CONCURRENCY,
     on_fact: Callable[[FactResult], None] | None = None,
+    simulate: bool = False,
 ) -> Plan:
     """Gather facts for the selected resources and diff each one; pure apart from probes."""
     index = check_graph(resources)
@@ -141,6 +142,7 @@ async def build_plan(
         records=state.records,
         history=state.history,
         changes=planned,
+        simulate=simulate,
     )
     changes: list[Change] = []
     for address in order({a: index[a].depends_on for a in chosen}):
