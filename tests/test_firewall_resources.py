@@ -137,7 +137,7 @@ DRIFT = "DNS for fts.mdmr.test now answers 127.0.99.9, the firewall allows 127.0
          "the inventory's firewall rules changed (R10)"),
         (PLAIN, ["127.0.10.3", "127.0.99.9"], None, Action.UPDATE, Severity.WARNING, DRIFT),
         (LEARNED, ["127.0.99.9"], ["127.0.99.9"], Action.NOOP, Severity.WARNING,
-         DRIFT + ": mdmr.nft includes it; update the inventory"),
+         DRIFT + " (mdmr.nft is up to date; fix the inventory)"),
         # DNS down: what the last apply learned stays, so an outage removes no rule.
         (LEARNED, None, ["127.0.99.9"], Action.NOOP, Severity.INFO,
          "mdmr.nft is up to date (R10)"),
@@ -163,6 +163,19 @@ def test_diff_table(tmp_path: Path, disk: str | None, answer: list[str] | None,
         assert change.diff and change.diff.startswith(f"--- {res.path}\n+++ {res.path}\n")
     if action is Action.CREATE:
         assert change.diff and change.diff.startswith(f"--- /dev/null\n+++ {res.path}\n")
+
+
+def test_ports_that_miss_the_service_are_flagged(tmp_path: Path) -> None:
+    inv = net_inventory(tmp_path)
+    inv = replace(inv, firewall=tuple(replace(r, port=r.port + 1) for r in inv.firewall))
+    res = FirewallFile(inv, "csv")
+    key = res.probes()[0].key
+    change = res.diff({key: FactResult(key, _disk(None))}, None, PlanContext(inv, NOW, {}))
+    assert (change.action, change.severity) == (Action.CREATE, Severity.WARNING)
+    assert change.reason == (
+        "egress-production opens port 14444, but the production endpoint fts.mdmr.test listens"
+        " on 14443 (R10); ingress-mdmr opens port 15081, but the receivers listen on 15080 "
+        "(R10)")
 
 
 def test_unreadable_target_blocks(tmp_path: Path) -> None:

@@ -212,6 +212,35 @@ def ingress_rows(inventory: Inventory) -> list[Row]:
     return rows
 
 
+def port_problems(inventory: Inventory) -> list[str]:
+    """Rules whose port differs from the service they are meant to open (R10)."""
+    out: list[str] = []
+    for rule in inventory.firewall:
+        if rule.direction is Direction.EGRESS and rule.environment:
+            env = inventory.environment(rule.environment)
+            if env is not None and env.endpoint.port != rule.port:
+                out.append(f"{rule.name} opens port {rule.port}, but the {env.name} endpoint "
+                           f"{env.endpoint.host} listens on {env.endpoint.port} (R10)")
+        elif rule.direction is Direction.INGRESS:
+            orgs = ([inventory.organisation(rule.org_id)] if rule.org_id
+                    else list(inventory.organisations))
+            ports = sorted({_listen_port(r.url, r.listen_port) for o in orgs
+                            for r in o.receivers
+                            if not rule.environment or r.environment == rule.environment})
+            wrong = [p for p in ports if p != rule.port]
+            if wrong:
+                out.append(f"{rule.name} opens port {rule.port}, but the receivers listen on "
+                           f"{', '.join(map(str, wrong))} (R10)")
+    return out
+
+
+def _listen_port(url: str, listen_port: int | None) -> int:
+    if listen_port is not None:
+        return listen_port
+    parts = urlsplit(url)
+    return parts.port or (443 if parts.scheme == "https" else 80)
+
+
 def render_file(name: str, inventory: Inventory, learned: Learned) -> str:
     """The text of ``firewall.<name>`` for these learned addresses."""
     egress, ingress = egress_rows(inventory, learned), ingress_rows(inventory)
@@ -281,6 +310,7 @@ class FirewallFile(Resource):
             return replace(base, action=Action.BLOCKED, severity=Severity.ERROR,
                            reason=str(text_fact.error))
         learned, drift = self.learned(facts, prior)
+        drift += port_problems(self.inventory)
         text = render_file(self.name, self.inventory, learned)
         digest = _sha256(text)
         after: dict[str, JsonValue] = {
@@ -290,9 +320,9 @@ class FirewallFile(Resource):
         change = replace(base, after=after, fingerprint=digest)
         disk = text_fact.value
         if disk.get("sha256") == digest:
-            if drift:  # already rendered; the inventory still lags behind DNS
+            if drift:  # already rendered; the inventory still lags behind DNS or the ports
                 return replace(change, severity=Severity.WARNING, reason="; ".join(drift)
-                               + f": {self.path.name} includes it; update the inventory")
+                               + f" ({self.path.name} is up to date; fix the inventory)")
             return replace(change, reason=f"{self.path.name} is up to date (R10)")
         exists = bool(disk.get("exists"))
         action = Action.UPDATE if exists else Action.CREATE
