@@ -70,8 +70,12 @@ def test_openssl_signed_message_decoded(tmp_path: Path, eol: tuple[str, ...], md
         ("-aes-128-gcm",),
         ("-aes128", "-keyopt", "rsa_padding_mode:oaep"),
         ("-aes256", "-keyopt", "rsa_padding_mode:oaep", "-keyopt", "rsa_oaep_md:sha256"),
+        ("-aes128", "-stream"),
     ],
-    ids=["aes128", "aes256", "aes192", "des3", "aes256-gcm", "aes128-gcm", "oaep", "oaep-sha256"],
+    ids=[
+        "aes128", "aes256", "aes192", "des3", "aes256-gcm", "aes128-gcm", "oaep", "oaep-sha256",
+        "aes128-ber-stream",
+    ],
 )
 def test_openssl_signed_and_encrypted_message_decoded(
     tmp_path: Path, cipher_args: tuple[str, ...]
@@ -97,6 +101,25 @@ def test_openssl_signed_and_encrypted_message_decoded(
     assert got.payload == PAYLOAD
     assert got.encrypted and got.signed and got.verified
     assert got.mic == _mic("sha256")
+
+
+def test_openssl_streamed_ber_envelope_decoded(tmp_path: Path) -> None:
+    """Indefinite lengths and a chunked octet string (openssl -stream), 300 KB of payload."""
+    p = parties()
+    payload = bytes(range(256)) * 1200
+    entity = b"Content-Type: application/octet-stream\r\n\r\n" + payload
+    (tmp_path / "entity.bin").write_bytes(entity)
+    body = openssl(
+        "cms", "-encrypt", "-binary", "-stream", "-aes256", "-in", tmp_path / "entity.bin",
+        "-outform", "DER", p.mdmr.cert_path,
+    )
+    assert body[1] == 0x80, "openssl should have used an indefinite length"
+    headers = {
+        "AS2-From": "ORG10000", "AS2-To": "ORG20000", "Message-ID": "<openssl-3@test>",
+        "Content-Type": "application/pkcs7-mime; smime-type=enveloped-data",
+    }
+    got = parse_message(headers, body, decrypt_cert=p.mdmr.cert, decrypt_key=p.mdmr.key)
+    assert got.payload == payload
 
 
 def test_openssl_smime_base64_envelope_decoded(tmp_path: Path) -> None:

@@ -173,3 +173,29 @@ def test_garbage_body() -> None:
         lambda: _receive(msg.headers, b"\x30\x82\xff\xff not der at all"), DecryptionFailed,
         "decryption-failed", "cannot decrypt",
     )
+
+
+def test_partner_certificate_rollover_accepts_old_and_new() -> None:
+    """A partner listed with two certificates (rollover) may sign with either."""
+    p = parties()
+    for signer in ("ldc", "mallory"):
+        msg = _msg(signer=signer, encrypt=False)
+        got = parse_message(msg.headers, msg.body, verify_certs=[p.ldc.cert, p.mallory.cert])
+        assert got.verified and got.signer == getattr(p, signer).cert
+
+
+@pytest.mark.parametrize(
+    "der",
+    [
+        b"\x30\x80\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x07\x03\xa0\x80",  # no end-of-contents
+        b"\x30\x84\xff\xff\xff\xff\x06\x00",  # length beyond the data
+        b"\x30",  # a lone tag
+        b"\x1f\x01\x00",  # a high tag number
+    ],
+)
+def test_malformed_ber_is_a_decryption_failure(der: bytes) -> None:
+    p = parties()
+    headers = {"AS2-From": "A", "AS2-To": "B", "Message-ID": "<m@x>",
+               "Content-Type": "application/pkcs7-mime; smime-type=enveloped-data"}
+    with pytest.raises(DecryptionFailed, match="cannot decrypt: malformed CMS structure"):
+        parse_message(headers, der, decrypt_cert=p.mdmr.cert, decrypt_key=p.mdmr.key)
