@@ -7,6 +7,7 @@ or written.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 
@@ -16,6 +17,7 @@ SENSITIVE = "(sensitive)"
 _SECRET_KEY = re.compile(r"passphrase|password|passwd|private[_-]?key|secret|token", re.I)
 
 
+@functools.lru_cache(maxsize=4096)
 def is_secret_key(key: str) -> bool:
     """Whether a mapping key names something that must never be shown."""
     return bool(_SECRET_KEY.search(key))
