@@ -134,3 +134,10 @@ def test_default_location(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("MDMR_STATE", str(tmp_path / "env.json"))
     assert default_state_path(tmp_path) == tmp_path / "env.json"
     assert default_state_path(tmp_path, str(tmp_path / "cli.json")) == tmp_path / "cli.json"
+
+
+def test_addresses_that_look_secret_are_kept(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "state.json")
+    s0 = store.load()
+    store.save(s0.with_record(record("reachability.sandbox.token-gw")), previous=s0, now=NOW)
+    assert set(store.load().records) == {"reachability.sandbox.token-gw"}
