@@ -116,3 +116,12 @@ def test_markdown_stays_under_limit(count: int, diff_lines: int) -> None:
     if "more change(s) not shown" in md:
         shown = md.count("- `~ update`")
         assert f"_({count - shown} more change(s) not shown" in md
+
+
+def test_long_diffs_are_cut_in_the_terminal() -> None:
+    diff = "".join(f"+line {i}\n" for i in range(100))
+    plan = plan_of(Change("f", "k", Action.CREATE, "new file", diff=diff))
+    text = render_human(plan)
+    assert "      +line 39" in text and "+line 40" not in text
+    assert "      (60 more diff lines; --full-diff shows them)" in text
+    assert "+line 99" in render_human(plan, diff_lines=None)

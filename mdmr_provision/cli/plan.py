@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from mdmr_provision.errors import EXIT_CHANGES_PENDING, EXIT_OK
-from mdmr_provision.planner.render import render_human, render_markdown
+from mdmr_provision.planner.render import HUMAN_DIFF_LINES, render_human, render_markdown
 from mdmr_provision.planner.saved import plan_json_text, write_plan
 from mdmr_provision.planner.session import (
     add_inventory_options,
@@ -38,6 +38,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--show-unchanged", action="store_true", help="also list resources that need nothing"
     )
     parser.add_argument(
+        "--full-diff", action="store_true",
+        help="show whole file diffs (default: the first 40 lines of each)",
+    )
+    parser.add_argument(
         "--detailed-exitcode", action="store_true",
         help="exit 0 when nothing changes, 2 when changes are pending (1 on error)",
     )
@@ -61,7 +65,12 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(render_markdown(plan, show_unchanged=args.show_unchanged))
     else:
         sys.stdout.write(
-            render_human(plan, show_unchanged=args.show_unchanged, unicode=unicode_stdout())
+            render_human(
+                plan,
+                show_unchanged=args.show_unchanged,
+                unicode=unicode_stdout(),
+                diff_lines=None if args.full_diff else HUMAN_DIFF_LINES,
+            )
         )
     if args.detailed_exitcode and plan.has_changes:
         return EXIT_CHANGES_PENDING

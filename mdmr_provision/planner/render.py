@@ -51,8 +51,22 @@ def _visible(plan: Plan, show_unchanged: bool) -> list[Change]:
     return [c for c in plan.changes if show_unchanged or c.action is not Action.NOOP]
 
 
-def render_human(plan: Plan, *, show_unchanged: bool = False, unicode: bool = True) -> str:
-    """The terminal plan; symbols fall back to ASCII when stdout cannot encode them."""
+#: Diff lines shown per change in the terminal unless ``--full-diff``.
+HUMAN_DIFF_LINES = 40
+
+
+def render_human(
+    plan: Plan,
+    *,
+    show_unchanged: bool = False,
+    unicode: bool = True,
+    diff_lines: int | None = HUMAN_DIFF_LINES,
+) -> str:
+    """The terminal plan; symbols fall back to ASCII when stdout cannot encode them.
+
+    Each change's diff is cut after ``diff_lines`` lines (None: never), saying how many
+    lines were left out.
+    """
     symbols = SYMBOLS if unicode else ASCII_SYMBOLS
     lines: list[str] = []
     for env, changes in grouped(_visible(plan, show_unchanged)):
@@ -61,7 +75,13 @@ def render_human(plan: Plan, *, show_unchanged: bool = False, unicode: bool = Tr
             symbol = symbols[change.action]
             lines.append(f"  {symbol} {change.action.value} {change.address}: {change.reason}")
             if change.diff:
-                lines.extend(f"      {d}".rstrip() for d in change.diff.rstrip("\n").splitlines())
+                diff = change.diff.rstrip("\n").splitlines()
+                shown = diff if diff_lines is None else diff[:diff_lines]
+                lines.extend(f"      {d}".rstrip() for d in shown)
+                if len(shown) < len(diff):
+                    lines.append(
+                        f"      ({len(diff) - len(shown)} more diff lines; --full-diff shows them)"
+                    )
         lines.append("")
     for key, error in plan.fact_errors.items():
         lines.append(f"warning: fact {key}: {error}")
