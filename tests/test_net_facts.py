@@ -135,3 +135,16 @@ async def test_tls_to_a_plain_tcp_server_fails_in_words() -> None:
                                             ca_file=None, now=NOW)
     assert result.error is not None
     assert result.error.startswith(f"127.0.0.1:{port}: TLS handshake timed out")
+
+
+async def test_missing_or_garbage_ca_bundle_is_named(tmp_path: Path) -> None:
+    target = Target("127.0.0.1", free_port(), "fts.mdmr.test")
+    missing = tmp_path / "nope.pem"
+    result = await LocalConnector().tls(target, 0.5, ca_file=missing, now=NOW)
+    assert result.error == (f"{target}: TLS: cannot use the CA bundle {missing}: "
+                            "No such file or directory")
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a certificate\n")
+    result = await LocalConnector().tls(target, 0.5, ca_file=garbage, now=NOW)
+    assert result.error == (f"{target}: TLS: cannot use the CA bundle {garbage}: "
+                            "no PEM certificate in it")

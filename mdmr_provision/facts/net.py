@@ -139,7 +139,14 @@ class LocalConnector:
     async def tls(self, target: Target, timeout: float, *, ca_file: Path | None,
                   now: datetime) -> FactResult:
         key = f"tls:{target}/{target.server_name}"
-        context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+        try:
+            context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+        except (OSError, ssl.SSLError) as exc:
+            # SSLError is an OSError too: test it first.
+            why = ("no PEM certificate in it" if isinstance(exc, ssl.SSLError)
+                   else exc.strerror or str(exc))
+            return FactResult(key, error=f"{target}: TLS: cannot use the CA bundle "
+                                         f"{ca_file}: {why}")
         try:
             reader, writer = await _open(target, timeout, context)
         except ssl.SSLCertVerificationError as exc:
