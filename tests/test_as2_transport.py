@@ -403,3 +403,21 @@ async def test_concurrent_duplicates_stored_once(tmp_path: Path) -> None:
         results = await asyncio.gather(*(client.send(msg, rx.url(), timeout=10) for _ in range(5)))
     assert len({r.mdn.message_id for r in results if r.mdn}) == 1
     assert len(_stored(tmp_path)) == 1
+
+
+async def test_chunked_body_over_limit_refused(tmp_path: Path) -> None:
+    """Without a Content-Length the limit is enforced while reading."""
+    msg = _message(b"y" * 20000)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for i in range(0, len(msg.body), 1000):
+            yield msg.body[i : i + 1000]
+
+    headers = {k: v for k, v in msg.headers.items() if k != "Content-Length"}
+    async with (
+        AS2Receiver([_endpoint(tmp_path, max_body=4096)]) as rx,
+        aiohttp.ClientSession() as session,
+        session.post(rx.url(), data=chunks(), headers=headers) as resp,
+    ):
+        assert resp.status == 413
+    assert _stored(tmp_path) == []

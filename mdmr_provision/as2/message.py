@@ -12,7 +12,7 @@ import email.utils
 import uuid
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from cryptography import x509
 
@@ -67,7 +67,6 @@ class OutboundMessage:
     encrypted: bool
     compressed: bool
     mdn: MdnRequest | None = None
-    extra: dict[str, str] = field(default_factory=dict)
 
     def wire(self) -> bytes:
         """The message as captured on the wire: headers, a blank line, the body."""
