@@ -135,6 +135,20 @@ def test_reachability_diff_table(tmp_path: Path, error: str | None, prior_digest
     assert change.depends_on == ("dns.production",)
 
 
+def test_endpoint_certificate_inside_the_renewal_window_warns(tmp_path: Path) -> None:
+    res = _reach(tmp_path)
+    key = res.probes()[0].key
+    inv = net_inventory(tmp_path)
+    soon = FactResult(key, {"targets": [{"expires": "2026-12-05T00:00:00+00:00"}]})
+    later = FactResult(key, {"targets": [{"expires": "2027-06-01T00:00:00+00:00"}]})
+    change = res.diff({key: soon}, None, PlanContext(inv, NOW, {}))
+    assert change.severity is Severity.WARNING
+    assert change.reason == (
+        "TCP+TLS from as2-a (127.0.30.1) to fts.mdmr.test:14443: never checked; the endpoint's"
+        " TLS certificate expires on 2026-12-05 (R5, R10)")
+    assert res.diff({key: later}, None, PlanContext(inv, NOW, {})).severity is Severity.INFO
+
+
 def test_dr_reasons_cite_the_dr_rules(tmp_path: Path) -> None:
     inv = net_inventory(tmp_path, with_dr=True)
     res = Reachability(inv, inv.environments[1], inv.servers[0])

@@ -18,7 +18,7 @@ import asyncio
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from mdmr_provision.core.types import (
@@ -193,13 +193,17 @@ class Reachability(Resource):
         if not fact.ok:
             return replace(change, severity=Severity.ERROR,
                            reason=f"{self.what} fails: {fact.error} ({self.rules})")
+        expiring = _expiring(fact.value, ctx.now, ctx.inventory.policy.renewal_window_days)
+        if expiring:
+            change = replace(change, severity=Severity.WARNING)
+        note = f"; the endpoint's TLS certificate expires on {expiring}" if expiring else ""
         if prior is None:
-            return replace(change, reason=f"{self.what}: never checked ({self.rules})")
+            return replace(change, reason=f"{self.what}: never checked{note} ({self.rules})")
         if prior.attributes.get("facts") != fact.digest:
-            return replace(change, reason=f"{self.what}: changed since the last check "
+            return replace(change, reason=f"{self.what}: changed since the last check{note} "
                            f"({self.rules})")
         return replace(change, action=Action.NOOP,
-                       reason=f"{self.what} works, as last recorded ({self.rules})")
+                       reason=f"{self.what} works, as last recorded{note} ({self.rules})")
 
     async def apply(self, change: Change, ctx: ApplyContext) -> Outcome:
         fact = await asyncio.wait_for(self._run(), self._probe.timeout_seconds)
@@ -241,6 +245,22 @@ async def probe_reachability(key: str, connector: Connector, host: str, port: in
     if errors:
         return FactResult(key, error="; ".join(errors))
     return FactResult(key, {"host": host, "port": port, "source": source, "targets": targets})
+
+
+def _expiring(value: JsonValue, now: datetime, window_days: int) -> str | None:
+    """The earliest TLS ``expires`` date among the targets, if inside the window."""
+    targets = _list(value.get("targets")) if isinstance(value, dict) else []
+    ends: list[datetime] = []
+    for target in targets:
+        expires = target.get("expires") if isinstance(target, dict) else None
+        if isinstance(expires, str):
+            try:
+                ends.append(datetime.fromisoformat(expires))
+            except ValueError:
+                continue
+    if not ends or min(ends) - now > timedelta(days=window_days):
+        return None
+    return min(ends).date().isoformat()
 
 
 def _family(address: str) -> int:
