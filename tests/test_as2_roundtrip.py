@@ -144,3 +144,19 @@ def test_sha1_signing_refused() -> None:
             b"x", as2_from="A", as2_to="B", sign_cert=p.ldc.cert, sign_key=p.ldc.key,
             digest="sha1",
         )
+
+
+@pytest.mark.parametrize("signed_mdn", [True, False])
+@pytest.mark.parametrize("sign", [True, False])
+def test_mic_algorithm_agrees_without_signed_receipt_options(signed_mdn: bool, sign: bool) -> None:
+    """Sender and receiver pick the same MIC digest whatever the MDN request says."""
+    p = parties()
+    msg = build_message(
+        b"x", as2_from="A", as2_to="B", digest="sha384",
+        sign_cert=p.ldc.cert if sign else None, sign_key=p.ldc.key if sign else None,
+        mdn=MdnRequest(signed=signed_mdn, digest=Digest.SHA512),
+    )
+    got = parse_message(msg.headers, msg.body, verify_certs=[p.ldc.cert])
+    assert (got.mic, got.mic_alg) == (msg.mic, msg.mic_alg)
+    expected = Digest.SHA512 if signed_mdn else Digest.SHA384 if sign else Digest.SHA256
+    assert msg.mic_alg is expected

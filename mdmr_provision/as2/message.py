@@ -176,7 +176,10 @@ def build_message(
     mode = parse_compress(compress)
     if (sign_cert is None) != (sign_key is None):
         raise AS2Error("signing needs both a certificate and its private key")
-    mic_digest = mdn.digest if mdn else digest
+    # Mirror what a receiver can know: the requested signed-receipt-micalg, else the
+    # signature's digest, else SHA-256.
+    signing = sign_cert is not None
+    mic_digest = mdn.digest if mdn and mdn.signed else digest if signing else Digest.SHA256
     message_id = message_id or new_message_id(as2_from)
     if not (message_id.startswith("<") and message_id.endswith(">")):
         message_id = f"<{message_id}>"
