@@ -17,6 +17,7 @@ PROVIDERS: tuple[str, ...] = (
     "as2_profiles",
     "network",
     "firewall",
+    "proofs",
 )
 
 

@@ -1,0 +1,211 @@
+"""The outbound connectivity proof (R2, R4, R5): test files from one server to the FTS.
+
+For one (environment, LDC, sender, server) it sends the small test file and the large one
+(distinct names: R4), each signed and encrypted exactly as the server's rendered AS2
+profile says, from the server's source address, and requires for each a positive, signed
+MDN whose MIC matches the one sent.  Where the FTS's own verdict can be read (the
+simulator's journal), a file the FTS rejected fails the proof with the FTS error code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import socket
+import ssl
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiohttp.abc import AbstractResolver, ResolveResult
+
+from mdmr_provision.as2 import AS2Client, Mdn, MdnRequest, build_message, check_mdn, parse_digest
+from mdmr_provision.atomic import atomic_write
+from mdmr_provision.core.types import JsonValue
+from mdmr_provision.errors import MdmrError, TransportError
+from mdmr_provision.facts.dns import resolve
+from mdmr_provision.inventory.model import DnsSettings, FileNameTag
+from mdmr_provision.keys import load_certificate, load_private_key
+from mdmr_provision.proofs.profile import SendProfile
+from mdmr_provision.tis import TisNamer, content
+
+#: Waits for an asynchronous MDN: (message_id, timeout) -> the MDN.
+MdnWaiter = Callable[[str, float], Awaitable[Mdn]]
+#: The FTS's verdict on a message, when it can be known: (env, message_id) -> verdict or None.
+FtsLookup = Callable[[str, str], Awaitable["FtsVerdict | None"]]
+
+
+@dataclass(frozen=True)
+class FtsVerdict:
+    accepted: bool
+    code: str | None = None
+    meaning: str | None = None
+
+
+@dataclass(frozen=True)
+class FileEvidence:
+    """One test file and the receipt that answered it."""
+
+    label: str  # "small" or "large"
+    name: str
+    size: int
+    sha256: str
+    message_id: str
+    mic_sent: str
+    mic_alg: str
+    sent_at: str
+    answered_at: str = ""
+    http_status: int | None = None
+    attempts: int = 0
+    mdn_mode: str = "sync"
+    disposition: str | None = None
+    mic_returned: str | None = None
+    mdn_signed: bool = False
+    mdn_verified: bool = False
+    fts: str | None = None  # "accepted", "rejected E120: ...", or None when unknown
+
+    def to_json(self) -> dict[str, JsonValue]:
+        return dict(asdict(self))
+
+
+class ProofFailed(MdmrError):
+    """A proof did not hold; carries the evidence gathered up to the failure."""
+
+    def __init__(self, message: str, files: Sequence[FileEvidence]) -> None:
+        super().__init__(message)
+        self.files = tuple(files)
+
+
+class InventoryResolver(AbstractResolver):
+    """aiohttp resolver that asks the inventory's DNS servers (R10), as the probes do."""
+
+    def __init__(self, settings: DnsSettings) -> None:
+        self._settings = settings
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        fact = await resolve(host, self._settings)
+        if not fact.ok or not isinstance(fact.value, dict):
+            raise OSError(f"cannot resolve {host}: {fact.error}")
+        out: list[ResolveResult] = []
+        found = fact.value.get("addresses")
+        for address in found if isinstance(found, list) else []:
+            fam = socket.AF_INET6 if ":" in str(address) else socket.AF_INET
+            if family not in (socket.AF_UNSPEC, fam):
+                continue
+            out.append(ResolveResult(hostname=host, host=str(address), port=port, family=fam,
+                                     proto=0, flags=socket.AI_NUMERICHOST))
+        if not out:
+            raise OSError(f"{host} has no address of the wanted family")
+        return out
+
+    async def close(self) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class OutboundRequest:
+    profile: SendProfile
+    ldc: str
+    large_size: int
+    tag: FileNameTag
+    dns: DnsSettings
+    evidence_dir: Path
+
+
+def _ssl_context(profile: SendProfile) -> ssl.SSLContext | None:
+    if not profile.url.startswith("https:"):
+        return None
+    ctx = ssl.create_default_context(cafile=str(profile.tls_ca) if profile.tls_ca else None)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    return ctx
+
+
+async def prove_outbound(
+    req: OutboundRequest,
+    namer: TisNamer,
+    *,
+    wait_for_mdn: MdnWaiter | None = None,
+    fts: FtsLookup | None = None,
+) -> list[FileEvidence]:
+    """Send both test files; return their evidence or raise :class:`ProofFailed`."""
+    profile = req.profile
+    sign_cert = load_certificate(profile.cert)
+    sign_key = load_private_key(profile.key, profile.passphrase)
+    partner_cert = load_certificate(profile.partner_cert)
+    client = AS2Client(resolver=InventoryResolver(req.dns), verify_cert=partner_cert)
+    ssl_context = _ssl_context(profile)
+    files: list[FileEvidence] = []
+    for label, size in (("small", None), ("large", req.large_size)):
+        name = str(namer.name(req.ldc, profile.org_id))
+        payload = await asyncio.to_thread(content, name, size, req.tag)
+        mdn_request = MdnRequest(
+            signed=profile.mdn_signed,
+            digest=parse_digest(profile.digest),
+            async_url=profile.mdn_async_url if profile.mdn_mode == "async" else None,
+        )
+        message = await asyncio.to_thread(
+            functools.partial(
+                build_message, payload, as2_from=profile.as2_id, as2_to=profile.partner_as2_id,
+                filename=name, sign_cert=sign_cert, sign_key=sign_key,
+                encrypt_cert=partner_cert, digest=profile.digest, cipher=profile.cipher,
+                compress="before-sign" if profile.compression else None, mdn=mdn_request,
+                subject=f"MDM/R connectivity test {name}",
+            )
+        )
+        ev = FileEvidence(
+            label=label, name=name, size=len(payload),
+            sha256=hashlib.sha256(payload).hexdigest(), message_id=message.message_id,
+            mic_sent=message.mic, mic_alg=message.mic_alg.micalg,
+            sent_at=datetime.now(UTC).isoformat(), mdn_mode=profile.mdn_mode,
+        )
+        await asyncio.to_thread(
+            atomic_write, req.evidence_dir / f"{label}-request.headers",
+            "".join(f"{k}: {v}\n" for k, v in message.headers.items()).encode(),
+        )
+        if size is None:  # keep the small file itself; the large one is described by hash
+            await asyncio.to_thread(atomic_write, req.evidence_dir / name, payload)
+        try:
+            result = await client.send(
+                message, profile.url, timeout=profile.timeout_seconds, retries=2,
+                source_address=profile.source_address, ssl_context=ssl_context,
+            )
+            ev = replace(ev, http_status=result.status, attempts=result.attempts)
+            mdn = result.mdn
+            if mdn is None and result.async_pending:
+                if wait_for_mdn is None:
+                    raise MdmrError("asynchronous MDN requested but no receiver runs for it")
+                mdn = await wait_for_mdn(message.message_id, profile.timeout_seconds)
+            if mdn is None:
+                raise MdmrError(f"no MDN came back for {name} (HTTP {result.status})")
+            if result.body:
+                await asyncio.to_thread(atomic_write, req.evidence_dir / f"{label}-mdn.bin",
+                                        result.body)
+            ev = replace(ev, answered_at=datetime.now(UTC).isoformat(),
+                         disposition=mdn.disposition, mic_returned=mdn.received_mic,
+                         mdn_signed=mdn.signed, mdn_verified=mdn.verified)
+            check_mdn(mdn, message, require_signature=profile.mdn_signed)
+            if fts is not None:
+                verdict = await fts(profile.environment, message.message_id)
+                if verdict is not None:
+                    words = "accepted" if verdict.accepted else (
+                        f"rejected {verdict.code}: {verdict.meaning}")
+                    ev = replace(ev, fts=words)
+                    if not verdict.accepted:
+                        raise MdmrError(
+                            f"the FTS rejected {name}: {verdict.code} {verdict.meaning}"
+                        )
+        except (MdmrError, TransportError) as exc:
+            files.append(ev)
+            raise ProofFailed(f"{label} test file {name}: {exc}", files) from None
+        files.append(ev)
+    return files
+
+
+def describe(files: Sequence[FileEvidence]) -> dict[str, Any]:
+    """Evidence details for the state history."""
+    return {"files": [f.to_json() for f in files]}

@@ -1,0 +1,252 @@
+"""Connectivity proofs as resources (R2-R5, R7, R8, R11).
+
+``proof.outbound.<ENV>.<LDC>.<SENDER>.<SERVER>``
+    From each sending server (the LDC's and its authorised agents', R5, R12), the small and
+    the large test file to the FTS of each transfer environment, each answered by a
+    positive, signed MDN whose MIC matches (R2, R4).
+``proof.inbound.<ENV>.<ORG>``
+    The MDM/R's test file received by the organisation's AS2 receiver and answered (R3).
+    Against the simulator with our built-in receiver it is automatic; otherwise a person
+    confirms it (``mdmr-provision confirm``) and it is recorded as manual.
+
+A proof remembers the fingerprints of the certificates and AS2 profile it was made with;
+when one changes the proof is stale (R7).  Production proofs are re-verified close to
+cutover (R8).  DR reachability (R1, R9) is ``reachability.dr.<SERVER>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from mdmr_provision import policy
+from mdmr_provision.core.types import (
+    Action,
+    ApplyContext,
+    Change,
+    Evidence,
+    Facts,
+    JsonValue,
+    Outcome,
+    PlanContext,
+    Probe,
+    Resource,
+    ResourceRecord,
+    Severity,
+    digest,
+)
+from mdmr_provision.errors import MdmrError
+from mdmr_provision.inventory.model import Inventory, Organisation, ReceiverProduct, Server
+from mdmr_provision.proofs.outbound import OutboundRequest, ProofFailed, describe, prove_outbound
+from mdmr_provision.proofs.profile import read_profile
+from mdmr_provision.resources.as2_profiles import profiles_root, sending_servers
+from mdmr_provision.tis import PROCESS_NAMER
+
+MANUAL_HINT = "mdmr-provision confirm {address} -i INVENTORY --note '...'"
+
+
+def _inputs(deps: Sequence[str], ctx: PlanContext) -> dict[str, str]:
+    """Fingerprints of the inputs this proof relies on, as planned now."""
+    return {d: ctx.changes[d].fingerprint for d in deps if d in ctx.changes}
+
+
+def _proven_at(prior: ResourceRecord | None) -> datetime | None:
+    raw = prior.attributes.get("proven_at") if prior else None
+    if not isinstance(raw, str):
+        return None
+    try:
+        return datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+
+
+def _recorded_inputs(prior: ResourceRecord) -> dict[str, str]:
+    raw = prior.attributes.get("inputs")
+    return {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
+
+
+class _Proof(Resource):
+    """What outbound and inbound proofs share: inputs, staleness, R8."""
+
+    #: Dependencies whose fingerprints the proof records (R7).
+    inputs: tuple[str, ...] = ()
+    what: str = ""
+    rules: str = ""
+
+    def probes(self) -> Sequence[Probe]:
+        # A proof gathers no facts of its own: its inputs are its dependencies' fingerprints.
+        return ()
+
+    def _automatic(self, ctx: PlanContext) -> bool:
+        return True
+
+    def _fresh_action(self, ctx: PlanContext) -> Action:
+        return Action.VERIFY if self._automatic(ctx) else Action.MANUAL
+
+    def diff(self, facts: Facts, prior: ResourceRecord | None, ctx: PlanContext) -> Change:
+        current = _inputs(self.inputs, ctx)
+        base = Change(
+            address=self.address, kind=self.kind, action=Action.NOOP, reason="",
+            environment=self.environment, depends_on=self.depends_on,
+            fingerprint=digest(dict(current)), after={"inputs": {**current}},
+            before={"inputs": {**_recorded_inputs(prior)},
+                    "proven_at": prior.attributes.get("proven_at")} if prior else {},
+        )
+        blocked = [d for d in self.depends_on
+                   if d in ctx.changes and ctx.changes[d].action is Action.BLOCKED]
+        if blocked:
+            dep = ctx.changes[blocked[0]]
+            return replace(base, action=Action.BLOCKED, severity=Severity.WARNING,
+                           reason=f"waits for {dep.address}: {dep.reason}")
+        automatic = self._automatic(ctx)
+        if prior is None:
+            how = "" if automatic else (
+                f"; a person confirms it: {MANUAL_HINT.format(address=self.address)}")
+            return replace(base, action=Action.CREATE if automatic else Action.MANUAL,
+                           rule=self.rules.split(",")[0],
+                           reason=f"never proven: {self.what} ({self.rules}){how}")
+        stale = policy.proof_stale(_recorded_inputs(prior), current)
+        if stale is not None:
+            return replace(base, action=self._fresh_action(ctx), rule=stale.rule,
+                           reason=stale.reason)
+        if self.environment == "production":
+            pol = ctx.inventory.policy
+            due = policy.production_reverify_due(pol.cutover_date, _proven_at(prior), ctx.now,
+                                                 pol.production_reverify_days)
+            if due is not None:
+                return replace(base, action=self._fresh_action(ctx), rule=due.rule,
+                               reason=due.reason)
+        when = prior.attributes.get("proven_at", "?")
+        manual = " (confirmed by a person)" if prior.attributes.get("manual") else ""
+        return replace(base, reason=f"proven {str(when)[:10]}{manual}: {self.what}")
+
+    def record(self, change: Change, ctx: ApplyContext, **extra: JsonValue) -> dict[str, JsonValue]:
+        inputs = change.after.get("inputs")
+        return {"inputs": inputs if isinstance(inputs, dict) else {},
+                "proven_at": ctx.now.isoformat(), **extra}
+
+
+class OutboundProof(_Proof):
+    """``proof.outbound.<ENV>.<LDC>.<SENDER>.<SERVER>`` (R2, R4, R5)."""
+
+    kind = "proof.outbound"
+
+    def __init__(self, inventory: Inventory, environment: str, ldc: str,
+                 sender: Organisation, server: Server, profile_dir: Path) -> None:
+        address = f"proof.outbound.{environment}.{ldc}.{sender.org_id}.{server.name}"
+        self.inputs = (f"certificate.{sender.org_id}", f"mdmr_certificate.{environment}",
+                       f"as2_profile.{environment}.{server.name}")
+        super().__init__(address, environment=environment,
+                         depends_on=[*self.inputs, f"certificate.{sender.org_id}.der"])
+        self.inventory = inventory
+        self.ldc, self.sender, self.server = ldc, sender, server
+        self.profile_path = profile_dir / "agent.json"
+        self.what = (f"small and large test files from {server.name} ({server.address}) as "
+                     f"{sender.org_id} for {ldc} to the MDM/R {environment} FTS, each answered "
+                     f"by a signed MDN with a matching MIC")
+        self.rules = "R2, R4, R5"
+
+    async def apply(self, change: Change, ctx: ApplyContext) -> Outcome:
+        services = ctx.services.get("runtime")
+        profile = read_profile(self.profile_path)
+        stamp = ctx.now.strftime("%Y%m%dT%H%M%SZ")
+        evidence_dir = Path(ctx.evidence_dir) / self.address / stamp
+        request = OutboundRequest(
+            profile=profile, ldc=self.ldc, large_size=self.inventory.policy.large_file_size,
+            tag=self.inventory.policy.file_name_tag, dns=self.inventory.dns,
+            evidence_dir=evidence_dir,
+        )
+        waiter = getattr(services, "wait_for_mdn", None)
+        fts = getattr(services, "fts_verdict", None)
+        started = datetime.now(UTC)
+        common: dict[str, JsonValue] = {
+            "ldc": self.ldc, "sender": self.sender.org_id, "server": self.server.name,
+            "source_address": profile.source_address, "url": profile.url,
+            "started_at": started.isoformat(), "inputs": change.after.get("inputs"),
+        }
+        try:
+            files = await prove_outbound(request, PROCESS_NAMER, wait_for_mdn=waiter, fts=fts)
+        except ProofFailed as exc:
+            details = {**common, **describe(exc.files), "error": exc.message}
+            ev = self._evidence(ctx, False, details, evidence_dir)
+            return Outcome(ok=False, message=exc.message, evidence=(ev,))
+        details = {**common, **describe(files), "finished_at": datetime.now(UTC).isoformat()}
+        ev = self._evidence(ctx, True, details, evidence_dir)
+        names = ", ".join(f.name for f in files)
+        return Outcome(ok=True, message=f"proven: {names}", evidence=(ev,),
+                       attributes=self.record(change, ctx, files=[f.name for f in files]))
+
+    def _evidence(self, ctx: ApplyContext, ok: bool, details: Mapping[str, JsonValue],
+                  directory: Path) -> Evidence:
+        base = Path(ctx.evidence_dir)
+        files = tuple(sorted(str(p.relative_to(base)) for p in directory.glob("*")
+                             if p.is_file())) if directory.exists() else ()
+        return Evidence(address=self.address, kind=self.kind, environment=self.environment,
+                        ok=ok, at=ctx.now, details=dict(details), files=files)
+
+
+class InboundProof(_Proof):
+    """``proof.inbound.<ENV>.<ORG>`` (R3)."""
+
+    kind = "proof.inbound"
+
+    def __init__(self, environment: str, org: Organisation) -> None:
+        receiver = org.receiver(environment)
+        assert receiver is not None
+        deps = [f"certificate.{org.org_id}", f"mdmr_certificate.{environment}"]
+        super().__init__(f"proof.inbound.{environment}.{org.org_id}", environment=environment,
+                         depends_on=deps)
+        self.inputs = tuple(self.depends_on)
+        self.org = org
+        self.receiver = receiver
+        self.what = (f"the MDM/R's test file received by {org.org_id}'s AS2 receiver "
+                     f"{receiver.url} and answered by a signed MDN")
+        self.rules = "R3"
+
+    def _automatic(self, ctx: PlanContext) -> bool:
+        return ctx.simulate and self.receiver.product is ReceiverProduct.BUILTIN
+
+    async def apply(self, change: Change, ctx: ApplyContext) -> Outcome:
+        services = ctx.services.get("runtime")
+        send = getattr(services, "send_inbound_test", None)
+        if send is None:
+            raise MdmrError(f"{self.address}: the MDM/R sends this file; confirm it with "
+                            f"{MANUAL_HINT.format(address=self.address)}")
+        result = await send(self.environment, self.org.org_id)
+        details: dict[str, JsonValue] = dict(result.evidence())
+        ok = bool(result.ok)
+        message = f"proven: {result.file_name}" if ok else f"{result.file_name}: {result.error}"
+        if ok:
+            received = getattr(services, "received", None)
+            got = received(result.message_id) if received is not None else None
+            if got is None or got.sha256 != result.sha256:
+                ok = False
+                message = (f"{result.file_name}: the MDN was positive but our inbox holds no "
+                           f"intact copy of it")
+            else:
+                details["stored"] = Path(got.stored).name
+        ev = Evidence(address=self.address, kind=self.kind, environment=self.environment,
+                      ok=ok, at=ctx.now, details=details)
+        if not ok:
+            return Outcome(ok=False, message=message, evidence=(ev,))
+        return Outcome(ok=True, message=message, evidence=(ev,),
+                       attributes=self.record(change, ctx, file=result.file_name))
+
+
+def resources(inventory: Inventory) -> list[Resource]:
+    """Every outbound and inbound proof the inventory calls for."""
+    root = profiles_root(inventory)
+    out: list[Resource] = []
+    for env in inventory.environments:
+        if not env.transfers_files:
+            continue
+        for server, org, ldcs in sending_servers(inventory, env.name):
+            for ldc in ldcs:
+                out.append(OutboundProof(inventory, env.name, ldc, org, server,
+                                         root / env.name / server.name))
+        for org in inventory.organisations:
+            if org.receiver(env.name) is not None:
+                out.append(InboundProof(env.name, org))
+    return out

@@ -1,0 +1,166 @@
+"""Our side's AS2 receivers, built from the inventory's ``builtin`` receivers (R3).
+
+Receivers that share a host:port become one HTTP server with one endpoint (URL path) per
+organisation and environment.  Each endpoint decrypts and signs as the organisation and
+accepts messages only from the MDM/R's AS2 id of that environment, which must be signed
+and encrypted.  The server that listens where an environment's ``async_mdn_url`` points
+also takes asynchronous MDNs for our outbound proofs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from cryptography import x509
+
+from mdmr_provision.as2 import (
+    AS2Receiver,
+    Endpoint,
+    InboundMessage,
+    LocalIdentity,
+    Mdn,
+    Partner,
+    ReceivePolicy,
+)
+from mdmr_provision.errors import MdmrError
+from mdmr_provision.inventory.model import Inventory, Organisation, ReceiverProduct
+from mdmr_provision.keys import load_certificate, load_private_key
+
+
+@dataclass(frozen=True)
+class Received:
+    """A message one of our receivers accepted (what an inbound proof checks)."""
+
+    environment: str
+    org_id: str
+    message_id: str
+    as2_from: str
+    file_name: str | None
+    size: int
+    sha256: str
+    stored: str
+
+
+def _host_port(url: str) -> tuple[str, int, str]:
+    parts = urlsplit(url)
+    if not parts.hostname:
+        raise MdmrError(f"{url}: no host to listen on")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return parts.hostname, port, parts.path or "/"
+
+
+def inbox_for(inventory: Inventory, org: Organisation, environment: str) -> Path:
+    receiver = org.receiver(environment)
+    if receiver is not None and receiver.inbox is not None:
+        return receiver.inbox
+    return inventory.root / ".mdmr" / "inbox" / org.org_id / environment
+
+
+@dataclass
+class OurReceivers:
+    """Every built-in receiver of the inventory; start/stop them on one event loop."""
+
+    inventory: Inventory
+    servers: list[AS2Receiver] = field(default_factory=list)
+    received: dict[str, Received] = field(default_factory=dict)
+
+    def _partner(self, environment: str) -> Partner | None:
+        env = self.inventory.environment(environment)
+        if env is None or env.endpoint.as2_id is None or env.endpoint.certificate is None:
+            return None
+        cert = load_certificate(env.endpoint.certificate)
+        return Partner(env.endpoint.as2_id, (cert,),
+                       ReceivePolicy(require_encryption=True, require_signature=True))
+
+    def _mdmr_certs(self) -> list[x509.Certificate]:
+        return [load_certificate(e.endpoint.certificate) for e in self.inventory.environments
+                if e.endpoint.certificate is not None and e.endpoint.certificate.exists()]
+
+    def _endpoint(self, org: Organisation, environment: str, path: str) -> Endpoint | None:
+        partner = self._partner(environment)
+        if partner is None:
+            return None
+        cert = load_certificate(org.certificate.cert)
+        if org.certificate.key is None:
+            raise MdmrError(f"{org.org_id}: the built-in receiver needs the private key")
+        key = load_private_key(org.certificate.key, org.certificate.passphrase)
+
+        async def on_message(inbound: InboundMessage, stored: Path) -> None:
+            self.received[inbound.message_id.strip()] = Received(
+                environment=environment, org_id=org.org_id, message_id=inbound.message_id,
+                as2_from=inbound.as2_from, file_name=inbound.filename,
+                size=len(inbound.payload), sha256=hashlib.sha256(inbound.payload).hexdigest(),
+                stored=str(stored),
+            )
+
+        return Endpoint(path=path, inbox=inbox_for(self.inventory, org, environment),
+                        identities=(LocalIdentity(org.as2_id, cert, key),),
+                        partners=(partner,), on_message=on_message)
+
+    def build(self, environments: Iterable[str] | None = None) -> None:
+        """Prepare the servers (certificates and keys are read here, once)."""
+        wanted = set(environments) if environments is not None else None
+        groups: dict[tuple[str, int], list[Endpoint]] = {}
+        mdn_paths: dict[tuple[str, int], str] = {}
+        for env in self.inventory.environments:
+            if wanted is not None and env.name not in wanted:
+                continue
+            if env.endpoint.async_mdn_url:
+                host, port, path = _host_port(env.endpoint.async_mdn_url)
+                mdn_paths[(host, port)] = path
+                groups.setdefault((host, port), [])
+        for org in self.inventory.organisations:
+            for rec in org.receivers:
+                if rec.product is not ReceiverProduct.BUILTIN:
+                    continue
+                if wanted is not None and rec.environment not in wanted:
+                    continue
+                host, port, path = _host_port(rec.url)
+                host = rec.listen_host or host
+                port = rec.listen_port or port
+                ep = self._endpoint(org, rec.environment, path)
+                if ep is not None:
+                    groups.setdefault((host, port), []).append(ep)
+        certs = self._mdmr_certs()
+        self.servers = [
+            AS2Receiver(eps, host=host, port=port,
+                        mdn_path=mdn_paths.get((host, port), "/as2/mdn"), mdn_certs=certs)
+            for (host, port), eps in groups.items()
+        ]
+
+    async def start(self) -> None:
+        started: list[AS2Receiver] = []
+        try:
+            for server in self.servers:
+                await server.start()
+                started.append(server)
+        except OSError as exc:
+            for server in started:
+                await server.stop()
+            raise MdmrError(f"cannot start our AS2 receiver: {exc.strerror or exc}") from None
+
+    async def stop(self) -> None:
+        for server in self.servers:
+            await server.stop()
+
+    async def wait_for_mdn(self, message_id: str, timeout: float) -> Mdn:
+        """The async MDN for ``message_id`` from whichever server took it."""
+        if not self.servers:
+            raise MdmrError("no receiver listens for asynchronous MDNs")
+        tasks = [asyncio.ensure_future(s.wait_for_mdn(message_id, timeout))
+                 for s in self.servers]
+        try:
+            for fut in asyncio.as_completed(tasks):
+                try:
+                    return await fut
+                except MdmrError:
+                    continue
+        finally:
+            for t in tasks:
+                t.cancel()
+        raise MdmrError(f"no asynchronous MDN for {message_id} within {timeout:g}s")

@@ -1,0 +1,129 @@
+"""The servers a run needs besides itself: the MDM/R simulator and our AS2 receivers.
+
+``with Services(inventory, simulate=True) as services:`` starts the simulator (which
+generates the demo certificates on first use) on a background loop before anything is
+probed; our built-in receivers start on first need (an asynchronous MDN to wait for, the
+MDM/R's inbound test file), so a run that needs none never binds their ports.  Resources
+reach these through ``ApplyContext.services["runtime"]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any
+
+from mdmr_provision.as2 import Mdn
+from mdmr_provision.inventory.model import Inventory
+from mdmr_provision.proofs.outbound import FtsVerdict
+from mdmr_provision.runtime.loop import BackgroundLoop
+from mdmr_provision.runtime.receivers import OurReceivers, Received
+from mdmr_provision.simulator.outbound import DeliveryResult
+from mdmr_provision.simulator.runtime import SimulatorHandle, running_simulator
+
+SERVICE_KEY = "runtime"
+#: How long the FTS may take, after the MDN, to record its verdict on a file.
+FTS_VERDICT_WAIT = 10.0
+
+
+class Services:
+    """Background servers for one command; a context manager."""
+
+    def __init__(
+        self, inventory: Inventory, *, simulate: bool, faults: Sequence[str] = ()
+    ) -> None:
+        self.inventory = inventory
+        self.simulate = simulate
+        self.faults = tuple(faults)
+        self.simulator: SimulatorHandle | None = None
+        self.receivers = OurReceivers(inventory)
+        self._loop = BackgroundLoop()
+        self._stack: contextlib.AsyncExitStack | None = None
+        self._receivers_lock: asyncio.Lock | None = None
+        self._receivers_started = False
+
+    # -- lifecycle (called from plain code) -------------------------------------------------
+
+    def __enter__(self) -> Services:
+        self._loop.start()
+        try:
+            self._loop.run(self._start())
+        except BaseException:
+            self._loop.close()
+            raise
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            self._loop.run(self._stop(), timeout=60)
+        finally:
+            self._loop.close()
+
+    async def _start(self) -> None:
+        self._stack = contextlib.AsyncExitStack()
+        self._receivers_lock = asyncio.Lock()
+        if self.simulate:
+            self.simulator = await self._stack.enter_async_context(
+                running_simulator(self.inventory, faults=self.faults)
+            )
+
+    async def _stop(self) -> None:
+        if self._receivers_started:
+            await self.receivers.stop()
+        if self._stack is not None:
+            await self._stack.aclose()
+
+    async def _ensure_receivers(self) -> None:
+        assert self._receivers_lock is not None
+        async with self._receivers_lock:
+            if not self._receivers_started:
+                self.receivers.build()
+                await self.receivers.start()
+                self._receivers_started = True
+
+    # -- what resources use (callable from any event loop) ------------------------------------
+
+    async def ensure_receivers(self) -> None:
+        await self._loop.call(self._ensure_receivers())
+
+    async def wait_for_mdn(self, message_id: str, timeout: float) -> Mdn:
+        await self.ensure_receivers()
+        return await self._loop.call(self.receivers.wait_for_mdn(message_id, timeout))
+
+    async def fts_verdict(self, environment: str, message_id: str) -> FtsVerdict | None:
+        """The simulated FTS's decision on a message (None when not simulating)."""
+        sim = self.simulator
+        if sim is None:
+            return None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + FTS_VERDICT_WAIT
+        while True:
+            record = await asyncio.to_thread(sim.find_result, environment, message_id=message_id)
+            if record is not None:
+                return FtsVerdict(record.accepted, record.code, record.meaning)
+            if loop.time() >= deadline:
+                return FtsVerdict(False, None, "the FTS recorded no decision on the file")
+            await asyncio.sleep(0.05)
+
+    async def send_inbound_test(self, environment: str, org_id: str) -> DeliveryResult:
+        """The simulated MDM/R sends its test file to our receiver (R3)."""
+        sim = self.simulator
+        if sim is None:
+            raise RuntimeError("send_inbound_test needs --simulate")
+        await self.ensure_receivers()
+        return await self._loop.call(sim.send_test_file(environment, org_id))
+
+    def received(self, message_id: str) -> Received | None:
+        return self.receivers.received.get(message_id.strip())
+
+    def describe(self) -> list[dict[str, Any]]:
+        """What listens where (for the CLI to print)."""
+        if self.simulator is None:
+            return []
+        return [{"what": item.what, "environment": item.environment, "url": item.url}
+                for item in self.simulator.listeners]
