@@ -34,6 +34,8 @@ COMMANDS: tuple[str, ...] = (
     "state",
     "cert",
     "as2",
+    "status",
+    "confirm",
 )
 
 

@@ -7,6 +7,7 @@ import asyncio
 import sys
 from pathlib import Path
 
+from mdmr_provision.cli.status import compute_status, has_proofs
 from mdmr_provision.core.types import ApplyContext
 from mdmr_provision.errors import EXIT_OK, EXIT_USER_ERROR, MdmrError
 from mdmr_provision.executor.apply import DEFAULT_PARALLELISM, ApplyReport, Executor, Status
@@ -18,13 +19,18 @@ from mdmr_provision.planner.session import (
     Session,
     add_inventory_options,
     add_plan_options,
+    add_runtime_options,
+    announce,
     make_plan,
     now,
     open_session,
     positive_int,
     refetch_facts,
+    runtime,
     unicode_stdout,
 )
+from mdmr_provision.reports.matrix import render_status
+from mdmr_provision.runtime.services import SERVICE_KEY, Services
 from mdmr_provision.state import State, state_lock
 
 
@@ -38,6 +44,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     add_inventory_options(parser)
     add_plan_options(parser)
+    add_runtime_options(parser)
     parser.add_argument("plan_file", nargs="?", type=Path, metavar="FILE", help="a saved plan")
     parser.add_argument(
         "--parallelism", type=positive_int, default=DEFAULT_PARALLELISM, metavar="N",
@@ -61,11 +68,20 @@ def run(args: argparse.Namespace) -> int:
         raise MdmrError("a saved plan is applied as saved: --env, --target and --check "
                         "belong to `plan`")
     session = open_session(args)
+    with runtime(session, args) as services:
+        announce(services)
+        code = _run(session, args, services)
+    if not args.check and has_proofs(session):
+        _print_matrix(args)
+    return code
+
+
+def _run(session: Session, args: argparse.Namespace, services: Services) -> int:
     if args.check:
         state = session.store.load()
         plan = make_plan(session, args, state)
         sys.stdout.write(render_human(plan, unicode=unicode_stdout()))
-        return _execute(session, args, plan, state, check_only=True)
+        return _execute(session, args, plan, state, services, check_only=True)
     command = "apply " + (str(args.plan_file) if args.plan_file else f"-i {args.inventory}")
     with state_lock(session.store.path, command, timeout=args.lock_timeout):
         state = session.store.load()
@@ -78,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
                 return EXIT_OK
             sys.stdout.write(render_human(plan, unicode=unicode_stdout()))
             _confirm(args.auto_approve)
-        return _execute(session, args, plan, state, check_only=False)
+        return _execute(session, args, plan, state, services, check_only=False)
 
 
 def _saved_plan(session: Session, args: argparse.Namespace, state: State) -> Plan:
@@ -111,13 +127,15 @@ def _confirm(auto_approve: bool) -> None:
 
 
 def _execute(
-    session: Session, args: argparse.Namespace, plan: Plan, state: State, *, check_only: bool
+    session: Session, args: argparse.Namespace, plan: Plan, state: State, services: Services,
+    *, check_only: bool,
 ) -> int:
     ctx = ApplyContext(
         inventory=session.inventory,
         now=now(),
         evidence_dir=str(session.store.path.parent / "evidence"),
         check_only=check_only,
+        services={SERVICE_KEY: services},
     )
     progress = make_progress(len(plan.changes))
     executor = Executor(
@@ -135,6 +153,13 @@ def _execute(
         progress.close()
     _print_report(report)
     return EXIT_OK if report.ok else EXIT_USER_ERROR
+
+
+def _print_matrix(args: argparse.Namespace) -> None:
+    """The exit-criteria matrix after an apply (guide §2), from the state just written."""
+    status = compute_status(args)
+    print()
+    sys.stdout.write(render_status(status, unicode=unicode_stdout()))
 
 
 def _print_report(report: ApplyReport) -> None:

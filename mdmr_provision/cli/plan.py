@@ -12,8 +12,11 @@ from mdmr_provision.planner.saved import plan_json_text, write_plan
 from mdmr_provision.planner.session import (
     add_inventory_options,
     add_plan_options,
+    add_runtime_options,
+    announce,
     make_plan,
     open_session,
+    runtime,
     unicode_stdout,
 )
 
@@ -28,6 +31,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     add_inventory_options(parser)
     add_plan_options(parser)
+    add_runtime_options(parser)
     fmt = parser.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="print only JSON (plan.schema.json)")
     fmt.add_argument("--markdown", action="store_true", help="print a pull-request comment")
@@ -51,7 +55,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     """Plan and print; with ``--detailed-exitcode`` exit 2 when changes are pending."""
     session = open_session(args)
-    plan = make_plan(session, args, session.store.load())
+    with runtime(session, args) as services:
+        announce(services)
+        plan = make_plan(session, args, session.store.load())
     if args.out is not None:
         write_plan(args.out, plan)
         print(

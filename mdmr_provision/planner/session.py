@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import TextIO
 
 from mdmr_provision.core.types import FactResult, Probe, Resource
+from mdmr_provision.errors import MdmrError
 from mdmr_provision.inventory import load_inventory
 from mdmr_provision.inventory.model import Inventory
 from mdmr_provision.planner.facts import DEFAULT_CONCURRENCY, gather_facts
 from mdmr_provision.planner.plan import Plan, build_plan
 from mdmr_provision.planner.sources import load_resources
+from mdmr_provision.runtime.services import Services
 from mdmr_provision.state.store import State, StateStore, default_state_path
 
 ENVIRONMENT_HELP = (
@@ -53,6 +55,41 @@ def add_plan_options(parser: argparse.ArgumentParser) -> None:
         "--concurrency", type=positive_int, default=DEFAULT_CONCURRENCY, metavar="N",
         help=f"probes run at once (default {DEFAULT_CONCURRENCY})",
     )
+
+
+def add_runtime_options(parser: argparse.ArgumentParser) -> None:
+    """``--simulate`` and ``--fault``: run against the built-in MDM/R simulator."""
+    parser.add_argument(
+        "--simulate", action="store_true",
+        help="start the built-in MDM/R simulator on loopback for this run (demo certificates "
+        "are generated on first use into the inventory's simulator workdir)",
+    )
+    parser.add_argument(
+        "--fault", action="append", default=[], metavar="ENV:KIND[=VALUE]",
+        help="with --simulate: inject a fault (e.g. sandbox:mic-mismatch, "
+        "production:delay=5); repeatable",
+    )
+
+
+def runtime(session: Session, args: argparse.Namespace) -> Services:
+    """The background servers of this command (simulator, our receivers), not yet started."""
+    simulate = bool(getattr(args, "simulate", False))
+    faults = list(getattr(args, "fault", []) or [])
+    if faults and not simulate:
+        raise MdmrError("--fault needs --simulate")
+    return Services(session.inventory, simulate=simulate, faults=faults)
+
+
+def announce(services: Services) -> None:
+    """Tell the user (stderr) where the simulator listens and what it generated."""
+    sim = services.simulator
+    if sim is None:
+        return
+    for path in sim.generated:
+        print(f"simulator: generated {path}", file=sys.stderr)
+    for item in services.describe():
+        where = f" ({item['environment']})" if item["environment"] else ""
+        print(f"simulator: {item['what']}{where} at {item['url']}", file=sys.stderr)
 
 
 def positive_int(text: str) -> int:
@@ -102,6 +139,7 @@ def make_plan(session: Session, args: argparse.Namespace, state: State) -> Plan:
             environment=args.env,
             targets=args.target,
             concurrency=args.concurrency,
+            simulate=bool(getattr(args, "simulate", False)),
         )
     )
 

@@ -1,0 +1,77 @@
+"""``mdmr-provision confirm``: record a proof that a person carried out (a ``manual`` change).
+
+The inbound proof against the real MDM/R (its test file reaching your AS2 product, R3) is
+not something this tool can trigger; whoever watched it happen confirms it here, and the
+confirmation is kept in the state history like any other evidence.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+
+from mdmr_provision.core.types import Action, Evidence, ResourceRecord
+from mdmr_provision.errors import EXIT_OK, MdmrError
+from mdmr_provision.planner.plan import build_plan
+from mdmr_provision.planner.session import add_inventory_options, now, open_session
+from mdmr_provision.state import state_lock
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "confirm",
+        help="record a manual proof (e.g. the MDM/R's test file reached your AS2 product)",
+        description="Record that a manual change of the plan was carried out, with a note. "
+        "Only changes the plan shows as manual can be confirmed.",
+    )
+    add_inventory_options(parser)
+    parser.add_argument("address", metavar="ADDRESS", help="e.g. proof.inbound.sandbox.ORG10000")
+    parser.add_argument("--note", required=True,
+                        help="what was observed (file name, MDN, ticket number)")
+    parser.add_argument("--by", default=None, help="who confirms (default: the login name)")
+    parser.add_argument("--lock-timeout", type=float, default=0.0, metavar="SECONDS",
+                        help="wait this long for another command's lock")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    session = open_session(args)
+    if args.address not in session.index:
+        raise MdmrError(f"{args.address}: no such resource in the inventory")
+    note = args.note.strip()
+    if not note:
+        raise MdmrError("--note must say what was observed")
+    with state_lock(session.store.path, f"confirm {args.address}", timeout=args.lock_timeout):
+        state = session.store.load()
+        moment = now()
+        plan = asyncio.run(build_plan(session.inventory, session.resources, state, now=moment,
+                                      targets=[args.address]))
+        change = next(c for c in plan.changes if c.address == args.address)
+        if change.action is not Action.MANUAL:
+            raise MdmrError(f"{args.address} is {change.action.value}, not manual: "
+                            f"{change.reason}")
+        who = args.by or _login()
+        inputs = change.after.get("inputs")
+        record = ResourceRecord(
+            address=change.address, kind=change.kind, fingerprint=change.fingerprint,
+            attributes={"inputs": inputs if isinstance(inputs, dict) else {},
+                        "proven_at": moment.isoformat(), "manual": True, "note": note,
+                        "confirmed_by": who},
+            updated_at=moment,
+        )
+        evidence = Evidence(address=change.address, kind="proof.manual",
+                            environment=change.environment, ok=True, at=moment,
+                            details={"note": note, "confirmed_by": who,
+                                     "reason": change.reason})
+        session.store.save(state.with_record(record).with_evidence(evidence),
+                           previous=state, now=moment)
+    print(f"{args.address}: confirmed by {who}")
+    return EXIT_OK
+
+
+def _login() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

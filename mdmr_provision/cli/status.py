@@ -1,0 +1,74 @@
+"""``mdmr-provision status``: the exit-criteria matrix, certificate expiry, next due dates."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+
+from mdmr_provision.core.types import Change
+from mdmr_provision.errors import EXIT_OK
+from mdmr_provision.planner.plan import build_plan
+from mdmr_provision.planner.session import (
+    Session,
+    add_inventory_options,
+    now,
+    open_session,
+    unicode_stdout,
+)
+from mdmr_provision.reports.matrix import render_status
+from mdmr_provision.reports.status import Status, build_status, status_to_json
+
+#: Resources a status needs: proofs (and, through them, certificates and AS2 profiles),
+#: which read local files only; DR comes from the state records.
+STATUS_TARGETS = ("proof.", "certificate.")
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "status",
+        help="exit-criteria matrix, certificate expiry and next due dates",
+        description="Print per organisation and environment which connectivity proofs hold "
+        "(guide §2 exit criteria), certificate expiry and the next due dates. Reads local "
+        "files and the state only; probes no network.",
+    )
+    add_inventory_options(parser)
+    parser.add_argument("--json", action="store_true", help="print JSON only")
+    parser.add_argument(
+        "--simulate", action="store_true",
+        help="judge as for a run against the built-in simulator (inbound proofs automatic)",
+    )
+    parser.add_argument(
+        "--fail-incomplete", action="store_true",
+        help="exit 2 when the exit criteria are not all met",
+    )
+    parser.set_defaults(func=run)
+
+
+def has_proofs(session: Session) -> bool:
+    return any(a.startswith("proof.") for a in session.index)
+
+
+def compute_status(args: argparse.Namespace) -> Status:
+    session = open_session(args)
+    state = session.store.load()
+    moment = now()
+    changes: dict[str, Change] = {}
+    targets = [t for t in STATUS_TARGETS if any(a.startswith(t) for a in session.index)]
+    if targets:
+        plan = asyncio.run(build_plan(session.inventory, session.resources, state, now=moment,
+                                      targets=targets, simulate=args.simulate))
+        changes = {c.address: c for c in plan.changes}
+    return build_status(session.inventory, changes, state.records, state.history, moment)
+
+
+def run(args: argparse.Namespace) -> int:
+    status = compute_status(args)
+    if args.json:
+        sys.stdout.write(json.dumps(status_to_json(status), indent=2) + "\n")
+    else:
+        sys.stdout.write(render_status(status, unicode=unicode_stdout()))
+    if args.fail_incomplete and not status.complete:
+        return 2
+    return EXIT_OK

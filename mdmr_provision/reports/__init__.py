@@ -1,0 +1,1 @@
+"""Reports for people and machines: the exit-criteria matrix and evidence."""

@@ -1,0 +1,70 @@
+"""Printing the exit-criteria matrix for people (``status`` and the end of ``apply``)."""
+
+from __future__ import annotations
+
+from mdmr_provision.inventory.model import ENVIRONMENTS
+from mdmr_provision.reports.status import Criterion, Status
+
+_MARKS = {
+    True: {"proven": "✔", "failed": "✘", "pending": "…", "blocked": "!", "manual": "✋"},
+    False: {"proven": "ok", "failed": "FAIL", "pending": "..", "blocked": "!!", "manual": "man"},
+}
+
+
+def _cell(criterion: Criterion | None, unicode: bool) -> str:
+    if criterion is None:
+        return "-"
+    marks = _MARKS[unicode]
+    done = sum(1 for i in criterion.items if i.status == "proven")
+    total = len(criterion.items)
+    if criterion.ok:
+        return f"{marks['proven']} {done}/{total}"
+    worst = next((s for s in ("failed", "blocked", "manual", "pending")
+                  if any(i.status == s for i in criterion.items)), "pending")
+    return f"{marks[worst]} {done}/{total}"
+
+
+def render_status(status: Status, *, unicode: bool = True) -> str:
+    """The matrix, certificate expiry, next due dates and the verdict."""
+    lines: list[str] = []
+    ldcs = sorted({c.ldc for c in status.criteria})
+    width = 12
+    for ldc in ldcs:
+        mine = [c for c in status.criteria if c.ldc == ldc]
+        lines.append(f"Exit criteria for {ldc}")
+        lines.append("  " + "".ljust(24) + "".join(e.ljust(width) for e in ENVIRONMENTS))
+        rows: dict[tuple[str, str], dict[str, Criterion]] = {}
+        for c in mine:
+            rows.setdefault((c.kind, c.org_id), {})[c.environment] = c
+        for (kind, org), cells in rows.items():
+            label = f"{kind} {org}".ljust(24)
+            lines.append("  " + label + "".join(
+                _cell(cells.get(e), unicode).ljust(width) for e in ENVIRONMENTS).rstrip())
+        lines.append("")
+    problems = [(c, i) for c in status.criteria for i in c.items if i.status != "proven"]
+    if problems:
+        lines.append("Not yet proven:")
+        for _c, item in problems[:40]:
+            lines.append(f"  {item.address}: {item.status}: {item.reason}")
+        if len(problems) > 40:
+            lines.append(f"  ... and {len(problems) - 40} more (see --json)")
+        lines.append("")
+    lines.append("Certificates:")
+    for cert in status.certificates:
+        expiry = cert.not_after[:10] if cert.not_after else "unknown"
+        renew = cert.renewal_due or "unknown"
+        note = "" if cert.status == "ok" else f" [{cert.status}: {cert.reason}]"
+        lines.append(f"  {cert.org_id}: expires {expiry}, replace and re-test by {renew}{note}")
+    due = status.due
+    lines.append("Next due:")
+    lines.append(f"  certificate renewal: {due.get('certificate_renewal') or 'n/a'}")
+    lines.append(f"  DR re-test: {due.get('dr_retest') or 'n/a'}")
+    prod = due.get("production_reverification")
+    lines.append("  production re-verification: "
+                 + (f"from {prod} (cutover {due.get('cutover')})" if prod
+                    else "set policy.cutover_date to plan it"))
+    total = len(status.criteria)
+    done = sum(1 for c in status.criteria if c.ok)
+    verdict = "COMPLETE" if status.complete else "INCOMPLETE"
+    lines.append(f"Connectivity testing: {verdict} ({done} of {total} criteria met)")
+    return "\n".join(lines) + "\n"

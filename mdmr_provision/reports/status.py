@@ -1,0 +1,200 @@
+"""The exit-criteria matrix (guide §2, "exit criteria"; R11) and the next due dates.
+
+Built from a plan limited to the proofs (which reads only local files: certificates and
+rendered AS2 profiles), the state records and the evidence history, so ``status`` is as
+strict as ``plan``: a proof that ``plan`` would redo is not counted as proven here.
+
+Criteria, per LDC:
+  * outbound, for each transfer environment and each organisation sending for the LDC
+    (the LDC and its authorised agents): every server proven (R2, R4, R5, R12);
+  * inbound, for each transfer environment where the organisation has a receiver (R3);
+  * DR, for each server: reachability proven within the re-test interval (R1, R9).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from mdmr_provision import policy
+from mdmr_provision.core.types import Action, Change, Evidence, JsonValue, ResourceRecord
+from mdmr_provision.inventory.model import TRANSFER_ENVIRONMENTS, Inventory
+
+
+@dataclass(frozen=True)
+class Item:
+    """One proof behind a criterion."""
+
+    address: str
+    status: str  # "proven", "pending", "failed", "blocked", "manual"
+    proven_at: str | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class Criterion:
+    id: str
+    kind: str  # "outbound", "inbound", "dr"
+    environment: str
+    ldc: str
+    org_id: str
+    items: tuple[Item, ...]
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.items) and all(i.status == "proven" for i in self.items)
+
+
+@dataclass(frozen=True)
+class CertStatus:
+    org_id: str
+    common_name: str | None
+    not_after: str | None
+    renewal_due: str | None
+    status: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Status:
+    generated_at: datetime
+    criteria: tuple[Criterion, ...]
+    certificates: tuple[CertStatus, ...]
+    due: Mapping[str, str | None] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.criteria) and all(c.ok for c in self.criteria)
+
+
+def _last_evidence(history: Sequence[Evidence]) -> dict[str, Evidence]:
+    last: dict[str, Evidence] = {}
+    for ev in history:
+        last[ev.address] = ev
+    return last
+
+
+def _item(address: str, change: Change | None, record: ResourceRecord | None,
+          last: Evidence | None) -> Item:
+    proven_at = record.attributes.get("proven_at") or record.attributes.get("checked_at") \
+        if record else None
+    when = str(proven_at) if proven_at else None
+    if change is None:
+        return Item(address, "pending", when, "not planned")
+    if change.action is Action.NOOP:
+        if last is not None and not last.ok:
+            return Item(address, "failed", when, "the last attempt failed: "
+                        + str(last.details.get("error") or "see history"))
+        return Item(address, "proven", when, change.reason)
+    status = {Action.BLOCKED: "blocked", Action.MANUAL: "manual"}.get(change.action, "pending")
+    if status == "pending" and last is not None and not last.ok:
+        status = "failed"
+    return Item(address, status, when, change.reason)
+
+
+def _dr_item(address: str, record: ResourceRecord | None, inventory: Inventory,
+             now: datetime) -> Item:
+    raw = record.attributes.get("checked_at") if record else None
+    checked = datetime.fromisoformat(raw) if isinstance(raw, str) else None
+    due = policy.dr_retest_due(checked, now, inventory.policy.dr_retest_months)
+    if due is None:
+        return Item(address, "proven", raw if isinstance(raw, str) else None,
+                    "DR reachable within the re-test interval")
+    return Item(address, "pending", raw if isinstance(raw, str) else None, due.reason)
+
+
+def build_status(inventory: Inventory, changes: Mapping[str, Change],
+                 records: Mapping[str, ResourceRecord], history: Sequence[Evidence],
+                 now: datetime) -> Status:
+    """The matrix from a proofs-only plan's changes, the records and the history."""
+    last = _last_evidence(history)
+    criteria: list[Criterion] = []
+    for ldc in inventory.ldcs:
+        for env in TRANSFER_ENVIRONMENTS:
+            if inventory.environment(env) is None:
+                continue
+            for org in inventory.senders_for(ldc.org_id, env):
+                prefix = f"proof.outbound.{env}.{ldc.org_id}.{org.org_id}."
+                items = tuple(_item(a, changes.get(a), records.get(a), last.get(a))
+                              for a in sorted(changes) if a.startswith(prefix))
+                criteria.append(Criterion(f"outbound.{env}.{ldc.org_id}.{org.org_id}",
+                                          "outbound", env, ldc.org_id, org.org_id, items))
+                if org.receiver(env) is not None:
+                    a = f"proof.inbound.{env}.{org.org_id}"
+                    criteria.append(Criterion(
+                        f"inbound.{env}.{org.org_id}", "inbound", env, ldc.org_id, org.org_id,
+                        (_item(a, changes.get(a), records.get(a), last.get(a)),)))
+        if inventory.environment("dr") is not None:
+            for org in inventory.senders_for(ldc.org_id, "production"):
+                items = tuple(_dr_item(f"reachability.dr.{s.name}",
+                                       records.get(f"reachability.dr.{s.name}"), inventory, now)
+                              for s in org.servers)
+                criteria.append(Criterion(f"dr.{ldc.org_id}.{org.org_id}", "dr", "dr",
+                                          ldc.org_id, org.org_id, items))
+    certs = tuple(_cert(o.org_id, changes.get(f"certificate.{o.org_id}"), inventory)
+                  for o in inventory.organisations)
+    return Status(now, _dedupe(criteria), certs, _due(inventory, certs, records, now))
+
+
+def _dedupe(criteria: list[Criterion]) -> tuple[Criterion, ...]:
+    seen: dict[str, Criterion] = {}
+    for c in criteria:
+        seen.setdefault(c.id, c)
+    return tuple(seen.values())
+
+
+def _cert(org_id: str, change: Change | None, inventory: Inventory) -> CertStatus:
+    if change is None:
+        return CertStatus(org_id, None, None, None, "unknown", "not checked")
+    after = change.after
+    not_after = after.get("not_after")
+    renewal = None
+    if isinstance(not_after, str):
+        expiry = datetime.fromisoformat(not_after)
+        renewal = (expiry - timedelta(days=inventory.policy.renewal_window_days)).date()
+    status = "ok" if change.action in (Action.NOOP, Action.CREATE, Action.UPDATE) else (
+        change.severity.value)
+    cn = after.get("common_name")
+    return CertStatus(org_id, str(cn) if cn else None,
+                      not_after if isinstance(not_after, str) else None,
+                      renewal.isoformat() if renewal else None, status, change.reason)
+
+
+def _due(inventory: Inventory, certs: Sequence[CertStatus],
+         records: Mapping[str, ResourceRecord], now: datetime) -> dict[str, str | None]:
+    renewals = sorted(c.renewal_due for c in certs if c.renewal_due)
+    dr_checked = [r.attributes.get("checked_at") for a, r in records.items()
+                  if a.startswith("reachability.dr.")]
+    dr_dates = sorted(datetime.fromisoformat(x) for x in dr_checked if isinstance(x, str))
+    dr_due = policy.add_months(dr_dates[0], inventory.policy.dr_retest_months).date() \
+        if dr_dates else None
+    cutover: date | None = inventory.policy.cutover_date
+    prod = (cutover - timedelta(days=inventory.policy.production_reverify_days)) \
+        if cutover else None
+    return {
+        "certificate_renewal": renewals[0] if renewals else None,
+        "dr_retest": dr_due.isoformat() if dr_due else now.date().isoformat(),
+        "production_reverification": prod.isoformat() if prod else None,
+        "cutover": cutover.isoformat() if cutover else None,
+    }
+
+
+def status_to_json(status: Status) -> dict[str, JsonValue]:
+    return {
+        "complete": status.complete,
+        "generated_at": status.generated_at.isoformat(),
+        "criteria": [
+            {"id": c.id, "kind": c.kind, "environment": c.environment, "ldc": c.ldc,
+             "org_id": c.org_id, "ok": c.ok,
+             "proofs": [{"address": i.address, "status": i.status, "proven_at": i.proven_at,
+                         "reason": i.reason} for i in c.items]}
+            for c in status.criteria
+        ],
+        "certificates": [
+            {"org_id": c.org_id, "common_name": c.common_name, "not_after": c.not_after,
+             "renewal_due": c.renewal_due, "status": c.status, "reason": c.reason}
+            for c in status.certificates
+        ],
+        "due": dict(status.due),
+    }
