@@ -22,6 +22,7 @@ from mdmr_provision.core.types import (
     Action,
     ApplyContext,
     FactResult,
+    JsonValue,
     PlanContext,
     ResourceRecord,
     Severity,
@@ -156,6 +157,37 @@ def test_dr_reasons_cite_the_dr_rules(tmp_path: Path) -> None:
     change = res.diff({key: FactResult(key, {})}, None, PlanContext(inv, NOW, {}))
     assert change.reason == (
         "TCP from as2-a (127.0.30.1) to fts.mdmr.test:14443: never checked (R1, R11, R5)")
+
+
+@pytest.mark.parametrize(
+    ("checked_at", "action", "reason"),
+    [
+        ("2026-06-01T12:00:00+00:00", Action.NOOP,
+         "TCP from as2-a (127.0.30.1) to fts.mdmr.test:14443 works, as last recorded "
+         "(R1, R11, R5)"),
+        ("2026-05-28T12:00:00+00:00", Action.VERIFY,
+         "TCP from as2-a (127.0.30.1) to fts.mdmr.test:14443: DR reachability last proven "
+         "2026-05-28, re-test was due 2026-11-28 (guide: DR connectivity is re-tested every "
+         "six months after cutover)"),
+        (None, Action.VERIFY,
+         "TCP from as2-a (127.0.30.1) to fts.mdmr.test:14443: DR reachability never proven "
+         "(guide: DR connectivity is re-tested every six months after cutover)"),
+    ],
+)
+def test_dr_reachability_is_retested_every_six_months(
+    tmp_path: Path, checked_at: str | None, action: Action, reason: str
+) -> None:
+    inv = net_inventory(tmp_path, with_dr=True)
+    res = Reachability(inv, inv.environments[1], inv.servers[0])
+    key = res.probes()[0].key
+    fact = FactResult(key, {})
+    attributes: dict[str, JsonValue] = {"facts": fact.digest}
+    if checked_at is not None:
+        attributes["checked_at"] = checked_at
+    record = ResourceRecord(res.address, "reachability", "", attributes, NOW)
+    change = res.diff({key: fact}, record, PlanContext(inv, NOW, {}))
+    assert (change.action, change.reason) == (action, reason)
+    assert change.rule == ("R9" if action is Action.VERIFY else "R10")
 
 
 def test_dr_without_tls_in_its_checks_probes_tcp_only(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from mdmr_provision import policy
 from mdmr_provision.core.types import (
     Action,
     ApplyContext,
@@ -202,6 +203,11 @@ class Reachability(Resource):
         if prior.attributes.get("facts") != fact.digest:
             return replace(change, reason=f"{self.what}: changed since the last check{note} "
                            f"({self.rules})")
+        if self.environment == "dr":
+            due = policy.dr_retest_due(_checked_at(prior), ctx.now,
+                                       ctx.inventory.policy.dr_retest_months)
+            if due is not None:
+                return replace(change, rule=due.rule, reason=f"{self.what}: {due.reason}")
         return replace(change, action=Action.NOOP,
                        reason=f"{self.what} works, as last recorded{note} ({self.rules})")
 
@@ -261,6 +267,14 @@ def _expiring(value: JsonValue, now: datetime, window_days: int) -> str | None:
     if not ends or min(ends) - now > timedelta(days=window_days):
         return None
     return min(ends).date().isoformat()
+
+
+def _checked_at(prior: ResourceRecord) -> datetime | None:
+    raw = prior.attributes.get("checked_at")
+    try:
+        return datetime.fromisoformat(raw) if isinstance(raw, str) else None
+    except ValueError:
+        return None
 
 
 def _family(address: str) -> int:
