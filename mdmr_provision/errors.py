@@ -83,7 +83,7 @@ class StalePlanError(MdmrError):
 
 
 class PlanError(MdmrError):
-    """The resources cannot be planned (unknown dependency, cycle, duplicate address, bad target)."""
+    """The resources cannot be planned: unknown dependency, cycle, duplicate address, bad target."""
 
 
 class TemplateError(MdmrError):
