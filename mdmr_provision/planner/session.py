@@ -85,8 +85,9 @@ def announce(services: Services) -> None:
     sim = services.simulator
     if sim is None:
         return
-    for path in sim.generated:
-        print(f"simulator: generated {path}", file=sys.stderr)
+    if sim.generated:
+        print(f"simulator: generated {len(sim.generated)} demo certificate and key files "
+              f"in {sim.workdir}", file=sys.stderr)
     for item in services.describe():
         where = f" ({item['environment']})" if item["environment"] else ""
         print(f"simulator: {item['what']}{where} at {item['url']}", file=sys.stderr)
