@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import json
 import socket
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp.abc import AbstractResolver, ResolveResult
+from cryptography.hazmat.primitives import hashes
 
 from mdmr_provision.as2 import AS2Client, Mdn, MdnRequest, build_message, check_mdn, parse_digest
 from mdmr_provision.atomic import atomic_write
@@ -34,6 +36,9 @@ from mdmr_provision.tis import TisNamer, content
 
 #: Waits for an asynchronous MDN: (message_id, timeout) -> the MDN.
 MdnWaiter = Callable[[str, float], Awaitable[Mdn]]
+#: The per-attempt summary beside the evidence files; it also lists every name sent, so a
+#: later run (another process) never reuses one (the FTS rejects duplicates: E170).
+SUMMARY_FILE = "evidence.json"
 #: The FTS's verdict on a message, when it can be known: (env, message_id) -> verdict or None.
 FtsLookup = Callable[[str, str], Awaitable["FtsVerdict | None"]]
 
@@ -74,9 +79,11 @@ class FileEvidence:
 class ProofFailed(MdmrError):
     """A proof did not hold; carries the evidence gathered up to the failure."""
 
-    def __init__(self, message: str, files: Sequence[FileEvidence]) -> None:
+    def __init__(self, message: str, files: Sequence[FileEvidence],
+                 context: dict[str, JsonValue] | None = None) -> None:
         super().__init__(message)
         self.files = tuple(files)
+        self.context = dict(context or {})
 
 
 class InventoryResolver(AbstractResolver):
@@ -131,12 +138,19 @@ async def prove_outbound(
     *,
     wait_for_mdn: MdnWaiter | None = None,
     fts: FtsLookup | None = None,
-) -> list[FileEvidence]:
-    """Send both test files; return their evidence or raise :class:`ProofFailed`."""
+) -> tuple[dict[str, JsonValue], list[FileEvidence]]:
+    """Send both test files; return what was sent with what (environment, server,
+    certificate fingerprints) and each file's evidence, or raise :class:`ProofFailed`."""
     profile = req.profile
     sign_cert = load_certificate(profile.cert)
     sign_key = load_private_key(profile.key, profile.passphrase)
     partner_cert = load_certificate(profile.partner_cert)
+    context: dict[str, JsonValue] = {
+        "environment": profile.environment, "server": profile.server,
+        "sender": profile.org_id, "ldc": req.ldc, "url": profile.url,
+        "sender_cert_sha256": sign_cert.fingerprint(hashes.SHA256()).hex(),
+        "mdmr_cert_sha256": partner_cert.fingerprint(hashes.SHA256()).hex(),
+    }
     client = AS2Client(resolver=InventoryResolver(req.dns), verify_cert=partner_cert)
     ssl_context = _ssl_context(profile)
     files: list[FileEvidence] = []
@@ -163,6 +177,8 @@ async def prove_outbound(
             mic_sent=message.mic, mic_alg=message.mic_alg.micalg,
             sent_at=datetime.now(UTC).isoformat(), mdn_mode=profile.mdn_mode,
         )
+        # Recorded before sending: once on the wire the name is used, whatever comes back.
+        await _summary(req.evidence_dir, context, [*files, ev])
         await asyncio.to_thread(
             atomic_write, req.evidence_dir / f"{label}-request.headers",
             "".join(f"{k}: {v}\n" for k, v in message.headers.items()).encode(),
@@ -201,9 +217,34 @@ async def prove_outbound(
                         )
         except (MdmrError, TransportError) as exc:
             files.append(ev)
-            raise ProofFailed(f"{label} test file {name}: {exc}", files) from None
+            await _summary(req.evidence_dir, context, files, error=str(exc))
+            raise ProofFailed(f"{label} test file {name}: {exc}", files,
+                              context) from None
         files.append(ev)
-    return files
+    await _summary(req.evidence_dir, context, files)
+    return context, files
+
+
+async def _summary(directory: Path, context: dict[str, JsonValue],
+                   files: Sequence[FileEvidence], error: str | None = None) -> None:
+    doc: dict[str, JsonValue] = {**context, **describe(files), "error": error}
+    await asyncio.to_thread(atomic_write, directory / SUMMARY_FILE,
+                            (json.dumps(doc, indent=2) + "\n").encode())
+
+
+def names_sent(evidence_dir: Path) -> set[str]:
+    """Every test file name an earlier outbound proof recorded under ``evidence_dir``."""
+    names: set[str] = set()
+    for path in evidence_dir.glob(f"proof.outbound.*/*/{SUMMARY_FILE}"):
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError):
+            continue  # a damaged summary must not stop a proof; its names are lost
+        found = doc.get("files") if isinstance(doc, dict) else None
+        for item in found if isinstance(found, list) else []:
+            if isinstance(item, dict) and isinstance(item.get("name"), str):
+                names.add(item["name"])
+    return names
 
 
 def describe(files: Sequence[FileEvidence]) -> dict[str, Any]:

@@ -39,12 +39,37 @@ from mdmr_provision.core.types import (
 )
 from mdmr_provision.errors import MdmrError
 from mdmr_provision.inventory.model import Inventory, Organisation, ReceiverProduct, Server
-from mdmr_provision.proofs.outbound import OutboundRequest, ProofFailed, describe, prove_outbound
+from mdmr_provision.proofs.outbound import (
+    OutboundRequest,
+    ProofFailed,
+    describe,
+    names_sent,
+    prove_outbound,
+)
 from mdmr_provision.proofs.profile import read_profile
 from mdmr_provision.resources.as2_profiles import profiles_root, sending_servers
-from mdmr_provision.tis import PROCESS_NAMER
+from mdmr_provision.tis import TisNamer
 
 MANUAL_HINT = "mdmr-provision confirm {address} -i INVENTORY --note '...'"
+
+#: One namer per evidence directory (per state), seeded with every name sent before.
+_NAMERS: dict[str, TisNamer] = {}
+
+
+def _namer(ctx: ApplyContext) -> TisNamer:
+    """The namer for this state's proofs.  A run's names run ahead of the clock (a second
+    per file and sender), so a run started soon after another, in another process, would
+    reuse names the FTS already holds (E170) unless it knows them: they come from the
+    evidence summaries (failed attempts too) and the proofs' records."""
+    namer = _NAMERS.get(ctx.evidence_dir)
+    if namer is None:
+        used = names_sent(Path(ctx.evidence_dir))
+        for record in ctx.records.values():
+            files = record.attributes.get("files")
+            if isinstance(files, list):
+                used.update(f for f in files if isinstance(f, str))
+        namer = _NAMERS[ctx.evidence_dir] = TisNamer(used)
+    return namer
 
 
 def _inputs(deps: Sequence[str], ctx: PlanContext) -> dict[str, str]:
@@ -162,17 +187,21 @@ class OutboundProof(_Proof):
         fts = getattr(services, "fts_verdict", None)
         started = datetime.now(UTC)
         common: dict[str, JsonValue] = {
-            "ldc": self.ldc, "sender": self.sender.org_id, "server": self.server.name,
-            "source_address": profile.source_address, "url": profile.url,
-            "started_at": started.isoformat(), "inputs": change.after.get("inputs"),
+            "environment": self.environment, "ldc": self.ldc, "sender": self.sender.org_id,
+            "server": self.server.name, "source_address": profile.source_address,
+            "url": profile.url, "started_at": started.isoformat(),
+            "inputs": change.after.get("inputs"),
         }
         try:
-            files = await prove_outbound(request, PROCESS_NAMER, wait_for_mdn=waiter, fts=fts)
+            sent_with, files = await prove_outbound(request, _namer(ctx), wait_for_mdn=waiter,
+                                                    fts=fts)
         except ProofFailed as exc:
-            details = {**common, **describe(exc.files), "error": exc.message}
+            details = {**exc.context, **common, **describe(exc.files), "error": exc.message,
+                       "finished_at": datetime.now(UTC).isoformat()}
             ev = self._evidence(ctx, False, details, evidence_dir)
             return Outcome(ok=False, message=exc.message, evidence=(ev,))
-        details = {**common, **describe(files), "finished_at": datetime.now(UTC).isoformat()}
+        details = {**sent_with, **common, **describe(files),
+                   "finished_at": datetime.now(UTC).isoformat()}
         ev = self._evidence(ctx, True, details, evidence_dir)
         names = ", ".join(f.name for f in files)
         return Outcome(ok=True, message=f"proven: {names}", evidence=(ev,),
