@@ -36,6 +36,7 @@ COMMANDS: tuple[str, ...] = (
     "as2",
     "status",
     "confirm",
+    "report",
 )
 
 

@@ -1,0 +1,80 @@
+"""``mdmr-provision report``: the evidence a self-certification attaches, as files."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from mdmr_provision.cli.status import STATUS_TARGETS
+from mdmr_provision.core.types import Change
+from mdmr_provision.errors import EXIT_OK, MdmrError
+from mdmr_provision.inventory.model import ENVIRONMENT_ALIASES, ENVIRONMENTS
+from mdmr_provision.planner.plan import build_plan
+from mdmr_provision.planner.session import add_inventory_options, now, open_session
+from mdmr_provision.reports.evidence import (
+    JSON_FILE,
+    MANIFEST,
+    MARKDOWN,
+    build_report,
+    parse_since,
+    write_report,
+)
+from mdmr_provision.reports.status import build_status
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "report",
+        help="write the connectivity evidence report (Markdown, JSON, evidence files, SHA256SUMS)",
+        description=f"Write {MARKDOWN}, {JSON_FILE}, the evidence files the proofs cite and a "
+        f"{MANIFEST} manifest into DIR: the exit-criteria matrix and, per proof, the latest "
+        "successful evidence and the failed attempts. Reads the inventory, the state and the "
+        "evidence directory only; probes no network. An earlier report in DIR is replaced.",
+    )
+    add_inventory_options(parser)
+    parser.add_argument("--out", required=True, type=Path, metavar="DIR",
+                        help="directory to write (created; must be new, empty or a report)")
+    parser.add_argument("--env", metavar="ENV",
+                        help="only this environment (sandbox, enrolment/qa, production, dr)")
+    parser.add_argument("--since", metavar="DATE",
+                        help="ignore evidence recorded before DATE (YYYY-MM-DD or ISO time, UTC)")
+    parser.add_argument("--json", action="store_true",
+                        help="print the report document as JSON on stdout")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    since = parse_since(args.since) if args.since else None
+    session = open_session(args)
+    inventory = session.inventory
+    env: str | None = None
+    if args.env:
+        env = ENVIRONMENT_ALIASES.get(args.env, args.env)
+        if env not in ENVIRONMENTS or inventory.environment(env) is None:
+            declared = ", ".join(e.name for e in inventory.environments)
+            raise MdmrError(f"--env: {args.env!r} is not an environment of this inventory "
+                            f"({declared})")
+    state = session.store.load()
+    moment = now()
+    changes: dict[str, Change] = {}
+    # The same judgement as `status`: a proof `plan` would redo is not counted as proven.
+    targets = [t for t in STATUS_TARGETS if any(a.startswith(t) for a in session.index)]
+    if targets:
+        plan = asyncio.run(build_plan(inventory, session.resources, state, now=moment,
+                                      targets=targets))
+        changes = {c.address: c for c in plan.changes}
+    status = build_status(inventory, changes, state.records, state.history, moment)
+    report = build_report(inventory, status, state.history, environment=env, since=since,
+                          state={"lineage": state.lineage, "serial": state.serial})
+    files = write_report(report, session.store.path.parent / "evidence", args.out)
+    if args.json:
+        sys.stdout.write(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    else:
+        verdict = "complete" if report["complete"] else "incomplete"
+        print(f"report: wrote {len(files)} files to {args.out} "
+              f"({report['criteria_met']} of {report['criteria_total']} criteria met, "
+              f"{verdict}); check with: sha256sum -c {MANIFEST}")
+    return EXIT_OK
