@@ -16,12 +16,15 @@ cutover (R8).  DR reachability (R1, R9) is ``reachability.dr.<SERVER>``.
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from mdmr_provision import policy
+from mdmr_provision.atomic import atomic_write
 from mdmr_provision.core.types import (
     Action,
     ApplyContext,
@@ -48,6 +51,7 @@ from mdmr_provision.proofs.outbound import (
 )
 from mdmr_provision.proofs.profile import read_profile
 from mdmr_provision.resources.as2_profiles import profiles_root, sending_servers
+from mdmr_provision.runtime.receivers import Received
 from mdmr_provision.tis import TisNamer
 
 MANUAL_HINT = "mdmr-provision confirm {address} -i INVENTORY --note '...'"
@@ -247,6 +251,7 @@ class InboundProof(_Proof):
         details: dict[str, JsonValue] = dict(result.evidence())
         ok = bool(result.ok)
         message = f"proven: {result.file_name}" if ok else f"{result.file_name}: {result.error}"
+        got: Received | None = None
         if ok:
             received = getattr(services, "received", None)
             got = received(result.message_id) if received is not None else None
@@ -255,13 +260,41 @@ class InboundProof(_Proof):
                 message = (f"{result.file_name}: the MDN was positive but our inbox holds no "
                            f"intact copy of it")
             else:
-                details["stored"] = Path(got.stored).name
+                details["stored"] = _shown(Path(got.stored), ctx.inventory.root)
+        files = await asyncio.to_thread(self._keep, ctx, details,
+                                        Path(got.stored) if ok and got is not None else None)
         ev = Evidence(address=self.address, kind=self.kind, environment=self.environment,
-                      ok=ok, at=ctx.now, details=details)
+                      ok=ok, at=ctx.now, details=details, files=files)
         if not ok:
             return Outcome(ok=False, message=message, evidence=(ev,))
         return Outcome(ok=True, message=message, evidence=(ev,),
                        attributes=self.record(change, ctx, file=result.file_name))
+
+
+    def _keep(self, ctx: ApplyContext, details: Mapping[str, JsonValue],
+              stored: Path | None) -> tuple[str, ...]:
+        """A copy of the file received and a summary, beside the other evidence files."""
+        base = Path(ctx.evidence_dir)
+        directory = base / self.address / ctx.now.strftime("%Y%m%dT%H%M%SZ")
+        written = [directory / "evidence.json"]
+        atomic_write(written[0], (json.dumps(dict(details), indent=2) + "\n").encode())
+        if stored is not None:
+            try:
+                data = stored.read_bytes()
+            except OSError as exc:
+                raise MdmrError(f"{stored}: cannot read the received file: "
+                                f"{exc.strerror or exc}") from None
+            written.append(directory / stored.name)
+            atomic_write(written[1], data)
+        return tuple(sorted(str(p.relative_to(base)) for p in written))
+
+
+def _shown(path: Path, root: Path) -> str:
+    """``path`` relative to the inventory when it lies inside it (evidence stays portable)."""
+    try:
+        return str(path.resolve().relative_to(Path(root).resolve()))
+    except ValueError:
+        return str(path)
 
 
 def resources(inventory: Inventory) -> list[Resource]:
