@@ -34,6 +34,7 @@ COMMANDS: tuple[str, ...] = (
     "state",
     "cert",
     "as2",
+    "simulate",
     "status",
     "confirm",
     "report",

@@ -40,6 +40,8 @@ class Listener:
     what: str
     environment: str | None
     url: str
+    #: The URL as the inventory writes it (by host name), when it differs.
+    public_url: str | None = None
 
 
 @dataclass
@@ -140,6 +142,10 @@ async def running_simulator(
             site = Site(app, ep.address, ep.port, ssl_context=ssl_context, name=ep.environment)
             await site.start()
             stack.push_async_callback(site.stop)
-            handle.listeners.append(Listener(what, ep.environment, ep.listen_url))
+            env = inventory.environment(ep.environment)
+            public = env.endpoint.url if env is not None else None
+            handle.listeners.append(Listener(
+                what, ep.environment, ep.listen_url, public if public != ep.listen_url else None
+            ))
         log.info("MDM/R simulator running (%d listeners)", len(handle.listeners))
         yield handle
