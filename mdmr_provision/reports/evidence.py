@@ -167,7 +167,7 @@ def build_report(inventory: Inventory, status: Status, history: Sequence[Evidenc
         "environments": [e for e in ENVIRONMENTS if inventory.environment(e) is not None
                          and environment in (None, e)],
         "since": since.isoformat() if since else None,
-        "state": dict(state or {}),
+        "state": {"lineage": None, "serial": 0, **(state or {})},
         "exit_criteria": EXIT_CRITERIA,
         "complete": bool(criteria) and done == len(criteria),
         "criteria_met": done,
@@ -242,6 +242,9 @@ def _check_target(out: Path) -> bool:
     if not out.exists():
         if out.is_symlink():
             raise MdmrError(f"{out}: is a broken symbolic link")
+        parent = next(p for p in out.parents if p.exists() or p == p.parent)
+        if not parent.is_dir():
+            raise MdmrError(f"{out}: cannot write: {parent} is not a directory")
         return False
     if not out.is_dir():
         raise MdmrError(f"{out}: is not a directory")
