@@ -80,3 +80,56 @@ async def test_stops_cleanly(tmp_path: Path) -> None:
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", port))
+
+
+async def test_signer_cn_must_be_the_org_id(tmp_path: Path) -> None:
+    async with rig(tmp_path) as r:
+        org = r.inventory.organisation("ORG20000")
+        assert org.certificate.key is not None
+        # A registered certificate whose CN is not the ORG ID (R6) is refused.
+        r.sim.pki._leaf(org.certificate.cert, org.certificate.key, "NOTORG20", replace=True)
+        name = tis_name("ORG10000", "ORG20000", 5)
+        message = r.message("sandbox", "ORG20000", name, tis_body(name))
+        result = await r.send("sandbox", message)
+        assert result.mdn is not None and result.mdn.error == "authentication-failed"
+        assert "signer CN is 'NOTORG20'" in result.mdn.text
+        assert r.sim.journal("sandbox") == []
+
+
+async def test_rotated_certificate_counts_at_once(tmp_path: Path) -> None:
+    from mdmr_provision.simulator.pki import rotate_certificate
+
+    async with rig(tmp_path) as r:
+        old = r.message("sandbox", "ORG10000", tis_name("ORG10000", "ORG10000", 6),
+                        tis_body(tis_name("ORG10000", "ORG10000", 6)))
+        rotate_certificate(r.inventory, "ORG10000")
+        # Signed with the old key: no longer the registered certificate.
+        result = await r.send("sandbox", old)
+        assert result.mdn is not None and result.mdn.error == "authentication-failed"
+        name = tis_name("ORG10000", "ORG10000", 7)
+        new = r.message("sandbox", "ORG10000", name, tis_body(name))
+        result = await r.send("sandbox", new)
+        assert result.mdn is not None
+        check_mdn(result.mdn, new)
+
+
+async def test_dns_responder_serves_the_endpoint_names(tmp_path: Path) -> None:
+    import dns.asyncquery
+    import dns.message
+    import dns.rcode
+
+    async with rig(tmp_path) as r:
+        resolver = r.inventory.dns.resolvers[0]
+        for host, address in r.sim.hosts.items():
+            answer = await dns.asyncquery.udp(
+                dns.message.make_query(host, "A"), resolver.address, port=resolver.port,
+                timeout=5,
+            )
+            assert [rr.to_text() for rr in answer.answer[0]] == [address]
+        assert set(r.sim.hosts) == {f"fts-{e}.sim.test" for e in
+                                    ("sandbox", "enrolment", "production", "dr")}
+        missing = await dns.asyncquery.tcp(
+            dns.message.make_query("fts.example.com", "A"), resolver.address,
+            port=resolver.port, timeout=5,
+        )
+        assert missing.rcode() == dns.rcode.NXDOMAIN
