@@ -90,3 +90,17 @@ def test_foreground_run_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     assert proc.returncode == 0, err
     assert "simulator stopped" in out
     assert "Traceback" not in err
+
+
+def test_send_test_file_to_an_absent_receiver(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inv = _inventory(tmp_path)
+    code = main(["simulate", "-i", str(inv), "--send-test-file", "sandbox:ORG10000", "--json"])
+    out = capsys.readouterr().out
+    assert code == 1
+    import json
+
+    evidence = json.loads(out)
+    assert evidence["ok"] is False and "cannot connect" in evidence["error"]
+    assert evidence["file_name"].startswith("ORG10000.ORG00000.0000.00.")

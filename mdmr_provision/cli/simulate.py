@@ -4,8 +4,9 @@ Prints what listens where, then one line per received message, until Ctrl-C or S
 which stop it cleanly with exit 0 (it was asked to stop; nothing was interrupted midway).
 ``--pki-only`` generates the demo certificates and exits; ``--rotate-cert ORG_ID``
 replaces one organisation's demo key and certificate (to rehearse R7) and exits;
-``--send-test-file ENV:ORG_ID`` starts the simulator, sends the MDM/R's test file to that
-organisation's receiver, prints the result and exits (0 when a valid MDN came back).
+``--send-test-file ENV:ORG_ID`` sends the MDM/R's test file to that organisation's
+receiver (no listeners are started, so it works beside a running simulator), prints the
+result and exits (0 when a valid, signed MDN with the right MIC came back, else 1).
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from mdmr_provision.errors import EXIT_OK, EXIT_USER_ERROR, SimulatorError
 from mdmr_provision.inventory import load_inventory
 from mdmr_provision.inventory.model import Inventory
 from mdmr_provision.simulator.faults import FaultKind, FaultSet, parse_fault
-from mdmr_provision.simulator.pki import ensure_pki, rotate_certificate
+from mdmr_provision.simulator.outbound import MdmrSender
+from mdmr_provision.simulator.pki import DemoPki, ensure_pki, rotate_certificate
 from mdmr_provision.simulator.runtime import SimulatorHandle, running_simulator
 
 
@@ -136,8 +138,10 @@ async def _serve(inventory: Inventory, faults: FaultSet) -> None:
 async def _send(
     inventory: Inventory, faults: FaultSet, env: str, org: str, size: int | None, as_json: bool
 ) -> int:
-    async with running_simulator(inventory, faults=faults) as sim:
-        result = await sim.send_test_file(env, org, size=size)
+    # Only the sender: no listeners, so this works beside a simulator already running.
+    pki = DemoPki(inventory)
+    await asyncio.to_thread(pki.ensure)
+    result = await MdmrSender(inventory, pki, faults).send_test_file(env, org, size=size)
     if as_json:
         print(json.dumps(result.evidence(), indent=2, sort_keys=True))
     else:
