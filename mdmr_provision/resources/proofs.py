@@ -70,7 +70,7 @@ def _namer(ctx: ApplyContext) -> TisNamer:
         used = names_sent(Path(ctx.evidence_dir))
         for record in ctx.records.values():
             files = record.attributes.get("files")
-            if isinstance(files, list):
+            if record.kind == OutboundProof.kind and isinstance(files, list):
                 used.update(f for f in files if isinstance(f, str))
         namer = _NAMERS[ctx.evidence_dir] = TisNamer(used)
     return namer
