@@ -125,11 +125,14 @@ def _check_outbound(ev: dict[str, Any], recs: dict[str, dict[str, Any]]) -> None
     assert recs[address]["attributes"]["files"] == [small["name"], large["name"]]
 
 
-def test_evidence_for_every_proof(work: Path) -> None:
+def test_evidence_for_every_proof(work: Path, capsys: pytest.CaptureFixture[str]) -> None:
     recs = records(work)
     proof_addresses = sorted(a for a in recs if a.startswith("proof."))
     assert len(proof_addresses) == 15  # 4 senders' servers x 3 envs + 3 inbound
-    evidence = history(work, "proof.")
+    shown = cli(capsys, "state", "history", "-i", str(work), "--json", "proof.")
+    assert shown.code == 0, shown.err
+    evidence = json.loads(shown.out)
+    assert evidence == history(work, "proof.")
     assert sorted(e["address"] for e in evidence) == proof_addresses  # one entry each
     for ev in evidence:
         if ev["kind"] == "proof.outbound":

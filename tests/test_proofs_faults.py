@@ -143,16 +143,28 @@ def test_fault_fails_reverification_and_keeps_good_records(
     assert sorted(a for a, act in again.items() if act != "no-op") == due
 
 
+SECRET = "Pass-phrase-never-shown-42"
+
+
 def test_fault_from_the_start_only_that_environment_fails(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with clean_env():
+        # With a passphrase on the LDC's key, which must never surface anywhere.
+        monkeypatch.setenv("ORG10000_KEY_PASSPHRASE", SECRET)
         inv = copy_example(tmp_path / "inv")
         run = cli(capsys, "apply", "-i", str(inv), "--simulate", "--auto-approve",
                   "--fault", "sandbox:http-500")
         assert run.code == 1
         recs = records(inv)
-        status = json.loads(cli(capsys, "status", "-i", str(inv), "--json").out)
+        shown = cli(capsys, "status", "-i", str(inv), "--json")
+        status = json.loads(shown.out)
+    key = inv / ".demo" / "certs" / "ORG10000.key"
+    assert b"ENCRYPTED" in key.read_bytes() and key.stat().st_mode & 0o777 == 0o600
+    written = [p for p in (inv / ".mdmr").rglob("*") if p.is_file()]
+    assert SECRET not in run.out + run.err + shown.out
+    assert not [p for p in written if SECRET.encode() in p.read_bytes()]
+    assert not [p for p in written if b"PRIVATE KEY" in p.read_bytes()]
     failed = sorted(line.split()[2].rstrip(":") for line in error_lines(run.err))
     assert all(a.startswith("proof.outbound.sandbox.") for a in failed)
     assert len(failed) == 4 and all("HTTP 500" in line for line in error_lines(run.err))
