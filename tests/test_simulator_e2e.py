@@ -23,6 +23,7 @@ async def test_good_file_sync_mdn_accepted_and_journaled(tmp_path: Path) -> None
         assert record.file_name == name and record.as2_from == "ORG10000"
         assert record.size == len(tis_body(name))
         assert record.as2_to == "SIMSANDBOX"
+        assert record.peer == "127.0.0.1"
 
 
 async def test_large_file_https(tmp_path: Path) -> None:

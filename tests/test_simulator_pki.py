@@ -142,3 +142,12 @@ def test_fault_certificates(tmp_path: Path) -> None:
     assert common_name(expired) == "SIMPRODUCTION"
     wrong = load_certificate(pki.fault_identity(ep, "wrong", tls=True).cert)
     assert common_name(wrong) != ep.host
+
+
+def test_empty_passphrase_variable_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SIM_TEST_PASS", "")
+    with pytest.raises(SimulatorError, match="SIM_TEST_PASS is set but empty"):
+        ensure_pki(make_inventory(tmp_path, passphrase_env="SIM_TEST_PASS"))
+    assert not (tmp_path / ".demo" / "certs" / "ORG10000.key").exists()

@@ -86,7 +86,8 @@ class FtsIntake:
         self._reports: set[asyncio.Task[None]] = set()
 
     async def receive(
-        self, as2_from: str, file_name: str | None, payload: bytes, message_id: str
+        self, as2_from: str, file_name: str | None, payload: bytes, message_id: str,
+        *, peer: str | None = None,
     ) -> JournalRecord:
         """Decide one file, journal it, and (for a rejection) send the error report."""
         async with self._lock:
@@ -105,6 +106,7 @@ class FtsIntake:
                 result="accepted" if verdict.accepted else "rejected",
                 code=verdict.code,
                 meaning=verdict.meaning,
+                peer=peer,
             )
             report = None
             sender = self.registry.as2_ids.get(as2_from)

@@ -13,7 +13,8 @@ leave a torn *last* line (which readers skip).  Each record::
      "result": "accepted" | "rejected",
      "code": null | "E115" | "E116" | "E120" | "E140" | "E150" | "E170",
      "meaning": null | "<the FTS's explanation of the code>",
-     "error_report": null | "<name of the error report file sent back>"}
+     "error_report": null | "<name of the error report file sent back>",
+     "peer": "127.0.30.1"}                          # client address the FTS saw (R5)
 
 The MDN only says the AS2 transfer worked; whether the FTS *accepted* the file is in here
 (and, for rejections, in the error report file sent to the sender's AS2 receiver).
@@ -50,6 +51,8 @@ class JournalRecord:
     code: str | None
     meaning: str | None
     error_report: str | None = None
+    #: The client's IP address as the FTS saw it (which server sent it: R5).
+    peer: str | None = None
 
     @property
     def accepted(self) -> bool:

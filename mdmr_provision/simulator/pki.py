@@ -289,6 +289,11 @@ def _is_ip(host: str) -> bool:
 def _available_passphrase(ref: SecretRef) -> bytes | None:
     if ref.env:
         value = os.environ.get(ref.env)
+        if value == "":
+            # keys.py would then try an empty passphrase on an unencrypted key: say so now.
+            raise SimulatorError(
+                f"environment variable {ref.env} is set but empty; set a passphrase or unset it"
+            )
         return value.encode("utf-8") if value else None
     if ref.file and Path(ref.file).is_file():
         try:

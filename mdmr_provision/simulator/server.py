@@ -121,7 +121,8 @@ class As2Endpoint:
             return self._respond(message_id, reply, headers.get("Receipt-Delivery-Option"))
         await self._store(inbound)
         await self.intake.receive(
-            inbound.as2_from, inbound.filename, inbound.payload, inbound.message_id
+            inbound.as2_from, inbound.filename, inbound.payload, inbound.message_id,
+            peer=request.remote,
         )
         if inbound.mdn is None:
             return web.Response(status=200, text="received; no MDN was requested\n")
