@@ -2,7 +2,9 @@
 
 Parts, each in its own module: :mod:`.topology` (what is served where), :mod:`.pki` (demo
 certificates), :mod:`.dns` (DNS responder), :mod:`.fts` (the FTS file checks and error
-codes), :mod:`.journal` (what the FTS decided, readable by the tool), :mod:`.faults`
-(injected failures), :mod:`.server` (AS2 endpoints and DR listeners), :mod:`.outbound` (the
-MDM/R's own test file) and :mod:`.runtime` (starting and stopping all of it).
+codes), :mod:`.journal` (what the FTS decided, readable by the tool), :mod:`.intake` (the FTS
+behind one endpoint: decide, journal, send error reports), :mod:`.faults` (injected
+failures), :mod:`.sites` (aiohttp listeners, TLS, transport faults, the DR listener),
+:mod:`.server` (the AS2 endpoints), :mod:`.outbound` and :mod:`.post` (files the MDM/R sends:
+its test file, error reports) and :mod:`.runtime` (``running_simulator``: all of it at once).
 """

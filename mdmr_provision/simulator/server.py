@@ -4,7 +4,9 @@ For each POST it does what the MDM/R's AS2 gateway does: decrypt with the enviro
 MDM/R key, verify that the signer is the *registered* certificate of the organisation named
 by AS2-From (CN = ORG ID, R6), answer with an MDN (synchronously, or asynchronously when the
 sender asked with ``Receipt-Delivery-Option``), and hand the file to the FTS
-(:class:`~.intake.FtsIntake`).  A repeated Message-ID (a sender's retry) is answered with
+(:class:`~.intake.FtsIntake`).  The sender's request decides between a synchronous and an
+asynchronous MDN (``Endpoint.mdn`` in the inventory tells the tool which to ask for), as
+AS2 servers do.  A repeated Message-ID (a sender's retry) is answered with
 the earlier MDN and not processed again.
 
 Faults (:mod:`.faults`) shape the answer: an unsigned MDN, a wrong MIC, an error
