@@ -37,6 +37,7 @@ COMMANDS: tuple[str, ...] = (
     "simulate",
     "status",
     "confirm",
+    "receive",
     "report",
 )
 

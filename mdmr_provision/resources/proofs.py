@@ -55,6 +55,8 @@ from mdmr_provision.runtime.receivers import Received
 from mdmr_provision.tis import TisNamer
 
 MANUAL_HINT = "mdmr-provision confirm {address} -i INVENTORY --note '...'"
+#: For our built-in receiver: run it during the MDM/R's scheduled test and it records the proof.
+RECEIVE_HINT = "mdmr-provision receive -i INVENTORY --env {environment} --until-proven"
 
 #: One namer per evidence directory (per state), seeded with every name sent before.
 _NAMERS: dict[str, TisNamer] = {}
@@ -114,6 +116,10 @@ class _Proof(Resource):
     def _fresh_action(self, ctx: PlanContext) -> Action:
         return Action.VERIFY if self._automatic(ctx) else Action.MANUAL
 
+    def _manual_hint(self) -> str:
+        """How a person carries out this proof when the tool cannot."""
+        return f"a person confirms it: {MANUAL_HINT.format(address=self.address)}"
+
     def diff(self, facts: Facts, prior: ResourceRecord | None, ctx: PlanContext) -> Change:
         current = _inputs(self.inputs, ctx)
         base = Change(
@@ -131,30 +137,36 @@ class _Proof(Resource):
                            reason=f"waits for {dep.address}: {dep.reason}")
         automatic = self._automatic(ctx)
         if prior is None:
-            how = "" if automatic else (
-                f"; a person confirms it: {MANUAL_HINT.format(address=self.address)}")
+            how = "" if automatic else f"; {self._manual_hint()}"
             return replace(base, action=Action.CREATE if automatic else Action.MANUAL,
                            rule=self.rules.split(",")[0],
                            reason=f"never proven: {self.what} ({self.rules}){how}")
+        how = "" if automatic else f"; {self._manual_hint()}"
         stale = policy.proof_stale(_recorded_inputs(prior), current)
         if stale is not None:
             return replace(base, action=self._fresh_action(ctx), rule=stale.rule,
-                           reason=stale.reason)
+                           reason=stale.reason + how)
         if self.environment == "production":
             pol = ctx.inventory.policy
             due = policy.production_reverify_due(pol.cutover_date, _proven_at(prior), ctx.now,
                                                  pol.production_reverify_days)
             if due is not None:
                 return replace(base, action=self._fresh_action(ctx), rule=due.rule,
-                               reason=due.reason)
+                               reason=due.reason + how)
         when = prior.attributes.get("proven_at", "?")
         manual = " (confirmed by a person)" if prior.attributes.get("manual") else ""
         return replace(base, reason=f"proven {str(when)[:10]}{manual}: {self.what}")
 
     def record(self, change: Change, ctx: ApplyContext, **extra: JsonValue) -> dict[str, JsonValue]:
-        inputs = change.after.get("inputs")
-        return {"inputs": inputs if isinstance(inputs, dict) else {},
-                "proven_at": ctx.now.isoformat(), **extra}
+        return proof_attributes(change, ctx.now, **extra)
+
+
+def proof_attributes(change: Change, proven_at: datetime,
+                     **extra: JsonValue) -> dict[str, JsonValue]:
+    """The state attributes of a proof made for ``change`` (the planned inputs it used)."""
+    inputs = change.after.get("inputs")
+    return {"inputs": inputs if isinstance(inputs, dict) else {},
+            "proven_at": proven_at.isoformat(), **extra}
 
 
 class OutboundProof(_Proof):
@@ -241,6 +253,13 @@ class InboundProof(_Proof):
     def _automatic(self, ctx: PlanContext) -> bool:
         return ctx.simulate and self.receiver.product is ReceiverProduct.BUILTIN
 
+    def _manual_hint(self) -> str:
+        confirm = super()._manual_hint()
+        if self.receiver.product is not ReceiverProduct.BUILTIN:
+            return confirm
+        receive = RECEIVE_HINT.format(environment=self.environment)
+        return f"run `{receive}` during the MDM/R's scheduled test, or {confirm}"
+
     async def apply(self, change: Change, ctx: ApplyContext) -> Outcome:
         services = ctx.services.get("runtime")
         send = getattr(services, "send_inbound_test", None)
@@ -260,9 +279,10 @@ class InboundProof(_Proof):
                 message = (f"{result.file_name}: the MDN was positive but our inbox holds no "
                            f"intact copy of it")
             else:
-                details["stored"] = _shown(Path(got.stored), ctx.inventory.root)
-        files = await asyncio.to_thread(self._keep, ctx, details,
-                                        Path(got.stored) if ok and got is not None else None)
+                details["stored"] = shown_path(Path(got.stored), ctx.inventory.root)
+        files = await asyncio.to_thread(
+            keep_inbound_evidence, Path(ctx.evidence_dir), self.address, ctx.now, details,
+            Path(got.stored) if ok and got is not None else None)
         ev = Evidence(address=self.address, kind=self.kind, environment=self.environment,
                       ok=ok, at=ctx.now, details=details, files=files)
         if not ok:
@@ -271,25 +291,25 @@ class InboundProof(_Proof):
                        attributes=self.record(change, ctx, file=result.file_name))
 
 
-    def _keep(self, ctx: ApplyContext, details: Mapping[str, JsonValue],
-              stored: Path | None) -> tuple[str, ...]:
-        """A copy of the file received and a summary, beside the other evidence files."""
-        base = Path(ctx.evidence_dir)
-        directory = base / self.address / ctx.now.strftime("%Y%m%dT%H%M%SZ")
-        written = [directory / "evidence.json"]
-        atomic_write(written[0], (json.dumps(dict(details), indent=2) + "\n").encode())
-        if stored is not None:
-            try:
-                data = stored.read_bytes()
-            except OSError as exc:
-                raise MdmrError(f"{stored}: cannot read the received file: "
-                                f"{exc.strerror or exc}") from None
-            written.append(directory / stored.name)
-            atomic_write(written[1], data)
-        return tuple(sorted(str(p.relative_to(base)) for p in written))
+def keep_inbound_evidence(base: Path, address: str, at: datetime,
+                          details: Mapping[str, JsonValue], stored: Path | None) -> tuple[str, ...]:
+    """A copy of the file received and a summary under ``base/address/<time>/``; the
+    paths written, relative to ``base`` (the evidence directory)."""
+    directory = base / address / at.strftime("%Y%m%dT%H%M%SZ")
+    written = [directory / "evidence.json"]
+    atomic_write(written[0], (json.dumps(dict(details), indent=2) + "\n").encode())
+    if stored is not None:
+        try:
+            data = stored.read_bytes()
+        except OSError as exc:
+            raise MdmrError(f"{stored}: cannot read the received file: "
+                            f"{exc.strerror or exc}") from None
+        written.append(directory / stored.name)
+        atomic_write(written[1], data)
+    return tuple(sorted(str(p.relative_to(base)) for p in written))
 
 
-def _shown(path: Path, root: Path) -> str:
+def shown_path(path: Path, root: Path) -> str:
     """``path`` relative to the inventory when it lies inside it (evidence stays portable)."""
     try:
         return str(path.resolve().relative_to(Path(root).resolve()))

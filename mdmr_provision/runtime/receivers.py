@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 
 from mdmr_provision.as2 import (
     AS2Receiver,
@@ -44,6 +46,31 @@ class Received:
     size: int
     sha256: str
     stored: str
+    #: What the AS2 layer proved about the message (the ``receive`` command checks these).
+    signed: bool = False
+    verified: bool = False
+    encrypted: bool = False
+    mic: str = ""
+    mic_alg: str = ""
+    signer_sha256: str | None = None
+    mdn_requested: bool = False
+    mdn_signed: bool = False
+    received_at: str = ""
+
+
+@dataclass(frozen=True)
+class Listening:
+    """One built-in receiver endpoint: whose it is and where it listens."""
+
+    environment: str
+    org_id: str
+    url: str
+    listen_url: str
+    inbox: Path
+
+
+#: Called (on the receivers' loop) for each message accepted, before its MDN is sent.
+OnReceived = Callable[[Received], None]
 
 
 def _host_port(url: str) -> tuple[str, int, str]:
@@ -68,6 +95,10 @@ class OurReceivers:
     inventory: Inventory
     servers: list[AS2Receiver] = field(default_factory=list)
     received: dict[str, Received] = field(default_factory=dict)
+    #: Told of every accepted message (the ``receive`` command records proofs from it).
+    on_received: OnReceived | None = None
+    #: Filled by :meth:`build`; listen URLs are final once started (port 0 is resolved).
+    endpoints: list[Listening] = field(default_factory=list)
 
     def _partner(self, environment: str) -> Partner | None:
         env = self.inventory.environment(environment)
@@ -91,12 +122,21 @@ class OurReceivers:
         key = load_private_key(org.certificate.key, org.certificate.passphrase)
 
         async def on_message(inbound: InboundMessage, stored: Path) -> None:
-            self.received[inbound.message_id.strip()] = Received(
+            signer = inbound.signer
+            got = Received(
                 environment=environment, org_id=org.org_id, message_id=inbound.message_id,
                 as2_from=inbound.as2_from, file_name=inbound.filename,
                 size=len(inbound.payload), sha256=hashlib.sha256(inbound.payload).hexdigest(),
-                stored=str(stored),
+                stored=str(stored), signed=inbound.signed, verified=inbound.verified,
+                encrypted=inbound.encrypted, mic=inbound.mic, mic_alg=inbound.mic_alg.micalg,
+                signer_sha256=signer.fingerprint(hashes.SHA256()).hex() if signer else None,
+                mdn_requested=inbound.mdn is not None,
+                mdn_signed=inbound.mdn is not None and inbound.mdn.signed,
+                received_at=datetime.now(UTC).isoformat(),
             )
+            self.received[inbound.message_id.strip()] = got
+            if self.on_received is not None:
+                self.on_received(got)
 
         return Endpoint(path=path, inbox=inbox_for(self.inventory, org, environment),
                         identities=(LocalIdentity(org.as2_id, cert, key),),
@@ -105,6 +145,7 @@ class OurReceivers:
     def build(self, environments: Iterable[str] | None = None) -> None:
         """Prepare the servers (certificates and keys are read here, once)."""
         wanted = set(environments) if environments is not None else None
+        self.endpoints = []
         groups: dict[tuple[str, int], list[Endpoint]] = {}
         mdn_paths: dict[tuple[str, int], str] = {}
         for env in self.inventory.environments:
@@ -126,6 +167,8 @@ class OurReceivers:
                 ep = self._endpoint(org, rec.environment, path)
                 if ep is not None:
                     groups.setdefault((host, port), []).append(ep)
+                    self.endpoints.append(Listening(rec.environment, org.org_id, rec.url,
+                                                    _listen_url(host, port, path), ep.inbox))
         certs = self._mdmr_certs()
         self.servers = [
             AS2Receiver(eps, host=host, port=port,
@@ -164,3 +207,8 @@ class OurReceivers:
             for t in tasks:
                 t.cancel()
         raise MdmrError(f"no asynchronous MDN for {message_id} within {timeout:g}s")
+
+
+def _listen_url(host: str, port: int, path: str) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}{path}"

@@ -1,0 +1,351 @@
+"""``mdmr-provision receive``: our built-in AS2 receivers in the foreground, for the MDM/R's
+scheduled inbound test (R3).
+
+The real MDM/R sends its connectivity test file at a time agreed with the LDC.  Run this
+during that window: it prints where each receiver listens, logs one line per message and
+one verdict per accepted message, and when a message is the MDM/R's test file for a
+selected organisation and environment — AS2-From the environment's MDM/R AS2 id, signed
+and encrypted, a valid file name with FILE_ID 0000 for that organisation whose first record
+names it, answered by our signed MDN with the MIC of what arrived — it records
+``proof.inbound.<ENV>.<ORG>`` in state exactly as ``apply`` would, with evidence.  Other
+messages are answered as usual and prove nothing.
+
+Exit codes: 0 when stopped by SIGTERM or ``--timeout`` (or, with ``--until-proven``, once
+every selected proof is current), 1 when ``--until-proven`` runs out of time, 130 on
+Ctrl-C (after the state write in progress has finished).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mdmr_provision.as2 import Mdn, parse_mdn
+from mdmr_provision.as2.store import Inbox
+from mdmr_provision.core.types import Action, Evidence, JsonValue, ResourceRecord
+from mdmr_provision.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USER_ERROR,
+    FileNameError,
+    MdmrError,
+)
+from mdmr_provision.inventory.model import ReceiverProduct
+from mdmr_provision.keys import load_certificate
+from mdmr_provision.planner.graph import normalise_environment
+from mdmr_provision.planner.plan import build_plan
+from mdmr_provision.planner.session import Session, add_inventory_options, now, open_session
+from mdmr_provision.resources.proofs import (
+    InboundProof,
+    keep_inbound_evidence,
+    proof_attributes,
+    shown_path,
+)
+from mdmr_provision.runtime.receivers import Listening, OurReceivers, Received, inbox_for
+from mdmr_provision.simulator.pki import ensure_pki
+from mdmr_provision.state import state_lock
+from mdmr_provision.tis import TisName, parse_name_record, verify_content
+
+#: How long after a message is stored its MDN may take to be signed and recorded.
+MDN_WAIT = 15.0
+_POLL = 0.05
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``receive`` sub-command."""
+    parser = subparsers.add_parser(
+        "receive",
+        help="run our built-in AS2 receivers and record the MDM/R's inbound test (R3)",
+        description="Run the inventory's built-in AS2 receivers in the foreground during "
+        "the MDM/R's scheduled test; each time the MDM/R's connectivity test file arrives "
+        "for a selected organisation and environment, record its inbound proof.",
+    )
+    add_inventory_options(parser)
+    parser.add_argument("--env", action="append", default=[], metavar="ENV",
+                        help="only this environment (repeatable; default: all)")
+    parser.add_argument("--org", action="append", default=[], metavar="ORG_ID",
+                        help="only this organisation (repeatable; default: all)")
+    parser.add_argument("--until-proven", action="store_true",
+                        help="exit 0 as soon as every selected inbound proof is current")
+    parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                        help="stop after this long (with --until-proven: exit 1 if unproven)")
+    parser.add_argument("--simulate", action="store_true",
+                        help="the MDM/R is the built-in simulator: generate its demo "
+                        "certificates if missing and plan as `plan --simulate` does")
+    parser.add_argument("--lock-timeout", type=float, default=30.0, metavar="SECONDS",
+                        help="wait this long for another command's state lock (default 30)")
+    parser.set_defaults(func=run)
+
+
+@dataclass
+class _Receiving:
+    """The selected proofs, what is still unproven, and the state writes of this run."""
+
+    session: Session
+    proofs: dict[tuple[str, str], InboundProof]
+    simulate: bool
+    lock_timeout: float
+    pending: set[str] = field(default_factory=set)
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    # -- planning and recording (worker thread: the lock may wait) --------------------------
+
+    def unproven(self) -> set[str]:
+        """Selected proofs the plan does not show as no-op."""
+        state = self.session.store.load()
+        plan = asyncio.run(build_plan(
+            self.session.inventory, self.session.resources, state, now=now(),
+            targets=[p.address for p in self.proofs.values()], simulate=self.simulate))
+        wanted = {p.address for p in self.proofs.values()}
+        return {c.address for c in plan.changes
+                if c.address in wanted and c.action is not Action.NOOP}
+
+    def record(self, proof: InboundProof, got: Received, mdn: Mdn) -> str:
+        """Write the proof's record, evidence entry and files; the evidence summary path."""
+        store = self.session.store
+        evidence_dir = store.path.parent / "evidence"
+        with state_lock(store.path, f"receive {proof.address}", timeout=self.lock_timeout):
+            state = store.load()
+            moment = now()
+            plan = asyncio.run(build_plan(self.session.inventory, self.session.resources,
+                                          state, now=moment, targets=[proof.address],
+                                          simulate=self.simulate))
+            change = next(c for c in plan.changes if c.address == proof.address)
+            if change.action is Action.BLOCKED:
+                raise MdmrError(f"{proof.address} is blocked: {change.reason}")
+            details: dict[str, JsonValue] = {
+                "environment": got.environment, "org_id": got.org_id,
+                "as2_from": got.as2_from, "url": proof.receiver.url,
+                "file_name": got.file_name, "size": got.size, "sha256": got.sha256,
+                "message_id": got.message_id, "mic": got.mic, "mic_alg": got.mic_alg,
+                "mdn_disposition": mdn.disposition, "mdn_mic": mdn.received_mic,
+                "mdn_signed": mdn.signed, "signer_sha256": got.signer_sha256,
+                "received_at": got.received_at, "recorded_at": moment.isoformat(),
+                "stored": shown_path(Path(got.stored), self.session.inventory.root),
+                "received_by": "receive",
+            }
+            files = keep_inbound_evidence(evidence_dir, proof.address, moment, details,
+                                          Path(got.stored))
+            record = ResourceRecord(
+                address=change.address, kind=change.kind, fingerprint=change.fingerprint,
+                attributes=proof_attributes(change, moment, file=got.file_name),
+                updated_at=moment)
+            evidence = Evidence(address=change.address, kind=proof.kind,
+                                environment=change.environment, ok=True, at=moment,
+                                details=details, files=files)
+            store.save(state.with_record(record).with_evidence(evidence), previous=state,
+                       now=moment)
+        return str(evidence_dir / next(f for f in files if f.endswith("evidence.json")))
+
+    # -- per message (receivers' loop) ------------------------------------------------------
+
+    def on_received(self, got: Received) -> None:
+        """Judge and record in the background: the MDN is sent after this returns."""
+        task = asyncio.ensure_future(self._handle(got))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _handle(self, got: Received) -> None:
+        what = f"{got.environment} {got.org_id} {got.file_name or '(no file name)'}"
+        proof = self.proofs.get((got.environment, got.org_id))
+        try:
+            mdn = await _our_mdn(self.session, got) if got.mdn_requested else None
+            problem = await asyncio.to_thread(self._problem, got, mdn)
+            if problem is None and proof is None:
+                problem = "this organisation and environment are not selected"
+            if problem is not None:
+                _say(f"{what}: proves nothing: {problem}")
+                return
+            assert proof is not None and mdn is not None
+            where = await asyncio.to_thread(self.record, proof, got, mdn)
+        except MdmrError as exc:
+            _say(f"{what}: not recorded: {exc.message}")
+            return
+        self.pending.discard(proof.address)
+        _say(f"proven: {proof.address} ({got.file_name}); evidence {where}")
+        if not self.pending:
+            self.done.set()
+
+    def _problem(self, got: Received, mdn: Mdn | None) -> str | None:
+        env = self.session.inventory.environment(got.environment)
+        expected = env.endpoint.as2_id if env is not None else None
+        return test_file_problem(got, _payload(got), mdn, expected)
+
+
+def test_file_problem(got: Received, payload: bytes, mdn: Mdn | None,
+                      mdmr_as2_id: str | None) -> str | None:
+    """Why ``got`` is not the MDM/R's connectivity test file for its organisation, answered
+    by our signed MDN with its MIC; None when it is."""
+    if mdmr_as2_id is None or got.as2_from != mdmr_as2_id:
+        return f"AS2-From {got.as2_from!r} is not the MDM/R's AS2 id {mdmr_as2_id!r}"
+    if not got.encrypted:
+        return "the message was not encrypted"
+    if not (got.signed and got.verified):
+        return "the message was not signed with the MDM/R's registered certificate"
+    try:
+        _, named = parse_name_record(payload.split(b"\n", 1)[0])
+    except FileNameError as exc:
+        return f"not a test file: {exc}"
+    name = got.file_name or str(named)
+    try:
+        tis = TisName.parse(name)
+    except FileNameError as exc:
+        return f"file name: {exc}"
+    if not tis.is_connectivity_test:
+        return f"{name}: FILE_ID {tis.file_id} is not the connectivity test (0000)"
+    if tis.participant != got.org_id:
+        return f"{name}: the file is for {tis.participant} (ORG_ID_1), not {got.org_id}"
+    defect = verify_content(payload, expected_name=name)
+    if defect is not None:
+        return f"{name}: {defect}"
+    if mdn is None:
+        return "the sender asked for no MDN"
+    if not mdn.signed:
+        return "our MDN was not signed"
+    if mdn.status != "processed" or mdn.error:
+        return f"our MDN reported {mdn.disposition}"
+    if mdn.received_mic != got.mic:
+        return f"our MDN's MIC {mdn.received_mic} is not the message's {got.mic}"
+    return None
+
+
+def _payload(got: Received) -> bytes:
+    try:
+        return Path(got.stored).read_bytes()
+    except OSError as exc:
+        raise MdmrError(f"{got.stored}: cannot read the received file: "
+                        f"{exc.strerror or exc}") from None
+
+
+async def _our_mdn(session: Session, got: Received) -> Mdn:
+    """The MDN our receiver recorded for ``got`` (it records it just before sending)."""
+    org = session.inventory.organisation(got.org_id)
+    receiver = org.receiver(got.environment)
+    assert receiver is not None
+    inbox = Inbox(inbox_for(session.inventory, org, got.environment))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + MDN_WAIT
+    while (recorded := await asyncio.to_thread(inbox.lookup, got.message_id)) is None:
+        if loop.time() >= deadline:
+            raise MdmrError(f"no MDN was recorded for {got.message_id} within {MDN_WAIT:g}s")
+        await asyncio.sleep(_POLL)
+    cert = load_certificate(org.certificate.cert)
+    return parse_mdn(recorded.mdn.headers, recorded.mdn.body, verify_cert=cert)
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+def _select(session: Session, envs: list[str], orgs: list[str]) -> dict[tuple[str, str],
+                                                                       InboundProof]:
+    wanted_envs = {normalise_environment(e) for e in envs}
+    known = {o.org_id for o in session.inventory.organisations}
+    for org_id in orgs:
+        if org_id not in known:
+            raise MdmrError(f"--org {org_id}: the inventory declares no such organisation")
+    chosen: dict[tuple[str, str], InboundProof] = {}
+    for res in session.resources:
+        if not isinstance(res, InboundProof):
+            continue
+        if (wanted_envs and res.environment not in wanted_envs) or (
+                orgs and res.org.org_id not in orgs):
+            continue
+        if res.receiver.product is not ReceiverProduct.BUILTIN:
+            print(f"{res.address}: {res.org.org_id}'s receiver is {res.receiver.product.value}"
+                  f", not built in: confirm it with `mdmr-provision confirm`", file=sys.stderr)
+            continue
+        assert res.environment is not None
+        chosen[(res.environment, res.org.org_id)] = res
+    if not chosen:
+        raise MdmrError("no built-in AS2 receiver matches the selected environments and "
+                        "organisations")
+    return chosen
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until stopped; see the module docstring for exit codes."""
+    if args.timeout is not None and args.timeout <= 0:
+        raise MdmrError("--timeout must be a positive number of seconds")
+    session = open_session(args)
+    proofs = _select(session, list(args.env), list(args.org))
+    if args.simulate:
+        created = ensure_pki(session.inventory)
+        if created:
+            print(f"generated {len(created)} demo certificate and key files")
+    receiving = _Receiving(session, proofs, bool(args.simulate), float(args.lock_timeout))
+    receiving.pending = receiving.unproven()
+    for address in sorted({p.address for p in proofs.values()} - receiving.pending):
+        print(f"{address}: already proven")
+    if args.until_proven and not receiving.pending:
+        print("every selected inbound proof is current")
+        return EXIT_OK
+    _log_to_stdout()
+    return asyncio.run(_serve(receiving, args.until_proven, args.timeout))
+
+
+def _log_to_stdout() -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    logger = logging.getLogger("mdmr_provision.as2.receiver")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
+def _describe(endpoints: list[Listening], pending: set[str]) -> None:
+    for ep in endpoints:
+        named = f"  ({ep.url})" if ep.url != ep.listen_url else ""
+        print(f"  {ep.environment:<10} {ep.org_id:<9} {ep.listen_url}{named}")
+    if pending:
+        print(f"waiting for the MDM/R's test file: {', '.join(sorted(pending))}")
+    print("Ctrl-C to stop.", flush=True)
+
+
+async def _serve(receiving: _Receiving, until_proven: bool, timeout: float | None) -> int:
+    receiving.done = asyncio.Event()
+    stop = asyncio.Event()
+    interrupted = False
+
+    def on_sigint() -> None:
+        nonlocal interrupted
+        interrupted = True
+        stop.set()
+
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError):
+        loop.add_signal_handler(signal.SIGINT, on_sigint)
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+    envs = sorted({env for env, _ in receiving.proofs})
+    receivers = OurReceivers(receiving.session.inventory, on_received=receiving.on_received)
+    receivers.build(envs)
+    await receivers.start()
+    try:
+        _describe(receivers.endpoints, receiving.pending)
+        waits = [asyncio.ensure_future(stop.wait())]
+        if until_proven:
+            waits.append(asyncio.ensure_future(receiving.done.wait()))
+        _, pending = await asyncio.wait(waits, timeout=timeout,
+                                        return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        # Finish the judgements and state writes in progress before leaving.
+        if receiving.tasks:
+            await asyncio.gather(*receiving.tasks, return_exceptions=True)
+    finally:
+        await receivers.stop()
+    if interrupted:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if until_proven and receiving.pending:
+        print(f"not proven: {', '.join(sorted(receiving.pending))}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    print("receivers stopped", flush=True)
+    return EXIT_OK
