@@ -176,10 +176,10 @@ class _Receiving:
     def _problem(self, got: Received, mdn: Mdn | None) -> str | None:
         env = self.session.inventory.environment(got.environment)
         expected = env.endpoint.as2_id if env is not None else None
-        return test_file_problem(got, _payload(got), mdn, expected)
+        return inbound_test_problem(got, _payload(got), mdn, expected)
 
 
-def test_file_problem(got: Received, payload: bytes, mdn: Mdn | None,
+def inbound_test_problem(got: Received, payload: bytes, mdn: Mdn | None,
                       mdmr_as2_id: str | None) -> str | None:
     """Why ``got`` is not the MDM/R's connectivity test file for its organisation, answered
     by our signed MDN with its MIC; None when it is."""
