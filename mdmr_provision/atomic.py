@@ -22,7 +22,7 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o644, backup: bool = F
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:
-        raise MdmrError(f"{path}: cannot write: {exc.strerror or exc}") from exc
+        raise MdmrError(f"{path}: cannot write: {_why(path, exc)}") from exc
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
@@ -40,13 +40,24 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o644, backup: bool = F
         with contextlib.suppress(OSError):
             Path(tmp).unlink()
         if isinstance(exc, OSError):
-            raise MdmrError(f"{path}: cannot write: {exc.strerror or exc}") from exc
+            raise MdmrError(f"{path}: cannot write: {_why(path, exc)}") from exc
         raise
 
 
 def atomic_write_text(path: Path, text: str, *, mode: int = 0o644, backup: bool = False) -> None:
     """:func:`atomic_write` for UTF-8 text."""
     atomic_write(path, text.encode("utf-8"), mode=mode, backup=backup)
+
+
+def _why(path: Path, exc: OSError) -> str:
+    # mkdir under a regular file fails with a bare "File exists": name the culprit instead.
+    if isinstance(exc, FileExistsError | NotADirectoryError):
+        for parent in path.parents:
+            if parent.exists():
+                if not parent.is_dir():
+                    return f"{parent} is a file, not a directory"
+                break
+    return exc.strerror or str(exc)
 
 
 def _fsync_dir(directory: Path) -> None:

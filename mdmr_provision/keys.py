@@ -86,6 +86,9 @@ def load_private_key(path: Path, passphrase: SecretRef | None = None) -> Private
     """An RSA or EC private key from a PEM or DER file, decrypted with ``passphrase``."""
     data = _read(path, "private key")
     secret = read_passphrase(passphrase) if passphrase else None
+    empty = secret == b""
+    if empty:  # cryptography treats an empty passphrase as "not encrypted"; so do we
+        secret = None
     where = f" (passphrase from {passphrase.describe()})" if passphrase and secret else ""
     try:
         if b"-----BEGIN" in data:
@@ -95,7 +98,12 @@ def load_private_key(path: Path, passphrase: SecretRef | None = None) -> Private
     except TypeError as exc:
         # cryptography raises TypeError for "encrypted but no password" and the reverse.
         if secret is None:
-            hint = f" (set the variable {passphrase.env})" if passphrase and passphrase.env else ""
+            if empty and passphrase:
+                hint = f" (the passphrase from {passphrase.describe()} is empty)"
+            elif passphrase and passphrase.env:
+                hint = f" (set the variable {passphrase.env})"
+            else:
+                hint = ""
             raise CertificateError(
                 f"{path}: private key is encrypted and no passphrase was given{hint}"
             ) from exc

@@ -35,4 +35,19 @@ def read_wire(data: bytes, *, source: str = "message") -> tuple[dict[str, str], 
         if not any(k.lower() == key.lower() for k in headers):
             headers[key] = value.strip()
             last = key
-    return headers, body
+    return headers, _fit_length(headers, body, source)
+
+
+def _fit_length(headers: dict[str, str], body: bytes, source: str) -> bytes:
+    # A cut-off capture must fail here, not later as an obscure CMS or MIME error.
+    length = next((v for k, v in headers.items() if k.lower() == "content-length"), None)
+    if length is None:
+        return body
+    if not length.isdigit():
+        raise AS2Error(f"{source}: Content-Length {length!r} is not a number of bytes")
+    expected = int(length)
+    if len(body) < expected:
+        raise AS2Error(
+            f"{source}: truncated: Content-Length says {expected} bytes, the body has {len(body)}"
+        )
+    return body[:expected]  # HTTP: anything after Content-Length bytes is not the body

@@ -12,7 +12,7 @@ import hashlib
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mdmr_provision.as2 import (
     COMPRESS_CHOICES,
@@ -28,7 +28,16 @@ from mdmr_provision.as2.mime import params
 from mdmr_provision.atomic import atomic_write
 from mdmr_provision.errors import EXIT_OK, AS2Error
 from mdmr_provision.inventory.model import SecretRef
-from mdmr_provision.keys import load_certificate, load_certificates, load_private_key
+from mdmr_provision.keys import (
+    PrivateKey,
+    key_matches,
+    load_certificate,
+    load_certificates,
+    load_private_key,
+)
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -103,6 +112,19 @@ def _pair_given(cert: Path | None, key: Path | None, what: str) -> bool:
     return cert is not None
 
 
+def _load_pair(
+    cert_path: Path, key_path: Path, env: str | None, what: str
+) -> tuple[x509.Certificate, PrivateKey]:
+    cert = load_certificate(cert_path)
+    key = load_private_key(key_path, SecretRef(env=env) if env else None)
+    if not key_matches(cert, key):
+        # Caught here; otherwise a wrong key surfaces as a bad signature or a garbled decryption.
+        raise AS2Error(
+            f"{key_path}: --{what}-key is not the private key of --{what}-cert {cert_path}"
+        )
+    return cert, key
+
+
 def _emit(data: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
 
@@ -113,9 +135,9 @@ def run_encode(args: argparse.Namespace) -> int:
     digest, cipher = parse_digest(args.digest), parse_cipher(args.cipher)
     sign_cert = sign_key = None
     if _pair_given(args.sign_cert, args.sign_key, "sign"):
-        sign_cert = load_certificate(args.sign_cert)
-        ref = SecretRef(env=args.sign_key_passphrase_env) if args.sign_key_passphrase_env else None
-        sign_key = load_private_key(args.sign_key, ref)
+        sign_cert, sign_key = _load_pair(
+            args.sign_cert, args.sign_key, args.sign_key_passphrase_env, "sign"
+        )
     encrypt_cert = load_certificate(args.encrypt_cert) if args.encrypt_cert else None
     request = None
     if not args.no_mdn:
@@ -154,7 +176,10 @@ def run_decode(args: argparse.Namespace) -> int:
     headers, body = read_wire(_read(args.file, "message"), source=str(args.file))
     verify = load_certificates(args.verify_cert) if args.verify_cert else []
     if _is_mdn(headers, body):
-        mdn = parse_mdn(headers, body, verify_cert=verify or None)
+        try:
+            mdn = parse_mdn(headers, body, verify_cert=verify or None)
+        except AS2Error as exc:
+            raise AS2Error(f"{args.file}: {exc}") from exc
         if verify and mdn.signed and not mdn.verified:
             raise AS2Error(f"{args.file}: {mdn.signature_error}")
         _emit(
@@ -172,12 +197,15 @@ def run_decode(args: argparse.Namespace) -> int:
         return EXIT_OK
     decrypt_cert = decrypt_key = None
     if _pair_given(args.decrypt_cert, args.decrypt_key, "decrypt"):
-        decrypt_cert = load_certificate(args.decrypt_cert)
-        env = args.decrypt_key_passphrase_env
-        decrypt_key = load_private_key(args.decrypt_key, SecretRef(env=env) if env else None)
-    inbound = parse_message(
-        headers, body, decrypt_cert=decrypt_cert, decrypt_key=decrypt_key, verify_certs=verify
-    )
+        decrypt_cert, decrypt_key = _load_pair(
+            args.decrypt_cert, args.decrypt_key, args.decrypt_key_passphrase_env, "decrypt"
+        )
+    try:
+        inbound = parse_message(
+            headers, body, decrypt_cert=decrypt_cert, decrypt_key=decrypt_key, verify_certs=verify
+        )
+    except AS2Error as exc:
+        raise AS2Error(f"{args.file}: {exc}") from exc
     if args.out is not None:
         atomic_write(args.out, inbound.payload)
     _emit(

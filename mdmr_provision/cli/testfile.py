@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 from mdmr_provision.errors import EXIT_OK, MdmrError
-from mdmr_provision.inventory.checks import parse_size
+from mdmr_provision.inventory.checks import MAX_LARGE_FILE, parse_size
 from mdmr_provision.inventory.model import FileNameTag
 from mdmr_provision.tis import TisNamer, check_org_id, to_est, write_test_file
 
@@ -82,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
             raise MdmrError(
                 f"--at '{args.at}': not an ISO-8601 time (e.g. 2010-04-08T10:52:00-05:00)"
             ) from None
+        except OverflowError:  # the time in EST falls outside years 1-9999
+            raise MdmrError(f"--at '{args.at}': out of range in EST") from None
         namer = TisNamer()
     else:
         moment = None
@@ -99,4 +101,7 @@ def _size(text: str) -> int:
         raise MdmrError(f"--size '{text}': expected bytes or a size like 5MiB or 10MB") from None
     if size < 1:
         raise MdmrError(f"--size '{text}': must be at least 1 byte")
+    if size > MAX_LARGE_FILE:
+        # The file is built in memory; the inventory's large_file_size has the same ceiling.
+        raise MdmrError(f"--size '{text}': must be at most {MAX_LARGE_FILE} bytes (1 GiB)")
     return size
