@@ -88,7 +88,7 @@ FAULTS = [
     ("sandbox", "delay=3", "no response from http://fts-sandbox.mdmr.test:14080/as2 within 1s"),
     ("sandbox", "expired-cert", "MDN signature is not valid"),
     ("sandbox", "wrong-cert", "signed by CN=WRONGMDMRSANDBOX, not by the partner certificate"),
-    ("production", "expired-cert=tls", "certificate verify failed: certificate has expired"),
+    ("production", "expired-cert=tls", "failed: certificate has expired"),
 ]
 
 

@@ -44,6 +44,36 @@ def describe(cert: x509.Certificate) -> str:
     return f"CN={cn}" if cn else cert.subject.rfc4514_string() or "an unnamed certificate"
 
 
+def identify(cert: x509.Certificate, now: datetime | None = None) -> str:
+    """``CN=ORG10000 (SHA-256 ab12..., expired 2026-01-01)``: enough to tell apart two
+    certificates with the same name (a rollover, a test certificate, an expired one)."""
+    moment = now or datetime.now(UTC)
+    extra = ""
+    if cert.not_valid_after_utc < moment:
+        extra = f", expired {cert.not_valid_after_utc.date().isoformat()}"
+    elif cert.not_valid_before_utc > moment:
+        extra = f", not valid before {cert.not_valid_before_utc.date().isoformat()}"
+    sha = cert.fingerprint(hashes.SHA256()).hex()
+    return f"{describe(cert)} (SHA-256 {sha[:16]}...{extra})"
+
+
+def _not_registered(signer: x509.Certificate | None,
+                    registered: Sequence[x509.Certificate]) -> str:
+    """Why the signer is not accepted, naming both sides; fingerprints (and expiry) when the
+    names alone cannot tell them apart."""
+    expected = ", ".join(describe(c) for c in registered)
+    if signer is None:
+        return ("message is signed by an unknown certificate, not by the partner certificate "
+                f"{expected}")
+    if any(describe(c) == describe(signer) for c in registered):
+        listed = ", ".join(identify(c) for c in registered)
+        noun = "certificate" if len(registered) == 1 else "certificates"
+        return f"message is signed by {identify(signer)}, not by the registered {noun} {listed}"
+    expired = signer.not_valid_after_utc < datetime.now(UTC)
+    who = identify(signer) if expired else describe(signer)
+    return f"message is signed by {who}, not by the partner certificate {expected}"
+
+
 def hash_algorithm(digest: Digest) -> hashes.HashAlgorithm:
     """The cryptography hash object for ``digest``."""
     return _HASHES[digest]()
@@ -224,12 +254,8 @@ def verify_detached(
     cert = next((c for c in pool if _matches(sid, c)), None)
     if cert is None:
         embedded = next((c for c in loaded.embedded if _matches(sid, c)), None)
-        who = describe(embedded) if embedded else "an unknown certificate"
         if trusted:
-            expected = ", ".join(describe(c) for c in trusted)
-            raise AuthenticationFailed(
-                f"message is signed by {who}, not by the partner certificate {expected}"
-            )
+            raise AuthenticationFailed(_not_registered(embedded, trusted))
         raise AuthenticationFailed("signature does not include the signer's certificate")
     signed_attrs = signer["signed_attrs"]
     first = describe(cert)

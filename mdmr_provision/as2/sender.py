@@ -50,7 +50,8 @@ def translate(exc: BaseException, url: str, timeout: float) -> AS2TransportError
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
         return AS2TransportError(f"cannot resolve the host of {url}: {exc.os_error}", kind="dns")
     if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
-        return AS2TransportError(f"TLS handshake with {url} failed: {exc}", kind="tls")
+        return AS2TransportError(f"TLS handshake with {url} failed: {tls_words(exc)}",
+                                 kind="tls")
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         why = f"connection to {url} timed out after {timeout:g}s"
         return AS2TransportError(why, kind="timeout")
@@ -82,6 +83,48 @@ def translate(exc: BaseException, url: str, timeout: float) -> AS2TransportError
     if isinstance(exc, aiohttp.InvalidURL):
         return AS2TransportError(f"invalid URL {url!r}", kind="unreachable")
     return AS2TransportError(f"HTTP exchange with {url} failed: {exc}", kind="reset")
+
+
+#: OpenSSL verification codes (X509_V_ERR_*) in plain words.
+_VERIFY_WORDS = {
+    10: "certificate has expired",
+    9: "certificate is not yet valid",
+    62: "hostname mismatch (the certificate names another host)",
+    64: "IP address mismatch (the certificate names another address)",
+    18: "certificate is not trusted (self-signed or unknown CA)",
+    19: "certificate is not trusted (self-signed or unknown CA)",
+    20: "certificate is not trusted (self-signed or unknown CA)",
+    21: "certificate is not trusted (self-signed or unknown CA)",
+}
+#: TLS alerts and record errors users meet, in plain words.
+_SSL_REASONS = {
+    "WRONG_VERSION_NUMBER": "the server does not speak TLS on this port (is the URL http?)",
+    "TLSV1_ALERT_UNKNOWN_CA": "the server does not trust our client certificate's CA",
+    "SSLV3_ALERT_HANDSHAKE_FAILURE": "no protocol version or cipher in common",
+    "TLSV1_ALERT_PROTOCOL_VERSION": "no TLS version in common",
+}
+
+
+def tls_words(exc: aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError) -> str:
+    """What went wrong in a TLS handshake, in words (not aiohttp's repr of the SSL error)."""
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        error: BaseException = exc.certificate_error
+    else:
+        error = exc.os_error
+    if isinstance(error, ssl.SSLCertVerificationError):
+        code = getattr(error, "verify_code", None)
+        if code in _VERIFY_WORDS:
+            return _VERIFY_WORDS[code]
+        why = getattr(error, "verify_message", None) or error.reason or "verification failed"
+        return f"certificate verification failed: {why}"
+    if isinstance(error, ssl.SSLError):
+        reason = str(error.reason or "")
+        if reason in _SSL_REASONS:
+            return _SSL_REASONS[reason]
+        if reason:
+            return reason.lower().replace("_", " ")
+    text = getattr(error, "strerror", None) or str(error)
+    return text or "handshake failed"
 
 
 class AS2Client:
