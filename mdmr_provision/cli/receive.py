@@ -150,7 +150,13 @@ class _Receiving:
         """Judge and record in the background: the MDN is sent after this returns."""
         task = asyncio.ensure_future(self._handle(got))
         self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        # A bug while judging one message: say so and keep receiving (it proved nothing).
+        if not task.cancelled() and (error := task.exception()) is not None:
+            _say(f"internal error, message not recorded: {error!r}")
 
     async def _handle(self, got: Received) -> None:
         what = f"{got.environment} {got.org_id} {got.file_name or '(no file name)'}"
