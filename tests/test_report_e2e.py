@@ -216,3 +216,15 @@ def test_since_after_the_evidence(proven: Proven, tmp_path: Path) -> None:
     assert all(p["latest_success"] is None for p in _proofs(doc).values())
     assert "No successful evidence since 2999-01-01" in (out / "connectivity-report.md").read_text()
     assert not (out / "evidence").exists()
+
+
+@pytest.mark.integration
+def test_simulator_evidence_is_labelled_rehearsal(proven: Proven) -> None:
+    doc = _report(proven.out)
+    assert doc["simulated"] is True
+    for proof in _proofs(doc).values():
+        latest = proof["latest_success"]
+        assert isinstance(latest, dict) and latest["simulated"] is True, proof["address"]
+    md = (proven.out / "connectivity-report.md").read_text()
+    assert "> **Rehearsal evidence.**" in md
+    assert "against the built-in simulator (rehearsal)" in md

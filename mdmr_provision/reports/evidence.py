@@ -106,7 +106,7 @@ def _certificates(details: Mapping[str, JsonValue]) -> dict[str, JsonValue]:
 def _attempt(ev: Evidence) -> dict[str, JsonValue]:
     d = ev.details
     return {
-        "at": ev.at.isoformat(), "ok": ev.ok,
+        "at": ev.at.isoformat(), "ok": ev.ok, "simulated": bool(d.get("simulated")),
         "error": None if ev.ok else str(d.get("error") or "failed (no reason recorded)"),
         "url": _get(d, "url"),
         "server": _get(d, "server"),
@@ -173,6 +173,7 @@ def build_report(inventory: Inventory, status: Status, history: Sequence[Evidenc
         "criteria_met": done,
         "criteria_total": len(criteria),
         "evidence_recorded": bool(kept),
+        "simulated": any(bool(e.details.get("simulated")) for e in kept),
         "organisations": [
             {"org_id": o.org_id, "name": o.name, "role": o.role.value, "as2_id": o.as2_id,
              "servers": [{"name": s.name, "address": s.address} for s in o.servers],

@@ -217,8 +217,10 @@ class Reachability(Resource):
             raise TransportError(f"{self.address}: {fact.error}")
         evidence: tuple[Evidence, ...] = ()
         if self.environment == "dr" and isinstance(fact.value, dict):
+            simulated = bool(getattr(ctx.services.get("runtime"), "simulate", False))
             evidence = (Evidence(address=self.address, kind="proof.dr", environment="dr",
-                                 ok=True, at=ctx.now, details=fact.value),)
+                                 ok=True, at=ctx.now,
+                                 details={**fact.value, "simulated": simulated}),)
         return Outcome(ok=True, message=f"{self.what}: ok",
                        attributes={"facts": fact.digest, "checked_at": ctx.now.isoformat()},
                        evidence=evidence)

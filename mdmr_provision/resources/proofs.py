@@ -207,6 +207,8 @@ class OutboundProof(_Proof):
             "server": self.server.name, "source_address": profile.source_address,
             "url": profile.url, "started_at": started.isoformat(),
             "inputs": change.after.get("inputs"),
+            # Evidence gathered against the built-in simulator is rehearsal, not MDM/R evidence.
+            "simulated": bool(getattr(services, "simulate", False)),
         }
         try:
             sent_with, files = await prove_outbound(request, _namer(ctx), wait_for_mdn=waiter,
@@ -267,7 +269,7 @@ class InboundProof(_Proof):
             raise MdmrError(f"{self.address}: the MDM/R sends this file; confirm it with "
                             f"{MANUAL_HINT.format(address=self.address)}")
         result = await send(self.environment, self.org.org_id)
-        details: dict[str, JsonValue] = dict(result.evidence())
+        details: dict[str, JsonValue] = {**result.evidence(), "simulated": True}
         ok = bool(result.ok)
         message = f"proven: {result.file_name}" if ok else f"{result.file_name}: {result.error}"
         got: Received | None = None
