@@ -196,7 +196,7 @@ def test_dr_without_tls_in_its_checks_probes_tcp_only(tmp_path: Path) -> None:
     assert "TCP+TLS from" in Reachability(inv, inv.environments[0], inv.servers[0]).what
 
 
-def test_ssh_servers_are_reported_not_probed_locally(tmp_path: Path) -> None:
+def test_an_ssh_server_without_its_login_is_a_clear_probe_error(tmp_path: Path) -> None:
     inv = net_inventory(tmp_path)
     server = replace(inv.servers[0], connection="ssh")
     assert isinstance(server, Server)
@@ -207,7 +207,7 @@ def test_ssh_servers_are_reported_not_probed_locally(tmp_path: Path) -> None:
         return await probe.run()
 
     fact = asyncio.run(run())
-    assert fact.error == "cannot probe from as2-a over ssh yet: run the check on that server"
+    assert fact.error == "server as2-a has no 'ssh' settings"
 
 
 async def test_tls_failure_fails_the_apply_in_the_probes_words(tmp_path: Path) -> None:

@@ -1,13 +1,13 @@
 """TCP and TLS reachability facts (R5, R10, R11): can this server reach the MDM/R endpoint?
 
 The probes sit behind :class:`Connector`, the one seam between "what to check" and "where it
-runs".  :class:`LocalConnector` runs them on this machine, binding the declared server's
-source address so the firewall sees the same traffic the AS2 client makes.  An SSH connector
-would implement the same two methods by running a small helper on the remote server (e.g.
-``python3 -c`` with the same checks, or ``openssl s_client``) over paramiko and parsing its
-JSON back into the same :class:`~mdmr_provision.core.types.FactResult` values; resources
-choose the connector per :attr:`~mdmr_provision.inventory.model.Server.connection` and stay
-unchanged.
+runs".  :class:`StreamConnector` holds the checks themselves (settle, TLS verification and
+its words) over any byte stream; its subclasses only say how a stream is opened.
+:class:`LocalConnector` opens it on this machine, binding the declared server's source
+address so the firewall sees the same traffic the AS2 client makes;
+:class:`~mdmr_provision.connectors.ssh.SshConnector` opens it as an SSH ``direct-tcpip``
+channel, so the connection starts at the remote server.  Resources choose the connector per
+:attr:`~mdmr_provision.inventory.model.Server.connection` and stay unchanged.
 
 Failures are results, never exceptions, in words that tell refused, timed out, reset,
 unreachable and "source address not available" apart.
@@ -28,6 +28,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from mdmr_provision.core.types import FactResult, JsonValue
+from mdmr_provision.errors import TransportError
 
 #: How long a fresh connection is watched for an immediate reset or close.
 SETTLE_SECONDS = 0.2
@@ -113,13 +114,34 @@ async def _close(writer: asyncio.StreamWriter) -> None:
         await asyncio.wait_for(writer.wait_closed(), SETTLE_SECONDS)
 
 
-class LocalConnector:
-    """Probes from this machine, bound to the server's source address."""
+Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+class StreamConnector:
+    """The TCP and TLS checks over a stream that a subclass opens.
+
+    ``open_stream`` raises :class:`OSError`/:class:`TimeoutError`/:class:`ssl.SSLError` as a
+    socket would, or :class:`~mdmr_provision.errors.TransportError` with its own plain words
+    (e.g. an SSH login that failed).
+    """
+
+    #: Added to each fact as ``via`` when set: how the connection was made (stable text).
+    via: str | None = None
+
+    async def open_stream(self, target: Target, timeout: float,
+                          context: ssl.SSLContext | None = None) -> Streams:
+        """Connect to ``target`` (with TLS when ``context`` is given)."""
+        raise NotImplementedError
+
+    def _fact(self, value: dict[str, JsonValue]) -> dict[str, JsonValue]:
+        return {**value, "via": self.via} if self.via else value
 
     async def tcp(self, target: Target, timeout: float) -> FactResult:
         key = f"tcp:{target}"
         try:
-            reader, writer = await _open(target, timeout)
+            reader, writer = await self.open_stream(target, timeout)
+        except TransportError as exc:
+            return FactResult(key, error=f"{target}: {exc}")
         except TimeoutError:
             return FactResult(key, error=f"{target}: timed out after {timeout:g}s "
                                          "(no answer: a firewall may drop the traffic)")
@@ -132,8 +154,8 @@ class LocalConnector:
         await _close(writer)
         if problem:
             return FactResult(key, error=f"{target}: {problem}")
-        value: JsonValue = {"address": target.address, "port": target.port,
-                            "source": target.source, "connected": True}
+        value: JsonValue = self._fact({"address": target.address, "port": target.port,
+                                       "source": target.source, "connected": True})
         return FactResult(key, value)
 
     async def tls(self, target: Target, timeout: float, *, ca_file: Path | None,
@@ -148,7 +170,9 @@ class LocalConnector:
             return FactResult(key, error=f"{target}: TLS: cannot use the CA bundle "
                                          f"{ca_file}: {why}")
         try:
-            reader, writer = await _open(target, timeout, context)
+            reader, writer = await self.open_stream(target, timeout, context)
+        except TransportError as exc:
+            return FactResult(key, error=f"{target}: {exc}")
         except ssl.SSLCertVerificationError as exc:
             # Handshake again without verification, only to describe what was presented.
             chain = await self._presented_chain(target, timeout)
@@ -168,7 +192,7 @@ class LocalConnector:
         await _close(writer)
         del reader
         leaf_end = chain[0]["not_after"] if chain else None
-        value: JsonValue = {
+        value: JsonValue = self._fact({
             "address": target.address, "port": target.port, "source": target.source,
             "server_name": target.server_name,
             "protocol": ssl_object.version() if ssl_object else None,
@@ -176,7 +200,7 @@ class LocalConnector:
             "chain": [*chain], "hostname_match": True, "verified": True,
             "ca": str(ca_file) if ca_file else "system",
             "expires": leaf_end,
-        }
+        })
         return FactResult(key, value)
 
     async def _presented_chain(self, target: Target, timeout: float
@@ -185,12 +209,20 @@ class LocalConnector:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
         try:
-            _reader, writer = await _open(target, timeout, context)
-        except (OSError, TimeoutError, ssl.SSLError):
+            _reader, writer = await self.open_stream(target, timeout, context)
+        except (OSError, TimeoutError, ssl.SSLError, TransportError):
             return []
         chain = _chain_of(writer.get_extra_info("ssl_object"))
         await _close(writer)
         return chain
+
+
+class LocalConnector(StreamConnector):
+    """Probes from this machine, bound to the server's source address."""
+
+    async def open_stream(self, target: Target, timeout: float,
+                          context: ssl.SSLContext | None = None) -> Streams:
+        return await _open(target, timeout, context)
 
 
 def _chain_of(ssl_object: ssl.SSLObject | None) -> list[dict[str, JsonValue]]:

@@ -209,8 +209,7 @@ def _check_organisations(c: Checker, orgs: dict[str, Any], envs: dict[str, Any])
                 )
             if conn == "local" and "ssh" in server:
                 c.error((*spath, "ssh"), "'ssh' is only used with connection: ssh", key=True)
-            if "key" in server.get("ssh", {}):
-                c.file_exists((*spath, "ssh", "key"), "SSH key file")
+            _check_ssh(c, (*spath, "ssh"), server.get("ssh", {}))
         seen: dict[str, str] = {}
         for env, receiver in org.get("receivers", {}).items():
             rpath = (*base, "receivers", env)
@@ -223,6 +222,22 @@ def _check_organisations(c: Checker, orgs: dict[str, Any], envs: dict[str, Any])
             elif canonical not in known_envs:
                 c.error(rpath, f"receiver for environment '{env}', which is not declared", key=True)
             _check_url(c, (*rpath, "url"), receiver["url"])
+
+
+def _check_ssh(c: Checker, path: PathT, ssh: dict[str, Any]) -> None:
+    for name, what in (
+        ("key", "SSH key file"),
+        ("known_hosts", "known_hosts file"),
+        ("passphrase_file", "passphrase file"),
+    ):
+        if name in ssh:
+            c.file_exists((*path, name), what)
+    if "passphrase_env" in ssh and "passphrase_file" in ssh:
+        c.error((*path, "passphrase_file"), "set passphrase_env or passphrase_file, not both",
+                key=True)
+    for name in ("passphrase_env", "passphrase_file"):
+        if name in ssh and "key" not in ssh:
+            c.error((*path, name), "a passphrase is for the SSH key file: set 'key' too", key=True)
 
 
 def _check_relationships(c: Checker, orgs: dict[str, Any], rels: list[Any]) -> None:

@@ -122,7 +122,15 @@ class Converter:
             ssh=None
             if ssh is None
             else SshSpec(
-                user=ssh["user"], port=ssh.get("port", 22), key=self.opt_path((*path, "ssh", "key"))
+                user=ssh["user"],
+                port=ssh.get("port", 22),
+                key=self.opt_path((*path, "ssh", "key")),
+                host=ssh.get("host"),
+                known_hosts=self.opt_path((*path, "ssh", "known_hosts")),
+                passphrase=SecretRef(
+                    env=ssh.get("passphrase_env"),
+                    file=self.opt_path((*path, "ssh", "passphrase_file")),
+                ),
             ),
         )
 

@@ -117,9 +117,18 @@ class CertificateSpec:
 
 @dataclass(frozen=True)
 class SshSpec:
+    """How to log in to a ``connection: ssh`` server to run its probes from there."""
+
     user: str
     port: int = 22
+    #: Private key file; None: the SSH agent, then ``~/.ssh/id_*``.
     key: Path | None = None
+    #: Host name or address to log in to; None: the server's ``address``.
+    host: str | None = None
+    #: The known_hosts file that must list the server's host key; None: ``~/.ssh/known_hosts``.
+    known_hosts: Path | None = None
+    #: Where the key's passphrase comes from (never the passphrase itself).
+    passphrase: SecretRef = field(default_factory=SecretRef)
 
 
 @dataclass(frozen=True)

@@ -83,8 +83,20 @@ def drift_words(host: str, answered: Sequence[str], allowed: Sequence[str]) -> s
 
 
 def connector_for(server: Server) -> Connector | None:
-    """Where probes for ``server`` run; None where no connector exists yet (SSH)."""
-    return LocalConnector() if server.connection == "local" else None
+    """Where probes for ``server`` run: here, or on the server through SSH; None if unknown.
+
+    For an ssh server the endpoint is still resolved here, with the inventory's resolvers
+    (the answer ``dns.<ENV>`` compares with the firewall rules); the server is asked to
+    connect to those addresses, so the check tests the very rules the plan shows.
+    """
+    if server.connection == "local":
+        return LocalConnector()
+    if server.connection == "ssh":
+        # Imported here: only inventories with ssh servers pay for loading paramiko.
+        from mdmr_provision.connectors.ssh import SshConnector
+
+        return SshConnector.for_server(server)
+    return None
 
 
 class DnsCheck(Resource):
@@ -157,10 +169,14 @@ class Reachability(Resource):
         self.tls = environment.endpoint.scheme == "https" and (
             not environment.dr_checks or DrCheck.TLS in environment.dr_checks)
         checks = "TCP+TLS" if self.tls else "TCP"
-        self.what = (f"{checks} from {server.name} ({server.address}) to "
+        over = ", over SSH" if server.connection == "ssh" else ""
+        self.what = (f"{checks} from {server.name} ({server.address}{over}) to "
                      f"{self.endpoint.host}:{self.endpoint.port}")
         self.rules = "R1, R11, R5" if environment.name == "dr" else "R5, R10"
-        key = (f"reach:{server.connection}:{server.address}->{self.endpoint.scheme}://"
+        # An ssh server's probes run where it logs in: two logins are two probes.
+        login = (f"{server.ssh.user}@{server.ssh.host or server.address}:{server.ssh.port}:"
+                 if server.connection == "ssh" and server.ssh else "")
+        key = (f"reach:{server.connection}:{login}{server.address}->{self.endpoint.scheme}://"
                f"{self.endpoint.host}:{self.endpoint.port}")
         budget = self.settings.timeout_seconds * 10 + self.endpoint.timeout_seconds * 4
         self._probe = Probe(key=key, run=self._run, timeout_seconds=budget)
@@ -170,7 +186,10 @@ class Reachability(Resource):
 
     async def _run(self) -> FactResult:
         key = self._probe.key
-        connector = connector_for(self.server)
+        try:
+            connector = connector_for(self.server)
+        except TransportError as exc:
+            return FactResult(key, error=str(exc))
         if connector is None:
             return FactResult(key, error=f"cannot probe from {self.server.name} over "
                               f"{self.server.connection} yet: run the check on that server")
