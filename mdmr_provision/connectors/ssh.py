@@ -105,9 +105,10 @@ def _load_key(login: SshTarget) -> paramiko.PKey | None:
         secret = read_passphrase(login.passphrase)
     except MdmrError as exc:
         raise TransportError(f"SSH key {login.key}: {exc}") from None
-    phrase = secret.decode("utf-8") if secret else None
+    phrase = secret or None  # an empty passphrase means "not encrypted", as ssh-keygen has it
     try:
-        return paramiko.PKey.from_path(login.key, phrase)
+        # paramiko's hint says str, but the cryptography call beneath it wants bytes.
+        return paramiko.PKey.from_path(login.key, phrase)  # type: ignore[arg-type]
     except TypeError:
         # cryptography's word for "encrypted but no passphrase" and for the reverse.
         if phrase:
