@@ -85,6 +85,7 @@ def test_readme_main_command(proven: Proven, capsys: pytest.CaptureFixture[str])
                for line in err.splitlines())
     assert "failed" not in err
     assert out.rstrip().splitlines()[-1].startswith("Connectivity testing: COMPLETE (15 of 15")
+    assert out.rstrip().splitlines()[-2].startswith("Proven against the built-in MDM/R simulator")
     assert "PRIVATE KEY" not in out + err
 
     inv = restore(proven.snapshot, proven.inv)
@@ -95,6 +96,7 @@ def test_readme_main_command(proven: Proven, capsys: pytest.CaptureFixture[str])
     assert status.code == 0
     doc = json.loads(status.out)
     assert doc["complete"] is True
+    assert doc["simulated"] is True  # rehearsal evidence is labelled as such
     assert len(doc["criteria"]) == 15 and all(c["ok"] for c in doc["criteria"])
     assert {c["kind"] for c in doc["criteria"]} == {"outbound", "inbound", "dr"}
 

@@ -66,5 +66,8 @@ def render_status(status: Status, *, unicode: bool = True) -> str:
     total = len(status.criteria)
     done = sum(1 for c in status.criteria if c.ok)
     verdict = "COMPLETE" if status.complete else "INCOMPLETE"
+    if status.simulated:
+        lines.append("Proven against the built-in MDM/R simulator: a rehearsal, not evidence of "
+                     "connectivity with the MDM/R.")
     lines.append(f"Connectivity testing: {verdict} ({done} of {total} criteria met)")
     return "\n".join(lines) + "\n"

@@ -62,6 +62,8 @@ class Status:
     criteria: tuple[Criterion, ...]
     certificates: tuple[CertStatus, ...]
     due: Mapping[str, str | None] = field(default_factory=dict)
+    #: The latest evidence of some proof came from the built-in simulator (a rehearsal).
+    simulated: bool = False
 
     @property
     def complete(self) -> bool:
@@ -134,7 +136,10 @@ def build_status(inventory: Inventory, changes: Mapping[str, Change],
                                           ldc.org_id, org.org_id, items))
     certs = tuple(_cert(o.org_id, changes.get(f"certificate.{o.org_id}"), inventory)
                   for o in inventory.organisations)
-    return Status(now, _dedupe(criteria), certs, _due(inventory, certs, records, now))
+    kept = _dedupe(criteria)
+    simulated = any(bool(last[i.address].details.get("simulated"))
+                    for c in kept for i in c.items if i.address in last)
+    return Status(now, kept, certs, _due(inventory, certs, records, now), simulated)
 
 
 def _dedupe(criteria: list[Criterion]) -> tuple[Criterion, ...]:
@@ -183,6 +188,7 @@ def _due(inventory: Inventory, certs: Sequence[CertStatus],
 def status_to_json(status: Status) -> dict[str, JsonValue]:
     return {
         "complete": status.complete,
+        "simulated": status.simulated,
         "generated_at": status.generated_at.isoformat(),
         "criteria": [
             {"id": c.id, "kind": c.kind, "environment": c.environment, "ldc": c.ldc,
