@@ -19,9 +19,11 @@ MDNs
     :func:`parse_mdn` (-> :class:`Mdn`), :func:`check_mdn` (raises :class:`MdnError` unless the
     MDN proves delivery: processed, same Message-ID, same MIC, signature when requested).
 Transport
-    :class:`AS2Client` (``await client.send(message, url, ...) -> SendResult``) and
-    :class:`AS2Receiver` (an aiohttp server with :class:`Endpoint`, :class:`LocalIdentity`,
-    :class:`Partner`, ``on_message`` and ``mdn_policy`` hooks (:class:`MdnDirective`), and
+    :class:`AS2Client` (``await client.send(message, url, ...) -> SendResult``),
+    :func:`post_bytes` (one raw POST -> :class:`HttpReply`, failures as
+    :class:`AS2TransportError`) and :class:`AS2Receiver` (an aiohttp server with
+    :class:`Endpoint`, :class:`LocalIdentity`, :class:`Partner`, ``partner_lookup``,
+    ``on_message``, ``mdn_policy`` (:class:`MdnDirective`) and ``on_replied`` hooks, and
     ``wait_for_mdn`` for asynchronous receipts).
 Wire format
     :func:`read_wire` / :func:`write_wire`: headers, a blank line, the body.
@@ -57,9 +59,17 @@ from mdmr_provision.as2.receiver import (
     MdnDirective,
     MdnPolicy,
     OnMessage,
+    OnReplied,
     Partner,
+    PartnerLookup,
 )
-from mdmr_provision.as2.sender import AS2Client, AS2TransportError, SendResult
+from mdmr_provision.as2.sender import (
+    AS2Client,
+    AS2TransportError,
+    HttpReply,
+    SendResult,
+    post_bytes,
+)
 from mdmr_provision.as2.store import safe_name
 from mdmr_provision.as2.wire import read_wire, write_wire
 
@@ -75,6 +85,7 @@ __all__ = [
     "Digest",
     "DispositionError",
     "Endpoint",
+    "HttpReply",
     "InboundMessage",
     "InsufficientSecurity",
     "IntegrityCheckFailed",
@@ -86,8 +97,10 @@ __all__ = [
     "MdnReply",
     "MdnRequest",
     "OnMessage",
+    "OnReplied",
     "OutboundMessage",
     "Partner",
+    "PartnerLookup",
     "ReceivePolicy",
     "SendResult",
     "UnexpectedProcessingError",
@@ -101,6 +114,7 @@ __all__ = [
     "parse_digest",
     "parse_mdn",
     "parse_message",
+    "post_bytes",
     "read_wire",
     "safe_name",
     "write_wire",

@@ -66,6 +66,8 @@ class InboundMessage:
     mic_alg: Digest
     mdn: MdnRequest | None
     headers: dict[str, str] = field(default_factory=dict)
+    #: The client address it came from (set by the receiver; None when not received over HTTP).
+    peer: str | None = None
 
 
 def mdn_request_from_headers(headers: Headers) -> MdnRequest | None:

@@ -4,7 +4,9 @@ Each :class:`Endpoint` (a URL path) maps local AS2 ids to certificates and keys 
 AS2 ids to certificates and a :class:`ReceivePolicy`.  Accepted payloads go to the inbox
 atomically; each message is answered with a (signed) MDN, synchronously or posted to the
 sender's Receipt-Delivery-Option; a duplicate Message-ID gets the earlier MDN and is not
-stored again.  Hooks: ``on_message`` after acceptance, ``mdn_policy`` to misbehave on purpose.
+stored again.  Hooks: ``partner_lookup`` to find a partner per message (certificates read
+afresh, extra rules), ``on_message`` after acceptance, ``mdn_policy`` to misbehave on purpose
+or sign with another certificate, ``on_replied`` once the answer has gone out.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import aiohttp
 from aiohttp import web
 from cryptography import x509
 
@@ -29,6 +30,7 @@ from mdmr_provision.as2.errors import DispositionError, UnexpectedProcessingErro
 from mdmr_provision.as2.inbound import InboundMessage, ReceivePolicy, parse_message
 from mdmr_provision.as2.mdn import Mdn, MdnReply, mdn_for, parse_mdn
 from mdmr_provision.as2.mime import Headers, params, unquote
+from mdmr_provision.as2.sender import AS2TransportError, post_bytes
 from mdmr_provision.as2.store import Inbox
 from mdmr_provision.errors import AS2Error, MdmrError
 from mdmr_provision.keys import PrivateKey
@@ -56,7 +58,12 @@ class Partner:
 
 @dataclass(frozen=True)
 class MdnDirective:
-    """How to answer one message (for simulators and fault injection); default: correctly."""
+    """How to answer one message (for simulators and fault injection); default: correctly.
+
+    ``sign_cert``/``sign_key`` sign the MDN with another certificate than the endpoint's
+    identity (an expired or wrong certificate on purpose); they also sign MDNs for messages
+    whose AS2-To matched no identity.
+    """
 
     unsigned: bool = False
     wrong_mic: bool = False
@@ -64,12 +71,25 @@ class MdnDirective:
     http_status: int | None = None
     delay: float = 0.0
     reset: bool = False
+    sign_cert: x509.Certificate | None = None
+    sign_key: PrivateKey | None = None
 
 
+#: Called with each accepted message and where it was stored, before the MDN is sent.
 OnMessage = Callable[[InboundMessage, Path], Awaitable[None]]
 MdnPolicy = Callable[
     [InboundMessage | None, DispositionError | None], MdnDirective | Awaitable[MdnDirective]
 ]
+#: AS2-From -> the partner, per message, in a worker thread (it may read files); None for an
+#: unknown sender.  Raising a DispositionError refuses the message with that MDN error.
+PartnerLookup = Callable[[str], Partner | None]
+#: Called once the answer has gone out: the message (None when it could not be decoded or
+#: was a duplicate), the MDN sent (None when none was), and the HTTP status written — for an
+#: asynchronous MDN, the status the sender's MDN URL answered; None when nothing arrived
+#: (connection reset, MDN not deliverable).
+OnReplied = Callable[[InboundMessage | None, MdnReply | None, int | None], Awaitable[None]]
+#: Refuses (raises MdmrError for) a Receipt-Delivery-Option URL we must not post to.
+UrlCheck = Callable[[str], object]
 
 
 @dataclass(frozen=True)
@@ -84,6 +104,9 @@ class Endpoint:
     mdn_policy: MdnPolicy | None = None
     accept_unknown_partners: bool = False
     max_body: int = 64 * 1024 * 1024
+    #: Consulted when ``partners`` has no entry for the AS2-From.
+    partner_lookup: PartnerLookup | None = None
+    on_replied: OnReplied | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +114,7 @@ class _Answer:
     reply: MdnReply | None
     directive: MdnDirective
     async_url: str | None
+    inbound: InboundMessage | None = None
 
 
 class AS2Receiver:
@@ -103,13 +127,21 @@ class AS2Receiver:
         host: str = "127.0.0.1",
         port: int = 0,
         ssl_context: ssl.SSLContext | None = None,
-        mdn_path: str = "/as2/mdn",
+        mdn_path: str | None = "/as2/mdn",
         mdn_certs: Sequence[x509.Certificate] = (),
+        async_ssl_context: ssl.SSLContext | None = None,
+        async_url_check: UrlCheck | None = None,
+        async_timeout: float = 30.0,
     ) -> None:
+        """``mdn_path`` None takes no asynchronous MDNs; ``async_ssl_context`` and
+        ``async_url_check`` apply to the asynchronous MDNs we post to senders."""
         self.endpoints = tuple(endpoints)
         self.host, self._port, self.ssl_context = host, port, ssl_context
         self.mdn_path = mdn_path
         self._mdn_certs = tuple(mdn_certs)
+        self._async_ssl = async_ssl_context
+        self._async_check = async_url_check
+        self._async_timeout = async_timeout
         self._inboxes = {ep.path: Inbox(ep.inbox) for ep in self.endpoints}
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._mdns: dict[str, Mdn] = {}
@@ -121,7 +153,7 @@ class AS2Receiver:
 
     def routes(self) -> list[web.RouteDef]:
         """Routes to add to another aiohttp application (to mount this receiver in it)."""
-        out = [web.post(self.mdn_path, self._handle_mdn)]
+        out = [web.post(self.mdn_path, self._handle_mdn)] if self.mdn_path else []
         for ep in self.endpoints:
             out.append(web.post(ep.path, self._handler(ep)))
         return out
@@ -146,10 +178,19 @@ class AS2Receiver:
         sockets = self._runner.addresses
         self._port = int(sockets[0][1]) if sockets else self._port
 
+    async def drain(self, timeout: float | None = None) -> None:
+        """Wait for asynchronous MDNs still being posted; after ``timeout`` cancel the rest."""
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(list(self._tasks), timeout=timeout)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+
     async def stop(self) -> None:
         """Stop listening and wait for pending async MDN posts."""
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.drain()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -224,6 +265,11 @@ class AS2Receiver:
         return handle
 
     async def _read(self, ep: Endpoint, request: web.Request) -> bytes | None:
+        if request.content.at_eof():
+            # A middleware read the body already; aiohttp keeps it (bounded by the app's
+            # client_max_size).
+            whole = await request.read()
+            return whole if len(whole) <= ep.max_body else None
         if request.content_length is not None and request.content_length > ep.max_body:
             return None
         data = bytearray()
@@ -251,23 +297,30 @@ class AS2Receiver:
         self._locks[message_id] = (lock, users + 1)
         try:
             async with lock:
-                answer = await self._process(ep, headers, body, message_id)
+                answer = await self._process(ep, headers, body, message_id, request.remote)
         finally:
             lock, users = self._locks[message_id]
             if users <= 1:
                 del self._locks[message_id]
             else:
                 self._locks[message_id] = (lock, users - 1)
-        return await self._respond(request, answer)
+        return await self._respond(ep, request, answer)
+
+    async def _partner(self, ep: Endpoint, as2_from: str) -> Partner | None:
+        partner = next((p for p in ep.partners if p.as2_id == as2_from), None)
+        if partner is None and ep.partner_lookup is not None:
+            partner = await asyncio.to_thread(ep.partner_lookup, as2_from)
+        return partner
 
     async def _process(
-        self, ep: Endpoint, headers: dict[str, str], body: bytes, message_id: str
+        self, ep: Endpoint, headers: dict[str, str], body: bytes, message_id: str,
+        peer: str | None,
     ) -> _Answer:
         h = Headers(headers)
         as2_from, as2_to = unquote(h.get("as2-from")), unquote(h.get("as2-to"))
         inbox = self._inboxes[ep.path]
         identity = next((i for i in ep.identities if i.as2_id == as2_to), None)
-        partner = next((p for p in ep.partners if p.as2_id == as2_from), None)
+        partner: Partner | None = None
         async_url = h.get("receipt-delivery-option") or None
         if message_id and (earlier := await asyncio.to_thread(inbox.lookup, message_id)):
             log.info(
@@ -283,6 +336,7 @@ class AS2Receiver:
         try:
             if identity is None:
                 raise UnexpectedProcessingError(f"unknown AS2-To {as2_to!r} on {ep.path}")
+            partner = await self._partner(ep, as2_from)
             if partner is None and not ep.accept_unknown_partners:
                 raise UnexpectedProcessingError(f"unknown AS2-From {as2_from!r} on {ep.path}")
             inbound = await asyncio.to_thread(
@@ -294,6 +348,7 @@ class AS2Receiver:
                 verify_certs=partner.certs if partner else (),
                 policy=partner.policy if partner else ReceivePolicy(),
             )
+            inbound = replace(inbound, peer=peer)
         except DispositionError as exc:
             error = exc
         except MdmrError as exc:
@@ -312,7 +367,7 @@ class AS2Receiver:
                 len(body),
                 directive.http_status,
             )
-            return _Answer(None, directive, None)
+            return _Answer(None, directive, None, inbound)
         if inbound is not None and error is None:
             try:
                 stored = await asyncio.to_thread(
@@ -331,14 +386,9 @@ class AS2Receiver:
             if source is not None and directive.wrong_mic:
                 wrong = base64.b64encode(bytes(32)).decode("ascii")
                 source = replace(source, mic=wrong)
-            sign = identity is not None and not directive.unsigned
+            cert, key = _signer(identity, directive)
             reply = await asyncio.to_thread(
-                mdn_for,
-                source,
-                headers,
-                error,
-                sign_cert=identity.cert if sign and identity else None,
-                sign_key=identity.key if sign and identity else None,
+                mdn_for, source, headers, error, sign_cert=cert, sign_key=key
             )
         if inbound is not None and error is None and message_id and reply is not None:
             await asyncio.to_thread(inbox.record, message_id, reply, stored)
@@ -351,43 +401,97 @@ class AS2Receiver:
             stored.name if stored else "-",
             f"error: {error.modifier}" if error else "processed",
         )
-        return _Answer(reply, directive, async_url if reply else None)
+        return _Answer(reply, directive, async_url if reply else None, inbound)
 
-    async def _respond(self, request: web.Request, answer: _Answer) -> web.StreamResponse:
+    async def _respond(
+        self, ep: Endpoint, request: web.Request, answer: _Answer
+    ) -> web.StreamResponse:
         directive = answer.directive
         if directive.delay:
             await asyncio.sleep(directive.delay)
         if directive.reset:
             _reset(request)
+            await self._replied(ep, answer.inbound, None, None)
             return web.Response(status=500)
+        reply = answer.reply
         if directive.http_status is not None:
-            return web.Response(status=directive.http_status, text="forced failure\n")
-        if answer.reply is None:
-            return web.Response(status=200)
-        if answer.async_url:
-            task = asyncio.ensure_future(self._post_async(answer.async_url, answer.reply))
+            response = web.Response(status=directive.http_status, text="forced failure\n")
+            reply = None
+        elif reply is None:
+            response = web.Response(status=200)
+        elif answer.async_url:
+            task = asyncio.ensure_future(
+                self._post_async(ep, answer.inbound, answer.async_url, reply)
+            )
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+            # An empty 200: the MDN follows on its own connection (RFC 4130 section 7.3).
             return web.Response(status=200)
-        headers = {k: v for k, v in answer.reply.headers.items() if k != "Content-Length"}
-        return web.Response(status=200, body=answer.reply.body, headers=headers)
+        else:
+            headers = {k: v for k, v in reply.headers.items() if k.lower() != "content-length"}
+            response = web.Response(status=200, body=reply.body, headers=headers)
+        if ep.on_replied is None:
+            return response
+        # Written here rather than by aiohttp, so the hook knows the answer went out.
+        try:
+            await response.prepare(request)
+            await response.write_eof()
+            status: int | None = response.status
+        except (ConnectionError, OSError):
+            status = None
+        await self._replied(ep, answer.inbound, reply, status)
+        return response
 
-    async def _post_async(self, url: str, reply: MdnReply, attempts: int = 3) -> None:
-        headers = {k: v for k, v in reply.headers.items() if k != "Content-Length"}
-        timeout = aiohttp.ClientTimeout(total=30)
-        for attempt in range(1, attempts + 1):
-            try:
-                async with (
-                    aiohttp.ClientSession(timeout=timeout) as session,
-                    session.post(url, data=reply.body, headers=headers) as resp,
-                ):
-                    await resp.read()
-                    if resp.status < 400:
-                        return
-                    log.warning("as2 async MDN to %s: HTTP %d", url, resp.status)
-            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                log.warning("as2 async MDN to %s attempt %d failed: %s", url, attempt, exc)
-            await asyncio.sleep(0.2 * attempt)
+    async def _replied(
+        self, ep: Endpoint, inbound: InboundMessage | None, reply: MdnReply | None,
+        status: int | None,
+    ) -> None:
+        if ep.on_replied is None:
+            return
+        try:
+            await ep.on_replied(inbound, reply, status)
+        except Exception:  # the answer is out; a failing hook must not turn it into a 500
+            log.exception("as2 on_replied hook failed on %s", ep.path)
+
+    async def _post_async(
+        self, ep: Endpoint, inbound: InboundMessage | None, url: str, reply: MdnReply,
+        attempts: int = 3,
+    ) -> None:
+        status: int | None = None
+        try:
+            if self._async_check is not None:
+                self._async_check(url)
+            for attempt in range(1, attempts + 1):
+                try:
+                    answer = await post_bytes(url, reply.headers, reply.body,
+                                              timeout=self._async_timeout,
+                                              ssl_context=self._async_ssl)
+                except AS2TransportError as exc:
+                    log.warning("as2 async MDN to %s attempt %d failed: %s", url, attempt, exc)
+                else:
+                    if answer.status < 400:
+                        status = answer.status
+                        log.info("as2 async MDN for %s posted to %s (HTTP %d)",
+                                 inbound.message_id if inbound else "-", url, status)
+                        break
+                    log.warning("as2 async MDN to %s: HTTP %d", url, answer.status)
+                if attempt < attempts:
+                    await asyncio.sleep(0.2 * attempt)
+        except MdmrError as exc:
+            log.warning("as2 async MDN to %s not posted: %s", url, exc)
+        await self._replied(ep, inbound, reply, status)
+
+
+def _signer(
+    identity: LocalIdentity | None, directive: MdnDirective
+) -> tuple[x509.Certificate | None, PrivateKey | None]:
+    if directive.unsigned:
+        return None, None
+    if directive.sign_cert is not None and directive.sign_key is not None:
+        return directive.sign_cert, directive.sign_key
+    if identity is None:
+        return None, None
+    return identity.cert, identity.key
 
 
 def _reset(request: web.Request) -> None:

@@ -7,7 +7,7 @@ import asyncio
 import errno
 import logging
 import ssl
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -196,31 +196,13 @@ class AS2Client:
         verify_cert: x509.Certificate | Sequence[x509.Certificate] | None,
         attempt: int,
     ) -> SendResult:
-        connector = aiohttp.TCPConnector(
-            resolver=self._resolver,
-            local_addr=(source_address, 0) if source_address else None,
-            ssl=ssl_context if ssl_context is not None else True,
-            force_close=True,
-        )
-        client_timeout = aiohttp.ClientTimeout(total=None, connect=timeout, sock_read=timeout)
-        try:
-            async with (
-                aiohttp.ClientSession(
-                    connector=connector, timeout=client_timeout, auto_decompress=False
-                ) as session,
-                session.post(url, data=message.body, headers=headers) as resp,
-            ):
-                body = await resp.read()
-                status = resp.status
-                reason = resp.reason or ""
-                resp_headers = {k: v for k, v in resp.headers.items()}
-        except AS2TransportError:
-            raise
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            raise translate(exc, url, timeout) from None
+        reply = await post_bytes(url, headers, message.body, timeout=timeout,
+                                 ssl_context=ssl_context, resolver=self._resolver,
+                                 source_address=source_address)
+        status, resp_headers, body = reply.status, reply.headers, reply.body
         if status >= 400:
             raise AS2TransportError(
-                f"HTTP {status} {reason} from {url}".rstrip(), kind="http", status=status
+                f"HTTP {status} {reply.reason} from {url}".rstrip(), kind="http", status=status
             )
         mdn: Mdn | None = None
         pending = bool(message.mdn and message.mdn.async_url)
@@ -231,3 +213,49 @@ class AS2Client:
                 raise AS2Error(f"invalid MDN from {url}: {exc}") from None
             pending = False
         return SendResult(status, message.message_id, attempt, mdn, pending, resp_headers, body)
+
+
+@dataclass(frozen=True)
+class HttpReply:
+    """What a POST got back, whatever its status."""
+
+    status: int
+    reason: str
+    headers: dict[str, str]
+    body: bytes
+
+
+async def post_bytes(
+    url: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    timeout: float = 30.0,
+    ssl_context: ssl.SSLContext | None = None,
+    resolver: AbstractResolver | None = None,
+    source_address: str | None = None,
+) -> HttpReply:
+    """One POST of ``body`` with Content-Length (no retries, any status returned); network
+    and TLS failures raise :class:`AS2TransportError`.  Shared by the client, the
+    receiver's asynchronous MDNs and the simulator."""
+    # aiohttp sets Content-Length from the body; a copy in ``headers`` would be sent twice.
+    sent = {k: v for k, v in headers.items() if k.lower() != "content-length"}
+    connector = aiohttp.TCPConnector(
+        resolver=resolver,
+        local_addr=(source_address, 0) if source_address else None,
+        ssl=ssl_context if ssl_context is not None else True,
+        force_close=True,
+    )
+    client_timeout = aiohttp.ClientTimeout(total=None, connect=timeout, sock_read=timeout)
+    try:
+        async with (
+            aiohttp.ClientSession(
+                connector=connector, timeout=client_timeout, auto_decompress=False
+            ) as session,
+            session.post(url, data=body, headers=sent) as resp,
+        ):
+            data = await resp.read()
+            return HttpReply(resp.status, resp.reason or "",
+                             {k: v for k, v in resp.headers.items()}, data)
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        raise translate(exc, url, timeout) from None
