@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import paramiko
 import pytest
-from network_helpers import accepting_server, free_port, make_pki, tls_server
+from network_helpers import accepting_server, free_port, listener, make_pki, tls_server
 from ssh_helpers import HAVE_SSHD, Sshd, keygen, known_hosts_line, run_sshd
 
 from mdmr_provision.connectors.ssh import SshConnector, SshPool, SshTarget, channel_words
@@ -98,6 +99,33 @@ async def test_forwarding_disabled_is_administratively_prohibited(
         f"127.0.0.1:{port} from {DECLARED}: via SSH {sshd.user}@127.0.0.1:{sshd.port}: the SSH "
         f"server may not connect to 127.0.0.1:{port}: administratively prohibited (TCP "
         "forwarding is disabled in its sshd_config, or not permitted to that address)")
+
+
+async def test_silent_target_times_out_and_the_login_survives(sshd: Sshd,
+                                                              pool: SshPool) -> None:
+    connector = SshConnector(login(sshd), pool)
+    # A listener that never accepts, its queue full: the kernel drops sshd's SYNs.
+    with listener(backlog=0) as sock, accepting_server() as (good_port, _peers):
+        port = sock.getsockname()[1]
+        fillers = []
+        for _ in range(3):
+            filler = socket.socket()
+            filler.setblocking(False)
+            filler.connect_ex(("127.0.0.1", port))
+            fillers.append(filler)
+        try:
+            silent = await connector.tcp(Target("127.0.0.1", port, "x", source=DECLARED), 0.5)
+            after = await connector.tcp(Target("127.0.0.1", good_port, "x", source=DECLARED),
+                                        2.0)
+        finally:
+            for filler in fillers:
+                filler.close()
+    assert silent.error == (
+        f"127.0.0.1:{port} from {DECLARED}: via SSH {sshd.user}@127.0.0.1:{sshd.port}: the "
+        f"server's connection to 127.0.0.1:{port} timed out after 0.5s (no answer: a firewall "
+        "may drop the traffic)")
+    assert after.ok, after.error
+    assert sshd.log.read_text().count("Accepted publickey") == 1
 
 
 async def test_wrong_key_is_authentication_failed(tmp_path: Path, sshd: Sshd,

@@ -229,10 +229,14 @@ class SshPool:
             raise TransportError(f"via SSH {login}: {channel_words(exc, where)}") from None
         except (paramiko.SSHException, EOFError, OSError) as exc:
             self.release(login)
+            if "Timeout opening channel" in str(exc):
+                # The login is fine (other probes may be using it); only this target is silent.
+                raise TransportError(f"via SSH {login}: the server's connection to {where} "
+                                     f"timed out after {timeout:g}s (no answer: a firewall may "
+                                     "drop the traffic)") from None
             self._drop(login)
-            words = (f"timed out after {timeout:g}s (no answer: a firewall may drop the "
-                     "traffic)" if "Timeout" in str(exc) else f"SSH failed: {exc}")
-            raise TransportError(f"via SSH {login}: {where}: {words}") from None
+            raise TransportError(f"via SSH {login}: {where}: the SSH connection failed: "
+                                 f"{exc or type(exc).__name__}") from None
         except TransportError:
             self.release(login)
             self._drop(login)
