@@ -101,6 +101,21 @@ def _try_create(path: Path, info: LockInfo) -> bool:
     return True
 
 
+def _read_holder(state_path: Path) -> LockInfo | None:
+    # A lock just created by another process may not be written yet: look twice before
+    # calling it damaged (and suggesting force-unlock).
+    try:
+        return read_lock(state_path)
+    except StateError:
+        time.sleep(_POLL_SECONDS)
+    try:
+        return read_lock(state_path)
+    except StateError as exc:
+        raise StateError(
+            f"{state_path} is locked by another process or a damaged lock: {exc}"
+        ) from exc
+
+
 def _held_message(state_path: Path, holder: LockInfo | None) -> str:
     if holder is None:  # vanished or half-written while we looked
         return f"{state_path} is locked by another process"
@@ -131,11 +146,7 @@ def state_lock(state_path: Path, command: str, timeout: float = 0.0) -> Iterator
     deadline = time.monotonic() + max(timeout, 0.0)
     while not _try_create(path, info):
         if time.monotonic() >= deadline:
-            try:
-                holder = read_lock(state_path)
-            except StateError:
-                holder = None
-            raise StateError(_held_message(state_path, holder))
+            raise StateError(_held_message(state_path, _read_holder(state_path)))
         time.sleep(_POLL_SECONDS)
     try:
         yield info
@@ -158,7 +169,7 @@ def force_unlock(state_path: Path, lock_id: str | None = None) -> LockInfo:
             raise
         if lock_id is not None:
             raise
-        path.unlink(missing_ok=True)
+        _remove(path)
         return LockInfo("unknown", 0, "unknown", datetime.now(UTC), "unknown")
     if holder is None:
         raise StateError(f"{state_path} is not locked")
@@ -166,5 +177,12 @@ def force_unlock(state_path: Path, lock_id: str | None = None) -> LockInfo:
         raise StateError(
             f"{state_path} is locked with id {holder.id}, not {lock_id}; nothing removed"
         )
-    path.unlink(missing_ok=True)
+    _remove(path)
     return holder
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:  # e.g. a directory in the lock's place: leave it to a human
+        raise StateError(f"{path}: cannot remove lock: {exc.strerror or exc}") from exc
