@@ -20,14 +20,21 @@ from datetime import UTC, datetime
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from mdmr_provision.as2 import MdnRequest, build_message, check_mdn, parse_digest, parse_mdn
+from mdmr_provision.as2 import (
+    AS2Client,
+    AS2TransportError,
+    MdnRequest,
+    build_message,
+    check_mdn,
+    parse_digest,
+)
 from mdmr_provision.errors import MdmrError, SimulatorError
 from mdmr_provision.inventory.model import Inventory, Organisation
 from mdmr_provision.keys import load_certificate
 from mdmr_provision.simulator.faults import FaultSet
 from mdmr_provision.simulator.intake import ErrorReport
 from mdmr_provision.simulator.pki import DemoPki
-from mdmr_provision.simulator.post import post
+from mdmr_provision.simulator.post import check_loopback_url, client_context, failure
 from mdmr_provision.simulator.topology import MDMR_ORG_ID
 from mdmr_provision.tis import TisNamer, content
 
@@ -147,21 +154,31 @@ class MdmrSender:
             return datetime.now(UTC).isoformat()
 
         try:
-            reply = await post(
-                receiver.url, message.headers, message.body, timeout=timeout,
-                cafile=self.pki.layout.ca_cert,
-            )
+            url = check_loopback_url(receiver.url)
+            context = client_context(self.pki.layout.ca_cert) if url.startswith("https:") \
+                else None
         except MdmrError as exc:
             return replace(result, finished_at=finished(), error=str(exc))
-        result = replace(result, http_status=reply.status)
-        if reply.status != 200:
-            return replace(
-                result, finished_at=finished(), error=f"receiver answered HTTP {reply.status}"
-            )
         try:
-            mdn = parse_mdn(reply.headers, reply.body, verify_cert=org_cert)
+            sent = await AS2Client(verify_cert=org_cert).send(
+                message, url, timeout=timeout, ssl_context=context
+            )
+        except AS2TransportError as exc:
+            if exc.status is not None:
+                return replace(result, finished_at=finished(), http_status=exc.status,
+                               error=f"receiver answered HTTP {exc.status}")
+            return replace(result, finished_at=finished(), error=failure(exc))
         except MdmrError as exc:
             return replace(result, finished_at=finished(), error=f"unreadable MDN: {exc}")
+        result = replace(result, http_status=sent.status)
+        if sent.status != 200:
+            return replace(
+                result, finished_at=finished(), error=f"receiver answered HTTP {sent.status}"
+            )
+        mdn = sent.mdn
+        if mdn is None:
+            return replace(result, finished_at=finished(),
+                           error="unreadable MDN: the receiver answered without one")
         result = replace(
             result, disposition=mdn.disposition, mic_returned=mdn.received_mic,
             mdn_signed=mdn.signed, mdn_verified=mdn.verified,

@@ -2,29 +2,23 @@
 
 Only ever to loopback: a URL whose host is not a loopback address (or ``localhost``) is
 refused before any packet leaves, so a mistyped inventory cannot make the simulator send
-files to a real partner.  aiohttp's client errors become :class:`TransportError`.
+files to a real partner.  The HTTP work is the AS2 engine's (:func:`~mdmr_provision.as2.
+post_bytes`, :class:`~mdmr_provision.as2.AS2Client`); this module adds the guard, trust in
+the demo CA, and the simulator's wording of a failure.
 """
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import aiohttp
-
+from mdmr_provision.as2 import AS2TransportError, HttpReply, post_bytes
 from mdmr_provision.errors import SimulatorError, TransportError
 
-
-@dataclass(frozen=True)
-class HttpReply:
-    status: int
-    headers: dict[str, str]
-    body: bytes
+__all__ = ["HttpReply", "check_loopback_url", "client_context", "failure", "post"]
 
 
 def check_loopback_url(url: str) -> str:
@@ -45,6 +39,21 @@ def check_loopback_url(url: str) -> str:
     return url
 
 
+def client_context(cafile: Path | None) -> ssl.SSLContext:
+    """A TLS client context trusting ``cafile`` (the demo CA) or the system's CAs."""
+    try:
+        return ssl.create_default_context(cafile=str(cafile) if cafile else None)
+    except (OSError, ssl.SSLError) as exc:
+        raise SimulatorError(f"{cafile}: cannot load the CA certificate: {exc}") from None
+
+
+def failure(exc: AS2TransportError) -> str:
+    """A transport failure in the simulator's words ("cannot connect" when no connection)."""
+    if exc.kind in ("refused", "unreachable", "dns"):
+        return f"cannot connect: {exc}"
+    return str(exc)
+
+
 async def post(
     url: str,
     headers: Mapping[str, str],
@@ -53,27 +62,11 @@ async def post(
     timeout: float = 30.0,
     cafile: Path | None = None,
 ) -> HttpReply:
-    """POST ``body``; raises :class:`TransportError` for refused/reset/timeout/TLS failures."""
+    """POST ``body`` to a loopback ``url``; :class:`TransportError` for refused, reset,
+    timed-out or TLS failures (any HTTP status is returned, not raised)."""
     check_loopback_url(url)
-    context: ssl.SSLContext | bool = True
-    if url.startswith("https:"):
-        context = ssl.create_default_context(cafile=str(cafile) if cafile else None)
-    limits = aiohttp.ClientTimeout(total=timeout)
-    # aiohttp sets Content-Length from the body; a copy in ``headers`` would be sent twice.
-    headers = {k: v for k, v in headers.items() if k.lower() != "content-length"}
+    context = client_context(cafile) if url.startswith("https:") else None
     try:
-        async with aiohttp.ClientSession(
-            timeout=limits, connector=aiohttp.TCPConnector(ssl=context)
-        ) as session, session.post(url, data=body, headers=headers) as resp:
-            data = await resp.read()
-            return HttpReply(resp.status, {k: v for k, v in resp.headers.items()}, data)
-    except TimeoutError:
-        raise TransportError(f"{url}: no answer within {timeout:g} s") from None
-    except aiohttp.ClientConnectorError as exc:
-        raise TransportError(f"{url}: cannot connect: {exc.os_error.strerror or exc}") from None
-    except aiohttp.ClientError as exc:
-        raise TransportError(f"{url}: {type(exc).__name__}: {exc}") from None
-    except asyncio.CancelledError:
-        raise
-    except OSError as exc:
-        raise TransportError(f"{url}: {exc.strerror or exc}") from None
+        return await post_bytes(url, headers, body, timeout=timeout, ssl_context=context)
+    except AS2TransportError as exc:
+        raise TransportError(failure(exc)) from None
