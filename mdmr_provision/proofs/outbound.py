@@ -19,9 +19,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from aiohttp.abc import AbstractResolver, ResolveResult
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from mdmr_provision.as2 import AS2Client, Mdn, MdnRequest, build_message, check_mdn, parse_digest
@@ -30,7 +32,7 @@ from mdmr_provision.core.types import JsonValue
 from mdmr_provision.errors import MdmrError, TransportError
 from mdmr_provision.facts.dns import resolve
 from mdmr_provision.inventory.model import DnsSettings, FileNameTag
-from mdmr_provision.keys import load_certificate, load_private_key
+from mdmr_provision.keys import PrivateKey, load_certificate, load_private_key
 from mdmr_provision.proofs.profile import SendProfile
 from mdmr_provision.tis import TisNamer, content
 
@@ -86,11 +88,30 @@ class ProofFailed(MdmrError):
         self.context = dict(context or {})
 
 
-class InventoryResolver(AbstractResolver):
-    """aiohttp resolver that asks the inventory's DNS servers (R10), as the probes do."""
+class Forwarder(Protocol):
+    """A path that starts at another server (SSH): loopback ports standing in for targets."""
 
-    def __init__(self, settings: DnsSettings) -> None:
+    async def open(self, address: str, port: int, timeout: float) -> tuple[str, int]:
+        """The loopback ``(host, port)`` whose connections leave from the server."""
+        ...
+
+    async def close(self) -> None:
+        """Stop forwarding."""
+        ...
+
+
+class InventoryResolver(AbstractResolver):
+    """aiohttp resolver that asks the inventory's DNS servers (R10), as the probes do.
+
+    With a ``forwarder`` each address answered is swapped for the loopback port that
+    reaches it from the sending server; the host name stays, so TLS still verifies it.
+    """
+
+    def __init__(self, settings: DnsSettings, forwarder: Forwarder | None = None,
+                 timeout: float = 30.0) -> None:
         self._settings = settings
+        self._forwarder = forwarder
+        self._timeout = timeout
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
@@ -104,7 +125,14 @@ class InventoryResolver(AbstractResolver):
             fam = socket.AF_INET6 if ":" in str(address) else socket.AF_INET
             if family not in (socket.AF_UNSPEC, fam):
                 continue
-            out.append(ResolveResult(hostname=host, host=str(address), port=port, family=fam,
+            where, to = str(address), port
+            if self._forwarder is not None:
+                try:
+                    where, to = await self._forwarder.open(where, port, self._timeout)
+                except MdmrError as exc:
+                    raise OSError(str(exc)) from None
+                fam = socket.AF_INET
+            out.append(ResolveResult(hostname=host, host=where, port=to, family=fam,
                                      proto=0, flags=socket.AI_NUMERICHOST))
         if not out:
             raise OSError(f"{host} has no address of the wanted family")
@@ -122,6 +150,8 @@ class OutboundRequest:
     tag: FileNameTag
     dns: DnsSettings
     evidence_dir: Path
+    #: Set for a server reached over SSH: the files then leave from that server (R5).
+    forwarder: Forwarder | None = None
 
 
 def _ssl_context(profile: SendProfile) -> ssl.SSLContext | None:
@@ -151,8 +181,26 @@ async def prove_outbound(
         "sender_cert_sha256": sign_cert.fingerprint(hashes.SHA256()).hex(),
         "mdmr_cert_sha256": partner_cert.fingerprint(hashes.SHA256()).hex(),
     }
-    client = AS2Client(resolver=InventoryResolver(req.dns), verify_cert=partner_cert)
+    try:
+        return await _prove(req, namer, context, sign_cert, sign_key, partner_cert,
+                            wait_for_mdn, fts)
+    finally:
+        if req.forwarder is not None:
+            await req.forwarder.close()
+
+
+async def _prove(req: OutboundRequest, namer: TisNamer, context: dict[str, JsonValue],
+                 sign_cert: x509.Certificate, sign_key: PrivateKey,
+                 partner_cert: x509.Certificate, wait_for_mdn: MdnWaiter | None,
+                 fts: FtsLookup | None) -> tuple[dict[str, JsonValue], list[FileEvidence]]:
+    profile = req.profile
+    resolver = InventoryResolver(req.dns, req.forwarder, profile.timeout_seconds)
+    client = AS2Client(resolver=resolver, verify_cert=partner_cert)
     ssl_context = _ssl_context(profile)
+    # Over SSH the server's own routing picks the source; binding it here would fail.
+    source = None if req.forwarder is not None else profile.source_address
+    if req.forwarder is not None:
+        await _forward_first(req, resolver, context)
     files: list[FileEvidence] = []
     for label, size in (("small", None), ("large", req.large_size)):
         name = str(namer.name(req.ldc, profile.org_id))
@@ -188,7 +236,7 @@ async def prove_outbound(
         try:
             result = await client.send(
                 message, profile.url, timeout=profile.timeout_seconds, retries=2,
-                source_address=profile.source_address, ssl_context=ssl_context,
+                source_address=source, ssl_context=ssl_context,
             )
             ev = replace(ev, http_status=result.status, attempts=result.attempts)
             mdn = result.mdn
@@ -223,6 +271,17 @@ async def prove_outbound(
         files.append(ev)
     await _summary(req.evidence_dir, context, files)
     return context, files
+
+
+async def _forward_first(req: OutboundRequest, resolver: InventoryResolver,
+                         context: dict[str, JsonValue]) -> None:
+    """Open the SSH paths before any file is named: their failures, in their own words."""
+    url = urlsplit(req.profile.url)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        await resolver.resolve(url.hostname or "", port)
+    except OSError as exc:
+        raise ProofFailed(f"{req.profile.url}: {exc}", [], context) from None
 
 
 async def _summary(directory: Path, context: dict[str, JsonValue],

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mdmr_provision import policy
 from mdmr_provision.core.types import (
@@ -48,6 +49,9 @@ from mdmr_provision.inventory.model import (
     Inventory,
     Server,
 )
+
+if TYPE_CHECKING:
+    from mdmr_provision.connectors.ssh import SshForwarder
 
 #: Marks a reachability failure that happened before any connection: name resolution.
 DNS_PREFIX = "DNS: "
@@ -97,6 +101,15 @@ def connector_for(server: Server) -> Connector | None:
 
         return SshConnector.for_server(server)
     return None
+
+
+def forwarder_for(server: Server) -> SshForwarder | None:
+    """For an ssh server, the loopback-to-SSH forwarder its outbound proofs send through."""
+    if server.connection != "ssh":
+        return None
+    from mdmr_provision.connectors.ssh import SshForwarder, SshTarget
+
+    return SshForwarder(SshTarget.for_server(server))
 
 
 class DnsCheck(Resource):

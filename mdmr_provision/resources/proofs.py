@@ -51,6 +51,7 @@ from mdmr_provision.proofs.outbound import (
 )
 from mdmr_provision.proofs.profile import read_profile
 from mdmr_provision.resources.as2_profiles import profiles_root, sending_servers
+from mdmr_provision.resources.network import forwarder_for
 from mdmr_provision.runtime.receivers import Received
 from mdmr_provision.tis import TisNamer
 
@@ -194,10 +195,12 @@ class OutboundProof(_Proof):
         profile = read_profile(self.profile_path)
         stamp = ctx.now.strftime("%Y%m%dT%H%M%SZ")
         evidence_dir = Path(ctx.evidence_dir) / self.address / stamp
+        # An ssh server sends through SSH channels, so the files leave from it (R5).
+        forwarder = forwarder_for(self.server)
         request = OutboundRequest(
             profile=profile, ldc=self.ldc, large_size=self.inventory.policy.large_file_size,
             tag=self.inventory.policy.file_name_tag, dns=self.inventory.dns,
-            evidence_dir=evidence_dir,
+            evidence_dir=evidence_dir, forwarder=forwarder,
         )
         waiter = getattr(services, "wait_for_mdn", None)
         fts = getattr(services, "fts_verdict", None)
@@ -209,6 +212,7 @@ class OutboundProof(_Proof):
             "inputs": change.after.get("inputs"),
             # Evidence gathered against the built-in simulator is rehearsal, not MDM/R evidence.
             "simulated": bool(getattr(services, "simulate", False)),
+            **({"via": forwarder.via} if forwarder else {}),
         }
         try:
             sent_with, files = await prove_outbound(request, _namer(ctx), wait_for_mdn=waiter,
