@@ -26,8 +26,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mdmr_provision.as2 import Mdn, parse_mdn
-from mdmr_provision.as2.store import Inbox
+from mdmr_provision.as2 import Mdn, MdnReply, parse_mdn
 from mdmr_provision.core.types import Action, Evidence, JsonValue, ResourceRecord
 from mdmr_provision.errors import (
     EXIT_INTERRUPTED,
@@ -47,14 +46,10 @@ from mdmr_provision.resources.proofs import (
     proof_attributes,
     shown_path,
 )
-from mdmr_provision.runtime.receivers import Listening, OurReceivers, Received, inbox_for
+from mdmr_provision.runtime.receivers import Listening, OurReceivers, Received
 from mdmr_provision.simulator.pki import ensure_pki
 from mdmr_provision.state import state_lock
 from mdmr_provision.tis import TisName, parse_name_record, verify_content
-
-#: How long after a message is stored its MDN may take to be signed and recorded.
-MDN_WAIT = 15.0
-_POLL = 0.05
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -146,9 +141,9 @@ class _Receiving:
 
     # -- per message (receivers' loop) ------------------------------------------------------
 
-    def on_received(self, got: Received) -> None:
-        """Judge and record in the background: the MDN is sent after this returns."""
-        task = asyncio.ensure_future(self._handle(got))
+    def on_replied(self, got: Received, reply: MdnReply | None, status: int | None) -> None:
+        """Judge and record in the background, now that our answer has gone out."""
+        task = asyncio.ensure_future(self._handle(got, reply, status))
         self.tasks.add(task)
         task.add_done_callback(self._finished)
 
@@ -158,11 +153,12 @@ class _Receiving:
         if not task.cancelled() and (error := task.exception()) is not None:
             _say(f"internal error, message not recorded: {error!r}")
 
-    async def _handle(self, got: Received) -> None:
+    async def _handle(self, got: Received, reply: MdnReply | None, status: int | None) -> None:
         what = f"{got.environment} {got.org_id} {got.file_name or '(no file name)'}"
         proof = self.proofs.get((got.environment, got.org_id))
         try:
-            mdn = await _our_mdn(self.session, got) if got.mdn_requested else None
+            mdn = await asyncio.to_thread(_our_mdn, self.session, got, reply, status) \
+                if got.mdn_requested else None
             problem = await asyncio.to_thread(self._problem, got, mdn)
             if problem is None and proof is None:
                 problem = "this organisation and environment are not selected"
@@ -230,20 +226,17 @@ def _payload(got: Received) -> bytes:
                         f"{exc.strerror or exc}") from None
 
 
-async def _our_mdn(session: Session, got: Received) -> Mdn:
-    """The MDN our receiver recorded for ``got`` (it records it just before sending)."""
+def _our_mdn(session: Session, got: Received, reply: MdnReply | None,
+             status: int | None) -> Mdn:
+    """The MDN our receiver sent for ``got``, read back as the MDM/R would read it."""
+    if reply is None:
+        raise MdmrError(f"our receiver sent no MDN for {got.message_id}")
+    if status is None or status >= 400:
+        raise MdmrError(f"our MDN for {got.message_id} did not reach the sender"
+                        + (f" (HTTP {status})" if status else ""))
     org = session.inventory.organisation(got.org_id)
-    receiver = org.receiver(got.environment)
-    assert receiver is not None
-    inbox = Inbox(inbox_for(session.inventory, org, got.environment))
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + MDN_WAIT
-    while (recorded := await asyncio.to_thread(inbox.lookup, got.message_id)) is None:
-        if loop.time() >= deadline:
-            raise MdmrError(f"no MDN was recorded for {got.message_id} within {MDN_WAIT:g}s")
-        await asyncio.sleep(_POLL)
     cert = load_certificate(org.certificate.cert)
-    return parse_mdn(recorded.mdn.headers, recorded.mdn.body, verify_cert=cert)
+    return parse_mdn(reply.headers, reply.body, verify_cert=cert)
 
 
 def _say(text: str) -> None:
@@ -330,7 +323,7 @@ async def _serve(receiving: _Receiving, until_proven: bool, timeout: float | Non
         loop.add_signal_handler(signal.SIGINT, on_sigint)
         loop.add_signal_handler(signal.SIGTERM, stop.set)
     envs = sorted({env for env, _ in receiving.proofs})
-    receivers = OurReceivers(receiving.session.inventory, on_received=receiving.on_received)
+    receivers = OurReceivers(receiving.session.inventory, on_replied=receiving.on_replied)
     receivers.build(envs)
     await receivers.start()
     try:

@@ -26,6 +26,7 @@ from mdmr_provision.as2 import (
     InboundMessage,
     LocalIdentity,
     Mdn,
+    MdnReply,
     Partner,
     ReceivePolicy,
 )
@@ -71,6 +72,10 @@ class Listening:
 
 #: Called (on the receivers' loop) for each message accepted, before its MDN is sent.
 OnReceived = Callable[[Received], None]
+#: Called (on the receivers' loop) once the answer to an accepted message has gone out: the
+#: MDN sent (None when none was) and the HTTP status it went with (None when it never
+#: arrived: connection reset, asynchronous MDN not deliverable).
+OnReplied = Callable[[Received, MdnReply | None, int | None], None]
 
 
 def _host_port(url: str) -> tuple[str, int, str]:
@@ -97,6 +102,8 @@ class OurReceivers:
     received: dict[str, Received] = field(default_factory=dict)
     #: Told of every accepted message (the ``receive`` command records proofs from it).
     on_received: OnReceived | None = None
+    #: Told of every accepted message once our MDN has gone out.
+    on_replied: OnReplied | None = None
     #: Filled by :meth:`build`; listen URLs are final once started (port 0 is resolved).
     endpoints: list[Listening] = field(default_factory=list)
 
@@ -138,9 +145,15 @@ class OurReceivers:
             if self.on_received is not None:
                 self.on_received(got)
 
+        async def on_replied(inbound: InboundMessage | None, reply: MdnReply | None,
+                             status: int | None) -> None:
+            got = self.received.get(inbound.message_id.strip()) if inbound else None
+            if got is not None and self.on_replied is not None:
+                self.on_replied(got, reply, status)
+
         return Endpoint(path=path, inbox=inbox_for(self.inventory, org, environment),
                         identities=(LocalIdentity(org.as2_id, cert, key),),
-                        partners=(partner,), on_message=on_message)
+                        partners=(partner,), on_message=on_message, on_replied=on_replied)
 
     def build(self, environments: Iterable[str] | None = None) -> None:
         """Prepare the servers (certificates and keys are read here, once)."""
