@@ -101,3 +101,28 @@ def _wait_listening(port: int, process: subprocess.Popen[bytes], log: Path) -> N
                 return
         time.sleep(0.025)
     raise AssertionError("sshd did not start listening")
+
+
+SSH_AGENT = shutil.which("ssh-agent")
+SSH_ADD = shutil.which("ssh-add")
+
+
+@contextmanager
+def run_agent(directory: Path, *keys: Path) -> Iterator[Path]:
+    """A private ssh-agent holding ``keys``; yields its socket path, stops it by its pid."""
+    assert SSH_AGENT and SSH_ADD, "ssh-agent is not installed"
+    sock = directory / "agent.sock"
+    process = subprocess.Popen([SSH_AGENT, "-D", "-a", str(sock)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(400):
+            if sock.exists():
+                break
+            time.sleep(0.025)
+        for key in keys:
+            subprocess.run([SSH_ADD, "-q", str(key)], check=True, env={"SSH_AUTH_SOCK": str(sock)},
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        yield sock
+    finally:
+        process.terminate()
+        process.wait(5)

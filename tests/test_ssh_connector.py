@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,9 +12,16 @@ from pathlib import Path
 import paramiko
 import pytest
 from network_helpers import accepting_server, free_port, listener, make_pki, tls_server
-from ssh_helpers import HAVE_SSHD, Sshd, keygen, known_hosts_line, run_sshd
+from ssh_helpers import HAVE_SSHD, SSH_AGENT, Sshd, keygen, known_hosts_line, run_agent, run_sshd
 
-from mdmr_provision.connectors.ssh import SshConnector, SshPool, SshTarget, channel_words
+from mdmr_provision.connectors.ssh import (
+    SshConnector,
+    SshForwarder,
+    SshPool,
+    SshTarget,
+    channel_words,
+)
+from mdmr_provision.errors import TransportError
 from mdmr_provision.facts.net import Target
 from mdmr_provision.inventory.model import SecretRef
 
@@ -224,3 +232,46 @@ def test_channel_words_for_other_codes() -> None:
     exc = paramiko.ChannelException(4, "Resource shortage")
     assert channel_words(exc, "10.0.0.1:443") == (
         "the SSH server would not open a connection to 10.0.0.1:443: Resource shortage")
+
+
+@pytest.mark.skipif(SSH_AGENT is None, reason="ssh-agent not installed (openssh-client)")
+async def test_login_through_the_ssh_agent(tmp_path: Path, sshd: Sshd, pool: SshPool,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    with run_agent(tmp_path, sshd.client_key) as sock, accepting_server() as (port, _peers):
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
+        monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.ssh keys: the agent must do it
+        result = await SshConnector(login(sshd, key=None), pool).tcp(
+            Target("127.0.0.1", port, "x", source=DECLARED), 2.0)
+    assert result.ok, result.error
+
+
+async def test_no_key_and_no_agent_is_said_plainly(tmp_path: Path, sshd: Sshd, pool: SshPool,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    result = await SshConnector(login(sshd, key=None), pool).tcp(
+        Target("127.0.0.1", 9, "x", source=DECLARED), 2.0)
+    assert result.error == prefix(9, sshd) + (
+        f"authentication failed for user {sshd.user}: no key file, no SSH agent and no "
+        "~/.ssh key to try")
+
+
+async def test_forwarder_carries_tls_from_the_server(tmp_path: Path, sshd: Sshd,
+                                                     pool: SshPool) -> None:
+    pki = make_pki(tmp_path / "pki")
+    forwarder = SshForwarder(login(sshd), pool)
+    with tls_server(pki) as port:
+        host, local = await forwarder.open("127.0.0.1", port, 2.0)
+        assert host == "127.0.0.1" and local != port
+        assert await forwarder.open("127.0.0.1", port, 2.0) == (host, local)  # reused
+        context = ssl.create_default_context(cafile=str(pki.ca_pem))
+        for _ in range(2):  # the first connection uses the channel opened eagerly, then anew
+            reader, writer = await asyncio.open_connection(
+                host, local, ssl=context, server_hostname="fts.mdmr.test")
+            assert writer.get_extra_info("ssl_object").version() in ("TLSv1.2", "TLSv1.3")
+            writer.close()
+            del reader
+        await forwarder.close()
+    closed = free_port()
+    with pytest.raises(TransportError, match=r"the server could not connect to 127\.0\.0\.1:"):
+        await SshForwarder(login(sshd), pool).open("127.0.0.1", closed, 2.0)
