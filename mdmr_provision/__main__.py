@@ -2,6 +2,10 @@
 
 import sys
 
-from mdmr_provision.cli import main
+try:
+    from mdmr_provision.cli import main
+except KeyboardInterrupt:  # Ctrl-C while the CLI is still being imported
+    print("mdmr-provision: interrupted", file=sys.stderr)
+    sys.exit(130)
 
 sys.exit(main())

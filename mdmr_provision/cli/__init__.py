@@ -78,11 +78,14 @@ def _log_internal_error() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (0 ok, 1 user error, 2 usage, 3 bug, 130 Ctrl-C)."""
-    parser = build_parser()
     try:
+        parser = build_parser()  # imports every command: Ctrl-C often lands here
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help/--version
         return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
+    except KeyboardInterrupt:
+        print("mdmr-provision: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     if not getattr(args, "func", None):
         parser.print_usage(sys.stderr)
         print("mdmr-provision: error: a command is required", file=sys.stderr)

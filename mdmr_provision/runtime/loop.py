@@ -9,6 +9,7 @@ loop) or :meth:`BackgroundLoop.run` (from plain code).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -44,7 +45,19 @@ class BackgroundLoop:
     def close(self) -> None:
         if not self._thread.is_alive():
             return
+        # Cancel what is still pending (a start cut short by Ctrl-C, connections being
+        # accepted) so closing the loop does not print "Task was destroyed but it is pending".
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(_cancel_pending(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=30)
         if not self._thread.is_alive():
             self._loop.close()
+
+
+async def _cancel_pending() -> None:
+    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.get_running_loop().shutdown_asyncgens()
