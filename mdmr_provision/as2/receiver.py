@@ -20,12 +20,23 @@ import socket
 import ssl
 import struct
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from aiohttp import web
 from cryptography import x509
 
+from mdmr_provision.as2.endpoint import (
+    Endpoint,
+    LocalIdentity,
+    MdnDirective,
+    MdnPolicy,
+    OnMessage,
+    OnReplied,
+    Partner,
+    PartnerLookup,
+    UrlCheck,
+)
 from mdmr_provision.as2.errors import DispositionError, UnexpectedProcessingError
 from mdmr_provision.as2.inbound import InboundMessage, ReceivePolicy, parse_message
 from mdmr_provision.as2.mdn import Mdn, MdnReply, mdn_for, parse_mdn
@@ -36,77 +47,19 @@ from mdmr_provision.errors import AS2Error, MdmrError
 from mdmr_provision.keys import PrivateKey
 
 log = logging.getLogger("mdmr_provision.as2.receiver")
-
-
-@dataclass(frozen=True)
-class LocalIdentity:
-    """One of our AS2 ids with the certificate/key that decrypt and sign for it."""
-
-    as2_id: str
-    cert: x509.Certificate
-    key: PrivateKey
-
-
-@dataclass(frozen=True)
-class Partner:
-    """A trading partner: its AS2 id, certificates (current and rollover) and policy."""
-
-    as2_id: str
-    certs: tuple[x509.Certificate, ...]
-    policy: ReceivePolicy = field(default_factory=ReceivePolicy)
-
-
-@dataclass(frozen=True)
-class MdnDirective:
-    """How to answer one message (for simulators and fault injection); default: correctly.
-
-    ``sign_cert``/``sign_key`` sign the MDN with another certificate than the endpoint's
-    identity (an expired or wrong certificate on purpose); they also sign MDNs for messages
-    whose AS2-To matched no identity.
-    """
-
-    unsigned: bool = False
-    wrong_mic: bool = False
-    error: str | None = None
-    http_status: int | None = None
-    delay: float = 0.0
-    reset: bool = False
-    sign_cert: x509.Certificate | None = None
-    sign_key: PrivateKey | None = None
-
-
-#: Called with each accepted message and where it was stored, before the MDN is sent.
-OnMessage = Callable[[InboundMessage, Path], Awaitable[None]]
-MdnPolicy = Callable[
-    [InboundMessage | None, DispositionError | None], MdnDirective | Awaitable[MdnDirective]
+# The records live in .endpoint; importing them from here keeps working.
+__all__ = [
+    "AS2Receiver",
+    "Endpoint",
+    "LocalIdentity",
+    "MdnDirective",
+    "MdnPolicy",
+    "OnMessage",
+    "OnReplied",
+    "Partner",
+    "PartnerLookup",
+    "UrlCheck",
 ]
-#: AS2-From -> the partner, per message, in a worker thread (it may read files); None for an
-#: unknown sender.  Raising a DispositionError refuses the message with that MDN error.
-PartnerLookup = Callable[[str], Partner | None]
-#: Called once the answer has gone out: the message (None when it could not be decoded or
-#: was a duplicate), the MDN sent (None when none was), and the HTTP status written — for an
-#: asynchronous MDN, the status the sender's MDN URL answered; None when nothing arrived
-#: (connection reset, MDN not deliverable).
-OnReplied = Callable[[InboundMessage | None, MdnReply | None, int | None], Awaitable[None]]
-#: Refuses (raises MdmrError for) a Receipt-Delivery-Option URL we must not post to.
-UrlCheck = Callable[[str], object]
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """One receiving URL path with its identities, partners, inbox and hooks."""
-
-    path: str
-    inbox: Path
-    identities: tuple[LocalIdentity, ...]
-    partners: tuple[Partner, ...] = ()
-    on_message: OnMessage | None = None
-    mdn_policy: MdnPolicy | None = None
-    accept_unknown_partners: bool = False
-    max_body: int = 64 * 1024 * 1024
-    #: Consulted when ``partners`` has no entry for the AS2-From.
-    partner_lookup: PartnerLookup | None = None
-    on_replied: OnReplied | None = None
 
 
 @dataclass(frozen=True)
