@@ -62,6 +62,7 @@ from mdmr_provision.as2.receiver import (
     OnReplied,
     Partner,
     PartnerLookup,
+    reset_connection,
 )
 from mdmr_provision.as2.sender import (
     AS2Client,
@@ -116,6 +117,7 @@ __all__ = [
     "parse_message",
     "post_bytes",
     "read_wire",
+    "reset_connection",
     "safe_name",
     "write_wire",
 ]

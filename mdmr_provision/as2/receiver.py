@@ -59,6 +59,7 @@ __all__ = [
     "Partner",
     "PartnerLookup",
     "UrlCheck",
+    "reset_connection",
 ]
 
 
@@ -363,7 +364,7 @@ class AS2Receiver:
         if directive.delay:
             await asyncio.sleep(directive.delay)
         if directive.reset:
-            _reset(request)
+            reset_connection(request)
             await self._replied(ep, answer.inbound, None, None)
             return web.Response(status=500)
         reply = answer.reply
@@ -447,7 +448,8 @@ def _signer(
     return identity.cert, identity.key
 
 
-def _reset(request: web.Request) -> None:
+def reset_connection(request: web.BaseRequest) -> None:
+    """Drop the client's connection with a TCP RST, as a crashing peer or middlebox would."""
     # SO_LINGER 0 makes close() send RST: the client sees "connection reset", not a clean EOF.
     transport = request.transport
     if transport is None:

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import ssl
-import struct
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from mdmr_provision.as2 import reset_connection
 from mdmr_provision.errors import SimulatorError
 from mdmr_provision.simulator.faults import FaultKind, FaultSet
 from mdmr_provision.simulator.pki import DemoPki, Identity
@@ -57,18 +56,6 @@ def tls_context(pki: DemoPki, endpoint: SimEndpoint, faults: FaultSet) -> ssl.SS
     # Called for every handshake, with or without SNI (name None): the fault always applies.
     normal.sni_callback = pick
     return normal
-
-
-def reset_connection(request: web.Request) -> None:
-    """Drop the client's connection with a TCP RST, as a crashing peer or middlebox would."""
-    transport = request.transport
-    if transport is None:
-        return
-    sock = transport.get_extra_info("socket")
-    if isinstance(sock, socket.socket):
-        # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    transport.abort()
 
 
 def fault_middleware(environment: str, faults: FaultSet) -> Middleware:
