@@ -23,6 +23,7 @@ from mdmr_provision.errors import (
     EXIT_USAGE,
     MdmrError,
 )
+from mdmr_provision.outstream import tolerant_stdout
 
 #: Sub-command modules, in the order ``--help`` lists them.
 COMMANDS: tuple[str, ...] = (
@@ -91,7 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("mdmr-provision: error: a command is required", file=sys.stderr)
         return EXIT_USAGE
     try:
-        result: int = args.func(args)
+        with tolerant_stdout():  # a closed pipe must not cut an apply short
+            result: int = args.func(args)
         return result
     except MdmrError as exc:
         print(f"mdmr-provision: error: {exc}", file=sys.stderr)
