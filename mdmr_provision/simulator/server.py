@@ -27,6 +27,7 @@ from mdmr_provision.as2 import (
     InboundMessage,
     LocalIdentity,
     MdnDirective,
+    MdnReply,
     Partner,
     ReceivePolicy,
 )
@@ -76,6 +77,7 @@ class As2Endpoint:
                 partner_lookup=self.partner,
                 on_message=self._accepted,
                 mdn_policy=self._directive,
+                on_replied=self._replied,
                 max_body=MAX_BODY,
             )],
             mdn_path=None,  # the MDM/R's gateway takes messages, not receipts
@@ -125,6 +127,19 @@ class As2Endpoint:
             inbound.as2_from, inbound.filename, inbound.payload, inbound.message_id,
             peer=inbound.peer,
         )
+
+    async def _replied(
+        self, inbound: InboundMessage | None, reply: MdnReply | None, status: int | None
+    ) -> None:
+        url = inbound.mdn.async_url if inbound and inbound.mdn else None
+        if inbound is None or reply is None or not url:
+            return
+        env = self.endpoint.environment
+        if status is None:
+            log.info("%s: async MDN for %s not delivered to %s", env, inbound.message_id, url)
+        else:
+            log.info("%s: async MDN for %s posted to %s (HTTP %d)", env, inbound.message_id,
+                     url, status)
 
     async def _directive(
         self, inbound: InboundMessage | None, error: DispositionError | None
