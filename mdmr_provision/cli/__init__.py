@@ -8,6 +8,7 @@ Each sub-command lives in its own module in this package and exposes
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import sys
@@ -21,6 +22,7 @@ from mdmr_provision.errors import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_USAGE,
+    EXIT_USER_ERROR,
     MdmrError,
 )
 from mdmr_provision.outstream import tolerant_stdout
@@ -40,6 +42,13 @@ COMMANDS: tuple[str, ...] = (
     "confirm",
     "receive",
     "report",
+)
+
+
+#: OSErrors that describe the user's file system, not a bug (when they name a file).
+_ENVIRONMENT_ERRNOS = frozenset(
+    {errno.ENAMETOOLONG, errno.EACCES, errno.EPERM, errno.EROFS, errno.ELOOP, errno.ENOSPC,
+     errno.EDQUOT, errno.EIO}
 )
 
 
@@ -104,10 +113,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         # stdout closed early (e.g. piped into `head`): not an error worth a traceback.
         return 0
+    except OSError as exc:
+        if exc.filename is not None and exc.errno in _ENVIRONMENT_ERRNOS:
+            # The user's file system said no (name too long, permission, full disk...):
+            # whichever module met it first, it is theirs to fix, not a bug.
+            print(f"mdmr-provision: error: {exc.filename}: {exc.strerror}", file=sys.stderr)
+            return EXIT_USER_ERROR
+        return _internal_error(exc)
     except Exception as exc:  # noqa: BLE001 - the one place that turns bugs into exit 3
-        where = _log_internal_error()
-        print(
-            f"mdmr-provision: internal error: {type(exc).__name__}: {exc} ({where})",
-            file=sys.stderr,
-        )
-        return EXIT_INTERNAL
+        return _internal_error(exc)
+
+
+def _internal_error(exc: Exception) -> int:
+    where = _log_internal_error()
+    print(
+        f"mdmr-provision: internal error: {type(exc).__name__}: {exc} ({where})",
+        file=sys.stderr,
+    )
+    return EXIT_INTERNAL

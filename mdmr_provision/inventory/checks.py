@@ -112,10 +112,17 @@ class Checker:
         value = self.doc_value(path)
         if not isinstance(value, str):
             return
-        target = self.resolve(path, value)
-        if target.is_file():
+        try:
+            target = self.resolve(path, value)
+            if target.is_file():
+                return
+            exists = target.exists()
+        except (OSError, ValueError) as exc:  # a NUL byte, a name longer than the OS allows
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            shown = value if len(value) <= 60 else value[:57] + "..."
+            self.error(path, f"{what} {shown!r} is not a usable path: {reason}")
             return
-        if target.exists():
+        if exists:
             self.error(path, f"{what} '{value}' is not a file")
         elif target.is_relative_to(self.workdir):
             self.warnings.append(
