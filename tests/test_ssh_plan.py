@@ -43,7 +43,11 @@ def over_ssh(inv: Inventory, sshd: Sshd) -> Inventory:
     first = replace(ldc.servers[0], connection="ssh", ssh=spec)
     orgs: tuple[Organisation, ...] = (replace(ldc, servers=(first, *ldc.servers[1:])),
                                       *inv.organisations[1:])
-    return replace(inv, organisations=orgs)
+    # Generous timeouts: a loaded test machine must not turn a good path into a failure.
+    envs = tuple(replace(e, endpoint=replace(e.endpoint, timeout_seconds=15.0))
+                 for e in inv.environments)
+    return replace(inv, organisations=orgs, environments=envs,
+                   dns=replace(inv.dns, timeout_seconds=5.0))
 
 
 async def test_plan_and_apply_reachability_from_an_ssh_server(tmp_path: Path) -> None:
@@ -56,7 +60,7 @@ async def test_plan_and_apply_reachability_from_an_ssh_server(tmp_path: Path) ->
         plan = await build_plan(inv, resources(inv), State(), now=NOW)
         by_address = {c.address: c for c in plan.changes}
         change = by_address["reachability.production.as2-a"]
-        assert change.action is Action.VERIFY
+        assert change.action is Action.VERIFY, change.reason
         assert change.severity is Severity.INFO
         assert change.reason == (f"TCP+TLS from as2-a (127.0.30.1, over SSH) to {HOST}:{port}: "
                                  "never checked (R5, R10)")
@@ -77,7 +81,8 @@ async def test_plan_and_apply_reachability_from_an_ssh_server(tmp_path: Path) ->
         record = ResourceRecord(res.address, res.kind, dr.fingerprint, outcome.attributes, NOW)
         again = await build_plan(inv, resources(inv), State(records={res.address: record}),
                                  now=NOW)
-        assert {c.address: c for c in again.changes}[res.address].action is Action.NOOP
+        replanned = {c.address: c for c in again.changes}[res.address]
+        assert replanned.action is Action.NOOP, replanned.reason
 
 
 async def test_plan_reason_when_the_ssh_server_may_not_forward(tmp_path: Path) -> None:
@@ -105,5 +110,13 @@ def test_two_logins_are_two_probes(tmp_path: Path) -> None:
     server = replace(inv.servers[0], connection="ssh", ssh=one)
     other = replace(server, ssh=replace(one, host="jump.example"))
     keys = {Reachability(inv, inv.environments[0], s).probes()[0].key for s in (server, other)}
-    assert keys == {"reach:ssh:probe@127.0.30.1:22:127.0.30.1->https://fts.mdmr.test:14443",
-                    "reach:ssh:probe@jump.example:22:127.0.30.1->https://fts.mdmr.test:14443"}
+    assert keys == {
+        "reach:ssh:probe@127.0.30.1:22:127.0.30.1->https://fts.mdmr.test:14443/tcp+tls",
+        "reach:ssh:probe@jump.example:22:127.0.30.1->https://fts.mdmr.test:14443/tcp+tls"}
+
+
+def test_tcp_only_and_tls_probes_of_one_path_are_distinct(tmp_path: Path) -> None:
+    inv = net_inventory(tmp_path, with_dr=True)  # DR checks TCP only, same endpoint
+    production, dr = (Reachability(inv, env, inv.servers[0]) for env in inv.environments)
+    assert production.probes()[0].key.endswith("/tcp+tls")
+    assert dr.probes()[0].key.endswith("/tcp")

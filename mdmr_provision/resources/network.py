@@ -189,8 +189,9 @@ class Reachability(Resource):
         # An ssh server's probes run where it logs in: two logins are two probes.
         login = (f"{server.ssh.user}@{server.ssh.host or server.address}:{server.ssh.port}:"
                  if server.connection == "ssh" and server.ssh else "")
+        # The checks are part of the key: a TCP-only DR probe must not share a TLS one's fact.
         key = (f"reach:{server.connection}:{login}{server.address}->{self.endpoint.scheme}://"
-               f"{self.endpoint.host}:{self.endpoint.port}")
+               f"{self.endpoint.host}:{self.endpoint.port}/{checks.lower()}")
         budget = self.settings.timeout_seconds * 10 + self.endpoint.timeout_seconds * 4
         self._probe = Probe(key=key, run=self._run, timeout_seconds=budget)
 

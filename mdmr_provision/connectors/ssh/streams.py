@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import select
 import socket
 import ssl
@@ -58,10 +59,16 @@ def _pump(channel: paramiko.Channel, inner: socket.socket,
     except (OSError, EOFError, paramiko.SSHException):
         pass  # either side went away; closing below ends the other one too
     finally:
-        channel.close()
+        _close_channel(channel)
         inner.close()
         if on_close is not None:
             on_close()
+
+
+def _close_channel(channel: paramiko.Channel) -> None:
+    # Closing sends a message: the SSH connection may already be gone, which is fine here.
+    with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
+        channel.close()
 
 
 class SshConnector(StreamConnector):
@@ -185,5 +192,5 @@ class _Listener:
         with self._lock:
             unused, self._first = self._first, None
         if unused is not None:
-            unused.close()
+            _close_channel(unused)
             self.owner.pool.release(self.owner.login)
