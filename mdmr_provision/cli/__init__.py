@@ -25,6 +25,7 @@ from mdmr_provision.errors import (
     EXIT_USER_ERROR,
     MdmrError,
 )
+from mdmr_provision.interrupts import sigterm_as_interrupt
 from mdmr_provision.outstream import tolerant_stdout
 
 #: Sub-command modules, in the order ``--help`` lists them.
@@ -101,7 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("mdmr-provision: error: a command is required", file=sys.stderr)
         return EXIT_USAGE
     try:
-        with tolerant_stdout():  # a closed pipe must not cut an apply short
+        # A closed pipe must not cut an apply short; SIGTERM unwinds like Ctrl-C.
+        with tolerant_stdout(), sigterm_as_interrupt():
             result: int = args.func(args)
         return result
     except MdmrError as exc:

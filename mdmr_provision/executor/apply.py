@@ -112,12 +112,14 @@ class Executor:
         }
 
         async def step(change: Change) -> None:
-            deps = [await done[d] for d in change.depends_on if d in done]
+            # shield: a waiter cancelled by Ctrl-C must not cancel the result others share.
+            deps = [await asyncio.shield(done[d]) for d in change.depends_on if d in done]
             result = await self._step(change, deps)
             self.results[change.address] = result
             if self.progress is not None:
                 self.progress.step(result.address, result.status.value, result.message)
-            done[change.address].set_result(result)
+            if not done[change.address].done():
+                done[change.address].set_result(result)
 
         ordered = order({a: c.depends_on for a, c in changes.items()})
         await asyncio.gather(*(step(changes[a]) for a in ordered))
