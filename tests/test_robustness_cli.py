@@ -177,3 +177,29 @@ def test_as2_decode_wrong_boundary_names_the_file(
     )
     assert main(["as2", "decode", str(wire)]) == 1
     assert _error(capsys) == f"mdmr-provision: error: {wire}: multipart boundary 'XYZ' not found"
+
+
+def test_simulate_size_beyond_ceiling_is_refused_before_anything_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Was: the simulator built a 100 TB test file in memory until the kernel killed it.
+    from planner_helpers import write_inventory
+
+    inventory = write_inventory(tmp_path / "inv")
+    args = ["simulate", "-i", str(inventory), "--send-test-file", "sandbox:ORG10000",
+            "--size", "99999999999999"]  # fmt: skip
+    assert main(args) == 1
+    assert _error(capsys) == (
+        "mdmr-provision: error: --size '99999999999999': must be at most 1073741824 bytes (1 GiB)"
+    )
+
+
+def test_simulate_size_without_send_test_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Was: ignored, and the simulator ran until Ctrl-C.
+    from planner_helpers import write_inventory
+
+    inventory = write_inventory(tmp_path / "inv")
+    assert main(["simulate", "-i", str(inventory), "--size", "5MiB"]) == 1
+    assert _error(capsys) == "mdmr-provision: error: --size needs --send-test-file"

@@ -20,6 +20,7 @@ import signal
 import sys
 from pathlib import Path
 
+from mdmr_provision.cli.testfile import size_option
 from mdmr_provision.errors import EXIT_OK, EXIT_USER_ERROR, SimulatorError
 from mdmr_provision.inventory import load_inventory
 from mdmr_provision.inventory.model import Inventory
@@ -62,8 +63,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="send the MDM/R's test file to the organisation's receiver, then exit",
     )
     parser.add_argument(
-        "--size", type=int, metavar="BYTES",
-        help="with --send-test-file: send the large test file of this size",
+        "--size", metavar="BYTES",
+        help="with --send-test-file: send the large test file of this size (bytes, or e.g. 5MiB)",
     )
     parser.add_argument("--json", action="store_true", help="with --send-test-file: JSON output")
     parser.set_defaults(func=run)
@@ -72,6 +73,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     """Run the chosen simulator action; see the module docstring for exit codes."""
     faults = FaultSet([parse_fault(text) for text in args.fault])
+    if args.size is not None and not args.send_test_file:
+        raise SimulatorError("--size needs --send-test-file")
+    size = size_option(args.size) if args.size is not None else None
     inventory = load_inventory(args.inventory)
     if args.pki_only:
         created = ensure_pki(inventory)
@@ -91,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
             raise SimulatorError(
                 f"--send-test-file {args.send_test_file!r}: expected ENV:ORG_ID"
             )
-        return asyncio.run(_send(inventory, faults, env, org, args.size, args.json))
+        return asyncio.run(_send(inventory, faults, env, org, size, args.json))
     _log_to_stdout()
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(inventory, faults))

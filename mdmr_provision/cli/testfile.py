@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     """Write the file; print its name on stdout."""
     participant = check_org_id(args.for_org, "--for")
     sender = check_org_id(args.sender, "--sender")
-    size = _size(args.size) if args.size is not None else None
+    size = size_option(args.size) if args.size is not None else None
     out: Path = args.out
     if out.exists() and not out.is_dir():
         raise MdmrError(f"--out {out}: not a directory")
@@ -94,14 +94,15 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _size(text: str) -> int:
+def size_option(text: str, flag: str = "--size") -> int:
+    """A test file size given on the command line: bytes or e.g. ``5MiB``, 1 B to 1 GiB."""
     try:
         size = parse_size(int(text) if text.strip().isdigit() else text)
     except ValueError:
-        raise MdmrError(f"--size '{text}': expected bytes or a size like 5MiB or 10MB") from None
+        raise MdmrError(f"{flag} '{text}': expected bytes or a size like 5MiB or 10MB") from None
     if size < 1:
-        raise MdmrError(f"--size '{text}': must be at least 1 byte")
+        raise MdmrError(f"{flag} '{text}': must be at least 1 byte")
     if size > MAX_LARGE_FILE:
         # The file is built in memory; the inventory's large_file_size has the same ceiling.
-        raise MdmrError(f"--size '{text}': must be at most {MAX_LARGE_FILE} bytes (1 GiB)")
+        raise MdmrError(f"{flag} '{text}': must be at most {MAX_LARGE_FILE} bytes (1 GiB)")
     return size
