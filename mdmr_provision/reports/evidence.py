@@ -214,9 +214,35 @@ def _source(evidence_root: Path, cited: str) -> Path:
     return path
 
 
+def _recorded_digests(report: Mapping[str, JsonValue]) -> dict[str, str]:
+    """Cited test file -> the SHA-256 the proof recorded for it when it was sent/received."""
+    digests: dict[str, str] = {}
+    proofs = report.get("proofs")
+    for p in proofs if isinstance(proofs, list) else []:
+        failures = p.get("failures") if isinstance(p, dict) else None
+        attempts = [p.get("latest_success") if isinstance(p, dict) else None,
+                    *(failures if isinstance(failures, list) else [])]
+        for a in attempts:
+            if not isinstance(a, dict):
+                continue
+            files, exchanges = a.get("files"), a.get("exchanges")
+            by_name = {str(x.get("name")): x.get("sha256") for x in
+                       (exchanges if isinstance(exchanges, list) else []) if isinstance(x, dict)}
+            for cited in files if isinstance(files, list) else []:
+                digest = by_name.get(str(cited).rsplit("/", 1)[-1])
+                if isinstance(digest, str):
+                    digests[str(cited)] = digest
+    return digests
+
+
 def _copy_evidence(report: dict[str, JsonValue], evidence_root: Path, staging: Path) -> None:
-    """Copy every cited evidence file into ``staging/evidence``; record the missing ones."""
+    """Copy every cited evidence file into ``staging/evidence``; record the missing ones.
+
+    A test file whose bytes no longer match the SHA-256 its proof recorded is refused:
+    the report must not certify evidence that was altered afterwards.
+    """
     missing: list[JsonValue] = []
+    recorded = _recorded_digests(report)
     for cited in _cited_files(report):
         src = _source(evidence_root, cited)
         try:
@@ -226,6 +252,13 @@ def _copy_evidence(report: dict[str, JsonValue], evidence_root: Path, staging: P
             continue
         except OSError as exc:
             raise MdmrError(f"{src}: cannot read evidence: {exc.strerror or exc}") from exc
+        expected = recorded.get(cited)
+        if expected is not None and hashlib.sha256(data).hexdigest() != expected:
+            raise MdmrError(
+                f"{src}: evidence file altered since the proof recorded it "
+                f"(SHA-256 now {hashlib.sha256(data).hexdigest()[:16]}..., recorded "
+                f"{expected[:16]}...); restore it, or leave that run out with --since"
+            )
         atomic_write(staging / cited, data)
     report["missing_files"] = missing
 
