@@ -203,3 +203,20 @@ def test_simulate_size_without_send_test_file(
     inventory = write_inventory(tmp_path / "inv")
     assert main(["simulate", "-i", str(inventory), "--size", "5MiB"]) == 1
     assert _error(capsys) == "mdmr-provision: error: --size needs --send-test-file"
+
+
+@pytest.mark.parametrize("url", ["not a url", "ftp://host/mdn", "http://", "http://[::1/mdn"])
+def test_as2_encode_refuses_an_mdn_url_that_is_not_http(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], url: str
+) -> None:
+    # Was: written into Receipt-Delivery-Option as given (or exit 3 for the bad bracket).
+    payload = tmp_path / "p.txt"
+    payload.write_text("hello\n")
+    out = tmp_path / "m.as2"
+    args = ["as2", "encode", "--as2-from", "A", "--as2-to", "B", "--mdn-url", url,
+            "--out", str(out), str(payload)]  # fmt: skip
+    assert main(args) == 1
+    assert _error(capsys) == (
+        f"mdmr-provision: error: --mdn-url {url!r}: expected an http:// or https:// URL"
+    )
+    assert not out.exists()

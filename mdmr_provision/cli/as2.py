@@ -13,6 +13,7 @@ import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from mdmr_provision.as2 import (
     COMPRESS_CHOICES,
@@ -125,6 +126,16 @@ def _load_pair(
     return cert, key
 
 
+def _check_url(text: str) -> None:
+    try:
+        url = urlsplit(text)
+        ok = url.scheme in ("http", "https") and bool(url.hostname)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        ok = False
+    if not ok:
+        raise AS2Error(f"--mdn-url {text!r}: expected an http:// or https:// URL")
+
+
 def _emit(data: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
 
@@ -139,6 +150,8 @@ def run_encode(args: argparse.Namespace) -> int:
             args.sign_cert, args.sign_key, args.sign_key_passphrase_env, "sign"
         )
     encrypt_cert = load_certificate(args.encrypt_cert) if args.encrypt_cert else None
+    if args.mdn_url is not None:
+        _check_url(args.mdn_url)
     request = None
     if not args.no_mdn:
         request = MdnRequest(signed=sign_cert is not None, digest=digest, async_url=args.mdn_url)
