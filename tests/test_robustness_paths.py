@@ -56,3 +56,16 @@ def test_command_line_path_too_long(
     line = _one_line(capsys)
     assert line.startswith(f"mdmr-provision: error: {long}")
     assert line.endswith(": File name too long")
+
+
+def test_broken_symlink_in_an_inventory_directory_is_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Was: silently skipped, so the inventory lost that file's sections without a word.
+    path = write_inventory(tmp_path / "inv")
+    (path.parent / "network.yaml").symlink_to(tmp_path / "gone.yaml")
+    assert main(["validate", "-i", str(path.parent)]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: {path.parent / 'network.yaml'}:1:1: cannot read file: No such file or directory",
+        f"{path.parent}: invalid (1 error)",
+    ]

@@ -28,7 +28,10 @@ def inventory_files(path: Path) -> list[Path]:
         files = sorted(
             p
             for p in path.iterdir()
-            if p.suffix in YAML_SUFFIXES and not p.name.startswith(".") and p.is_file()
+            if p.suffix in YAML_SUFFIXES and not p.name.startswith(".")
+            # A broken symlink is kept so it is reported: skipping it would silently drop
+            # part of the inventory (its firewall rules, say).
+            and (p.is_file() or (p.is_symlink() and not p.exists()))
         )
         if not files:
             raise InventoryError(
