@@ -34,3 +34,17 @@ def test_damaged_lock_is_named_when_taking_the_lock(tmp_path: Path) -> None:
         "unreadable lock file; if no apply is running, remove it with force-unlock"
     )
     assert lock_path(state).read_text() == "junk"
+
+
+def test_missing_state_with_a_backup_is_not_silently_a_fresh_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Was: "0 resource(s)", and the next apply started a new lineage over the old records.
+    state = tmp_path / "state.json"
+    backup = tmp_path / "state.json.backup"
+    backup.write_text("{}")
+    assert main(["state", "list", "-i", "unused", "--state", str(state)]) == 1
+    assert capsys.readouterr().err == (
+        f"mdmr-provision: error: {state}: missing, but its previous version {backup} exists; "
+        "restore it (rename it to the state file) or remove it to start a new state\n"
+    )

@@ -183,6 +183,12 @@ class StateStore:
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
+            if self.backup_path.exists():
+                # Starting afresh here would hide every record and proof behind a new lineage.
+                raise StateError(
+                    f"{self.path}: missing, but its previous version {self.backup_path} exists; "
+                    "restore it (rename it to the state file) or remove it to start a new state"
+                ) from None
             return State()
         except OSError as exc:
             raise StateError(f"{self.path}: cannot read state: {exc.strerror or exc}") from exc
