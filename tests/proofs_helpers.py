@@ -1,16 +1,13 @@
 """Fixtures for the connectivity-proof end-to-end tests: a copy of the example inventory on
-its own 127.<k>.x.x addresses (never the example's fixed ones, which a developer's running
-simulator may hold), the CLI run in-process, and readers for the state file."""
+its own 127.<k>.x.x addresses (:mod:`example_helpers`), the CLI run in-process, and readers
+for the state file."""
 
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
-import os
 import re
 import shutil
-import socket
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,56 +15,12 @@ from typing import Any
 
 import pytest
 import yaml
+from example_helpers import ROOT as ROOT
+from example_helpers import copy_example as copy_example
 
 from mdmr_provision.cli import main
 
-ROOT = Path(__file__).parent.parent
-EXAMPLE = ROOT / "inventories" / "example"
-#: The example's address blocks: simulator (10), our receiver (20), our servers (30).
-_BLOCKS = ("10", "20", "30")
-#: Ports the example binds on those blocks.
-_PORTS = ((10, 1, 14080), (10, 2, 14080), (10, 3, 14443), (10, 4, 14443), (20, 1, 15080))
 _ENV_VARS = ("ORG10000_KEY_PASSPHRASE", "MDMR_STATE", "MDMR_EXTRA_PROVIDERS")
-
-# Second octets handed out in this process; the start depends on the pid so that two
-# pytest processes (two developers' runs) rarely probe the same ones.
-_OCTETS = itertools.count()
-_BASE = 40 + os.getpid() % 150
-
-
-def _free(k: int) -> bool:
-    """Whether the example's ports are free on 127.<k>.x.x (TCP, and UDP for DNS)."""
-    try:
-        for block, host, port in _PORTS:
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-                s.bind((f"127.{k}.{block}.{host}", port))
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-            u.bind((f"127.{k}.10.53", 15353))
-    except OSError:
-        return False
-    return True
-
-
-def fresh_octet() -> int:
-    """A second octet k such that 127.<k>.10/20/30.x is free for the example's ports."""
-    for _ in range(200):
-        k = (_BASE + next(_OCTETS)) % 200 + 40
-        if _free(k):
-            return k
-    raise RuntimeError("no free 127.<k> block for the example inventory")
-
-
-def copy_example(dest: Path, k: int | None = None) -> Path:
-    """The example inventory copied to ``dest`` with its addresses moved to 127.<k>."""
-    k = fresh_octet() if k is None else k
-    shutil.copytree(EXAMPLE, dest, ignore=shutil.ignore_patterns(".demo", ".mdmr"))
-    for path in dest.glob("*.yaml"):
-        text = path.read_text(encoding="utf-8")
-        for block in _BLOCKS:
-            text = text.replace(f"127.0.{block}.", f"127.{k}.{block}.")
-        path.write_text(text, encoding="utf-8")
-    assert "127.0." not in "".join(p.read_text() for p in dest.glob("*.yaml"))
-    return dest
 
 
 @contextlib.contextmanager

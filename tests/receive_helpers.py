@@ -1,22 +1,20 @@
 """Fixtures for the ``receive`` tests: the example inventory on its own 127.<k> block
-(k in 160..180, so these never meet the other areas' blocks), a real ``receive`` process,
-and the MDM/R's side built from the simulator's demo PKI."""
+(:mod:`example_helpers`), a real ``receive`` process, and the MDM/R's side built from the
+simulator's demo PKI."""
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import os
 import queue
 import signal
-import socket
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from proofs_helpers import copy_example
+from example_helpers import copy_example
 
 from mdmr_provision.as2 import MdnRequest, build_message, parse_digest
 from mdmr_provision.inventory import load_inventory
@@ -29,32 +27,16 @@ from mdmr_provision.simulator.post import post
 from mdmr_provision.tis import TisNamer, content
 
 ROOT = Path(__file__).parent.parent
-_PORTS = ((10, 1, 14080), (10, 2, 14080), (10, 3, 14443), (10, 4, 14443), (20, 1, 15080))
-_NEXT = itertools.count(os.getpid() % 21)
 #: How long a test waits for a line from the receive process (a generous bound, not a timing).
 WAIT = 60.0
 
 
-def _free(k: int) -> bool:
-    try:
-        for block, host, port in _PORTS:
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-                s.bind((f"127.{k}.{block}.{host}", port))
-    except OSError:
-        return False
-    return True
-
-
 def receive_inventory(dest: Path) -> tuple[Path, Inventory]:
-    """A copy of the example on a free 127.<k> block (160 <= k <= 180), demo PKI generated."""
-    for _ in range(42):
-        k = 160 + next(_NEXT) % 21
-        if _free(k):
-            inv = copy_example(dest, k)
-            inventory = load_inventory(inv)
-            ensure_pki(inventory)
-            return inv, inventory
-    raise RuntimeError("no free 127.<k> block in 160..180")
+    """A copy of the example on a free 127.<k> block, demo PKI generated."""
+    inv = copy_example(dest)
+    inventory = load_inventory(inv)
+    ensure_pki(inventory)
+    return inv, inventory
 
 
 def env_vars() -> dict[str, str]:

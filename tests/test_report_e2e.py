@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import socket
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,42 +14,13 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from example_helpers import ROOT, copy_example
 
 from mdmr_provision.cli import main
 
-ROOT = Path(__file__).parent.parent
 SCHEMA = json.loads((ROOT / "schemas" / "report.schema.json").read_text())
 PASSPHRASE = "report-test-Passphrase-7f3a9c"  # a test value, grepped for below
 PASS_ENV = "ORG10000_KEY_PASSPHRASE"
-#: The example's listeners (block, host, port); its DNS responder is UDP 10.53:15353.
-_PORTS = ((10, 1, 14080), (10, 2, 14080), (10, 3, 14443), (10, 4, 14443), (20, 1, 15080))
-
-
-def _free(k: int) -> bool:
-    try:
-        for block, host, port in _PORTS:
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-                s.bind((f"127.{k}.{block}.{host}", port))
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-            u.bind((f"127.{k}.10.53", 15353))
-    except OSError:
-        return False
-    return True
-
-
-def copy_example(dest: Path) -> Path:
-    """The example inventory on 127.<k>.x.x, k in 201..220 (this area's block)."""
-    start = os.getpid() % 20
-    k = next((201 + (start + i) % 20 for i in range(20) if _free(201 + (start + i) % 20)), None)
-    assert k is not None, "no free 127.<k> block in 201..220"
-    shutil.copytree(ROOT / "inventories" / "example", dest,
-                    ignore=shutil.ignore_patterns(".demo", ".mdmr"))
-    for path in dest.glob("*.yaml"):
-        text = path.read_text(encoding="utf-8")
-        for block in ("10", "20", "30"):
-            text = text.replace(f"127.0.{block}.", f"127.{k}.{block}.")
-        path.write_text(text, encoding="utf-8")
-    return dest
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from test_report_e2e import SCHEMA, copy_example
+from example_helpers import copy_example
+from test_report_e2e import SCHEMA
 
 from mdmr_provision.cli import main
 from mdmr_provision.core.types import Evidence
