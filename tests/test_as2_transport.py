@@ -421,3 +421,20 @@ async def test_chunked_body_over_limit_refused(tmp_path: Path) -> None:
     ):
         assert resp.status == 413
     assert _stored(tmp_path) == []
+
+
+async def test_refusal_without_an_mdn_request_says_why_in_http(tmp_path: Path) -> None:
+    # Not AS2 at all (no AS2 headers), and an AS2 message that asked for no MDN: with no
+    # MDN to carry the reason, the HTTP answer says it instead of an empty 200.
+    p = parties()
+    msg = build_message(b"x", as2_from="ORG10000", as2_to="ORG99999",
+                        sign_cert=p.ldc.cert, sign_key=p.ldc.key, mdn=None)
+    async with AS2Receiver([_endpoint(tmp_path)]) as rx, aiohttp.ClientSession() as session:
+        async with session.post(rx.url(), data=b"hello") as resp:
+            plain = (resp.status, await resp.text())
+        async with session.post(rx.url(), data=msg.body, headers=msg.headers) as resp:
+            no_mdn = (resp.status, await resp.text())
+    assert plain[0] == 400 and plain[1].startswith("AS2 message refused: ")
+    assert no_mdn == (400, "AS2 message refused: unexpected-processing-error: "
+                           "unknown AS2-To 'ORG99999' on /as2\n")
+    assert _stored(tmp_path) == []

@@ -69,6 +69,8 @@ class _Answer:
     directive: MdnDirective
     async_url: str | None
     inbound: InboundMessage | None = None
+    #: Why the message was refused, when it was (said in the HTTP body when no MDN is asked).
+    error: str | None = None
 
 
 class AS2Receiver:
@@ -355,7 +357,8 @@ class AS2Receiver:
             stored.name if stored else "-",
             f"error: {error.modifier}" if error else "processed",
         )
-        return _Answer(reply, directive, async_url if reply else None, inbound)
+        why = f"{error.modifier}: {error}" if error else None
+        return _Answer(reply, directive, async_url if reply else None, inbound, why)
 
     async def _respond(
         self, ep: Endpoint, request: web.Request, answer: _Answer
@@ -371,6 +374,9 @@ class AS2Receiver:
         if directive.http_status is not None:
             response = web.Response(status=directive.http_status, text="forced failure\n")
             reply = None
+        elif reply is None and answer.error:
+            # No MDN was asked for, so the HTTP answer is the only place to say why.
+            response = web.Response(status=400, text=f"AS2 message refused: {answer.error}\n")
         elif reply is None:
             response = web.Response(status=200)
         elif answer.async_url:
