@@ -205,3 +205,20 @@ def test_tampered_signed_mdn_refused() -> None:
 def test_not_an_mdn(ctype: str, body: bytes, text: str) -> None:
     with pytest.raises(AS2Error, match=text):
         parse_mdn({"Content-Type": ctype}, body)
+
+
+@pytest.mark.parametrize("disposition", ["garbage", "", "ok/error: x"])
+def test_garbage_disposition_is_refused(disposition: str) -> None:
+    sent = _sent(signed_mdn=False)
+    fields = _fields(sent, disposition=disposition)
+    if not disposition:  # no "; type" at all
+        fields = fields.replace("; \n", "\n")
+    with pytest.raises(AS2Error, match=r"is not of the form .*\(RFC 3798\)"):
+        parse_mdn(*_report(fields))
+
+
+@pytest.mark.parametrize("kind", ["processed", "Processed", "failed/failure: unsupported"])
+def test_rfc3798_disposition_types_are_read(kind: str) -> None:
+    sent = _sent(signed_mdn=False)
+    mdn = parse_mdn(*_report(_fields(sent, disposition=kind)))
+    assert mdn.status == kind.split("/")[0].lower()

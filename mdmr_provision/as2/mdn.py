@@ -267,6 +267,9 @@ def parse_mdn(
         raise AS2Error("MDN has no Disposition field")
     _, _, outcome = disposition.partition(";")
     status, _, modifier = outcome.strip().partition("/")
+    if status.strip().lower() not in _DISPOSITION_TYPES:
+        raise AS2Error(f"MDN Disposition {disposition.strip()[:80]!r} is not of the form "
+                       "'action-mode/sending-mode; processed[/error: ...]' (RFC 3798)")
     mic_value = notification.get("received-content-mic")
     mic = mic_alg = None
     if mic_value:
@@ -291,6 +294,12 @@ def parse_mdn(
         final_recipient=notification.get("final-recipient"),
         text="\n".join(texts),
     )
+
+
+#: RFC 3798 disposition types (``denied`` from RFC 2298 still appears in the wild).
+_DISPOSITION_TYPES = frozenset(
+    {"displayed", "deleted", "dispatched", "processed", "failed", "denied"}
+)
 
 
 def _norm_id(value: str) -> str:
