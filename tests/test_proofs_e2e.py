@@ -277,11 +277,14 @@ def test_inbound_external_is_manual_then_confirmed(
     run = cli(capsys, "confirm", other, "-i", str(work), "--note", "saw it")
     assert run.code == 1 and one_line(run.err)
     assert run.err.startswith(f"mdmr-provision: error: {other} is no-op, not manual: ")
-    run = cli(capsys, "confirm", address, "-i", str(work), "--note", "MDN seen in the console",
-              "--by", "Pat")
+    run = cli(capsys, "confirm", address, "-i", str(work), "--note", "x" * 2001)
+    assert run.code == 1 and one_line(run.err) and "keep it under 2000" in run.err
+    run = cli(capsys, "confirm", address, "-i", str(work), "--note",
+              "MDN seen\n  in the console\t", "--by", "Pat")
     assert run.code == 0, run.err
     assert run.out.strip() == f"{address}: confirmed by Pat"
     rec = records(work)[address]["attributes"]
+    # A note is one line (it lands in report tables and history listings).
     assert rec["manual"] is True and rec["note"] == "MDN seen in the console"
     ev = history(work, address)[-1]
     assert ev["kind"] == "proof.manual" and ev["details"]["confirmed_by"] == "Pat"

@@ -18,6 +18,9 @@ from mdmr_provision.planner.session import add_inventory_options, now, open_sess
 from mdmr_provision.state import state_lock
 
 
+MAX_NOTE = 2000
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "confirm",
@@ -39,9 +42,13 @@ def run(args: argparse.Namespace) -> int:
     session = open_session(args)
     if args.address not in session.index:
         raise MdmrError(f"{args.address}: no such resource in the inventory")
-    note = args.note.strip()
+    # One line: the note lands in tables of the report and in one-line history listings.
+    note = " ".join(args.note.split())
     if not note:
         raise MdmrError("--note must say what was observed")
+    if len(note) > MAX_NOTE:
+        raise MdmrError(f"--note is {len(note)} characters; keep it under {MAX_NOTE} "
+                        "(name a ticket or a file for the details)")
     with state_lock(session.store.path, f"confirm {args.address}", timeout=args.lock_timeout):
         state = session.store.load()
         moment = now()
