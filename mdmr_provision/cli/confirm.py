@@ -17,7 +17,6 @@ from mdmr_provision.planner.plan import build_plan
 from mdmr_provision.planner.session import add_inventory_options, now, open_session
 from mdmr_provision.state import state_lock
 
-
 MAX_NOTE = 2000
 
 
