@@ -98,8 +98,8 @@ def proofs(changes: dict[str, dict[str, Any]], prefix: str = "proof.") -> dict[s
 
 
 def restore(snapshot: Path, inv: Path) -> Path:
-    """Put a proven inventory back at ``inv`` (same path: the rendered profiles and the
-    state hold absolute paths, so a copy elsewhere would not be the same configuration)."""
+    """Put a proven inventory back at ``inv``, pristine (its own path: evidence and state
+    details name files there)."""
     if inv.exists():
         shutil.rmtree(inv)
     shutil.copytree(snapshot, inv, symlinks=True)

@@ -171,7 +171,8 @@ def test_agent_profile_content_and_no_secrets(
     assert agent["sender"] == {
         "org_id": "ORG10000", "as2_id": "ORG10000",
         "certificate": str(factory.root / "ORG10000.pem"),
-        "certificate_der": str(tmp_path / "der" / "ORG10000.der"),
+        # Inside the inventory directory: relative to it; outside: absolute.
+        "certificate_der": "der/ORG10000.der",
         "private_key": str(factory.root / "ORG10000.key"),
         "passphrase": "env:ORG10000_KEY_PASSPHRASE",
         "on_behalf_of": ["ORG10000"],
@@ -281,3 +282,16 @@ def test_example_inventory_lists_the_resources() -> None:
     ):
         assert expected in addresses
     assert not any(a.startswith("as2_profile.dr.") for a in addresses)
+
+
+def test_profiles_do_not_depend_on_where_the_inventory_is_checked_out(
+    factory: CertFactory, tmp_path: Path
+) -> None:
+    # Two checkouts of the same inventory: same profiles, same fingerprints, so a proof made
+    # in one is not stale (R7) in the other.
+    one = profiles(build(factory, tmp_path / "alice"))
+    two = profiles(build(factory, tmp_path / "ci" / "runner"))
+    assert one.keys() == two.keys()
+    for address, res in one.items():
+        assert res.rendered == two[address].rendered, address
+        assert res.fingerprint == two[address].fingerprint

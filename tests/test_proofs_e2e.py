@@ -66,6 +66,19 @@ def proven(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proven]:
         yield Proven(inv, snapshot, done.returncode, done.stdout, done.stderr)
 
 
+def test_a_checkout_elsewhere_plans_no_change(
+    proven: Proven, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Kept in git, the inventory (with its state) is planned from other directories (a
+    # colleague's clone, a CI runner): nothing may look changed just because of the path.
+    assert proven.code == 0, proven.err[-3000:]
+    moved = tmp_path / "another" / "checkout"
+    shutil.copytree(proven.snapshot, moved, symlinks=True)
+    with clean_env():
+        plan = cli(capsys, "plan", "-i", str(moved), "--simulate", "--detailed-exitcode")
+    assert plan.code == 0, plan.out
+
+
 @pytest.fixture
 def work(proven: Proven) -> Iterator[Path]:
     """The proven inventory, pristine again, for a test that changes it."""

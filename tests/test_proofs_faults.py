@@ -193,7 +193,7 @@ def test_fts_rejection_reaches_the_proof(work: Path) -> None:
     inventory = load_inventory(work)
     address = "proof.outbound.sandbox.ORG10000.ORG10000.as2-a"
     used = records(work)[address]["attributes"]["files"]
-    profile = read_profile(work / ".mdmr" / "as2" / "sandbox" / "as2-a" / "agent.json")
+    profile = read_profile(work / ".mdmr" / "as2" / "sandbox" / "as2-a" / "agent.json", work)
     request = OutboundRequest(profile=profile, ldc="ORG10000", large_size=4096,
                               tag=inventory.policy.file_name_tag, dns=inventory.dns,
                               evidence_dir=work / "again")

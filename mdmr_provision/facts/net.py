@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import hashlib
 import ssl
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -198,7 +199,9 @@ class StreamConnector:
             "protocol": ssl_object.version() if ssl_object else None,
             "cipher": cipher[0] if cipher else None,
             "chain": [*chain], "hostname_match": True, "verified": True,
-            "ca": str(ca_file) if ca_file else "system",
+            # The bundle's content, not its path: the same check in another checkout of the
+            # inventory must give the same fact (or every reachability record looks stale).
+            "ca": _bundle_id(ca_file),
             "expires": leaf_end,
         })
         return FactResult(key, value)
@@ -257,6 +260,17 @@ def describe_certificate(der: bytes) -> dict[str, JsonValue]:
         "dns_names": names,
         "sha256": cert.fingerprint(hashes.SHA256()).hex(),
     }
+
+
+def _bundle_id(ca_file: Path | None) -> str:
+    """``system``, or the CA bundle's file name and SHA-256 (stable across checkouts)."""
+    if ca_file is None:
+        return "system"
+    try:
+        digest = hashlib.sha256(Path(ca_file).read_bytes()).hexdigest()
+    except OSError:
+        return Path(ca_file).name
+    return f"{Path(ca_file).name} sha256:{digest}"
 
 
 def _verify_words(exc: ssl.SSLCertVerificationError, target: Target,

@@ -45,7 +45,7 @@ class SendProfile:
     mdn_async_url: str | None
 
 
-def _secret(ref: object) -> SecretRef:
+def _secret(ref: object, root: Path) -> SecretRef:
     # The template writes "env:NAME", "file:PATH" or null/"none".
     if not isinstance(ref, str) or ref in ("", "none"):
         return SecretRef()
@@ -53,7 +53,7 @@ def _secret(ref: object) -> SecretRef:
     if kind == "env" and value:
         return SecretRef(env=value)
     if kind == "file" and value:
-        return SecretRef(file=Path(value))
+        return SecretRef(file=root / value)
     return SecretRef()
 
 
@@ -70,8 +70,11 @@ def _get(
     return node
 
 
-def read_profile(path: Path) -> SendProfile:
-    """Parse ``agent.json``; any problem is one line naming the file and the field."""
+def read_profile(path: Path, root: Path) -> SendProfile:
+    """Parse ``agent.json``; any problem is one line naming the file and the field.
+
+    Relative paths in the profile are relative to the inventory directory ``root``.
+    """
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -85,7 +88,10 @@ def read_profile(path: Path) -> SendProfile:
         node: Any = data
         for part in dotted.split("."):
             node = node.get(part) if isinstance(node, dict) else None
-        return Path(node) if isinstance(node, str) and node else None
+        return root / node if isinstance(node, str) and node else None
+
+    def req_path(dotted: str) -> Path:
+        return root / str(_get(data, dotted, str, path))
 
     async_url = data.get("mdn", {}).get("async_url")
     return SendProfile(
@@ -95,12 +101,12 @@ def read_profile(path: Path) -> SendProfile:
         connection=_get(data, "server.connection", str, path),
         org_id=_get(data, "sender.org_id", str, path),
         as2_id=_get(data, "sender.as2_id", str, path),
-        cert=Path(_get(data, "sender.certificate", str, path)),
-        key=Path(_get(data, "sender.private_key", str, path)),
-        passphrase=_secret(data.get("sender", {}).get("passphrase")),
+        cert=req_path("sender.certificate"),
+        key=req_path("sender.private_key"),
+        passphrase=_secret(data.get("sender", {}).get("passphrase"), root),
         partner_as2_id=_get(data, "partner.as2_id", str, path),
         url=_get(data, "partner.url", str, path),
-        partner_cert=Path(_get(data, "partner.certificate", str, path)),
+        partner_cert=req_path("partner.certificate"),
         tls_ca=opt_path("partner.tls_ca"),
         timeout_seconds=float(_get(data, "partner.timeout_seconds", (int, float), path)),
         digest=_get(data, "security.digest", str, path),

@@ -67,13 +67,40 @@ def _missing(environment: Environment, sender: Organisation) -> list[str]:
     return out
 
 
+def shown_path(path: Path | None, root: Path) -> str | None:
+    """``path`` relative to the inventory directory when inside it, else absolute.
+
+    Profiles name files this way so that they (and their fingerprints, hence R7) do not
+    change when the same inventory is checked out somewhere else.
+    """
+    if path is None:
+        return None
+    try:
+        return Path(path).relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def render_profile(
-    environment: Environment, server: Server, sender: Organisation, on_behalf_of: Sequence[str]
+    environment: Environment, server: Server, sender: Organisation, on_behalf_of: Sequence[str],
+    root: Path,
 ) -> dict[str, str]:
-    """Every profile file of one server in one environment: name -> text."""
+    """Every profile file of one server in one environment: name -> text.
+
+    File paths inside the inventory directory are written relative to it (see
+    :func:`shown_path`); readers resolve them against the inventory directory.
+    """
     endpoint = environment.endpoint
     receiver = sender.receiver(environment.name)
+    ref = sender.certificate.passphrase
     context: dict[str, object] = {
+        "paths": {
+            "cert": shown_path(sender.certificate.cert, root),
+            "der": shown_path(sender.certificate.der_path, root),
+            "key": shown_path(sender.certificate.key, root),
+            "mdmr_cert": shown_path(endpoint.certificate, root),
+            "tls_ca": shown_path(endpoint.tls_ca, root),
+        },
         "environment": environment,
         "endpoint": endpoint,
         "server": server,
@@ -81,8 +108,8 @@ def render_profile(
         "on_behalf_of": list(on_behalf_of),
         # A reference ("env:NAME", "file:PATH"), never the passphrase itself.
         "passphrase_ref": (
-            sender.certificate.passphrase.describe()
-            if sender.certificate.passphrase.env or sender.certificate.passphrase.file
+            f"env:{ref.env}" if ref.env
+            else f"file:{shown_path(ref.file, root)}" if ref.file
             else None
         ),
         "receiver_url": receiver.url if receiver else None,
@@ -110,6 +137,7 @@ class As2Profile(Resource):
         sender: Organisation,
         on_behalf_of: Sequence[str],
         directory: Path,
+        root: Path,
     ) -> None:
         super().__init__(
             f"as2_profile.{environment.name}.{server.name}",
@@ -119,7 +147,8 @@ class As2Profile(Resource):
         self.directory = directory
         self.problems = _missing(environment, sender)
         self.rendered: dict[str, str] = (
-            {} if self.problems else render_profile(environment, server, sender, on_behalf_of)
+            {} if self.problems
+            else render_profile(environment, server, sender, on_behalf_of, root)
         )
         self.fingerprint = digest(dict(self.rendered)) if self.rendered else ""
         self._probes = {name: text_probe(directory / name) for name in TEMPLATES}
@@ -228,5 +257,6 @@ def resources(inventory: Inventory) -> list[Resource]:
         if not env.transfers_files:
             continue
         for server, org, ldcs in sending_servers(inventory, env.name):
-            out.append(As2Profile(env, server, org, ldcs, root / env.name / server.name))
+            out.append(As2Profile(env, server, org, ldcs, root / env.name / server.name,
+                                  inventory.root))
     return out

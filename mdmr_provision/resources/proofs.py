@@ -192,7 +192,7 @@ class OutboundProof(_Proof):
 
     async def apply(self, change: Change, ctx: ApplyContext) -> Outcome:
         services = ctx.services.get("runtime")
-        profile = read_profile(self.profile_path)
+        profile = read_profile(self.profile_path, self.inventory.root)
         stamp = ctx.now.strftime("%Y%m%dT%H%M%SZ")
         evidence_dir = Path(ctx.evidence_dir) / self.address / stamp
         # An ssh server sends through SSH channels, so the files leave from it (R5).
