@@ -129,6 +129,10 @@ class Executor:
     async def _step(self, change: Change, deps: list[StepResult]) -> StepResult:
         blocker = next((d for d in deps if not d.status.satisfied), None)
         if change.action is Action.NOOP:
+            # Unchanged, but not vouched for under a failure: keep the skip transitive.
+            if blocker is not None and blocker.status in (Status.FAILED, Status.SKIPPED):
+                why = f"depends on {blocker.address}, which {_past(blocker.status)}"
+                return StepResult(change.address, change.action, Status.SKIPPED, why)
             return StepResult(change.address, change.action, Status.UNCHANGED)
         if change.action is Action.BLOCKED:
             return StepResult(change.address, change.action, Status.BLOCKED, change.reason)
