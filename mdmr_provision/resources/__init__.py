@@ -18,6 +18,7 @@ PROVIDERS: tuple[str, ...] = (
     "network",
     "firewall",
     "proofs",
+    "schedule",
 )
 
 
