@@ -63,7 +63,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    """Apply; exit 0 when every step succeeded, 1 when one failed, 130 on Ctrl-C."""
+    """Apply; exit 0 when no step failed or was blocked, else 1; 130 on Ctrl-C."""
     if args.plan_file is not None and (args.env or args.target or args.check):
         raise MdmrError("a saved plan is applied as saved: --env, --target and --check "
                         "belong to `plan`")

@@ -68,7 +68,8 @@ class ApplyReport:
 
     @property
     def ok(self) -> bool:
-        return not self.by_status(Status.FAILED)
+        """No step failed or was blocked (a manual step waits for a person: not an error)."""
+        return not self.by_status(Status.FAILED) and not self.by_status(Status.BLOCKED)
 
     def summary(self) -> str:
         parts = [
