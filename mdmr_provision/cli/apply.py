@@ -14,7 +14,7 @@ from mdmr_provision.executor.apply import DEFAULT_PARALLELISM, ApplyReport, Exec
 from mdmr_provision.executor.progress import make_progress
 from mdmr_provision.planner.plan import Plan, inventory_fingerprint
 from mdmr_provision.planner.render import render_human
-from mdmr_provision.planner.saved import check_fresh, read_plan, relied_on
+from mdmr_provision.planner.saved import check_fresh, read_plan, relied_addresses, relied_on
 from mdmr_provision.planner.session import (
     Session,
     add_inventory_options,
@@ -100,9 +100,7 @@ def _run(session: Session, args: argparse.Namespace, services: Services) -> int:
 def _saved_plan(session: Session, args: argparse.Namespace, state: State) -> Plan:
     plan = read_plan(args.plan_file)
     keys = relied_on(plan)
-    facts = refetch_facts(
-        session, [c.address for c in plan.pending], list(keys), args.concurrency
-    )
+    facts = refetch_facts(session, relied_addresses(plan), list(keys), args.concurrency)
     check_fresh(
         plan,
         inventory_fingerprint=inventory_fingerprint(session.inventory),

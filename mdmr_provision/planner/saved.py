@@ -16,6 +16,7 @@ from typing import Any
 from mdmr_provision.atomic import atomic_write_text
 from mdmr_provision.core.types import Action, Change, FactResult, JsonValue, Severity
 from mdmr_provision.errors import MdmrError, StalePlanError
+from mdmr_provision.planner.graph import closure
 from mdmr_provision.planner.mask import mask_mapping
 from mdmr_provision.planner.plan import Plan
 from mdmr_provision.state.store import State
@@ -122,11 +123,24 @@ def read_plan(path: Path) -> Plan:
         raise MdmrError(f"{path}: not a valid saved plan ({detail})") from exc
 
 
+def relied_addresses(plan: Plan) -> list[str]:
+    """Pending changes and, transitively, what they depend on in the plan.
+
+    A pending change was planned on what its dependencies looked like, unchanged ones
+    included (a proof on top of a certificate that needed nothing): their facts count too.
+    """
+    by_address = {c.address: c for c in plan.changes}
+    deps = {a: c.depends_on for a, c in by_address.items()}
+    wanted = closure((c.address for c in plan.pending), deps)
+    return [c.address for c in plan.changes if c.address in wanted]
+
+
 def relied_on(plan: Plan) -> dict[str, str]:
-    """Fact key -> digest for every fact a pending change relied on."""
+    """Fact key -> digest for every fact a pending change relied on (see relied_addresses)."""
+    by_address = {c.address: c for c in plan.changes}
     out: dict[str, str] = {}
-    for change in plan.pending:
-        out.update(change.facts)
+    for address in relied_addresses(plan):
+        out.update(by_address[address].facts)
     return out
 
 
