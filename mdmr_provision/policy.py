@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from mdmr_provision.tis import EST
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -114,6 +116,12 @@ def proof_stale(at_proof: Mapping[str, str], current: Mapping[str, str]) -> Verd
     return _because("R7", f"{names} changed since the last proof")
 
 
+def ontario_date(moment: datetime) -> date:
+    """The calendar day of ``moment`` where the cutover date is meant: Ontario, in EST as
+    the MDM/R keeps time (a naive time is taken as that already)."""
+    return moment.astimezone(EST).date() if moment.tzinfo is not None else moment.date()
+
+
 def production_reverify_due(
     cutover: date | None,
     last_proof: datetime | None,
@@ -129,11 +137,11 @@ def production_reverify_due(
     if cutover is None:
         return None
     opens = cutover - timedelta(days=window_days)
-    if now.date() < opens:
+    if ontario_date(now) < opens:
         return None
-    if last_proof is not None and last_proof.date() >= opens:
+    if last_proof is not None and ontario_date(last_proof) >= opens:
         return None
-    last = f"last proof {last_proof.date().isoformat()}" if last_proof else "never proven"
+    last = f"last proof {ontario_date(last_proof).isoformat()}" if last_proof else "never proven"
     return _because(
         "R8",
         f"cutover on {cutover.isoformat()}: production needs a proof since "
