@@ -14,7 +14,13 @@ from collections.abc import Mapping
 from mdmr_provision.core.types import JsonValue
 
 SENSITIVE = "(sensitive)"
-_SECRET_KEY = re.compile(r"passphrase|password|passwd|private[_-]?key|secret|token", re.I)
+_SECRET_KEY = re.compile(
+    r"passphrase|password|passwd|pwd|private[_\-\s]?key|privkey|secret|token|api[_\-]?key"
+    r"|credential|authori[sz]ation|cookie|(?:store|key)pass"
+    # "pass" as a word of its own (key_pass, pass), not inside bypass/passed/compass
+    r"|(?:^|[_\-.\s])pass(?:$|[_\-.\s])",
+    re.I,
+)
 
 
 @functools.lru_cache(maxsize=4096)
