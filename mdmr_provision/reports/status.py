@@ -9,6 +9,7 @@ Criteria, per LDC:
     (the LDC and its authorised agents): every server proven (R2, R4, R5, R12);
   * inbound, for each transfer environment where the organisation has a receiver (R3);
   * DR, for each server: reachability proven within the re-test interval (R1, R9).
+An environment the inventory leaves out is a criterion not met (R11 names all four).
 """
 
 from __future__ import annotations
@@ -115,6 +116,7 @@ def build_status(inventory: Inventory, changes: Mapping[str, Change],
     for ldc in inventory.ldcs:
         for env in TRANSFER_ENVIRONMENTS:
             if inventory.environment(env) is None:
+                criteria.extend(_undeclared(inventory, ldc.org_id, env))
                 continue
             for org in inventory.senders_for(ldc.org_id, env):
                 prefix = f"proof.outbound.{env}.{ldc.org_id}.{org.org_id}."
@@ -127,7 +129,9 @@ def build_status(inventory: Inventory, changes: Mapping[str, Change],
                     criteria.append(Criterion(
                         f"inbound.{env}.{org.org_id}", "inbound", env, ldc.org_id, org.org_id,
                         (_item(a, changes.get(a), records.get(a), last.get(a)),)))
-        if inventory.environment("dr") is not None:
+        if inventory.environment("dr") is None:
+            criteria.extend(_undeclared(inventory, ldc.org_id, "dr"))
+        else:
             for org in inventory.senders_for(ldc.org_id, "production"):
                 items = tuple(_dr_item(f"reachability.dr.{s.name}",
                                        records.get(f"reachability.dr.{s.name}"), inventory, now)
@@ -140,6 +144,23 @@ def build_status(inventory: Inventory, changes: Mapping[str, Change],
     simulated = any(bool(last[i.address].details.get("simulated"))
                     for c in kept for i in c.items if i.address in last)
     return Status(now, kept, certs, _due(inventory, certs, records, now), simulated)
+
+
+def _undeclared(inventory: Inventory, ldc: str, env: str) -> list[Criterion]:
+    """R11 needs every environment: one left out of the inventory is a criterion not met."""
+    why = f"environment {env} is not declared in the inventory; the exit criteria need it (R11)"
+    out: list[Criterion] = []
+    for org in inventory.senders_for(ldc, "production" if env == "dr" else env):
+        if env == "dr":
+            addresses = [f"reachability.dr.{s.name}" for s in org.servers]
+            cid, kind = f"dr.{ldc}.{org.org_id}", "dr"
+        else:
+            addresses = [f"proof.outbound.{env}.{ldc}.{org.org_id}.{s.name}"
+                         for s in org.servers]
+            cid, kind = f"outbound.{env}.{ldc}.{org.org_id}", "outbound"
+        items = tuple(Item(a, "pending", None, why) for a in addresses)
+        out.append(Criterion(cid, kind, env, ldc, org.org_id, items))
+    return out
 
 
 def _dedupe(criteria: list[Criterion]) -> tuple[Criterion, ...]:
