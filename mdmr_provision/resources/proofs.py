@@ -121,8 +121,12 @@ class _Proof(Resource):
         """How a person carries out this proof when the tool cannot."""
         return f"a person confirms it: {MANUAL_HINT.format(address=self.address)}"
 
+    def _own_inputs(self) -> dict[str, str]:
+        """Inputs declared in the inventory rather than by a dependency (R7)."""
+        return {}
+
     def diff(self, facts: Facts, prior: ResourceRecord | None, ctx: PlanContext) -> Change:
-        current = _inputs(self.inputs, ctx)
+        current = {**_inputs(self.inputs, ctx), **self._own_inputs()}
         base = Change(
             address=self.address, kind=self.kind, action=Action.NOOP, reason="",
             environment=self.environment, depends_on=self.depends_on,
@@ -258,6 +262,13 @@ class InboundProof(_Proof):
 
     def _automatic(self, ctx: PlanContext) -> bool:
         return ctx.simulate and self.receiver.product is ReceiverProduct.BUILTIN
+
+    def _own_inputs(self) -> dict[str, str]:
+        # Our AS2 system is part of what was proven: another URL, product or AS2 id is a
+        # changed AS2 client (R7), though no certificate changed.
+        seen: dict[str, JsonValue] = {"url": self.receiver.url, "as2_id": self.org.as2_id,
+                                      "product": self.receiver.product.value}
+        return {f"receiver.{self.environment}.{self.org.org_id}": digest(seen)}
 
     def _manual_hint(self) -> str:
         confirm = super()._manual_hint()
