@@ -207,6 +207,10 @@ class OutboundProof(_Proof):
             evidence_dir=evidence_dir, forwarder=forwarder,
         )
         waiter = getattr(services, "wait_for_mdn", None)
+        ensure = getattr(services, "ensure_receivers", None)
+        if profile.mdn_mode == "async" and ensure is not None:
+            # Listen before sending: an MDN posted at once must find our receiver up.
+            await ensure()
         fts = getattr(services, "fts_verdict", None)
         started = datetime.now(UTC)
         common: dict[str, JsonValue] = {
