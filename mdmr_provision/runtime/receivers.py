@@ -195,9 +195,13 @@ class OurReceivers:
             for server in self.servers:
                 await server.start()
                 started.append(server)
-        except OSError as exc:
+        except (OSError, MdmrError) as exc:
+            # AS2Receiver reports a port it cannot bind as MdmrError: stop the ones already
+            # listening either way, or they outlive this failure unowned.
             for server in started:
                 await server.stop()
+            if isinstance(exc, MdmrError):
+                raise
             raise MdmrError(f"cannot start our AS2 receiver: {exc.strerror or exc}") from None
 
     async def stop(self) -> None:
