@@ -303,3 +303,21 @@ def test_inbound_external_is_manual_then_confirmed(
     assert ev["kind"] == "proof.manual" and ev["details"]["confirmed_by"] == "Pat"
     assert plan_changes(capsys, work)[address]["action"] == "no-op"
     assert "(confirmed by a person)" in plan_changes(capsys, work)[address]["reason"]
+
+
+def test_a_simulated_saved_plan_is_applied_simulated_only(
+    work: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def bigger(doc: dict[str, Any]) -> None:
+        doc["environments"]["sandbox"]["endpoint"]["timeout_seconds"] = 20
+    edit_yaml(work / "environments.yaml", bigger)  # re-renders sandbox profiles: proofs stale
+    saved = tmp_path / "sim.plan"
+    made = cli(capsys, "plan", "-i", str(work), "--simulate", "--out", str(saved))
+    assert made.code == 0, made.err
+    assert json.loads(saved.read_text())["options"]["simulate"] is True
+    real = cli(capsys, "apply", "-i", str(work), str(saved))
+    assert real.code == 1 and one_line(real.err)
+    assert real.err == ("mdmr-provision: error: the plan was made with --simulate: apply it "
+                        "with --simulate\n")
+    done = cli(capsys, "apply", "-i", str(work), "--simulate", str(saved))
+    assert done.code == 0, done.err

@@ -52,6 +52,8 @@ class Plan:
     created_at: datetime
     environment: str | None = None
     targets: tuple[str, ...] = ()
+    #: Planned against the built-in simulator (``--simulate``): applied the same way only.
+    simulate: bool = False
     #: Number of distinct probes run.
     probe_count: int = 0
     #: Fact key -> error, for probes that failed (shown as warnings).
@@ -166,6 +168,7 @@ async def build_plan(
         created_at=now,
         environment=env,
         targets=tuple(targets),
+        simulate=simulate,
         probe_count=len(facts),
         fact_errors={k: f.error for k, f in sorted(facts.items()) if f.error is not None},
     )

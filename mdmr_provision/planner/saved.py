@@ -52,7 +52,8 @@ def plan_to_json(plan: Plan) -> dict[str, JsonValue]:
         "created_at": plan.created_at.isoformat(),
         "inventory": {"fingerprint": plan.inventory_fingerprint},
         "state": {"lineage": plan.lineage, "serial": plan.serial},
-        "options": {"environment": plan.environment, "targets": list(plan.targets)},
+        "options": {"environment": plan.environment, "targets": list(plan.targets),
+                    "simulate": plan.simulate},
         "summary": {
             **{a.value: counts[a] for a in Action},
             "probes": plan.probe_count,
@@ -96,6 +97,7 @@ def plan_from_json(doc: Any) -> Plan:
         created_at=datetime.fromisoformat(doc["created_at"]),
         environment=options.get("environment"),
         targets=tuple(options.get("targets") or ()),
+        simulate=bool(options.get("simulate", False)),
         probe_count=int(doc.get("summary", {}).get("probes", 0)),
         fact_errors=dict(doc.get("fact_errors") or {}),
     )
@@ -150,8 +152,12 @@ def check_fresh(
     inventory_fingerprint: str,
     state: State,
     facts: Mapping[str, FactResult],
+    simulate: bool = False,
 ) -> None:
     """Raise :class:`StalePlanError` saying why when ``plan`` may no longer be applied."""
+    if plan.simulate != simulate:
+        how = "with" if plan.simulate else "without"
+        raise StalePlanError(f"the plan was made {how} --simulate: apply it {how} --simulate")
     if plan.inventory_fingerprint != inventory_fingerprint:
         raise StalePlanError("saved plan is stale: inventory changed since the plan was made")
     if plan.lineage is not None and state.lineage is not None and plan.lineage != state.lineage:
