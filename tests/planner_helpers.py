@@ -21,6 +21,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from mdmr_provision.atomic import atomic_write_text
 from mdmr_provision.core.types import (
     Action,
@@ -280,6 +282,19 @@ def slow_provider(inventory: Inventory) -> list[Resource]:
         out.append(ReachResource("slow.reach", "127.0.0.1", int(port), environment="sandbox",
                                  depends_on=["slow.file00"]))
     return out
+
+
+def slow_inventory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, count: int) -> Path:
+    """:func:`write_inventory` plus ``count`` slow file resources from :func:`slow_provider`
+    (no delay, no failure), their output folder ``tmp_path/out``, no state override."""
+    monkeypatch.setenv("MDMR_EXTRA_PROVIDERS", "planner_helpers:slow_provider")
+    monkeypatch.setenv("MDMR_TEST_DIR", str(tmp_path / "out"))
+    monkeypatch.setenv("MDMR_TEST_COUNT", str(count))
+    monkeypatch.setenv("MDMR_TEST_DELAY", "0")
+    for name in ("MDMR_STATE", "MDMR_TEST_REACH_PORT", "MDMR_TEST_FAIL"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "out").mkdir()
+    return write_inventory(tmp_path / "inv")
 
 
 def write_inventory(root: Path) -> Path:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from planner_helpers import SlowListener, write_inventory
+from planner_helpers import SlowListener, slow_inventory
 
 from mdmr_provision.cli import main
 from mdmr_provision.executor.progress import make_progress
@@ -27,14 +27,7 @@ T = ["--target", "slow"]
 
 @pytest.fixture
 def inv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("MDMR_EXTRA_PROVIDERS", "planner_helpers:slow_provider")
-    monkeypatch.setenv("MDMR_TEST_DIR", str(tmp_path / "out"))
-    monkeypatch.setenv("MDMR_TEST_COUNT", "3")
-    monkeypatch.setenv("MDMR_TEST_DELAY", "0")
-    monkeypatch.delenv("MDMR_STATE", raising=False)
-    monkeypatch.delenv("MDMR_TEST_REACH_PORT", raising=False)
-    (tmp_path / "out").mkdir()
-    return write_inventory(tmp_path / "inv")
+    return slow_inventory(tmp_path, monkeypatch, 3)
 
 
 def listing(directory: Path) -> list[str]:

@@ -5,22 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from planner_helpers import write_inventory
+from planner_helpers import slow_inventory
 
 from mdmr_provision.cli import main
 
 
 @pytest.fixture
 def inv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("MDMR_EXTRA_PROVIDERS", "planner_helpers:slow_provider")
-    monkeypatch.setenv("MDMR_TEST_DIR", str(tmp_path / "out"))
-    monkeypatch.setenv("MDMR_TEST_COUNT", "2")
-    monkeypatch.setenv("MDMR_TEST_DELAY", "0")
-    monkeypatch.delenv("MDMR_STATE", raising=False)
-    monkeypatch.delenv("MDMR_TEST_REACH_PORT", raising=False)
-    monkeypatch.delenv("MDMR_TEST_FAIL", raising=False)
-    (tmp_path / "out").mkdir()
-    return write_inventory(tmp_path / "inv")
+    return slow_inventory(tmp_path, monkeypatch, 2)
 
 
 def test_apply_with_a_blocked_step_exits_1(
