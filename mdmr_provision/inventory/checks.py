@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from mdmr_provision.errors import Problem
 from mdmr_provision.inventory.model import ENVIRONMENT_ALIASES, TRANSFER_ENVIRONMENTS
-from mdmr_provision.inventory.yamlsource import Doc, PathT, dotted
+from mdmr_provision.inventory.yamlsource import Doc, PathT
 
 #: The guide's lower bound for the large test file: 5 MB.
 MIN_LARGE_FILE = 5_000_000
@@ -89,15 +89,7 @@ class Checker:
         self.warnings: list[Problem] = []
 
     def problem(self, path: PathT, message: str, *, key: bool = False) -> Problem:
-        loc = self.doc.locs.get(path)
-        probe = path
-        while loc is None and probe:
-            probe = probe[:-1]
-            loc = self.doc.locs.get(probe)
-        if loc is None:
-            return Problem("?", 1, 1, dotted(path), message)
-        line, col = loc.key_or_value if key else (loc.line, loc.column)
-        return Problem(loc.file, line, col, dotted(path), message)
+        return self.doc.problem(path, message, key=key)
 
     def error(self, path: PathT, message: str, *, key: bool = False) -> None:
         self.errors.append(self.problem(path, message, key=key))

@@ -16,7 +16,7 @@ import jsonschema
 from jsonschema import Draft202012Validator
 
 from mdmr_provision.errors import MdmrError, Problem
-from mdmr_provision.inventory.yamlsource import Doc, PathT, describe_type, dotted
+from mdmr_provision.inventory.yamlsource import Doc, PathT, describe_type
 
 SCHEMA_NAME = "inventory.schema.json"
 
@@ -68,23 +68,23 @@ def _problems(doc: Doc, error: jsonschema.ValidationError) -> list[Problem]:
     schema = error.schema if isinstance(error.schema, dict) else {}
     if "propertyNames" in error.absolute_schema_path:
         key = str(error.instance)
-        return [_at(doc, (*path, key), _bad_key(key, kind, schema), key=True)]
+        return [doc.problem((*path, key), _bad_key(key, kind, schema), key=True)]
     if kind == "additionalProperties" and isinstance(error.instance, dict):
         allowed = sorted(schema.get("properties", {}))
         extras = [k for k in error.instance if k not in allowed]
         return [
-            _at(doc, (*path, k), f"unknown key '{k}' (allowed: {', '.join(allowed)})", key=True)
+            doc.problem((*path, k), f"unknown key '{k}' (allowed: {', '.join(allowed)})", key=True)
             for k in extras
         ]
     if kind == "required" and isinstance(error.instance, dict):
         required = schema.get("required", [])
         missing = [k for k in required if k not in error.instance]
-        return [_at(doc, path, f"missing required key '{k}'", key=True) for k in missing]
+        return [doc.problem(path, f"missing required key '{k}'", key=True) for k in missing]
     message = _message(kind, error, schema)
     if any("passphrase" in str(part) for part in path):
         # A passphrase pasted where its *reference* belongs must not be echoed back.
         message = message.replace(describe_type(error.instance), "a value (hidden)")
-    return [_at(doc, path, message)]
+    return [doc.problem(path, message)]
 
 
 def _message(kind: object, error: jsonschema.ValidationError, schema: dict[str, Any]) -> str:
@@ -124,14 +124,3 @@ def _bad_key(key: str, kind: object, schema: dict[str, Any]) -> str:
         return f"invalid key '{key}': {schema.get('patternErrorMessage', 'wrong format')}"
     return f"invalid key '{key}'"
 
-
-def _at(doc: Doc, path: PathT, message: str, *, key: bool = False) -> Problem:
-    loc = doc.locs.get(path)
-    probe = path
-    while loc is None and probe:  # fall back to the nearest located ancestor
-        probe = probe[:-1]
-        loc = doc.locs.get(probe)
-    if loc is None:
-        return Problem("?", 1, 1, dotted(path), message)
-    line, col = loc.key_or_value if key else (loc.line, loc.column)
-    return Problem(loc.file, line, col, dotted(path), message)

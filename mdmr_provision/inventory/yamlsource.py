@@ -52,6 +52,18 @@ class Doc:
     data: Any
     locs: dict[PathT, Loc] = field(default_factory=dict)
 
+    def problem(self, path: PathT, message: str, *, key: bool = False) -> Problem:
+        """A problem at ``path`` (its key when ``key``), else at its nearest located ancestor."""
+        loc = self.locs.get(path)
+        probe = path
+        while loc is None and probe:
+            probe = probe[:-1]
+            loc = self.locs.get(probe)
+        if loc is None:
+            return Problem("?", 1, 1, dotted(path), message)
+        line, col = loc.key_or_value if key else (loc.line, loc.column)
+        return Problem(loc.file, line, col, dotted(path), message)
+
 
 class _Loader(yaml.SafeLoader):
     """SafeLoader without timestamp resolution (dates stay strings for the schema)."""
