@@ -57,17 +57,14 @@ def _copy_locs(
     for path, loc in doc.locs.items():
         if not path or path == ("version",) or path[:2] in skipped or path[:1] in skipped:
             continue
+        if len(path) == 1:  # a section's own location: the first file that has it
+            into.setdefault(path, loc)
+            continue
         section = path[0]
-        if section in offsets:
-            if len(path) == 1:
-                into.setdefault(path, loc)
-                continue
+        if section in offsets:  # list items move up by the items of earlier files
             index = path[1]
             assert isinstance(index, int)
             path = (section, index + offsets[section], *path[2:])
-        elif len(path) == 1:
-            into.setdefault(path, loc)
-            continue
         into[path] = loc
 
 
