@@ -7,7 +7,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from mdmr_provision.cli.status import compute_status, has_proofs
+from mdmr_provision.cli.status import has_proofs, judge
 from mdmr_provision.core.types import ApplyContext
 from mdmr_provision.errors import EXIT_OK, EXIT_USER_ERROR, MdmrError
 from mdmr_provision.executor.apply import DEFAULT_PARALLELISM, ApplyReport, Executor, Status
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         announce(services)
         code = _run(session, args, services)
     if not args.check and has_proofs(session):
-        _print_matrix(args)
+        _print_matrix(session, args)
     return code
 
 
@@ -154,9 +154,9 @@ def _execute(
     return EXIT_OK if report.ok else EXIT_USER_ERROR
 
 
-def _print_matrix(args: argparse.Namespace) -> None:
+def _print_matrix(session: Session, args: argparse.Namespace) -> None:
     """The exit-criteria matrix after an apply (guide §2), from the state just written."""
-    status = compute_status(args)
+    status = judge(session, session.store.load(), now(), simulate=bool(args.simulate))
     print()
     sys.stdout.write(render_status(status, unicode=unicode_stdout()))
 

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from pathlib import Path
 
-from mdmr_provision.cli.status import STATUS_TARGETS
-from mdmr_provision.core.types import Change
+from mdmr_provision.cli.status import judge
 from mdmr_provision.errors import EXIT_OK, MdmrError
 from mdmr_provision.inventory.model import ENVIRONMENT_ALIASES, ENVIRONMENTS
-from mdmr_provision.planner.plan import build_plan
 from mdmr_provision.planner.session import add_inventory_options, now, open_session
 from mdmr_provision.reports.evidence import (
     JSON_FILE,
@@ -22,7 +19,6 @@ from mdmr_provision.reports.evidence import (
     parse_since,
     write_report,
 )
-from mdmr_provision.reports.status import build_status
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -58,15 +54,7 @@ def run(args: argparse.Namespace) -> int:
             raise MdmrError(f"--env: {args.env!r} is not an environment of this inventory "
                             f"({declared})")
     state = session.store.load()
-    moment = now()
-    changes: dict[str, Change] = {}
-    # The same judgement as `status`: a proof `plan` would redo is not counted as proven.
-    targets = [t for t in STATUS_TARGETS if any(a.startswith(t) for a in session.index)]
-    if targets:
-        plan = asyncio.run(build_plan(inventory, session.resources, state, now=moment,
-                                      targets=targets))
-        changes = {c.address: c for c in plan.changes}
-    status = build_status(inventory, changes, state.records, state.history, moment)
+    status = judge(session, state, now())
     report = build_report(inventory, status, state.history, environment=env, since=since,
                           state={"lineage": state.lineage, "serial": state.serial})
     files = write_report(report, session.store.path.parent / "evidence", args.out)

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import sys
+from datetime import datetime
 
 from mdmr_provision.core.types import Change
 from mdmr_provision.errors import EXIT_OK
@@ -19,6 +20,7 @@ from mdmr_provision.planner.session import (
 )
 from mdmr_provision.reports.matrix import render_status
 from mdmr_provision.reports.status import Status, build_status, status_to_json
+from mdmr_provision.state import State
 
 #: Resources a status needs: proofs (and, through them, certificates and AS2 profiles),
 #: which read local files only; DR comes from the state records.
@@ -50,21 +52,20 @@ def has_proofs(session: Session) -> bool:
     return any(a.startswith("proof.") for a in session.index)
 
 
-def compute_status(args: argparse.Namespace) -> Status:
-    session = open_session(args)
-    state = session.store.load()
-    moment = now()
+def judge(session: Session, state: State, moment: datetime, *, simulate: bool = False) -> Status:
+    """The matrix as strict as ``plan``: a proof ``plan`` would redo is not counted as proven."""
     changes: dict[str, Change] = {}
     targets = [t for t in STATUS_TARGETS if any(a.startswith(t) for a in session.index)]
     if targets:
         plan = asyncio.run(build_plan(session.inventory, session.resources, state, now=moment,
-                                      targets=targets, simulate=args.simulate))
+                                      targets=targets, simulate=simulate))
         changes = {c.address: c for c in plan.changes}
     return build_status(session.inventory, changes, state.records, state.history, moment)
 
 
 def run(args: argparse.Namespace) -> int:
-    status = compute_status(args)
+    session = open_session(args)
+    status = judge(session, session.store.load(), now(), simulate=args.simulate)
     if args.json:
         sys.stdout.write(json.dumps(status_to_json(status), indent=2) + "\n")
     else:
