@@ -24,7 +24,8 @@ PrivateKey: TypeAlias = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 _PEM_CERT = b"-----BEGIN CERTIFICATE-----"
 
 
-def _read(path: Path, what: str) -> bytes:
+def read_file(path: Path, what: str) -> bytes:
+    """The bytes of ``path``; a missing or unreadable file is a one-line CertificateError."""
     try:
         return Path(path).read_bytes()
     except FileNotFoundError:
@@ -35,14 +36,9 @@ def _read(path: Path, what: str) -> bytes:
         raise CertificateError(f"{path}: cannot read {what}: {exc.strerror or exc}") from None
 
 
-def read_file(path: Path, what: str) -> bytes:
-    """The bytes of ``path``; a missing or unreadable file is a one-line CertificateError."""
-    return _read(path, what)
-
-
 def load_certificates(path: Path) -> list[x509.Certificate]:
     """Every certificate in a PEM file (leaf first, then its chain) or the one in a DER file."""
-    return parse_certificates(_read(path, "certificate"), str(path))
+    return parse_certificates(read_file(path, "certificate"), str(path))
 
 
 def parse_certificates(data: bytes, where: str) -> list[x509.Certificate]:
@@ -77,14 +73,14 @@ def read_passphrase(ref: SecretRef) -> bytes | None:
             return None  # unset variable: try the key unencrypted; a clear error follows if needed
         return value.encode("utf-8")
     if ref.file:
-        raw = _read(ref.file, "passphrase")
+        raw = read_file(ref.file, "passphrase")
         return raw.rstrip(b"\r\n")
     return None
 
 
 def load_private_key(path: Path, passphrase: SecretRef | None = None) -> PrivateKey:
     """An RSA or EC private key from a PEM or DER file, decrypted with ``passphrase``."""
-    data = _read(path, "private key")
+    data = read_file(path, "private key")
     secret = read_passphrase(passphrase) if passphrase else None
     empty = secret == b""
     if empty:  # cryptography treats an empty passphrase as "not encrypted"; so do we

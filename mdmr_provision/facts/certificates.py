@@ -23,7 +23,13 @@ from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from mdmr_provision.core.types import JsonValue
 from mdmr_provision.errors import CertificateError
 from mdmr_provision.inventory.model import SecretRef
-from mdmr_provision.keys import common_name, load_private_key, parse_certificates, read_file
+from mdmr_provision.keys import (
+    common_name,
+    load_certificate,
+    load_private_key,
+    parse_certificates,
+    read_file,
+)
 
 #: Words in a subject or issuer that mark a certificate as made for testing (R6).
 _TEST_WORDS = re.compile(
@@ -255,5 +261,4 @@ def inspect_certificate(path: Path) -> CertificateFacts:
 
 def leaf_der(path: Path) -> bytes:
     """The DER encoding of the first certificate in ``path`` (``openssl x509 -outform DER``)."""
-    data = read_file(path, "certificate")
-    return parse_certificates(data, str(path))[0].public_bytes(serialization.Encoding.DER)
+    return load_certificate(path).public_bytes(serialization.Encoding.DER)
