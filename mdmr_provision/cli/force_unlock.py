@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 
 from mdmr_provision.errors import EXIT_OK
-from mdmr_provision.inventory import load_inventory
-from mdmr_provision.planner.session import add_inventory_options
-from mdmr_provision.state import default_state_path, force_unlock
+from mdmr_provision.planner.session import add_inventory_options, state_path
+from mdmr_provision.state import force_unlock
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -25,10 +24,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     """Remove the lock and say whose it was."""
-    if args.state:
-        state_path = default_state_path(args.inventory, args.state)
-    else:
-        state_path = default_state_path(load_inventory(args.inventory).root)
-    holder = force_unlock(state_path, args.lock_id)
-    print(f"Removed the lock of {state_path} held by {holder.describe()}")
+    path = state_path(args)
+    holder = force_unlock(path, args.lock_id)
+    print(f"Removed the lock of {path} held by {holder.describe()}")
     return EXIT_OK

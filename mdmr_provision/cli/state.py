@@ -7,10 +7,9 @@ import json
 import sys
 
 from mdmr_provision.errors import EXIT_OK, MdmrError
-from mdmr_provision.inventory import load_inventory
 from mdmr_provision.planner.graph import matches_target
-from mdmr_provision.planner.session import add_inventory_options
-from mdmr_provision.state import StateStore, default_state_path
+from mdmr_provision.planner.session import add_inventory_options, state_path
+from mdmr_provision.state import StateStore
 from mdmr_provision.state.store import evidence_to_json, record_to_json
 
 
@@ -39,15 +38,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         cmd.set_defaults(func=run)
 
 
-def _store(args: argparse.Namespace) -> StateStore:
-    if args.state:
-        return StateStore(default_state_path(args.inventory, args.state))
-    return StateStore(default_state_path(load_inventory(args.inventory).root))
-
-
 def run(args: argparse.Namespace) -> int:
     """Print the requested part of the state."""
-    store = _store(args)
+    store = StateStore(state_path(args))
     state = store.load()
     prefix = args.address
     if args.state_command == "show":

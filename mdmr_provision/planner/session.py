@@ -125,6 +125,13 @@ def open_session(args: argparse.Namespace) -> Session:
     return Session(inventory, load_resources(inventory), store)
 
 
+def state_path(args: argparse.Namespace) -> Path:
+    """The state file of ``-i``/``--state``; the inventory is loaded only when needed."""
+    if args.state:
+        return default_state_path(args.inventory, args.state)
+    return default_state_path(load_inventory(args.inventory).root)
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 
