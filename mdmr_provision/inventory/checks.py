@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from mdmr_provision.errors import Problem
-from mdmr_provision.inventory.model import ENVIRONMENT_ALIASES, TRANSFER_ENVIRONMENTS
+from mdmr_provision.inventory.model import TRANSFER_ENVIRONMENTS, canonical_environment
 from mdmr_provision.inventory.yamlsource import Doc, PathT
 
 #: The guide's lower bound for the large test file: 5 MB.
@@ -163,14 +163,10 @@ def _check_presence(c: Checker, orgs: dict[str, Any], envs: dict[str, Any]) -> N
         )
 
 
-def _env_name(name: str) -> str:
-    return ENVIRONMENT_ALIASES.get(name, name)
-
-
 def _check_organisations(c: Checker, orgs: dict[str, Any], envs: dict[str, Any]) -> None:
     as2_ids: dict[str, str] = {}
     servers: dict[str, str] = {}
-    known_envs = {_env_name(e) for e in envs}
+    known_envs = {canonical_environment(e) for e in envs}
     for org_id, org in orgs.items():
         base: PathT = ("organisations", org_id)
         as2 = org.get("as2_id", org_id)
@@ -212,7 +208,7 @@ def _check_organisations(c: Checker, orgs: dict[str, Any], envs: dict[str, Any])
         seen: dict[str, str] = {}
         for env, receiver in org.get("receivers", {}).items():
             rpath = (*base, "receivers", env)
-            canonical = _env_name(env)
+            canonical = canonical_environment(env)
             if canonical in seen:
                 c.error(rpath, f"'{env}' is the same environment as '{seen[canonical]}'", key=True)
             seen[canonical] = env
@@ -267,7 +263,7 @@ def _check_relationships(c: Checker, orgs: dict[str, Any], rels: list[Any]) -> N
             )
         pairs.setdefault((ldc, agent), i)
         for j, env in enumerate(rel.get("environments", [])):
-            if _env_name(env) not in TRANSFER_ENVIRONMENTS:
+            if canonical_environment(env) not in TRANSFER_ENVIRONMENTS:
                 c.error(
                     (*path, "environments", j),
                     f"'{env}' has no file transfer; "
@@ -288,7 +284,7 @@ def _check_environments(c: Checker, envs: dict[str, Any]) -> None:
     seen: dict[str, str] = {}
     for name, env in envs.items():
         path: PathT = ("environments", name)
-        canonical = _env_name(name)
+        canonical = canonical_environment(name)
         if canonical in seen:
             c.error(path, f"'{name}' is the same environment as '{seen[canonical]}'", key=True)
         seen[canonical] = name
@@ -339,7 +335,7 @@ def _check_firewall(
     c: Checker, orgs: dict[str, Any], envs: dict[str, Any], rules: list[Any]
 ) -> None:
     servers = {s for o in orgs.values() for s in o.get("servers", {})}
-    known_envs = {_env_name(e) for e in envs}
+    known_envs = {canonical_environment(e) for e in envs}
     names: dict[str, int] = {}
     for i, rule in enumerate(rules):
         path: PathT = ("firewall", i)
@@ -350,7 +346,7 @@ def _check_firewall(
             )
         names.setdefault(name, i)
         env = rule.get("environment")
-        if env is not None and _env_name(env) not in known_envs:
+        if env is not None and canonical_environment(env) not in known_envs:
             c.error((*path, "environment"), f"unknown environment '{env}' (not declared)")
         for j, server in enumerate(rule.get("servers", [])):
             if server not in servers:

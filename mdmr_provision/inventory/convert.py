@@ -13,7 +13,6 @@ from typing import Any
 from mdmr_provision.core.types import digest
 from mdmr_provision.inventory.checks import Checker, parse_size, split_host_port, url_port
 from mdmr_provision.inventory.model import (
-    ENVIRONMENT_ALIASES,
     ENVIRONMENTS,
     TRANSFER_ENVIRONMENTS,
     CertificateSpec,
@@ -41,12 +40,9 @@ from mdmr_provision.inventory.model import (
     Server,
     Simulator,
     SshSpec,
+    canonical_environment,
 )
 from mdmr_provision.inventory.yamlsource import PathT
-
-
-def _env(name: str) -> str:
-    return ENVIRONMENT_ALIASES.get(name, name)
 
 
 class Converter:
@@ -136,7 +132,7 @@ class Converter:
 
     def receiver(self, path: PathT, env: str, raw: dict[str, Any]) -> Receiver:
         return Receiver(
-            environment=_env(env),
+            environment=canonical_environment(env),
             url=raw["url"],
             product=ReceiverProduct(raw.get("product", "builtin")),
             listen_host=raw.get("listen_host"),
@@ -150,14 +146,17 @@ class Converter:
             ldc=raw["ldc"],
             agent=raw["agent"],
             role=Role(raw["role"]),
-            environments=TRANSFER_ENVIRONMENTS if envs is None else tuple(_env(e) for e in envs),
+            environments=(
+                TRANSFER_ENVIRONMENTS if envs is None
+                else tuple(canonical_environment(e) for e in envs)
+            ),
         )
 
     def environment(self, name: str, raw: dict[str, Any]) -> Environment:
         path: PathT = ("environments", name, "endpoint")
         ep = raw["endpoint"]
         scheme, host, port = url_port(ep["url"])
-        canonical = _env(name)
+        canonical = canonical_environment(name)
         default_checks = ("dns", "tcp", "tls") if canonical == "dr" else ()
         return Environment(
             name=canonical,
@@ -184,7 +183,7 @@ class Converter:
         return FirewallRule(
             name=raw["name"],
             direction=Direction(raw["direction"]),
-            environment=None if env is None else _env(env),
+            environment=None if env is None else canonical_environment(env),
             addresses=tuple(raw["addresses"]),
             port=raw["port"],
             protocol=raw.get("protocol", "tcp"),

@@ -21,6 +21,11 @@ ENVIRONMENTS: tuple[str, ...] = (*TRANSFER_ENVIRONMENTS, "dr")
 ENVIRONMENT_ALIASES: dict[str, str] = {"qa": "enrolment", "enrollment": "enrolment"}
 
 
+def canonical_environment(name: str) -> str:
+    """The guide's name for an environment spelled ``name`` (``qa`` -> ``enrolment``)."""
+    return ENVIRONMENT_ALIASES.get(name, name)
+
+
 class Role(enum.StrEnum):
     LDC = "ldc"
     BILLING_AGENT = "billing_agent"
@@ -297,7 +302,7 @@ class Inventory:
         raise KeyError(org_id)
 
     def environment(self, name: str) -> Environment | None:
-        name = ENVIRONMENT_ALIASES.get(name, name)
+        name = canonical_environment(name)
         return next((e for e in self.environments if e.name == name), None)
 
     @property
