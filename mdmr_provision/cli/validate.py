@@ -6,10 +6,11 @@ import argparse
 import json
 import sys
 from collections import Counter
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from mdmr_provision.errors import EXIT_OK, EXIT_USER_ERROR, InventoryError, Problem
+from mdmr_provision.errors import EXIT_OK, EXIT_USER_ERROR, InventoryError
 from mdmr_provision.inventory import load_inventory_with_warnings
 from mdmr_provision.inventory.model import Inventory, Role
 
@@ -45,16 +46,6 @@ def summary(inventory: Inventory) -> dict[str, Any]:
     }
 
 
-def _problem_json(problem: Problem) -> dict[str, Any]:
-    return {
-        "file": problem.file,
-        "line": problem.line,
-        "column": problem.column,
-        "path": problem.path,
-        "message": problem.message,
-    }
-
-
 def run(args: argparse.Namespace) -> int:
     """Validate ``args.inventory``; print a summary (exit 0) or every problem (exit 1)."""
     try:
@@ -63,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             doc = {
                 "valid": False,
-                "errors": [_problem_json(p) for p in exc.problems],
+                "errors": [asdict(p) for p in exc.problems],
                 "warnings": [],
                 "summary": None,
             }
@@ -79,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         doc = {
             "valid": True,
             "errors": [],
-            "warnings": [_problem_json(p) for p in warnings],
+            "warnings": [asdict(p) for p in warnings],
             "summary": info,
         }
         print(json.dumps(doc, indent=2))
