@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -113,8 +114,9 @@ class Session:
     resources: list[Resource]
     store: StateStore
 
-    @property
+    @functools.cached_property
     def index(self) -> dict[str, Resource]:
+        """Resources by address (built once: several steps of a command look it up)."""
         return {r.address: r for r in self.resources}
 
 
