@@ -32,7 +32,7 @@ from mdmr_provision.as2 import (
 )
 from mdmr_provision.errors import MdmrError
 from mdmr_provision.inventory.model import Inventory, Organisation, ReceiverProduct
-from mdmr_provision.keys import load_certificate, load_private_key
+from mdmr_provision.keys import PrivateKey, load_certificate, load_private_key
 
 
 @dataclass(frozen=True)
@@ -106,27 +106,42 @@ class OurReceivers:
     on_replied: OnReplied | None = None
     #: Filled by :meth:`build`; listen URLs are final once started (port 0 is resolved).
     endpoints: list[Listening] = field(default_factory=list)
+    # What :meth:`build` read, so each file is read (and each key decrypted) once per build
+    # however many organisations and environments share it.
+    _certs: dict[Path, x509.Certificate] = field(default_factory=dict, repr=False)
+    _keys: dict[str, PrivateKey] = field(default_factory=dict, repr=False)
+
+    def _cert(self, path: Path) -> x509.Certificate:
+        if path not in self._certs:
+            self._certs[path] = load_certificate(path)
+        return self._certs[path]
+
+    def _key(self, org: Organisation) -> PrivateKey:
+        if org.certificate.key is None:
+            raise MdmrError(f"{org.org_id}: the built-in receiver needs the private key")
+        if org.org_id not in self._keys:
+            self._keys[org.org_id] = load_private_key(org.certificate.key,
+                                                      org.certificate.passphrase)
+        return self._keys[org.org_id]
 
     def _partner(self, environment: str) -> Partner | None:
         env = self.inventory.environment(environment)
         if env is None or env.endpoint.as2_id is None or env.endpoint.certificate is None:
             return None
-        cert = load_certificate(env.endpoint.certificate)
+        cert = self._cert(env.endpoint.certificate)
         return Partner(env.endpoint.as2_id, (cert,),
                        ReceivePolicy(require_encryption=True, require_signature=True))
 
     def _mdmr_certs(self) -> list[x509.Certificate]:
-        return [load_certificate(e.endpoint.certificate) for e in self.inventory.environments
+        return [self._cert(e.endpoint.certificate) for e in self.inventory.environments
                 if e.endpoint.certificate is not None and e.endpoint.certificate.exists()]
 
     def _endpoint(self, org: Organisation, environment: str, path: str) -> Endpoint | None:
         partner = self._partner(environment)
         if partner is None:
             return None
-        cert = load_certificate(org.certificate.cert)
-        if org.certificate.key is None:
-            raise MdmrError(f"{org.org_id}: the built-in receiver needs the private key")
-        key = load_private_key(org.certificate.key, org.certificate.passphrase)
+        cert = self._cert(org.certificate.cert)
+        key = self._key(org)
 
         async def on_message(inbound: InboundMessage, stored: Path) -> None:
             signer = inbound.signer
@@ -159,6 +174,8 @@ class OurReceivers:
         """Prepare the servers (certificates and keys are read here, once)."""
         wanted = set(environments) if environments is not None else None
         self.endpoints = []
+        self._certs.clear()
+        self._keys.clear()
         groups: dict[tuple[str, int], list[Endpoint]] = {}
         mdn_paths: dict[tuple[str, int], str] = {}
         for env in self.inventory.environments:
