@@ -16,7 +16,7 @@ import hashlib
 import json
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,6 @@ _OURS = frozenset({MARKDOWN, JSON_FILE, MANIFEST, EVIDENCE})
 #: The guide's exit criteria, in its words (§2; R11).
 EXIT_CRITERIA = ("files sent via FTS to sandbox, enrolment and production, and a connection "
                  "established to the disaster recovery environment")
-_KIND = {"outbound": "proof.outbound", "inbound": "proof.inbound", "dr": "proof.dr"}
 
 
 def parse_since(text: str) -> datetime:
@@ -189,18 +188,24 @@ def build_report(inventory: Inventory, status: Status, history: Sequence[Evidenc
     }
 
 
-def _cited_files(report: Mapping[str, JsonValue]) -> list[str]:
-    files: set[str] = set()
+def _attempts(report: Mapping[str, JsonValue]) -> Iterator[Mapping[str, JsonValue]]:
+    """Every attempt the report shows: each proof's latest success, then its failures."""
     proofs = report.get("proofs")
     for p in proofs if isinstance(proofs, list) else []:
         if not isinstance(p, dict):
             continue
         failures = p.get("failures")
-        attempts = [p.get("latest_success"), *(failures if isinstance(failures, list) else [])]
-        for a in attempts:
-            cited = a.get("files") if isinstance(a, dict) else None
-            if isinstance(cited, list):
-                files.update(str(f) for f in cited)
+        for a in [p.get("latest_success"), *(failures if isinstance(failures, list) else [])]:
+            if isinstance(a, dict):
+                yield a
+
+
+def _cited_files(report: Mapping[str, JsonValue]) -> list[str]:
+    files: set[str] = set()
+    for a in _attempts(report):
+        cited = a.get("files")
+        if isinstance(cited, list):
+            files.update(str(f) for f in cited)
     return sorted(files)
 
 
@@ -217,21 +222,14 @@ def _source(evidence_root: Path, cited: str) -> Path:
 def _recorded_digests(report: Mapping[str, JsonValue]) -> dict[str, str]:
     """Cited test file -> the SHA-256 the proof recorded for it when it was sent/received."""
     digests: dict[str, str] = {}
-    proofs = report.get("proofs")
-    for p in proofs if isinstance(proofs, list) else []:
-        failures = p.get("failures") if isinstance(p, dict) else None
-        attempts = [p.get("latest_success") if isinstance(p, dict) else None,
-                    *(failures if isinstance(failures, list) else [])]
-        for a in attempts:
-            if not isinstance(a, dict):
-                continue
-            files, exchanges = a.get("files"), a.get("exchanges")
-            by_name = {str(x.get("name")): x.get("sha256") for x in
-                       (exchanges if isinstance(exchanges, list) else []) if isinstance(x, dict)}
-            for cited in files if isinstance(files, list) else []:
-                digest = by_name.get(str(cited).rsplit("/", 1)[-1])
-                if isinstance(digest, str):
-                    digests[str(cited)] = digest
+    for a in _attempts(report):
+        files, exchanges = a.get("files"), a.get("exchanges")
+        by_name = {str(x.get("name")): x.get("sha256") for x in
+                   (exchanges if isinstance(exchanges, list) else []) if isinstance(x, dict)}
+        for cited in files if isinstance(files, list) else []:
+            digest = by_name.get(str(cited).rsplit("/", 1)[-1])
+            if isinstance(digest, str):
+                digests[str(cited)] = digest
     return digests
 
 
