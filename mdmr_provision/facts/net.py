@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives import hashes
 
 from mdmr_provision.core.types import FactResult, JsonValue
 from mdmr_provision.errors import TransportError
+from mdmr_provision.keys import parse_certificates
 
 #: How long a fresh connection is watched for an immediate reset or close.
 SETTLE_SECONDS = 0.2
@@ -246,7 +247,7 @@ def _chain_of(ssl_object: ssl.SSLObject | None) -> list[dict[str, JsonValue]]:
 
 def describe_certificate(der: bytes) -> dict[str, JsonValue]:
     """Subject, issuer, validity, DNS names and SHA-256 of one DER certificate."""
-    cert = x509.load_der_x509_certificate(der)
+    cert = parse_certificates(der, "the TLS server's certificate")[0]
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
         names: list[JsonValue] = [*san.value.get_values_for_type(x509.DNSName)]
