@@ -20,6 +20,7 @@ import asyncio
 import json
 import multiprocessing
 import resource
+import socket
 import subprocess
 import sys
 import time
@@ -59,7 +60,6 @@ from mdmr_provision.state import State
 
 AGENTS_PER_LDC = 3
 SERVERS_PER_ORG = 2
-BASE_PORT = 0  # listeners pick free ports
 
 
 def listener_host(index: int) -> str:
@@ -184,8 +184,6 @@ def _serve(latency: float, ports: list[int], ready: multiprocessing.synchronize.
 
 
 def _free_ports(count: int) -> list[int]:
-    import socket
-
     out = []
     for k in range(count):
         with socket.socket() as sock:
