@@ -23,10 +23,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from mdmr_provision.atomic import atomic_write
-from mdmr_provision.errors import SimulatorError
+from mdmr_provision.errors import CertificateError, SimulatorError
 from mdmr_provision.inventory.model import Inventory, Organisation, SecretRef
-from mdmr_provision.keys import PrivateKey, load_certificate, load_private_key
-from mdmr_provision.simulator.topology import Layout, SimEndpoint, build_layout, under
+from mdmr_provision.keys import PrivateKey, load_certificate, load_private_key, read_passphrase
+from mdmr_provision.simulator.topology import Layout, SimEndpoint, build_layout, is_ip, under
 
 CA_NAME = "mdmr-provision demo CA"
 ORG_VALIDITY = timedelta(days=365)
@@ -235,7 +235,7 @@ class DemoPki:
         """The TLS server certificate of an https endpoint (SAN = host name and address)."""
         if endpoint.tls_cert is None or endpoint.tls_key is None:
             raise SimulatorError(f"environment {endpoint.environment} is not served over https")
-        names = () if _is_ip(endpoint.host) else (endpoint.host,)
+        names = () if is_ip(endpoint.host) else (endpoint.host,)
         self._leaf(
             endpoint.tls_cert, endpoint.tls_key, endpoint.host, dns_names=names,
             ips=(endpoint.address,), server=True,
@@ -252,7 +252,7 @@ class DemoPki:
             start = self.now - timedelta(days=400)
             self._leaf(
                 cert_path, key_path, real_cn, not_before=start, not_after=start + ORG_VALIDITY,
-                dns_names=(endpoint.host,) if tls and not _is_ip(endpoint.host) else (),
+                dns_names=(endpoint.host,) if tls and not is_ip(endpoint.host) else (),
                 ips=(endpoint.address,) if tls else (), server=tls,
             )
         elif kind == "wrong":
@@ -278,29 +278,18 @@ class DemoPki:
         return list(self.created)
 
 
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
 def _available_passphrase(ref: SecretRef) -> bytes | None:
-    if ref.env:
-        value = os.environ.get(ref.env)
-        if value == "":
-            # keys.py would then try an empty passphrase on an unencrypted key: say so now.
-            raise SimulatorError(
-                f"environment variable {ref.env} is set but empty; set a passphrase or unset it"
-            )
-        return value.encode("utf-8") if value else None
-    if ref.file and Path(ref.file).is_file():
-        try:
-            return Path(ref.file).read_bytes().rstrip(b"\r\n") or None
-        except OSError:
-            return None
-    return None
+    if ref.env and os.environ.get(ref.env) == "":
+        # keys.py would then try an empty passphrase on an unencrypted key: say so now.
+        raise SimulatorError(
+            f"environment variable {ref.env} is set but empty; set a passphrase or unset it"
+        )
+    if ref.file and not Path(ref.file).is_file():
+        return None  # no file yet: the key is written unencrypted
+    try:
+        return read_passphrase(ref) or None
+    except CertificateError:
+        return None
 
 
 def ensure_pki(inventory: Inventory, *, now: datetime | None = None) -> list[Path]:

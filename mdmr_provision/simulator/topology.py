@@ -84,7 +84,7 @@ class Layout:
     @property
     def hosts(self) -> dict[str, str]:
         """Host name -> address, for every endpoint named by a DNS name."""
-        return {ep.host: ep.address for ep in self.endpoints if not _is_ip(ep.host)}
+        return {ep.host: ep.address for ep in self.endpoints if not is_ip(ep.host)}
 
     def journal_dir(self, environment: str) -> Path:
         return self.workdir / "sim" / environment
@@ -102,7 +102,8 @@ def under(path: Path, root: Path) -> bool:
     return Path(path).resolve().is_relative_to(Path(root).resolve())
 
 
-def _is_ip(host: str) -> bool:
+def is_ip(host: str) -> bool:
+    """Whether ``host`` is an IP address literal (not a host name)."""
     try:
         ipaddress.ip_address(host)
     except ValueError:
@@ -124,7 +125,7 @@ def _require_loopback(address: str, what: str) -> str:
 
 def _address_for(inventory: Inventory, env: Environment) -> str:
     host = env.endpoint.host
-    if _is_ip(host):
+    if is_ip(host):
         return _require_loopback(host, f"environment {env.name}: endpoint host")
     for rule in inventory.firewall:
         if rule.direction is Direction.EGRESS and rule.environment == env.name and rule.addresses:
