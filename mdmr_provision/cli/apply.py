@@ -89,10 +89,9 @@ def _run(session: Session, args: argparse.Namespace, services: Services) -> int:
             plan = _saved_plan(session, args, state)
         else:
             plan = make_plan(session, args, state)
-            if not plan.has_changes:
-                sys.stdout.write(render_human(plan, unicode=unicode_stdout()))
-                return EXIT_OK
             sys.stdout.write(render_human(plan, unicode=unicode_stdout()))
+            if not plan.has_changes:
+                return EXIT_OK
             _confirm(args.auto_approve)
         return _execute(session, args, plan, state, services, check_only=False)
 
