@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from asn1crypto import algos, cms, core
+from asn1crypto import algos, cms
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -295,7 +295,3 @@ def verify_detached(
         "the content digest differs (content altered in transit)"
     )
 
-
-def parse_oid(data: bytes) -> str:
-    """Dotted form of a DER OBJECT IDENTIFIER (for the DER walker's callers)."""
-    return str(core.ObjectIdentifier.load(data).dotted)

@@ -19,7 +19,6 @@ SEQUENCE = 0x30
 SET = 0x31
 OCTET_STRING = 0x04
 OID = 0x06
-INTEGER = 0x02
 
 
 @dataclass(frozen=True)

@@ -100,15 +100,6 @@ class Verdict:
         return f"{self.code}: {self.meaning}" + (f" ({self.detail})" if self.detail else "")
 
 
-def name_problem(name: str) -> str | None:
-    """Why ``name`` breaks the TIS naming rules, or None when it follows them."""
-    try:
-        TisName.parse(name)
-    except FileNameError as exc:
-        return str(exc)
-    return None
-
-
 def check(received: Received, registry: Registry, seen: Iterable[str] = ()) -> Verdict:
     """Decide one file (see the module docstring for the order of the checks)."""
     name = (received.file_name or "").strip()
