@@ -28,6 +28,7 @@ import dns.rdatatype
 import dns.resolver
 
 from mdmr_provision.core.types import FactResult, JsonValue, Probe
+from mdmr_provision.inventory.checks import join_host_port
 from mdmr_provision.inventory.model import DnsSettings
 
 #: A CNAME chain longer than this is treated as a loop (resolvers use similar limits).
@@ -44,8 +45,7 @@ class Nameserver:
     port: int = 53
 
     def __str__(self) -> str:
-        host = f"[{self.address}]" if ":" in self.address else self.address
-        return f"{host}:{self.port}"
+        return join_host_port(self.address, self.port)
 
 
 class _Failure(Exception):

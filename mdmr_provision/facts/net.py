@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives import hashes
 
 from mdmr_provision.core.types import FactResult, JsonValue
 from mdmr_provision.errors import TransportError
+from mdmr_provision.inventory.checks import join_host_port
 from mdmr_provision.keys import parse_certificates
 
 #: How long a fresh connection is watched for an immediate reset or close.
@@ -47,9 +48,8 @@ class Target:
     source: str | None = None
 
     def __str__(self) -> str:
-        host = f"[{self.address}]" if ":" in self.address else self.address
         src = f" from {self.source}" if self.source else ""
-        return f"{host}:{self.port}{src}"
+        return f"{join_host_port(self.address, self.port)}{src}"
 
 
 class Connector(Protocol):

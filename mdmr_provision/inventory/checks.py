@@ -65,6 +65,11 @@ def split_host_port(text: str, default_port: int) -> tuple[str, int]:
     return host, int(port_text)
 
 
+def join_host_port(host: str, port: int) -> str:
+    """``127.0.0.1:53`` or ``[::1]:53``: the inverse of :func:`split_host_port`."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def url_port(url: str) -> tuple[str, str, int]:
     """(scheme, host, port) of a URL, default ports 80/443; ValueError for a bad URL or port."""
     parts = urlsplit(url)  # raises ValueError for a malformed IPv6 host

@@ -12,6 +12,7 @@ import paramiko
 
 from mdmr_provision.errors import MdmrError, TransportError
 from mdmr_provision.facts.net import describe_os_error
+from mdmr_provision.inventory.checks import join_host_port
 from mdmr_provision.inventory.model import SecretRef, Server
 from mdmr_provision.keys import read_passphrase
 
@@ -40,8 +41,7 @@ class SshTarget:
                    key=spec.key, passphrase=spec.passphrase, known_hosts=spec.known_hosts)
 
     def __str__(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.user}@{host}:{self.port}"
+        return f"{self.user}@{join_host_port(self.host, self.port)}"
 
     @property
     def known_hosts_name(self) -> str:

@@ -10,6 +10,7 @@ import paramiko
 
 from mdmr_provision.connectors.ssh.login import SshTarget, channel_words, connect
 from mdmr_provision.errors import TransportError
+from mdmr_provision.inventory.checks import join_host_port
 
 #: Seconds an idle SSH login stays open for the next probe of the same server.
 LINGER_SECONDS = 5.0
@@ -38,7 +39,7 @@ class SshPool:
         The caller owns one use of the login until it calls :meth:`release`.
         """
         client = self._acquire(login, timeout)
-        where = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+        where = join_host_port(address, port)
         try:
             transport = client.get_transport()
             if transport is None or not transport.is_active():
