@@ -27,7 +27,7 @@ from mdmr_provision.core.types import Evidence, JsonValue
 from mdmr_provision.errors import MdmrError, StateError
 from mdmr_provision.inventory.model import ENVIRONMENTS, Inventory
 from mdmr_provision.planner.mask import mask_mapping
-from mdmr_provision.reports.status import Criterion, Status, status_to_json
+from mdmr_provision.reports.status import Criterion, Status, status_to_json, worst
 from mdmr_provision.templating import render
 
 REPORT_VERSION = 1
@@ -351,12 +351,10 @@ def _tables(report: Mapping[str, JsonValue]) -> list[dict[str, Any]]:
         proofs = c.get("proofs")
         items = [p for p in proofs if isinstance(p, dict)] if isinstance(proofs, list) else []
         done = sum(1 for p in items if p.get("status") == "proven")
-        worst = "proven" if c.get("ok") else next(
-            (s for s in ("failed", "blocked", "manual", "pending")
-             if any(p.get("status") == s for p in items)), "pending")
+        mark = "proven" if c.get("ok") else worst(str(p.get("status")) for p in items)
         key = (str(c["kind"]), str(c["org_id"]))
         row = tables.setdefault(str(c["ldc"]), {}).setdefault(key, {})
-        row[str(c["environment"])] = f"{worst} {done}/{len(items)}"
+        row[str(c["environment"])] = f"{mark} {done}/{len(items)}"
     return [{"ldc": ldc, "environments": envs,
              "rows": [{"label": f"{kind} {org}", "cells": [cells.get(e, "—") for e in envs]}
                       for (kind, org), cells in rows_.items()]}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mdmr_provision.inventory.model import ENVIRONMENTS
-from mdmr_provision.reports.status import Criterion, Status
+from mdmr_provision.reports.status import Criterion, Status, worst
 
 _MARKS = {
     True: {"proven": "✔", "failed": "✘", "pending": "…", "blocked": "!", "manual": "✋"},
@@ -19,9 +19,7 @@ def _cell(criterion: Criterion | None, unicode: bool) -> str:
     total = len(criterion.items)
     if criterion.ok:
         return f"{marks['proven']} {done}/{total}"
-    worst = next((s for s in ("failed", "blocked", "manual", "pending")
-                  if any(i.status == s for i in criterion.items)), "pending")
-    return f"{marks[worst]} {done}/{total}"
+    return f"{marks[worst(i.status for i in criterion.items)]} {done}/{total}"
 
 
 def render_status(status: Status, *, unicode: bool = True) -> str:

@@ -14,7 +14,7 @@ An environment the inventory leaves out is a criterion not met (R11 names all fo
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -69,6 +69,13 @@ class Status:
     @property
     def complete(self) -> bool:
         return bool(self.criteria) and all(c.ok for c in self.criteria)
+
+
+def worst(statuses: Iterable[str]) -> str:
+    """The status a matrix cell shows for proofs not all proven: the worst one among them."""
+    present = set(statuses)
+    return next((s for s in ("failed", "blocked", "manual", "pending") if s in present),
+                "pending")
 
 
 def _last_evidence(history: Sequence[Evidence]) -> dict[str, Evidence]:
