@@ -59,8 +59,20 @@ __all__ = [
     "Partner",
     "PartnerLookup",
     "UrlCheck",
+    "drain_tasks",
     "reset_connection",
 ]
+
+
+async def drain_tasks(tasks: set[asyncio.Task[None]], timeout: float | None) -> None:
+    """Wait for ``tasks``; cancel (and reap) those still running after ``timeout`` seconds."""
+    if not tasks:
+        return
+    _, pending = await asyncio.wait(list(tasks), timeout=timeout)
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.gather(*pending, return_exceptions=True)
 
 
 @dataclass(frozen=True)
@@ -136,13 +148,7 @@ class AS2Receiver:
 
     async def drain(self, timeout: float | None = None) -> None:
         """Wait for asynchronous MDNs still being posted; after ``timeout`` cancel the rest."""
-        if not self._tasks:
-            return
-        _, pending = await asyncio.wait(list(self._tasks), timeout=timeout)
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
+        await drain_tasks(self._tasks, timeout)
 
     async def stop(self) -> None:
         """Stop listening and wait for pending async MDN posts."""

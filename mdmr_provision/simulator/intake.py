@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+from mdmr_provision.as2.receiver import drain_tasks
 from mdmr_provision.inventory.model import Inventory
 from mdmr_provision.simulator.fts import Received, Registry, Verdict, check
 from mdmr_provision.simulator.journal import JournalRecord, accepted_names, append_record
@@ -140,13 +141,3 @@ class FtsIntake:
         """Wait for error reports still being delivered; after ``timeout`` cancel the rest."""
         await drain_tasks(self._reports, timeout)
 
-
-async def drain_tasks(tasks: set[asyncio.Task[None]], timeout: float | None) -> None:
-    """Wait for ``tasks``; cancel (and reap) those still running after ``timeout`` seconds."""
-    if not tasks:
-        return
-    _, pending = await asyncio.wait(list(tasks), timeout=timeout)
-    for task in pending:
-        task.cancel()
-    if pending:
-        await asyncio.gather(*pending, return_exceptions=True)
