@@ -35,6 +35,7 @@ from mdmr_provision.keys import (
     load_certificate,
     load_certificates,
     load_private_key,
+    read_file,
 )
 
 if TYPE_CHECKING:
@@ -96,17 +97,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     dec.set_defaults(func=run_decode)
 
 
-def _read(path: Path, what: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise AS2Error(f"{path}: {what} file not found") from None
-    except IsADirectoryError:
-        raise AS2Error(f"{path}: is a directory, expected a {what} file") from None
-    except OSError as exc:
-        raise AS2Error(f"{path}: cannot read {what}: {exc.strerror or exc}") from None
-
-
 def _pair_given(cert: Path | None, key: Path | None, what: str) -> bool:
     if (cert is None) != (key is None):
         raise AS2Error(f"--{what}-cert and --{what}-key must be given together")
@@ -142,7 +132,7 @@ def _emit(data: dict[str, Any]) -> None:
 
 def run_encode(args: argparse.Namespace) -> int:
     """Build the message, write it to ``--out``, print its id and MIC."""
-    payload = _read(args.payload, "payload")
+    payload = read_file(args.payload, "payload")
     digest, cipher = parse_digest(args.digest), parse_cipher(args.cipher)
     sign_cert = sign_key = None
     if _pair_given(args.sign_cert, args.sign_key, "sign"):
@@ -186,7 +176,7 @@ def _is_mdn(headers: dict[str, str], body: bytes) -> bool:
 
 def run_decode(args: argparse.Namespace) -> int:
     """Decode a captured message or MDN and print what it proves."""
-    headers, body = read_wire(_read(args.file, "message"), source=str(args.file))
+    headers, body = read_wire(read_file(args.file, "message"), source=str(args.file))
     verify = load_certificates(args.verify_cert) if args.verify_cert else []
     if _is_mdn(headers, body):
         try:
