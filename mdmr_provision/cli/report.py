@@ -9,7 +9,7 @@ from pathlib import Path
 
 from mdmr_provision.cli.status import judge
 from mdmr_provision.errors import EXIT_OK, MdmrError
-from mdmr_provision.inventory.model import ENVIRONMENT_ALIASES, ENVIRONMENTS
+from mdmr_provision.inventory.model import ENVIRONMENTS, canonical_environment
 from mdmr_provision.planner.session import add_inventory_options, now, open_session
 from mdmr_provision.reports.evidence import (
     JSON_FILE,
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     inventory = session.inventory
     env: str | None = None
     if args.env:
-        env = ENVIRONMENT_ALIASES.get(args.env, args.env)
+        env = canonical_environment(args.env)
         if env not in ENVIRONMENTS or inventory.environment(env) is None:
             declared = ", ".join(e.name for e in inventory.environments)
             raise MdmrError(f"--env: {args.env!r} is not an environment of this inventory "
