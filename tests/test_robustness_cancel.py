@@ -67,7 +67,7 @@ def run(args):
         time.sleep(60)
     return 0
 
-def parser():
+def parser(*_commands):
     p = argparse.ArgumentParser()
     p.add_argument("state")
     p.set_defaults(func=run)

@@ -16,7 +16,7 @@ def test_ctrl_c_while_commands_are_imported(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Was: a Python traceback (build_parser imports every command, which takes a while).
-    def interrupted() -> None:
+    def interrupted(*_commands: object) -> None:
         raise KeyboardInterrupt
 
     monkeypatch.setattr(cli, "build_parser", interrupted)

@@ -20,7 +20,7 @@ def run(args):
     print("after the work")
     return 0
 
-def parser():
+def parser(*_commands):
     p = argparse.ArgumentParser()
     p.add_argument("marker")
     p.set_defaults(func=run)

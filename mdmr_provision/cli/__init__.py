@@ -53,14 +53,34 @@ _ENVIRONMENT_ERRNOS = frozenset(
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _module(command: str) -> str:
+    return command.replace("-", "_")
+
+
+def commands_for(argv: Sequence[str]) -> tuple[str, ...]:
+    """The command modules ``argv`` needs: only the one it names, so a run does not pay for
+    importing every other command (the AS2 engine, aiohttp, the simulator) at start-up.
+
+    Every command when help is asked for or the command is unknown (both list them all);
+    none for a bare ``--version`` or no command at all.
+    """
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if command is not None and _module(command) in COMMANDS:
+        return (_module(command),)
+    if command is not None or any(a in ("-h", "--help") for a in argv):
+        return COMMANDS
+    return ()
+
+
+def build_parser(commands: Sequence[str] = COMMANDS) -> argparse.ArgumentParser:
+    """The parser with the sub-commands ``commands`` (modules of :data:`COMMANDS`)."""
     parser = argparse.ArgumentParser(
         prog="mdmr-provision",
         description="Declarative provisioning and AS2 connectivity proofs for the MDM/R.",
     )
     parser.add_argument("--version", action="version", version=f"mdmr-provision {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
+    for name in commands:
         module = importlib.import_module(f"mdmr_provision.cli.{name}")
         module.register(sub)
     return parser
@@ -89,9 +109,10 @@ def _log_internal_error() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (0 ok, 1 user error, 2 usage, 3 bug, 130 Ctrl-C)."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
     try:
-        parser = build_parser()  # imports every command: Ctrl-C often lands here
-        args = parser.parse_args(argv)
+        parser = build_parser(commands_for(args_list))  # imports: Ctrl-C often lands here
+        args = parser.parse_args(args_list)
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help/--version
         return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
     except KeyboardInterrupt:
