@@ -29,7 +29,7 @@ from mdmr_provision.inventory.model import (
     Server,
 )
 from mdmr_provision.resources import as2_profiles, build_resources, certificates
-from mdmr_provision.resources.as2_profiles import As2Profile
+from mdmr_provision.resources.as2_profiles import As2Profile, shown_path
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -295,3 +295,14 @@ def test_profiles_do_not_depend_on_where_the_inventory_is_checked_out(
     for address, res in one.items():
         assert res.rendered == two[address].rendered, address
         assert res.fingerprint == two[address].fingerprint
+
+
+def test_paths_shown_relative_through_a_symlinked_checkout(tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    (real / "certs").mkdir(parents=True)
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    cert = (link / "certs" / "a.pem").resolve()  # the loader resolves certificate paths
+    assert shown_path(cert, link) == "certs/a.pem"
+    assert shown_path(link / "certs" / "a.pem", link) == "certs/a.pem"
+    assert shown_path(tmp_path / "elsewhere.pem", link) == str(tmp_path / "elsewhere.pem")

@@ -40,11 +40,11 @@ from mdmr_provision.keys import load_certificate
 from mdmr_provision.planner.graph import normalise_environment
 from mdmr_provision.planner.plan import build_plan
 from mdmr_provision.planner.session import Session, add_inventory_options, now, open_session
+from mdmr_provision.resources.as2_profiles import shown_path
 from mdmr_provision.resources.proofs import (
     InboundProof,
     keep_inbound_evidence,
     proof_attributes,
-    shown_path,
 )
 from mdmr_provision.runtime.receivers import Listening, OurReceivers, Received
 from mdmr_provision.simulator.pki import ensure_pki

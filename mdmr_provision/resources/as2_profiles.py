@@ -67,18 +67,23 @@ def _missing(environment: Environment, sender: Organisation) -> list[str]:
     return out
 
 
-def shown_path(path: Path | None, root: Path) -> str | None:
+def shown_path(path: Path, root: Path) -> str:
     """``path`` relative to the inventory directory when inside it, else absolute.
 
-    Profiles name files this way so that they (and their fingerprints, hence R7) do not
-    change when the same inventory is checked out somewhere else.
+    Profiles and evidence name files this way so that they (and profile fingerprints, hence
+    R7) do not change when the same inventory is checked out somewhere else.  Symbolic links
+    are followed on both sides, so a checkout reached through a link counts as inside.
     """
-    if path is None:
-        return None
-    try:
-        return Path(path).relative_to(root).as_posix()
-    except ValueError:
-        return str(path)
+    for candidate, base in ((Path(path), Path(root)), (Path(path).resolve(), Path(root).resolve())):
+        try:
+            return candidate.relative_to(base).as_posix()
+        except ValueError:
+            continue
+    return str(path)
+
+
+def _shown(path: Path | None, root: Path) -> str | None:
+    return None if path is None else shown_path(path, root)
 
 
 def render_profile(
@@ -95,11 +100,11 @@ def render_profile(
     ref = sender.certificate.passphrase
     context: dict[str, object] = {
         "paths": {
-            "cert": shown_path(sender.certificate.cert, root),
-            "der": shown_path(sender.certificate.der_path, root),
-            "key": shown_path(sender.certificate.key, root),
-            "mdmr_cert": shown_path(endpoint.certificate, root),
-            "tls_ca": shown_path(endpoint.tls_ca, root),
+            "cert": _shown(sender.certificate.cert, root),
+            "der": _shown(sender.certificate.der_path, root),
+            "key": _shown(sender.certificate.key, root),
+            "mdmr_cert": _shown(endpoint.certificate, root),
+            "tls_ca": _shown(endpoint.tls_ca, root),
         },
         "environment": environment,
         "endpoint": endpoint,
@@ -109,7 +114,7 @@ def render_profile(
         # A reference ("env:NAME", "file:PATH"), never the passphrase itself.
         "passphrase_ref": (
             f"env:{ref.env}" if ref.env
-            else f"file:{shown_path(ref.file, root)}" if ref.file
+            else f"file:{_shown(ref.file, root)}" if ref.file
             else None
         ),
         "receiver_url": receiver.url if receiver else None,

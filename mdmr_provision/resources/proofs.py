@@ -50,7 +50,7 @@ from mdmr_provision.proofs.outbound import (
     prove_outbound,
 )
 from mdmr_provision.proofs.profile import read_profile
-from mdmr_provision.resources.as2_profiles import profiles_root, sending_servers
+from mdmr_provision.resources.as2_profiles import profiles_root, sending_servers, shown_path
 from mdmr_provision.resources.network import forwarder_for
 from mdmr_provision.runtime.receivers import Received
 from mdmr_provision.tis import TisNamer
@@ -328,14 +328,6 @@ def keep_inbound_evidence(base: Path, address: str, at: datetime,
         written.append(directory / stored.name)
         atomic_write(written[1], data)
     return tuple(sorted(str(p.relative_to(base)) for p in written))
-
-
-def shown_path(path: Path, root: Path) -> str:
-    """``path`` relative to the inventory when it lies inside it (evidence stays portable)."""
-    try:
-        return str(path.resolve().relative_to(Path(root).resolve()))
-    except ValueError:
-        return str(path)
 
 
 def resources(inventory: Inventory) -> list[Resource]:
