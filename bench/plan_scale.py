@@ -84,7 +84,7 @@ def generate(ldcs: int, ports: Sequence[int]) -> Inventory:
             servers.append(Server(f"{org_id.lower()}-{s}", org_id, source_address(counter)))
             counter += 1
         cert = CertificateSpec(cert=Path(f"/nonexistent/{org_id}.pem"))
-        return Organisation(org_id, org_id, role, org_id, cert, servers=tuple(servers))
+        return Organisation(org_id, org_id, (role,), org_id, cert, servers=tuple(servers))
 
     for i in range(ldcs):
         ldc = org(f"ORG1{i:04d}", Role.LDC)

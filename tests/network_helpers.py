@@ -278,7 +278,7 @@ def net_inventory(
     """A small inventory: LDC ORG10000 (and optionally an unrelated agent), production and
     optionally DR, one egress rule per environment and an ingress rule to our receiver."""
     ldc = Organisation(
-        org_id="ORG10000", name="Example Hydro", role=Role.LDC, as2_id="ORG10000",
+        org_id="ORG10000", name="Example Hydro", roles=(Role.LDC,), as2_id="ORG10000",
         certificate=CertificateSpec(cert=root / "ORG10000.pem"),
         servers=tuple(Server(name, "ORG10000", address) for name, address in servers),
         receivers=(Receiver("production", "http://127.0.20.1:15080/as2/production"),),
@@ -286,7 +286,7 @@ def net_inventory(
     orgs = [ldc]
     if agent_server:
         orgs.append(Organisation(
-            org_id="ORG30000", name="Billing", role=Role.BILLING_AGENT, as2_id="ORG30000",
+            org_id="ORG30000", name="Billing", roles=(Role.BILLING_AGENT,), as2_id="ORG30000",
             certificate=CertificateSpec(cert=root / "ORG30000.pem"),
             servers=(Server(agent_server[0], "ORG30000", agent_server[1]),)))
     endpoint = Endpoint(url=f"{scheme}://{host}:{port}/as2", host=host, port=port,

@@ -76,7 +76,7 @@ def _org(
     return Organisation(
         org_id=org_id,
         name=f"Test {org_id}",
-        role=role,
+        roles=(role,),
         as2_id=org_id,
         certificate=CertificateSpec(
             cert=demo / f"{org_id}.pem",

@@ -66,12 +66,12 @@ def build(factory: CertFactory, root: Path, **endpoint_changes: Any) -> Inventor
     envs.append(Environment("dr", Endpoint(url="https://127.0.10.4:14443/as2",
                                            host="127.0.10.4", port=14443, scheme="https")))
     ldc = Organisation(
-        "ORG10000", "Hydro & Power", Role.LDC, "ORG10000", certs["ORG10000"],
+        "ORG10000", "Hydro & Power", (Role.LDC,), "ORG10000", certs["ORG10000"],
         servers=(Server("as2-a", "ORG10000", "127.0.30.1"),
                  Server("as2-b", "ORG10000", "127.0.30.2")),
         receivers=(Receiver("sandbox", "http://127.0.20.1:15080/as2/sandbox"),),
     )
-    ami = Organisation("ORG20000", "Metering", Role.AMI_OPERATOR, "ORG20000",
+    ami = Organisation("ORG20000", "Metering", (Role.AMI_OPERATOR,), "ORG20000",
                        certs["ORG20000"], servers=(Server("ami-1", "ORG20000", "127.0.30.3"),))
     return make_inventory(
         root, (ldc, ami), environments=tuple(envs),

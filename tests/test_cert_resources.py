@@ -47,7 +47,7 @@ def factory(tmp_path_factory: pytest.TempPathFactory) -> CertFactory:
 def org(cert: Path, key: Path | None, *, org_id: str = "ORG10000", role: Role = Role.LDC,
         passphrase: SecretRef | None = None, der: Path | None = None) -> Organisation:
     return Organisation(
-        org_id=org_id, name="Example", role=role, as2_id=org_id,
+        org_id=org_id, name="Example", roles=(role,), as2_id=org_id,
         certificate=CertificateSpec(cert=cert, key=key, passphrase=passphrase or SecretRef(),
                                     der=der),
     )

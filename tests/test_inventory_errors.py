@@ -68,7 +68,7 @@ BAD_INVENTORIES = [
     pytest.param(
         {27: "    role: billing_agent"},
         [
-            "inv.yaml:27:11: relationships[0].role: 'ORG20000' has role ami_operator, not billing_agent"
+            "inv.yaml:27:11: relationships[0].role: 'ORG20000' has role ami_operator, not billing_agent (add billing_agent to its roles if it acts as one)"
         ],
         id="relationship-role-mismatch",
     ),
@@ -77,7 +77,7 @@ BAD_INVENTORIES = [
         [
             "inv.yaml:21:5: organisations.ORG20000.servers: agent ORG20000 has servers but no relationship authorises it to send for an LDC (R12)",
             "inv.yaml:25:10: relationships[0].ldc: 'ORG20000' has role ami_operator, not ldc",
-            "inv.yaml:26:12: relationships[0].agent: 'ORG10000' has role ldc, not an agent role",
+            "inv.yaml:27:11: relationships[0].role: 'ORG10000' has role ldc, not ami_operator (add ami_operator to its roles if it acts as one)",
         ],
         id="relationship-ldc-not-ldc",
     ),
@@ -301,6 +301,31 @@ BAD_INVENTORIES = [
             "inv.yaml:25:10: relationships[0].ldc: 'ORG10000' has role billing_agent, not ldc",
         ],
         id="no-ldc",
+    ),
+    pytest.param(
+        {5: "    role: ldc\n    roles: [ldc]"},
+        ["inv.yaml:6:5: organisations.ORG10000.roles: set 'role' or 'roles', not both"],
+        id="role-and-roles",
+    ),
+    pytest.param(
+        {5: None},
+        [
+            "inv.yaml:3:3: organisations.ORG10000: missing 'role' (or 'roles': a list of ldc, billing_agent, ami_operator)"
+        ],
+        id="no-role",
+    ),
+    pytest.param(
+        {18: "    roles: [ami_operator, ami_operator]"},
+        ["inv.yaml:18:12: organisations.ORG20000.roles: lists the same value more than once"],
+        id="roles-repeated",
+    ),
+    pytest.param(
+        {26: "    agent: ORG10000"},
+        [
+            "inv.yaml:21:5: organisations.ORG20000.servers: agent ORG20000 has servers but no relationship authorises it to send for an LDC (R12)",
+            "inv.yaml:26:12: relationships[0].agent: 'ORG10000' cannot be its own agent",
+        ],
+        id="relationship-self",
     ),
 ]
 

@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def summary(inventory: Inventory) -> dict[str, Any]:
     """Counts that show at a glance what the inventory declares."""
-    roles = Counter(o.role.value for o in inventory.organisations)
+    roles = Counter(r.value for o in inventory.organisations for r in o.roles)
     return {
         "organisations": len(inventory.organisations),
         "roles": {role.value: roles.get(role.value, 0) for role in Role},

@@ -140,21 +140,43 @@ class Checker:
         return value
 
 
+def org_roles(org: dict[str, Any]) -> list[str]:
+    """The roles an organisation declares, whether as ``role`` or as ``roles``."""
+    if "roles" in org:
+        return list(org["roles"])
+    return [org["role"]] if "role" in org else []
+
+
 def run_checks(checker: Checker) -> None:
     """Run every semantic check; results land in ``checker.errors`` / ``checker.warnings``."""
     data = checker.doc.data
     orgs: dict[str, Any] = data.get("organisations", {})
     envs: dict[str, Any] = data.get("environments", {})
+    _check_roles(checker, orgs)
     _check_presence(checker, orgs, envs)
     _check_organisations(checker, orgs, envs)
     _check_relationships(checker, orgs, data.get("relationships", []))
+    _check_provable(checker, orgs, envs, data.get("relationships", []))
     _check_environments(checker, envs)
     _check_firewall(checker, orgs, envs, data.get("firewall", []))
     _check_dns_policy(checker, data)
 
 
+def _check_roles(c: Checker, orgs: dict[str, Any]) -> None:
+    for org_id, org in orgs.items():
+        base: PathT = ("organisations", org_id)
+        if "role" in org and "roles" in org:
+            c.error((*base, "roles"), "set 'role' or 'roles', not both", key=True)
+        elif "role" not in org and "roles" not in org:
+            c.error(base, "missing 'role' (or 'roles': a list of ldc, billing_agent, "
+                    "ami_operator)", key=True)
+
+
 def _check_presence(c: Checker, orgs: dict[str, Any], envs: dict[str, Any]) -> None:
-    if not any(o.get("role") == "ldc" for o in orgs.values()):
+    # An organisation without roles was reported already; do not guess what it was.
+    if all(org_roles(o) for o in orgs.values()) and not any(
+        "ldc" in org_roles(o) for o in orgs.values()
+    ):
         c.error(
             ("organisations",) if "organisations" in c.doc.data else (),
             "no organisation with role 'ldc' is declared",
@@ -242,31 +264,33 @@ def _check_ssh(c: Checker, path: PathT, ssh: dict[str, Any]) -> None:
 
 def _check_relationships(c: Checker, orgs: dict[str, Any], rels: list[Any]) -> None:
     authorised: set[str] = set()
-    pairs: dict[tuple[str, str], int] = {}
+    seen: dict[tuple[str, str, str], int] = {}
     for i, rel in enumerate(rels):
         path: PathT = ("relationships", i)
-        ldc, agent = rel["ldc"], rel["agent"]
-        agent_role = orgs[agent]["role"] if agent in orgs else None
+        ldc, agent, role = rel["ldc"], rel["agent"], rel["role"]
         if ldc not in orgs:
             c.error((*path, "ldc"), f"unknown organisation '{ldc}'")
-        elif orgs[ldc]["role"] != "ldc":
-            c.error((*path, "ldc"), f"'{ldc}' has role {orgs[ldc]['role']}, not ldc")
+        elif org_roles(orgs[ldc]) and "ldc" not in org_roles(orgs[ldc]):
+            c.error((*path, "ldc"), f"'{ldc}' has {_roles_text(orgs[ldc])}, not ldc")
+        agent_roles = org_roles(orgs[agent]) if agent in orgs else []
         if agent not in orgs:
             c.error((*path, "agent"), f"unknown organisation '{agent}'")
-        elif agent_role not in AGENT_ROLES:
-            c.error((*path, "agent"), f"'{agent}' has role {agent_role}, not an agent role")
-        elif agent_role != rel["role"]:
+        elif agent == ldc:
+            c.error((*path, "agent"), f"'{agent}' cannot be its own agent")
+        elif agent_roles and role not in agent_roles:
             c.error(
                 (*path, "role"),
-                f"'{agent}' has role {agent_role}, not {rel['role']}",
+                f"'{agent}' has {_roles_text(orgs[agent])}, not {role} "
+                f"(add {role} to its roles if it acts as one)",
             )
-        if (ldc, agent) in pairs:
+        key = (ldc, agent, role)
+        if key in seen:
             c.error(
                 path,
-                f"duplicate relationship {ldc} -> {agent} (first is relationships"
-                f"[{pairs[(ldc, agent)]}])",
+                f"duplicate relationship {ldc} -> {agent} as {role} (first is relationships"
+                f"[{seen[key]}])",
             )
-        pairs.setdefault((ldc, agent), i)
+        seen.setdefault(key, i)
         for j, env in enumerate(rel.get("environments", [])):
             if canonical_environment(env) not in TRANSFER_ENVIRONMENTS:
                 c.error(
@@ -276,13 +300,52 @@ def _check_relationships(c: Checker, orgs: dict[str, Any], rels: list[Any]) -> N
                 )
         authorised.add(agent)
     for org_id, org in orgs.items():
-        if org["role"] in AGENT_ROLES and org.get("servers") and org_id not in authorised:
+        roles = org_roles(org)
+        if (
+            "ldc" not in roles
+            and any(r in AGENT_ROLES for r in roles)
+            and org.get("servers")
+            and org_id not in authorised
+        ):
             c.error(
                 ("organisations", org_id, "servers"),
                 f"agent {org_id} has servers but no relationship authorises it to send "
                 "for an LDC (R12)",
                 key=True,
             )
+
+
+def _check_provable(
+    c: Checker, orgs: dict[str, Any], envs: dict[str, Any], rels: list[Any]
+) -> None:
+    """Warn about an LDC whose exit criteria nothing in the inventory can prove (R11):
+    neither it nor any agent authorised for it declares a server in some environment."""
+    declared = [canonical_environment(e) for e in envs]
+    for org_id, org in orgs.items():
+        if "ldc" not in org_roles(org):
+            continue
+        missing = []
+        for env in (e for e in TRANSFER_ENVIRONMENTS if e in declared):
+            senders = [org_id] + [
+                r["agent"] for r in rels
+                if r["ldc"] == org_id
+                and env in {canonical_environment(x) for x in r.get("environments",
+                                                                     TRANSFER_ENVIRONMENTS)}
+            ]
+            if not any(orgs.get(s, {}).get("servers") for s in senders):
+                missing.append(env)
+        if missing:
+            c.warnings.append(c.problem(
+                ("organisations", org_id),
+                f"nothing can prove {org_id}'s outbound criteria in {', '.join(missing)}: "
+                "neither it nor an agent authorised for it declares a server",
+                key=True,
+            ))
+
+
+def _roles_text(org: dict[str, Any]) -> str:
+    roles = org_roles(org)
+    return f"role {roles[0]}" if len(roles) == 1 else f"roles {', '.join(roles)}"
 
 
 def _check_environments(c: Checker, envs: dict[str, Any]) -> None:

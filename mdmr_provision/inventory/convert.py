@@ -85,7 +85,7 @@ class Converter:
         return Organisation(
             org_id=org_id,
             name=raw["name"],
-            role=Role(raw["role"]),
+            roles=tuple(Role(r) for r in (raw["roles"] if "roles" in raw else [raw["role"]])),
             as2_id=raw.get("as2_id", org_id),
             certificate=self.certificate((*base, "certificate"), raw["certificate"]),
             contacts=tuple(Contact(**c) for c in raw.get("contacts", [])),

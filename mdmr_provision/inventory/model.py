@@ -165,13 +165,24 @@ class Receiver:
 class Organisation:
     org_id: str
     name: str
-    role: Role
+    #: Every role the organisation plays; the first is its primary one.  An agent may be
+    #: both billing agent and AMI operator, and an LDC may act as another LDC's agent.
+    roles: tuple[Role, ...]
     as2_id: str
     certificate: CertificateSpec
     contacts: tuple[Contact, ...] = ()
     servers: tuple[Server, ...] = ()
     receivers: tuple[Receiver, ...] = ()
     location: Location | None = field(default=None, compare=False)
+
+    @property
+    def role(self) -> Role:
+        """The primary role (the first one declared)."""
+        return self.roles[0]
+
+    def has_role(self, role: Role) -> bool:
+        """Whether the organisation plays ``role`` (among possibly several)."""
+        return role in self.roles
 
     def receiver(self, environment: str) -> Receiver | None:
         return next((r for r in self.receivers if r.environment == environment), None)
@@ -307,14 +318,28 @@ class Inventory:
 
     @property
     def ldcs(self) -> tuple[Organisation, ...]:
-        return tuple(o for o in self.organisations if o.role is Role.LDC)
+        return tuple(o for o in self.organisations if o.has_role(Role.LDC))
 
     def senders_for(self, ldc: str, environment: str) -> tuple[Organisation, ...]:
-        """The LDC itself and every agent authorised to send for it in ``environment`` (R12)."""
+        """The LDC itself and every agent authorised to send for it in ``environment`` (R12).
+
+        An agent with two relationships to the LDC (billing agent and AMI operator) is
+        listed once: it proves the same connection whatever the role.
+        """
         out = [self.organisation(ldc)]
         for rel in self.relationships:
             if rel.ldc == ldc and environment in rel.environments:
-                out.append(self.organisation(rel.agent))
+                agent = self.organisation(rel.agent)
+                if agent not in out:
+                    out.append(agent)
+        return tuple(out)
+
+    def ldcs_served_by(self, agent: str) -> tuple[str, ...]:
+        """The LDCs ``agent`` is authorised to act for, in declaration order (R12)."""
+        out: list[str] = []
+        for rel in self.relationships:
+            if rel.agent == agent and rel.ldc not in out:
+                out.append(rel.ldc)
         return tuple(out)
 
     @property

@@ -174,7 +174,8 @@ def build_report(inventory: Inventory, status: Status, history: Sequence[Evidenc
         "evidence_recorded": bool(kept),
         "simulated": any(bool(e.details.get("simulated")) for e in kept),
         "organisations": [
-            {"org_id": o.org_id, "name": o.name, "role": o.role.value, "as2_id": o.as2_id,
+            {"org_id": o.org_id, "name": o.name, "role": o.role.value,
+             "roles": [r.value for r in o.roles], "as2_id": o.as2_id,
              "servers": [{"name": s.name, "address": s.address} for s in o.servers],
              "receivers": [{"environment": r.environment, "url": r.url} for r in o.receivers]}
             for o in inventory.organisations

@@ -129,6 +129,7 @@ def build_status(inventory: Inventory, changes: Mapping[str, Change],
                 prefix = f"proof.outbound.{env}.{ldc.org_id}.{org.org_id}."
                 items = tuple(_item(a, changes.get(a), records.get(a), last.get(a))
                               for a in sorted(changes) if a.startswith(prefix))
+                items = items or _unprovable(prefix.rstrip("."), org.org_id)
                 criteria.append(Criterion(f"outbound.{env}.{ldc.org_id}.{org.org_id}",
                                           "outbound", env, ldc.org_id, org.org_id, items))
                 if org.receiver(env) is not None:
@@ -142,7 +143,8 @@ def build_status(inventory: Inventory, changes: Mapping[str, Change],
             for org in inventory.senders_for(ldc.org_id, "production"):
                 items = tuple(_dr_item(f"reachability.dr.{s.name}",
                                        records.get(f"reachability.dr.{s.name}"), inventory, now)
-                              for s in org.servers)
+                              for s in org.servers) or _unprovable(f"reachability.dr.{org.org_id}",
+                                                                   org.org_id)
                 criteria.append(Criterion(f"dr.{ldc.org_id}.{org.org_id}", "dr", "dr",
                                           ldc.org_id, org.org_id, items))
     certs = tuple(_cert(o.org_id, changes.get(f"certificate.{o.org_id}"), inventory)
@@ -151,6 +153,12 @@ def build_status(inventory: Inventory, changes: Mapping[str, Change],
     simulated = any(bool(last[i.address].details.get("simulated"))
                     for c in kept for i in c.items if i.address in last)
     return Status(now, kept, certs, _due(inventory, certs, records, now), simulated)
+
+
+def _unprovable(address: str, org_id: str) -> tuple[Item, ...]:
+    """A criterion with nothing behind it is shown, not left as an empty ``0/0``."""
+    return (Item(address, "blocked", None,
+                 f"nothing can prove it: {org_id} declares no server in this inventory"),)
 
 
 def _undeclared(inventory: Inventory, ldc: str, env: str) -> list[Criterion]:
@@ -165,7 +173,8 @@ def _undeclared(inventory: Inventory, ldc: str, env: str) -> list[Criterion]:
             addresses = [f"proof.outbound.{env}.{ldc}.{org.org_id}.{s.name}"
                          for s in org.servers]
             cid, kind = f"outbound.{env}.{ldc}.{org.org_id}", "outbound"
-        items = tuple(Item(a, "pending", None, why) for a in addresses)
+        # No server either: still one line, so the cell never reads 0/0.
+        items = tuple(Item(a, "pending", None, why) for a in addresses or [cid])
         out.append(Criterion(cid, kind, env, ldc, org.org_id, items))
     return out
 

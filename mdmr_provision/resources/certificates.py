@@ -88,7 +88,7 @@ def sends_to_production(inventory: Inventory, org: Organisation) -> bool:
     """Whether ``org`` sends files to a production environment (its own or for an LDC)."""
     if inventory.environment("production") is None:
         return False
-    if org.role is Role.LDC:
+    if org.has_role(Role.LDC):
         return True
     return any(
         rel.agent == org.org_id and "production" in rel.environments
