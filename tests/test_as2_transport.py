@@ -125,6 +125,59 @@ async def test_async_mdn_posted_and_awaited(tmp_path: Path) -> None:
     check_mdn(mdn, msg)
 
 
+@pytest.mark.parametrize(
+    ("status", "body", "ctype"),
+    [
+        (200, b"200 OK", "text/plain"),  # what OpenAS2 4.9 answers an async-MDN request with
+        (200, b"<html><body>Message received</body></html>", "text/html"),
+        (202, b"", None),
+        (204, b"", None),
+    ],
+)
+async def test_async_request_any_2xx_is_delivered_mdn_to_follow(
+    status: int, body: bytes, ctype: str | None,
+) -> None:
+    """A partner that accepts an async-MDN request answers 2xx with whatever body it likes:
+    that is "delivered, MDN to follow", never an invalid MDN."""
+
+    async def handler(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(status=status, body=body or None, content_type=ctype)
+
+    app = web.Application()
+    app.router.add_post("/as2", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    port = runner.addresses[0][1]
+    msg = _message(mdn=MdnRequest(async_url="http://127.0.0.1:9/mdn"))
+    try:
+        result = await AS2Client().send(msg, f"http://127.0.0.1:{port}/as2", timeout=10)
+    finally:
+        await runner.cleanup()
+    assert result.status == status and result.async_pending and result.mdn is None
+
+
+async def test_sync_request_with_a_non_mdn_200_body_is_still_an_error() -> None:
+    """Only the async case is liberal: a synchronous request needs its MDN in the reply."""
+
+    async def handler(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(text="200 OK")
+
+    app = web.Application()
+    app.router.add_post("/as2", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    port = runner.addresses[0][1]
+    try:
+        with pytest.raises(AS2Error, match="invalid MDN from"):
+            await AS2Client().send(_message(), f"http://127.0.0.1:{port}/as2", timeout=10)
+    finally:
+        await runner.cleanup()
+
+
 async def test_wait_for_mdn_times_out(tmp_path: Path) -> None:
     async with AS2Receiver([]) as home:
         with pytest.raises(AS2Error, match=r"no asynchronous MDN for <x@y> within 0\.05s"):

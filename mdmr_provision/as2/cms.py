@@ -190,11 +190,34 @@ def _load_signer(signature_der: bytes) -> _Signer:
         raise
     except (ValueError, TypeError, KeyError) as exc:
         raise UnexpectedProcessingError(f"signature part is not valid CMS: {exc}") from None
+    return _Signer(signer, known_digest(str(name)), tuple(embedded))
+
+
+def known_digest(name: str) -> Digest:
+    """The :class:`Digest` an asn1crypto algorithm name stands for, or a one-line reason."""
     try:
-        digest = Digest(str(name).replace("_", ""))
+        return Digest(name.replace("_", ""))
     except ValueError:
-        raise UnexpectedProcessingError(f"unsupported signature digest {name}") from None
-    return _Signer(signer, digest, tuple(embedded))
+        pass
+    if name.lower() == "md5":
+        raise UnexpectedProcessingError(
+            "MD5 digests are not accepted: MD5 is broken (RFC 6151); ask the partner for SHA-256"
+        )
+    raise UnexpectedProcessingError(f"unsupported digest {name}")
+
+
+def pss_parameters(value: object) -> algos.RSASSAPSSParams:
+    """RSASSA-PSS parameters; absent ones mean the RFC 4055 defaults (SHA-1, MGF1-SHA-1, 20)."""
+    if isinstance(value, algos.RSASSAPSSParams):
+        return value
+    return algos.RSASSAPSSParams()
+
+
+def oaep_parameters(value: object) -> algos.RSAESOAEPParams:
+    """RSAES-OAEP parameters; absent ones mean the RFC 4055 defaults (SHA-1, MGF1-SHA-1)."""
+    if isinstance(value, algos.RSAESOAEPParams):
+        return value
+    return algos.RSAESOAEPParams()
 
 
 def _matches(sid: cms.SignerIdentifier, cert: x509.Certificate) -> bool:
@@ -220,10 +243,11 @@ def _check(signer: cms.SignerInfo, cert: x509.Certificate, data: bytes, digest: 
     sig = signer["signature"].native
     if isinstance(public, rsa.RSAPublicKey):
         if name == "rsassa_pss":
-            params = alg["parameters"]
-            pss_hash = hash_algorithm(Digest(params["hash_algorithm"]["algorithm"].native))
+            params = pss_parameters(alg["parameters"])
+            pss_hash = hash_algorithm(known_digest(params["hash_algorithm"]["algorithm"].native))
+            mgf_hash = known_digest(params["mask_gen_algorithm"]["parameters"]["algorithm"].native)
             pad: padding.AsymmetricPadding = padding.PSS(
-                padding.MGF1(pss_hash), params["salt_length"].native
+                padding.MGF1(hash_algorithm(mgf_hash)), params["salt_length"].native
             )
             public.verify(sig, data, pad, pss_hash)
         else:

@@ -22,8 +22,8 @@ from cryptography.hazmat.primitives.ciphers import Cipher as CryptoCipher
 from cryptography.hazmat.primitives.ciphers import CipherContext, algorithms, modes
 
 from mdmr_provision.as2 import der
-from mdmr_provision.as2.algorithms import Cipher, Digest
-from mdmr_provision.as2.cms import describe, hash_algorithm
+from mdmr_provision.as2.algorithms import Cipher
+from mdmr_provision.as2.cms import describe, hash_algorithm, known_digest, oaep_parameters
 from mdmr_provision.as2.der import Buffer
 from mdmr_provision.as2.errors import DecryptionFailed, UnexpectedProcessingError
 from mdmr_provision.errors import AS2Error
@@ -151,6 +151,23 @@ def encrypt(pieces: Sequence[Buffer], cert: x509.Certificate, cipher: Cipher) ->
     return out
 
 
+def _check_gcm(alg_name: str, nonce: bytes, icv_len: int, tag: bytes) -> None:
+    """A one-line reason for GCM parameters outside RFC 5084's (12-byte nonce, 12-16 byte tag)."""
+    what = alg_name.replace("_gcm", "").upper() + "-GCM"
+    if len(nonce) != 12:
+        raise DecryptionFailed(
+            f"{what} nonce of {len(nonce)} bytes is not supported (RFC 5084: 12 bytes)"
+        )
+    if not 12 <= icv_len <= 16:
+        raise DecryptionFailed(
+            f"{what} tag of {icv_len} bytes is not supported (RFC 5084: 12 to 16 bytes)"
+        )
+    if len(tag) != icv_len:
+        raise DecryptionFailed(
+            f"{what} tag is {len(tag)} bytes but the parameters say {icv_len}"
+        )
+
+
 def _decrypt_key(info: cms.RecipientInfo, key: PrivateKey) -> bytes:
     alg = info["key_encryption_algorithm"]
     name = alg["algorithm"].native
@@ -161,12 +178,12 @@ def _decrypt_key(info: cms.RecipientInfo, key: PrivateKey) -> bytes:
     if name == "rsaes_pkcs1v15":
         pad = padding.PKCS1v15()
     elif name == "rsaes_oaep":
-        params = alg["parameters"]
+        params = oaep_parameters(alg["parameters"])
         hash_name = params["hash_algorithm"]["algorithm"].native
         mgf_hash = params["mask_gen_algorithm"]["parameters"]["algorithm"].native
         pad = padding.OAEP(
-            mgf=padding.MGF1(hash_algorithm(Digest(mgf_hash))),
-            algorithm=hash_algorithm(Digest(hash_name)),
+            mgf=padding.MGF1(hash_algorithm(known_digest(mgf_hash))),
+            algorithm=hash_algorithm(known_digest(hash_name)),
             label=None,
         )
     else:
@@ -244,7 +261,9 @@ def _decrypt(buf: memoryview, cert: x509.Certificate, key: PrivateKey) -> bytear
         if mac_item is None:
             raise DecryptionFailed("auth-enveloped-data has no MAC")
         tag = bytes(buf[mac_item.start : mac_item.end])
-        mode: modes.Mode = modes.GCM(params["aes_nonce"].native, tag, min_tag_length=4)
+        nonce = params["aes_nonce"].native
+        _check_gcm(alg_name, nonce, params["aes_icv_len"].native, tag)
+        mode: modes.Mode = modes.GCM(nonce, tag, min_tag_length=12)
         algorithm: algorithms.AES | TripleDES = algorithms.AES(cek)
         block = 0
     elif cipher is not None:

@@ -165,7 +165,7 @@ def parse_message(
                 encrypted = True
             else:
                 raise UnexpectedProcessingError(f"unsupported S/MIME type {smime!r}")
-            part = parse_entity(plain if isinstance(plain, bytes | bytearray) else bytes(plain))
+            part = _inner_entity(plain if isinstance(plain, bytes | bytearray) else bytes(plain))
         elif ctype == "multipart/signed":
             boundary = p.get("boundary")
             if not boundary:
@@ -211,7 +211,9 @@ def parse_message(
     ctype_value = part.headers.get("content-type") or "application/octet-stream"
     return InboundMessage(
         payload=part.decoded(),
-        filename=disposition_filename(part.headers.get("content-disposition")),
+        filename=disposition_filename(
+            part.headers.get("content-disposition") or top.headers.get("content-disposition")
+        ),
         content_type=ctype_value,
         as2_from=as2_from,
         as2_to=as2_to,
@@ -227,6 +229,23 @@ def parse_message(
         mdn=request,
         headers=h.as_dict(),
     )
+
+
+def _inner_entity(plain: bytes | bytearray) -> Part:
+    """The MIME entity inside an envelope or compression layer.
+
+    Some products encrypt (or compress) the bare payload with no MIME headers around it.
+    Content without a header block naming its Content-Type is taken as such a payload (the
+    outer message's Content-Disposition still names the file); a header block is only
+    believed when it is well formed and has a Content-Type, which every real one has.
+    """
+    try:
+        part = parse_entity(plain)
+    except UnexpectedProcessingError:
+        part = None
+    if part is None or "content-type" not in part.headers:
+        return Part(Headers(()), plain, 0, len(plain), 0)
+    return part
 
 
 def _looks_compressed(data: Buffer) -> bool:

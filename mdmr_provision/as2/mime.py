@@ -20,6 +20,7 @@ from mdmr_provision.errors import AS2Error
 Buf = bytes | bytearray
 
 CRLF = b"\r\n"
+_BLANK_LINE = re.compile(rb"\r?\n\r?\n")
 _SPECIALS = re.compile(r'[\s()<>@,;:\\"/\[\]?=]')
 _TOKEN_SPECIALS = re.compile(r'[\s()<>@,;:\\"/\[\]?=\x00-\x1f\x7f]')
 
@@ -78,7 +79,7 @@ class Part:
 
 
 def _unfold(block: bytes) -> list[tuple[str, str]]:
-    text = block.decode("latin-1").replace("\r\n", "\n")
+    text = block.decode("latin-1").replace("\r\n", "\n").replace("\r", "")
     out: list[tuple[str, str]] = []
     for line in text.split("\n"):
         if not line:
@@ -101,14 +102,11 @@ def parse_entity(buf: Buf, start: int = 0, end: int | None = None) -> Part:
         return Part(Headers(()), buf, start + 2, end, start)
     if buf[start : start + 1] == b"\n":
         return Part(Headers(()), buf, start + 1, end, start)
-    crlf = buf.find(b"\r\n\r\n", start, end)
-    lf = buf.find(b"\n\n", start, end)
-    if crlf < 0 and lf < 0:
+    # Line ends may be CRLF, bare LF or a mix (``\n\r\n`` after a conversion).
+    blank = _BLANK_LINE.search(buf, start, end)
+    if blank is None:
         raise UnexpectedProcessingError("MIME entity has no blank line after its headers")
-    if crlf >= 0 and (lf < 0 or crlf < lf):
-        head_end, body = crlf, crlf + 4
-    else:
-        head_end, body = lf, lf + 2
+    head_end, body = blank.start(), blank.end()
     return Part(Headers(_unfold(bytes(buf[start:head_end]))), buf, body, end, start)
 
 

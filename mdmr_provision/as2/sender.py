@@ -204,15 +204,36 @@ class AS2Client:
             raise AS2TransportError(
                 f"HTTP {status} {reply.reason} from {url}".rstrip(), kind="http", status=status
             )
+        if not 200 <= status < 300:
+            raise AS2TransportError(
+                f"HTTP {status} {reply.reason} from {url} (expected 2xx)".rstrip(),
+                kind="http", status=status,
+            )
         mdn: Mdn | None = None
         pending = bool(message.mdn and message.mdn.async_url)
-        if body.strip() and message.mdn is not None:
+        # With an asynchronous MDN requested, any 2xx means "delivered, MDN to follow":
+        # OpenAS2 answers 200 with the text "200 OK", others 202 or 204 with no body.  Only a
+        # body that declares itself an MDN is read as one (a partner answering synchronously
+        # anyway); anything else is not an error.
+        readable = not pending or _looks_like_mdn(resp_headers)
+        if message.mdn is not None and body.strip() and readable:
             try:
                 mdn = parse_mdn(resp_headers, body, verify_cert=verify_cert)
             except AS2Error as exc:
                 raise AS2Error(f"invalid MDN from {url}: {exc}") from None
             pending = False
+        elif pending and body.strip():
+            log.debug("as2 send %s: async MDN requested; %s answered HTTP %d with a non-MDN "
+                      "body (%d bytes), taken as delivered", message.message_id, url, status,
+                      len(body))
         return SendResult(status, message.message_id, attempt, mdn, pending, resp_headers, body)
+
+
+def _looks_like_mdn(headers: Mapping[str, str]) -> bool:
+    """Whether a reply's Content-Type is that of an MDN (multipart/report, or signed)."""
+    ctype = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+    kind = ctype.split(";", 1)[0].strip().lower()
+    return kind in ("multipart/report", "multipart/signed")
 
 
 @dataclass(frozen=True)

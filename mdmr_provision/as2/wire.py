@@ -1,11 +1,23 @@
-"""Messages as captured on the wire: HTTP headers, a blank line, the body."""
+"""Messages as captured on the wire: HTTP headers, a blank line, the body.
+
+Captures come from other products and other tools, so reading is liberal: header lines may
+end in CRLF or bare LF, mixed in one capture (``\\n\\r\\n`` before the body is common after a
+line-ending conversion), and a Content-Length that disagrees with the body is reported as a
+warning with both readings of the body offered (:class:`Capture`), not refused.  Writing is
+strict: CRLF throughout.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from mdmr_provision.as2.mime import header_block
 from mdmr_provision.errors import AS2Error
+
+#: The end of a header block: an empty line, whatever each line ends with.
+_BLANK_LINE = re.compile(rb"\r?\n\r?\n")
 
 
 def write_wire(headers: Mapping[str, str], body: bytes) -> bytes:
@@ -13,18 +25,46 @@ def write_wire(headers: Mapping[str, str], body: bytes) -> bytes:
     return header_block(headers.items()) + body
 
 
-def read_wire(data: bytes, *, source: str = "message") -> tuple[dict[str, str], bytes]:
-    """Split a captured message into headers (first occurrence wins) and body."""
-    crlf, lf = data.find(b"\r\n\r\n"), data.find(b"\n\n")
-    if crlf < 0 and lf < 0:
+@dataclass(frozen=True)
+class Capture:
+    """A captured message: its headers, the body as found and what looked wrong."""
+
+    headers: dict[str, str]
+    #: Everything after the blank line.
+    body: bytes
+    #: Content-Length, when the capture has one.
+    declared_length: int | None
+
+    @property
+    def length_mismatch(self) -> str | None:
+        """A one-line warning when Content-Length disagrees with the body, else None."""
+        if self.declared_length is None or self.declared_length == len(self.body):
+            return None
+        return (f"Content-Length says {self.declared_length} bytes, "
+                f"the body has {len(self.body)}")
+
+    def bodies(self) -> list[bytes]:
+        """The readings of the body worth trying, most likely first.
+
+        A longer body is first cut at Content-Length (HTTP: what follows is not the body),
+        then taken whole (a line-ending conversion grew it); a shorter one is taken as found.
+        """
+        n = self.declared_length
+        if n is not None and len(self.body) > n:
+            return [self.body[:n], self.body]
+        return [self.body]
+
+
+def read_capture(data: bytes, *, source: str = "message") -> Capture:
+    """Split a captured message into headers (first occurrence wins) and body, liberally."""
+    blank = _BLANK_LINE.search(data)
+    if blank is None:
         raise AS2Error(f"{source}: no blank line between the HTTP headers and the body")
-    if crlf >= 0 and (lf < 0 or crlf < lf):
-        head, body = data[:crlf], data[crlf + 4 :]
-    else:
-        head, body = data[:lf], data[lf + 2 :]
+    head, body = data[: blank.start()], data[blank.end() :]
     headers: dict[str, str] = {}
     last: str | None = None
-    for number, line in enumerate(head.decode("latin-1").replace("\r\n", "\n").split("\n"), 1):
+    for number, raw in enumerate(head.decode("latin-1").split("\n"), 1):
+        line = raw.removesuffix("\r")
         if line[:1] in (" ", "\t") and last:
             headers[last] += " " + line.strip()
             continue
@@ -35,19 +75,16 @@ def read_wire(data: bytes, *, source: str = "message") -> tuple[dict[str, str], 
         if not any(k.lower() == key.lower() for k in headers):
             headers[key] = value.strip()
             last = key
-    return headers, _fit_length(headers, body, source)
-
-
-def _fit_length(headers: dict[str, str], body: bytes, source: str) -> bytes:
-    # A cut-off capture must fail here, not later as an obscure CMS or MIME error.
     length = next((v for k, v in headers.items() if k.lower() == "content-length"), None)
-    if length is None:
-        return body
-    if not length.isdigit():
+    if length is not None and not length.isdigit():
         raise AS2Error(f"{source}: Content-Length {length!r} is not a number of bytes")
-    expected = int(length)
-    if len(body) < expected:
-        raise AS2Error(
-            f"{source}: truncated: Content-Length says {expected} bytes, the body has {len(body)}"
-        )
-    return body[:expected]  # HTTP: anything after Content-Length bytes is not the body
+    return Capture(headers, body, int(length) if length is not None else None)
+
+
+def read_wire(data: bytes, *, source: str = "message") -> tuple[dict[str, str], bytes]:
+    """Headers and body of a capture, strictly: a body shorter than its Content-Length is an
+    error (cut off), bytes past it are dropped (HTTP)."""
+    capture = read_capture(data, source=source)
+    if capture.declared_length is not None and len(capture.body) < capture.declared_length:
+        raise AS2Error(f"{source}: truncated: {capture.length_mismatch}")
+    return capture.headers, capture.bodies()[0]

@@ -23,9 +23,9 @@ from mdmr_provision.as2 import (
     parse_digest,
     parse_mdn,
     parse_message,
-    read_wire,
 )
 from mdmr_provision.as2.mime import params
+from mdmr_provision.as2.wire import Capture, read_capture
 from mdmr_provision.atomic import atomic_write
 from mdmr_provision.errors import EXIT_OK, AS2Error
 from mdmr_provision.inventory.model import SecretRef
@@ -175,54 +175,84 @@ def _is_mdn(headers: dict[str, str], body: bytes) -> bool:
 
 
 def run_decode(args: argparse.Namespace) -> int:
-    """Decode a captured message or MDN and print what it proves."""
-    headers, body = read_wire(read_file(args.file, "message"), source=str(args.file))
+    """Decode a captured message or MDN and print what it proves.
+
+    Liberal in what it reads (see :mod:`mdmr_provision.as2.wire`): a Content-Length that
+    disagrees with the body is a warning on stderr and in the JSON, not a failure, unless no
+    reading of the body decodes.
+    """
+    capture = read_capture(read_file(args.file, "message"), source=str(args.file))
     verify = load_certificates(args.verify_cert) if args.verify_cert else []
-    if _is_mdn(headers, body):
-        try:
-            mdn = parse_mdn(headers, body, verify_cert=verify or None)
-        except AS2Error as exc:
-            raise AS2Error(f"{args.file}: {exc}") from exc
-        if verify and mdn.signed and not mdn.verified:
-            raise AS2Error(f"{args.file}: {mdn.signature_error}")
-        _emit(
-            {
-                "mdn": {
-                    "disposition": mdn.disposition,
-                    "original_message_id": mdn.original_message_id,
-                    "received_mic": mdn.received_mic,
-                    "mic_alg": mdn.mic_alg.micalg if mdn.mic_alg else None,
-                },
-                "signed": mdn.signed,
-                "verified": mdn.verified,
-            }
-        )
-        return EXIT_OK
     decrypt_cert = decrypt_key = None
     if _pair_given(args.decrypt_cert, args.decrypt_key, "decrypt"):
         decrypt_cert, decrypt_key = _load_pair(
             args.decrypt_cert, args.decrypt_key, args.decrypt_key_passphrase_env, "decrypt"
         )
-    try:
-        inbound = parse_message(
-            headers, body, decrypt_cert=decrypt_cert, decrypt_key=decrypt_key, verify_certs=verify
-        )
-    except AS2Error as exc:
-        raise AS2Error(f"{args.file}: {exc}") from exc
+    bodies = capture.bodies()
+    failure: AS2Error | None = None
+    for body in bodies:
+        try:
+            data = _decode(capture.headers, body, verify, decrypt_cert, decrypt_key, args)
+        except AS2Error as exc:
+            failure = failure or exc
+            continue
+        warnings = [w for w in [capture.length_mismatch] if w]
+        if warnings:
+            data["warnings"] = warnings
+            for warning in warnings:
+                sys.stderr.write(f"mdmr-provision: warning: {args.file}: {warning}; "
+                                 f"decoded the body {_reading(body, capture)}\n")
+        _emit(data)
+        return EXIT_OK
+    assert failure is not None
+    if capture.declared_length is not None and len(capture.body) < capture.declared_length:
+        # Shorter than announced and undecodable: say it was cut off, not what broke inside.
+        raise AS2Error(f"{args.file}: truncated: {capture.length_mismatch}")
+    raise AS2Error(f"{args.file}: {failure}") from failure
+
+
+def _reading(body: bytes, capture: Capture) -> str:
+    if len(body) == len(capture.body):
+        return "as found"
+    return f"cut at Content-Length ({len(capture.body) - len(body)} trailing bytes ignored)"
+
+
+def _decode(
+    headers: dict[str, str],
+    body: bytes,
+    verify: list[x509.Certificate],
+    decrypt_cert: x509.Certificate | None,
+    decrypt_key: PrivateKey | None,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    if _is_mdn(headers, body):
+        mdn = parse_mdn(headers, body, verify_cert=verify or None)
+        if verify and mdn.signed and not mdn.verified:
+            raise AS2Error(mdn.signature_error or "MDN signature does not verify")
+        return {
+            "mdn": {
+                "disposition": mdn.disposition,
+                "original_message_id": mdn.original_message_id,
+                "received_mic": mdn.received_mic,
+                "mic_alg": mdn.mic_alg.micalg if mdn.mic_alg else None,
+            },
+            "signed": mdn.signed,
+            "verified": mdn.verified,
+        }
+    inbound = parse_message(
+        headers, body, decrypt_cert=decrypt_cert, decrypt_key=decrypt_key, verify_certs=verify
+    )
     if args.out is not None:
         atomic_write(args.out, inbound.payload)
-    _emit(
-        {
-            "encrypted": inbound.encrypted,
-            "signed": inbound.signed,
-            "compressed": inbound.compressed,
-            "verified": inbound.verified,
-            "mic": inbound.mic,
-            "mic_alg": inbound.mic_alg.micalg,
-            "filename": inbound.filename,
-            "content_type": inbound.content_type,
-            "payload_size": len(inbound.payload),
-            "payload_sha256": hashlib.sha256(inbound.payload).hexdigest(),
-        }
-    )
-    return EXIT_OK
+    return {
+        "encrypted": inbound.encrypted,
+        "signed": inbound.signed,
+        "compressed": inbound.compressed,
+        "verified": inbound.verified,
+        "mic": inbound.mic,
+        "mic_alg": inbound.mic_alg.micalg,
+        "filename": inbound.filename,
+        "content_type": inbound.content_type,
+        "payload_size": len(inbound.payload),
+        "payload_sha256": hashlib.sha256(inbound.payload).hexdigest(),
+    }
