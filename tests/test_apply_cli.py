@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -41,7 +42,7 @@ def state_file(inv: Path) -> Path:
 def test_plan_apply_idempotent(inv: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", "-i", str(inv), *T, "--detailed-exitcode"]) == 2
     out = capsys.readouterr().out
-    assert "  + create slow.file00: file does not exist" in out
+    assert "  + create slow.file00: file does not exist" in out.replace("create  ", "create ")
     assert "Plan: 3 to create" in out
     assert main(["apply", "-i", str(inv), *T, "--auto-approve"]) == 0
     both = capsys.readouterr()
@@ -284,17 +285,43 @@ def test_confirmation_on_a_terminal(
         assert listing(tmp_path / "out") == ["f00.txt", "f01.txt", "f02.txt"]
 
 
-def test_progress_styles() -> None:
+def test_progress_styles(monkeypatch: pytest.MonkeyPatch) -> None:
     plain = io.StringIO()
-    progress = make_progress(2, plain)
+    progress = make_progress(3, plain)
     progress.step("a.b", "succeeded", "done")
+    progress.step("u.v", "unchanged", "")
     progress.step("c.d", "failed", "refused")
     progress.close()
-    assert plain.getvalue() == "[1/2] succeeded a.b: done\n[2/2] failed c.d: refused\n"
+    # Unchanged steps are left out of logs; the count still says where the run is.
+    assert plain.getvalue() == "[1/3] succeeded a.b: done\n[3/3] failed c.d: refused\n"
     tty = FakeTty()
     bar = make_progress(2, tty)
-    bar.step("a.b", "succeeded", "done")
+    long = "proof.outbound.production.ORG10000.ORG20000.a-rather-long-server-name"
+    bar.step(long, "succeeded", "done")
     bar.step("c.d", "failed", "refused")
     bar.close()
-    text = tty.getvalue()
-    assert "failed c.d: refused" in text and "2/2" in text and "[1/2]" not in text
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", tty.getvalue())
+    assert "failed c.d: refused" in text and "2/2" in text
+    # The full address (wrapped on a narrow terminal, never cut from the left).
+    assert f"succeeded {long}: done" in " ".join(text.split()).replace(" :", ":")
+    assert "\x1b[31m" in tty.getvalue() or "\x1b[1;31m" in tty.getvalue()  # failed in red
+
+
+def test_progress_verbosity() -> None:
+    from mdmr_provision.console import configure
+
+    try:
+        configure(verbose=1)
+        out = io.StringIO()
+        progress = make_progress(2, out)
+        progress.step("u.v", "unchanged", "")
+        progress.step("a.b", "succeeded", "")
+        assert out.getvalue() == "[1/2] unchanged u.v\n[2/2] succeeded a.b\n"
+        configure(quiet=True)
+        out = io.StringIO()
+        progress = make_progress(2, out)
+        progress.step("a.b", "succeeded", "")
+        progress.step("c.d", "blocked", "DNS")
+        assert out.getvalue() == "[2/2] blocked c.d: DNS\n"
+    finally:
+        configure()

@@ -168,7 +168,7 @@ async def test_env_and_target_narrow_with_dependencies(
 @pytest.mark.parametrize(
     ("env", "targets", "message"),
     [
-        ("staging", [], "unknown environment 'staging' (expected one of sandbox, enrolment"),
+        ("staging", [], "unknown environment 'staging'; expected one of sandbox, enrolment"),
         (None, ["proof.inbound"], "--target proof.inbound matches no resource"),
         ("enrolment", ["as2_profile"], "matches no resource in environment enrolment"),
     ],

@@ -7,7 +7,6 @@ Each sub-command lives in its own module in this package and exposes
 
 from __future__ import annotations
 
-import argparse
 import errno
 import importlib
 import os
@@ -18,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from mdmr_provision import __version__
+from mdmr_provision.cli.parser import MdmrArgumentParser, parse
+from mdmr_provision.console import configure
 from mdmr_provision.errors import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
@@ -72,13 +73,16 @@ def commands_for(argv: Sequence[str]) -> tuple[str, ...]:
     return ()
 
 
-def build_parser(commands: Sequence[str] = COMMANDS) -> argparse.ArgumentParser:
+def build_parser(commands: Sequence[str] = COMMANDS) -> MdmrArgumentParser:
     """The parser with the sub-commands ``commands`` (modules of :data:`COMMANDS`)."""
-    parser = argparse.ArgumentParser(
+    parser = MdmrArgumentParser(
         prog="mdmr-provision",
         description="Declarative provisioning and AS2 connectivity proofs for the MDM/R.",
+        epilog="environment: NO_COLOR turns colour off; MDMR_STATE sets the state file; "
+        "MDMR_DEBUG_LOG where internal errors are logged.",
     )
-    parser.add_argument("--version", action="version", version=f"mdmr-provision {__version__}")
+    parser.add_argument("--version", action="version", version=f"mdmr-provision {__version__}",
+                        help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in commands:
         module = importlib.import_module(f"mdmr_provision.cli.{name}")
@@ -112,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     try:
         parser = build_parser(commands_for(args_list))  # imports: Ctrl-C often lands here
-        args = parser.parse_args(args_list)
+        args = parse(parser, args_list)
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help/--version
         return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
     except KeyboardInterrupt:
@@ -122,6 +126,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_usage(sys.stderr)
         print("mdmr-provision: error: a command is required", file=sys.stderr)
         return EXIT_USAGE
+    configure(
+        verbose=getattr(args, "verbose", 0) or 0,
+        quiet=bool(getattr(args, "quiet", False)),
+        no_color=bool(getattr(args, "no_color", False)),
+    )
     try:
         # A closed pipe must not cut an apply short; SIGTERM unwinds like Ctrl-C.
         with tolerant_stdout(), sigterm_as_interrupt():

@@ -13,7 +13,7 @@ from mdmr_provision.errors import EXIT_OK, EXIT_USER_ERROR, MdmrError
 from mdmr_provision.executor.apply import DEFAULT_PARALLELISM, ApplyReport, Executor, Status
 from mdmr_provision.executor.progress import make_progress
 from mdmr_provision.planner.plan import Plan, inventory_fingerprint
-from mdmr_provision.planner.render import render_human
+from mdmr_provision.planner.render import print_plan
 from mdmr_provision.planner.saved import check_fresh, read_plan, relied_addresses, relied_on
 from mdmr_provision.planner.session import (
     Session,
@@ -27,9 +27,8 @@ from mdmr_provision.planner.session import (
     positive_int,
     refetch_facts,
     runtime,
-    unicode_stdout,
 )
-from mdmr_provision.reports.matrix import render_status
+from mdmr_provision.reports.matrix import print_status
 from mdmr_provision.runtime.services import SERVICE_KEY, Services
 from mdmr_provision.state import State, state_lock
 
@@ -80,7 +79,7 @@ def _run(session: Session, args: argparse.Namespace, services: Services) -> int:
     if args.check:
         state = session.store.load()
         plan = make_plan(session, args, state)
-        sys.stdout.write(render_human(plan, unicode=unicode_stdout()))
+        print_plan(plan)
         return _execute(session, args, plan, state, services, check_only=True)
     command = "apply " + (str(args.plan_file) if args.plan_file else f"-i {args.inventory}")
     with state_lock(session.store.path, command, timeout=args.lock_timeout):
@@ -89,7 +88,7 @@ def _run(session: Session, args: argparse.Namespace, services: Services) -> int:
             plan = _saved_plan(session, args, state)
         else:
             plan = make_plan(session, args, state)
-            sys.stdout.write(render_human(plan, unicode=unicode_stdout()))
+            print_plan(plan)
             if not plan.has_changes:
                 return EXIT_OK
             _confirm(args.auto_approve)
@@ -157,7 +156,7 @@ def _print_matrix(session: Session, args: argparse.Namespace) -> None:
     """The exit-criteria matrix after an apply (guide §2), from the state just written."""
     status = judge(session, session.store.load(), now(), simulate=bool(args.simulate))
     print()
-    sys.stdout.write(render_status(status, unicode=unicode_stdout()))
+    print_status(status)
 
 
 def _print_report(report: ApplyReport) -> None:

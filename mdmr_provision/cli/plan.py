@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from mdmr_provision.errors import EXIT_CHANGES_PENDING, EXIT_OK
-from mdmr_provision.planner.render import HUMAN_DIFF_LINES, render_human, render_markdown
+from mdmr_provision.planner.render import print_plan, render_markdown
 from mdmr_provision.planner.saved import plan_json_text, write_plan
 from mdmr_provision.planner.session import (
     add_inventory_options,
@@ -17,7 +17,6 @@ from mdmr_provision.planner.session import (
     make_plan,
     open_session,
     runtime,
-    unicode_stdout,
 )
 
 
@@ -43,7 +42,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--full-diff", action="store_true",
-        help="show whole file diffs (default: the first 40 lines of each)",
+        help="show whole file diffs (default: a one-line summary of each; -v: the first "
+        "40 lines)",
     )
     parser.add_argument(
         "--detailed-exitcode", action="store_true",
@@ -70,14 +70,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.markdown:
         sys.stdout.write(render_markdown(plan, show_unchanged=args.show_unchanged))
     else:
-        sys.stdout.write(
-            render_human(
-                plan,
-                show_unchanged=args.show_unchanged,
-                unicode=unicode_stdout(),
-                diff_lines=None if args.full_diff else HUMAN_DIFF_LINES,
-            )
-        )
+        print_plan(plan, show_unchanged=args.show_unchanged, full_diff=args.full_diff)
     if args.detailed_exitcode and plan.has_changes:
         return EXIT_CHANGES_PENDING
     return EXIT_OK

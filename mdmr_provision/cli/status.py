@@ -16,9 +16,8 @@ from mdmr_provision.planner.session import (
     add_inventory_options,
     now,
     open_session,
-    unicode_stdout,
 )
-from mdmr_provision.reports.matrix import render_status
+from mdmr_provision.reports.matrix import print_status
 from mdmr_provision.reports.status import Status, build_status, status_to_json
 from mdmr_provision.state import State
 
@@ -69,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(json.dumps(status_to_json(status), indent=2) + "\n")
     else:
-        sys.stdout.write(render_status(status, unicode=unicode_stdout()))
+        print_status(status)
     if args.fail_incomplete and not status.complete:
         return 2
     return EXIT_OK

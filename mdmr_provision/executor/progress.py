@@ -1,11 +1,28 @@
-"""Apply progress on stderr: a tqdm bar on a terminal, one plain line per step otherwise."""
+"""Apply progress on stderr: a live bar on a terminal, one plain line per step otherwise.
+
+Both name every step by its full address (the bar prints finished steps above itself).
+Unchanged steps are left out unless ``-v``; under ``-q`` only failures are printed.
+"""
 
 from __future__ import annotations
 
 import sys
 from typing import Protocol, TextIO
 
-from tqdm import tqdm
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.progress import Progress as RichProgress
+from rich.text import Text
+
+from mdmr_provision.console import STYLES, Hanging, console_for, options
+
+#: Statuses worth a line even under ``-q``.
+ALWAYS = frozenset({"failed", "blocked"})
 
 
 class Progress(Protocol):
@@ -16,38 +33,71 @@ class Progress(Protocol):
     def close(self) -> None: ...
 
 
+def shown(status: str) -> bool:
+    """Whether a finished step with ``status`` gets a line at the current verbosity."""
+    opts = options()
+    if status in ALWAYS:
+        return True
+    if opts.quiet:
+        return False
+    return status != "unchanged" or opts.verbose
+
+
+def step_text(done: int, total: int, address: str, status: str, message: str) -> Text:
+    """``[3/10] succeeded certificate.ORG10000.der: converted`` with the status coloured."""
+    line = Text(f"[{done}/{total}] ")
+    line.append(status, style=STYLES.get(status, ""))
+    line.append(f" {address}")
+    if message:
+        line.append(f": {message}")
+    return line
+
+
 class LineProgress:
-    """``[3/10] succeeded certificate.ORG10000.der: converted`` per step (logs, CI)."""
+    """One line per shown step (logs, CI); colour only on a terminal."""
 
     def __init__(self, total: int, stream: TextIO | None = None) -> None:
         self.total = total
         self.done = 0
-        self.stream = stream if stream is not None else sys.stderr
+        self.console = console_for(stream if stream is not None else sys.stderr)
 
     def step(self, address: str, status: str, message: str) -> None:
         self.done += 1
-        tail = f": {message}" if message else ""
-        print(f"[{self.done}/{self.total}] {status} {address}{tail}", file=self.stream, flush=True)
+        if shown(status):
+            self.console.print(Hanging(Text(""), step_text(self.done, self.total, address,
+                                                           status, message), 0))
 
     def close(self) -> None:
         return None
 
 
 class BarProgress:
-    """A tqdm bar; failures are also printed above it so they are not lost."""
+    """A live bar with the latest step's full address; finished steps print above it."""
 
     def __init__(self, total: int, stream: TextIO | None = None) -> None:
-        self.stream = stream if stream is not None else sys.stderr
-        self.bar = tqdm(total=total, file=self.stream, unit="step", leave=True)
+        self.total = total
+        self.done = 0
+        self.bar = RichProgress(
+            SpinnerColumn(),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.description}"),
+            console=console_for(stream if stream is not None else sys.stderr),
+            transient=True,
+        )
+        self.task = self.bar.add_task("applying", total=total)
+        self.bar.start()
 
     def step(self, address: str, status: str, message: str) -> None:
-        if status == "failed":
-            self.bar.write(f"failed {address}: {message}", file=self.stream)
-        self.bar.set_postfix_str(address[-40:], refresh=False)
-        self.bar.update(1)
+        self.done += 1
+        if shown(status):
+            self.bar.console.print(Hanging(Text(""), step_text(self.done, self.total, address,
+                                                               status, message), 0))
+        self.bar.update(self.task, advance=1, description=address)
 
     def close(self) -> None:
-        self.bar.close()
+        self.bar.stop()
 
 
 def make_progress(total: int, stream: TextIO | None = None) -> Progress:

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from mdmr_provision.core.types import Resource
 from mdmr_provision.errors import PlanError
 from mdmr_provision.inventory.model import ENVIRONMENT_ALIASES, ENVIRONMENTS
+from mdmr_provision.suggest import closest_address, did_you_mean
 
 
 def check_graph(resources: Sequence[Resource]) -> dict[str, Resource]:
@@ -69,8 +70,13 @@ def normalise_environment(name: str) -> str:
     """Accept the guide's other names (``qa``); reject unknown environments."""
     canonical = ENVIRONMENT_ALIASES.get(name.lower(), name.lower())
     if canonical not in ENVIRONMENTS:
+        hint = did_you_mean(name.lower(), [*ENVIRONMENTS, *ENVIRONMENT_ALIASES], cutoff=0.5)
+        if not hint:
+            hint = next((f" (did you mean {e}?)" for e in ENVIRONMENTS
+                         if e.startswith(name.lower())), "")
         raise PlanError(
-            f"unknown environment {name!r} (expected one of {', '.join(ENVIRONMENTS)}, or qa)"
+            f"unknown environment {name!r}{hint}; expected one of {', '.join(ENVIRONMENTS)}, "
+            "or qa"
         )
     return canonical
 
@@ -92,7 +98,10 @@ def select(
             hits = {a for a in chosen if matches_target(a, target)}
             if not hits:
                 where = f" in environment {environment}" if environment else ""
-                raise PlanError(f"--target {target} matches no resource{where}")
+                near = closest_address(target, chosen)
+                hint = f" (did you mean {near}?)" if near else ""
+                raise PlanError(f"--target {target} matches no resource{where}{hint}; "
+                                "`mdmr-provision state list` or `plan` shows the addresses")
             matched |= hits
         chosen = matched
     if environment is None and not targets:

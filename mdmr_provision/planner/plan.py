@@ -27,6 +27,7 @@ from mdmr_provision.inventory.model import Inventory
 from mdmr_provision.planner.facts import DEFAULT_CONCURRENCY, gather_facts
 from mdmr_provision.planner.graph import check_graph, normalise_environment, order, select
 from mdmr_provision.planner.mask import mask_mapping
+from mdmr_provision.planner.symbols import is_proof
 from mdmr_provision.state.store import State
 
 #: Summary order and wording ("Plan: 1 to create, ...").
@@ -71,9 +72,19 @@ class Plan:
         return Counter(c.action for c in self.changes)
 
     def summary(self) -> str:
+        """``Plan: 1 to create, 2 to check; 3 unchanged.`` (counts that are not zero), with
+        ``verify`` split into read-only checks and re-proofs (which send test files again)."""
         counts = self.counts()
-        parts = ", ".join(f"{counts[a]} {label}" for a, label in SUMMARY)
-        return f"Plan: {parts}; {counts[Action.NOOP]} unchanged."
+        proofs = sum(1 for c in self.changes if c.action is Action.VERIFY and is_proof(c))
+        parts: list[str] = []
+        for action, label in SUMMARY:
+            if action is Action.VERIFY:
+                parts.append(f"{counts[action] - proofs} to check")
+                parts.append(f"{proofs} to re-prove")
+            else:
+                parts.append(f"{counts[action]} {label}")
+        shown = [p for p in parts if not p.startswith("0 ")] or ["no changes"]
+        return f"Plan: {', '.join(shown)}; {counts[Action.NOOP]} unchanged."
 
 
 def inventory_fingerprint(inventory: Inventory) -> str:

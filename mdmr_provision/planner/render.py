@@ -7,26 +7,33 @@ under a size budget however large the plan, saying what it left out.
 
 from __future__ import annotations
 
+import re
+import sys
 from collections.abc import Iterable, Sequence
+from typing import TextIO
 
+from rich.console import RenderableType
+from rich.text import Text
+
+from mdmr_provision.console import (
+    LOG_WIDTH,
+    STYLES,
+    Hanging,
+    can_encode,
+    console_for,
+    options,
+    render_text,
+    styled,
+)
 from mdmr_provision.core.types import Action, Change
 from mdmr_provision.inventory.model import ENVIRONMENTS
 from mdmr_provision.planner.plan import Plan
-
-SYMBOLS: dict[Action, str] = {
-    Action.CREATE: "+",
-    Action.UPDATE: "~",
-    Action.REPLACE: "-/+",
-    Action.VERIFY: "?",
-    Action.NOOP: "=",
-    Action.BLOCKED: "!",
-    Action.MANUAL: "✋",
-    Action.FORGET: "-",
-}
-ASCII_SYMBOLS: dict[Action, str] = {**SYMBOLS, Action.MANUAL: "m"}
+from mdmr_provision.planner.symbols import files_line, label, symbol
 
 MARKDOWN_LIMIT = 60_000
 _MD_DIFF_LINES = 40
+#: ``--full-diff`` in Markdown: every diff line, as long as the comment stays under budget.
+_FULL = 1_000_000_000
 
 
 def _env_key(name: str | None) -> tuple[int, str]:
@@ -51,8 +58,108 @@ def _visible(plan: Plan, show_unchanged: bool) -> list[Change]:
     return [c for c in plan.changes if show_unchanged or c.action is not Action.NOOP]
 
 
-#: Diff lines shown per change in the terminal unless ``--full-diff``.
+#: Diff lines shown per change with ``-v`` (``--full-diff``: all; otherwise a summary).
 HUMAN_DIFF_LINES = 40
+
+
+def _diff_style(line: str) -> str:
+    if line.startswith(("+++", "---")):
+        return "heading"
+    return {"+": "diff+", "-": "diff-", "@": "diff@"}.get(line[:1], "")
+
+
+def _diff_rows(diff: str, diff_lines: int | None) -> list[Text]:
+    lines = diff.rstrip("\n").splitlines()
+    if diff_lines == 0:
+        added = sum(1 for d in lines if d.startswith("+") and not d.startswith("+++"))
+        removed = sum(1 for d in lines if d.startswith("-") and not d.startswith("---"))
+        return [styled(f"diff: {added} line(s) added, {removed} removed "
+                       "(-v shows it, --full-diff in full)", "hint")]
+    shown = lines if diff_lines is None else lines[:diff_lines]
+    rows = [styled(d, _diff_style(d)) for d in shown]
+    if len(shown) < len(lines):
+        rows.append(styled(f"({len(lines) - len(shown)} more diff lines; --full-diff shows them)",
+                           "hint"))
+    return rows
+
+
+_CITED = re.compile(r"\((R\d+(?:, R\d+)*)\)$")
+
+
+def cite(reason: str, rule: str | None) -> str:
+    """``reason`` citing ``rule`` once: added to a trailing ``(R1, R5)`` if it has one."""
+    if not rule or re.search(rf"\b{re.escape(rule)}\b", reason):
+        return reason
+    found = _CITED.search(reason)
+    if found:
+        return f"{reason[:found.start()]}({found.group(1)}, {rule})"
+    return f"{reason} ({rule})"
+
+
+def change_body(change: Change) -> Text:
+    """``address: reason`` citing the rule once."""
+    body = Text(change.address, style="bold")
+    body.append(f": {cite(change.reason, change.rule)}")
+    return body
+
+
+def fact_warnings(plan: Plan, *, verbose: bool = False) -> list[str]:
+    """One line per root cause of the failed probes a change's reason does not already say.
+
+    Probe keys are internal; they are named only with ``-v``.
+    """
+    reasons = " ".join(c.reason for c in plan.changes)
+    by_error: dict[str, list[str]] = {}
+    for key, error in plan.fact_errors.items():
+        if verbose or error not in reasons:
+            by_error.setdefault(error, []).append(key)
+    out: list[str] = []
+    for error, keys in by_error.items():
+        if verbose:
+            out.append(f"warning: probe failed: {error} ({', '.join(keys)})")
+        elif len(keys) > 1:
+            out.append(f"warning: {len(keys)} probes failed: {error}")
+        else:
+            out.append(f"warning: a probe failed: {error}")
+    return out
+
+
+def plan_renderables(
+    plan: Plan,
+    *,
+    show_unchanged: bool = False,
+    unicode: bool = True,
+    diff_lines: int | None = 0,
+    verbose: bool = False,
+) -> list[RenderableType]:
+    """The terminal plan as rich renderables: a grid per environment (symbol and label,
+    then ``address: reason`` wrapped under itself), diffs folded to a summary unless
+    ``diff_lines`` asks for lines (None: all), then warnings and the summary lines."""
+    out: list[RenderableType] = []
+    for env, changes in grouped(_visible(plan, show_unchanged)):
+        out.append(styled(f"{_heading(env)}:", "heading"))
+        heads: list[tuple[Change, Text]] = []
+        for change in changes:
+            head = Text("  ")
+            lab = label(change)
+            head.append(f"{symbol(change, unicode=unicode)} {lab}", style=STYLES.get(lab, ""))
+            heads.append((change, head))
+        indent = 1 + max(head.cell_len for _, head in heads)
+        for change, head in heads:
+            out.append(Hanging(head, change_body(change), indent))
+            if change.diff:
+                out.extend(Hanging(Text(""), row, indent)
+                           for row in _diff_rows(change.diff, diff_lines))
+        out.append(Text(""))
+    warnings = fact_warnings(plan, verbose=verbose)
+    out.extend(styled(w, "warning") for w in warnings)
+    if warnings:
+        out.append(Text(""))
+    if not plan.has_changes:
+        out.append(Text("No changes: the inventory matches what was found."))
+    out.append(Hanging(Text(""), styled(files_line(plan.changes), "heading"), 0))
+    out.append(Hanging(Text(""), styled(plan.summary(), "heading"), 0))
+    return out
 
 
 def render_human(
@@ -60,43 +167,36 @@ def render_human(
     *,
     show_unchanged: bool = False,
     unicode: bool = True,
-    diff_lines: int | None = HUMAN_DIFF_LINES,
+    diff_lines: int | None = 0,
+    verbose: bool = False,
+    width: int = LOG_WIDTH,
+    color: bool = False,
 ) -> str:
-    """The terminal plan; symbols fall back to ASCII when stdout cannot encode them.
+    """The terminal plan as text (no colour unless ``color``), wrapped to ``width``."""
+    return render_text(
+        plan_renderables(plan, show_unchanged=show_unchanged, unicode=unicode,
+                         diff_lines=diff_lines, verbose=verbose),
+        width=width, color=color,
+    )
 
-    Each change's diff is cut after ``diff_lines`` lines (None: never), saying how many
-    lines were left out.
-    """
-    symbols = SYMBOLS if unicode else ASCII_SYMBOLS
-    lines: list[str] = []
-    for env, changes in grouped(_visible(plan, show_unchanged)):
-        lines.append(f"{_heading(env)}:")
-        for change in changes:
-            symbol = symbols[change.action]
-            lines.append(f"  {symbol} {change.action.value} {change.address}: {change.reason}")
-            if change.diff:
-                diff = change.diff.rstrip("\n").splitlines()
-                shown = diff if diff_lines is None else diff[:diff_lines]
-                lines.extend(f"      {d}".rstrip() for d in shown)
-                if len(shown) < len(diff):
-                    lines.append(
-                        f"      ({len(diff) - len(shown)} more diff lines; --full-diff shows them)"
-                    )
-        lines.append("")
-    for key, error in plan.fact_errors.items():
-        lines.append(f"warning: fact {key}: {error}")
-    if plan.fact_errors:
-        lines.append("")
-    if not plan.has_changes:
-        lines.append("No changes: the inventory matches what was found.")
-    lines.append(plan.summary())
-    return "\n".join(lines) + "\n"
+
+def print_plan(plan: Plan, *, show_unchanged: bool = False, full_diff: bool = False,
+               stream: TextIO | None = None) -> None:
+    """Print the plan to ``stream`` (stdout) with the process's output options: colour on a
+    terminal, diffs with ``-v`` (first lines) or ``full_diff`` (all), else folded."""
+    opts = options()
+    out = stream if stream is not None else sys.stdout
+    diff_lines = None if full_diff else (HUMAN_DIFF_LINES if opts.verbose else 0)
+    console = console_for(out)
+    for item in plan_renderables(plan, show_unchanged=show_unchanged,
+                                 unicode=can_encode(out, "✋↻"), diff_lines=diff_lines,
+                                 verbose=opts.verbose):
+        console.print(item)
 
 
 def _md_change(change: Change, diff_lines: int) -> list[str]:
-    symbol = SYMBOLS[change.action]
-    rule = f" _{change.rule}_" if change.rule else ""
-    out = [f"- `{symbol} {change.action.value}` **{change.address}** — {change.reason}{rule}"]
+    out = [f"- `{symbol(change)} {label(change)}` **{change.address}** — "
+           f"{cite(change.reason, change.rule)}"]
     if change.diff and diff_lines > 0:
         lines = change.diff.rstrip("\n").splitlines()
         shown = lines[:diff_lines]
@@ -112,7 +212,8 @@ def _md_change(change: Change, diff_lines: int) -> list[str]:
 
 
 def render_markdown(
-    plan: Plan, *, show_unchanged: bool = False, limit: int = MARKDOWN_LIMIT
+    plan: Plan, *, show_unchanged: bool = False, limit: int = MARKDOWN_LIMIT,
+    full_diff: bool = False,
 ) -> str:
     """A pull-request comment: summary first, always under ``limit`` characters."""
     head = [f"### {plan.summary()}", ""]
@@ -121,7 +222,8 @@ def render_markdown(
         head.append("")
     changes = _visible(plan, show_unchanged)
     # Shrink diffs first, then drop changes: the list of what changes matters most.
-    for diff_lines in (_MD_DIFF_LINES, 10, 0):
+    tries = (_FULL, _MD_DIFF_LINES, 10, 0) if full_diff else (_MD_DIFF_LINES, 10, 0)
+    for diff_lines in tries:
         text = _md_body(head, changes, diff_lines, limit)
         if text is not None:
             return text

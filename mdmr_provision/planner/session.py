@@ -10,8 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
 
+from mdmr_provision.console import can_encode
 from mdmr_provision.core.types import FactResult, Probe, Resource
 from mdmr_provision.errors import MdmrError
 from mdmr_provision.inventory import load_inventory
@@ -23,8 +23,7 @@ from mdmr_provision.runtime.services import Services
 from mdmr_provision.state.store import State, StateStore, default_state_path
 
 ENVIRONMENT_HELP = (
-    "environment: MDMR_STATE sets the state file; MDMR_EXTRA_PROVIDERS adds resource providers "
-    "as comma-separated module:function entries (site checks, tests)."
+    "environment: MDMR_STATE sets the state file; NO_COLOR turns colour off."
 )
 
 
@@ -166,14 +165,5 @@ def refetch_facts(
     return asyncio.run(gather_facts(probes, concurrency=concurrency))
 
 
-def can_encode(stream: TextIO, text: str) -> bool:
-    """Whether ``stream`` can print ``text`` (symbols fall back to ASCII otherwise)."""
-    try:
-        text.encode(stream.encoding or "ascii")
-    except (UnicodeEncodeError, LookupError):
-        return False
-    return True
-
-
 def unicode_stdout() -> bool:
-    return can_encode(sys.stdout, "✋")
+    return can_encode(sys.stdout, "✋↻")

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import re
+import sys
+from typing import TextIO
+
+from rich.text import Text
+
+from mdmr_provision.console import Hanging, can_encode, console_for
 from mdmr_provision.inventory.model import ENVIRONMENTS
 from mdmr_provision.reports.status import Criterion, Status, worst
 
@@ -30,7 +37,7 @@ def render_status(status: Status, *, unicode: bool = True) -> str:
     for ldc in ldcs:
         mine = [c for c in status.criteria if c.ldc == ldc]
         lines.append(f"Exit criteria for {ldc}")
-        lines.append("  " + "".ljust(24) + "".join(e.ljust(width) for e in ENVIRONMENTS))
+        lines.append(("  " + "".ljust(24) + "".join(e.ljust(width) for e in ENVIRONMENTS)).rstrip())
         rows: dict[tuple[str, str], dict[str, Criterion]] = {}
         for c in mine:
             rows.setdefault((c.kind, c.org_id), {})[c.environment] = c
@@ -69,3 +76,24 @@ def render_status(status: Status, *, unicode: bool = True) -> str:
                      "connectivity with the MDM/R.")
     lines.append(f"Connectivity testing: {verdict} ({done} of {total} criteria met)")
     return "\n".join(lines) + "\n"
+
+
+#: Colour of the matrix's marks and verdicts on a terminal.
+_MARK_STYLES = {
+    "✔": "green", "ok": "green", "✘": "bold red", "FAIL": "bold red", "…": "yellow",
+    "..": "yellow", "!": "bold red", "!!": "bold red", "✋": "bold yellow", "man": "bold yellow",
+    "INCOMPLETE": "bold red", "COMPLETE": "bold green", "rehearsal": "bold yellow",
+    "failed": "red", "blocked": "red", "pending": "yellow", "manual": "yellow",
+}
+
+
+def print_status(status: Status, stream: TextIO | None = None) -> None:
+    """Print :func:`render_status` with the marks coloured (on a terminal, colour allowed)."""
+    out = stream if stream is not None else sys.stdout
+    console = console_for(out)
+    for line in render_status(status, unicode=can_encode(out, "✔✘…✋")).splitlines():
+        text = Text(line)
+        for word, style in _MARK_STYLES.items():
+            text.highlight_regex(rf"(?<![\w.]){re.escape(word)}(?!\w)", style)
+        console.print(Hanging(Text(""), text, 0))
+

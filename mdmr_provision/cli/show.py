@@ -1,0 +1,54 @@
+"""``mdmr-provision show PLANFILE``: print a saved plan for people (or as JSON / Markdown).
+
+A saved plan is what a reviewer approves before ``apply FILE``; they must be able to read
+it without the inventory, the state or a network (nothing is probed or checked here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from mdmr_provision.errors import EXIT_OK
+from mdmr_provision.planner.render import print_plan, render_markdown
+from mdmr_provision.planner.saved import plan_json_text, read_plan
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``show`` sub-command."""
+    parser = subparsers.add_parser(
+        "show",
+        help="print a saved plan (from `plan --out FILE`) without probing anything",
+        description="Print a saved plan as the terminal plan, as JSON (plan.schema.json) or as a "
+        "pull-request comment. Reads only the file: nothing is probed, nothing is checked "
+        "for staleness (`apply FILE` does that).",
+    )
+    parser.add_argument("plan_file", type=Path, metavar="PLANFILE",
+                        help="a plan saved with `plan --out PLANFILE`")
+    fmt = parser.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print the plan's JSON document")
+    fmt.add_argument("--markdown", action="store_true",
+                     help="print it as a pull-request comment")
+    parser.add_argument("--show-unchanged", action="store_true",
+                        help="also list resources that need nothing")
+    parser.add_argument("--full-diff", action="store_true",
+                        help="show whole file diffs (default: a one-line summary of each)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Read the plan and print it; exit 1 with one line when it is not a readable plan."""
+    plan = read_plan(args.plan_file)
+    if args.json:
+        sys.stdout.write(plan_json_text(plan))
+    elif args.markdown:
+        sys.stdout.write(render_markdown(plan, show_unchanged=args.show_unchanged,
+                                         full_diff=args.full_diff))
+    else:
+        print_plan(plan, show_unchanged=args.show_unchanged, full_diff=args.full_diff)
+        when = plan.created_at.astimezone().strftime("%Y-%m-%d %H:%M %Z")
+        mode = "against the built-in simulator (--simulate)" if plan.simulate else \
+            "against the real endpoints"
+        print(f"Saved plan made {when}, {mode}.")
+    return EXIT_OK

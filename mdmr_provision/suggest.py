@@ -1,0 +1,49 @@
+"""Suggestions ("did you mean ...?") for commands, options, environments, addresses, paths."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from pathlib import Path
+
+
+def closest(word: str, candidates: Iterable[str], *, cutoff: float = 0.6) -> str | None:
+    """The candidate most like ``word`` (a typo), or None when nothing is close."""
+    found = difflib.get_close_matches(word, list(candidates), n=1, cutoff=cutoff)
+    return found[0] if found else None
+
+
+def did_you_mean(word: str, candidates: Iterable[str], *, cutoff: float = 0.6) -> str:
+    """``" (did you mean X?)"`` or ``""``, to append to an error message."""
+    best = closest(word, candidates, cutoff=cutoff)
+    return f" (did you mean {best}?)" if best is not None else ""
+
+
+def address_prefixes(addresses: Iterable[str]) -> set[str]:
+    """Every address and each of its dotted prefixes (``proof``, ``proof.outbound``, ...):
+    what ``--target`` accepts."""
+    out: set[str] = set()
+    for address in addresses:
+        parts = address.split(".")
+        out.update(".".join(parts[:n]) for n in range(1, len(parts) + 1))
+    return out
+
+
+def closest_address(target: str, addresses: Iterable[str]) -> str | None:
+    """The address or address prefix nearest a mistyped ``--target``; compared at the same
+    depth first so ``proof.outbond`` finds ``proof.outbound``, not a long full address."""
+    prefixes = address_prefixes(addresses)
+    depth = target.rstrip(".").count(".")
+    same_depth = [p for p in prefixes if p.count(".") == depth]
+    return closest(target, same_depth) or closest(target, prefixes)
+
+
+def closest_path(path: Path) -> Path | None:
+    """An existing sibling whose name is close to a missing ``path``'s (``exmaple``)."""
+    parent = path.parent if str(path.parent) else Path()
+    try:
+        names = [p.name for p in parent.iterdir() if not p.name.startswith(".")]
+    except OSError:
+        return None
+    best = closest(path.name, names)
+    return parent / best if best is not None else None

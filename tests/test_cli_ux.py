@@ -1,0 +1,109 @@
+"""The command line for people: did-you-mean, usage of the right sub-command, output options."""
+
+from __future__ import annotations
+
+import pytest
+
+from mdmr_provision.cli import main
+from mdmr_provision.console import configure, options
+
+
+@pytest.fixture(autouse=True)
+def _reset_output_options() -> object:
+    yield None
+    configure()
+
+
+def test_mistyped_command_gets_a_suggestion(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["pln"]) == 2
+    err = capsys.readouterr().err
+    assert "invalid choice: 'pln' (did you mean plan?)" in err
+    assert "Traceback" not in err
+
+
+def test_mistyped_nested_command(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["cert", "inspcet", "x"]) == 2
+    assert "(did you mean inspect?)" in capsys.readouterr().err
+
+
+def test_unknown_option_is_reported_under_the_sub_command(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["plan", "-i", "inv", "--simluate"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: mdmr-provision plan ")
+    assert "mdmr-provision plan: error: unrecognized arguments: --simluate " \
+        "(did you mean --simulate?)" in err
+
+
+def test_unknown_option_without_a_close_match(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", "-i", "inv", "--zzzzzz"]) == 2
+    err = capsys.readouterr().err
+    assert "usage: mdmr-provision validate" in err and "did you mean" not in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "verbosity", "color"),
+    [
+        (["-v", "validate", "-i", "missing"], 1, True),
+        (["validate", "-vv", "-i", "missing"], 2, True),
+        (["-q", "validate", "-i", "missing"], -1, True),
+        (["validate", "--no-color", "-i", "missing"], 0, False),
+    ],
+)
+def test_output_options_anywhere(argv: list[str], verbosity: int, color: bool) -> None:
+    assert main(argv) == 1  # the inventory is missing: the options were parsed first
+    assert options().verbosity == verbosity and options().color_allowed is color
+
+
+def test_no_color_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    main(["validate", "-i", "missing"])
+    assert options().color_allowed is False
+    monkeypatch.setenv("NO_COLOR", "")
+    main(["validate", "-i", "missing"])
+    assert options().color_allowed is True
+
+
+def test_help_footer_names_no_internal_variables(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["--help"], ["plan", "--help"], ["apply", "--help"]):
+        with pytest.raises(SystemExit):
+            from mdmr_provision.cli import build_parser
+
+            build_parser().parse_args(argv)
+    out = capsys.readouterr().out
+    assert "MDMR_EXTRA_PROVIDERS" not in out and "NO_COLOR" in out
+
+
+def test_environment_suggestions() -> None:
+    from mdmr_provision.errors import PlanError
+    from mdmr_provision.planner.graph import normalise_environment
+
+    for typo, expected in (("prod", "production"), ("sandbx", "sandbox"), ("enrolmnt",
+                                                                            "enrolment")):
+        with pytest.raises(PlanError) as info:
+            normalise_environment(typo)
+        assert f"(did you mean {expected}?)" in str(info.value)
+    assert normalise_environment("QA") == "enrolment"
+
+
+def test_address_suggestions() -> None:
+    from mdmr_provision.suggest import closest_address
+
+    addresses = ["proof.outbound.sandbox.ORG1.ORG1.a", "proof.inbound.sandbox.ORG1",
+                 "reachability.sandbox.a", "certificate.ORG1"]
+    assert closest_address("proof.outbond", addresses) == "proof.outbound"
+    assert closest_address("proof.outbound.sandbx", addresses) == "proof.outbound.sandbox"
+    assert closest_address("reachabilty.sandbox.a", addresses) == "reachability.sandbox.a"
+    assert closest_address("zzz", addresses) is None
+
+
+def test_path_suggestion(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from mdmr_provision.suggest import closest_path
+
+    base = Path(str(tmp_path))
+    (base / "example").mkdir()
+    assert closest_path(base / "exmaple") == base / "example"
+    assert closest_path(base / "nothing-like-it") is None
