@@ -27,6 +27,7 @@ from mdmr_provision.inventory.model import Inventory
 from mdmr_provision.simulator.faults import FaultKind, FaultSet, parse_fault
 from mdmr_provision.simulator.outbound import MdmrSender
 from mdmr_provision.simulator.pki import DemoPki, ensure_pki, rotate_certificate
+from mdmr_provision.simulator.rehearsal import rehearsal_inventory
 from mdmr_provision.simulator.runtime import SimulatorHandle, running_simulator
 
 
@@ -76,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     if args.size is not None and not args.send_test_file:
         raise SimulatorError("--size needs --send-test-file")
     size = size_option(args.size) if args.size is not None else None
-    inventory = load_inventory(args.inventory)
+    inventory = rehearsal_inventory(load_inventory(args.inventory))
     if args.pki_only:
         created = ensure_pki(inventory)
         for path in created:

@@ -21,6 +21,8 @@ MIN_LARGE_FILE = 5_000_000
 #: Larger than any file an LDC would send in one transfer.
 MAX_LARGE_FILE = 1024**3
 AGENT_ROLES = ("billing_agent", "ami_operator")
+#: The value of an MDM/R endpoint's ``as2_id`` or ``certificate`` the IESO has not sent yet.
+PENDING = "pending"
 _SIZE_UNITS = {
     "": 1,
     "B": 1,
@@ -364,7 +366,13 @@ def _check_environments(c: Checker, envs: dict[str, Any]) -> None:
                 ("as2_id", "the MDM/R AS2 ID"),
                 ("certificate", "the MDM/R certificate"),
             ):
-                if field not in ep:
+                if ep.get(field) == PENDING:
+                    c.warnings.append(c.problem(
+                        (*epath, field),
+                        f"{what} is pending: forms and your own certificates proceed; "
+                        f"{canonical} proofs wait until the IESO sends it",
+                    ))
+                elif field not in ep:
                     c.error(
                         epath,
                         f"{canonical} transfers files, so the endpoint needs '{field}' ({what})",
@@ -378,8 +386,13 @@ def _check_environments(c: Checker, envs: dict[str, Any]) -> None:
             c.error((*path, "reachability"), "reachability applies to dr only", key=True)
         if "tls_ca" in ep and scheme == "http":
             c.error((*epath, "tls_ca"), "tls_ca applies to https endpoints only", key=True)
+        if canonical not in TRANSFER_ENVIRONMENTS:
+            for field in ("as2_id", "certificate"):
+                if ep.get(field) == PENDING:
+                    c.error((*epath, field), f"{canonical} has no file transfer, so no {field}",
+                            key=True)
         for field, what in (("certificate", "MDM/R certificate file"), ("tls_ca", "CA bundle")):
-            if field in ep:
+            if field in ep and ep[field] != PENDING:
                 c.file_exists((*epath, field), what)
 
 

@@ -11,7 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from mdmr_provision.core.types import digest
-from mdmr_provision.inventory.checks import Checker, parse_size, split_host_port, url_port
+from mdmr_provision.inventory.checks import (
+    PENDING,
+    Checker,
+    parse_size,
+    split_host_port,
+    url_port,
+)
 from mdmr_provision.inventory.model import (
     ENVIRONMENTS,
     TRANSFER_ENVIRONMENTS,
@@ -165,8 +171,9 @@ class Converter:
                 host=host,
                 port=port,
                 scheme=scheme,
-                as2_id=ep.get("as2_id"),
-                certificate=self.opt_path((*path, "certificate")),
+                as2_id=None if ep.get("as2_id") == PENDING else ep.get("as2_id"),
+                certificate=None if ep.get("certificate") == PENDING
+                else self.opt_path((*path, "certificate")),
                 mdn=MdnMode(ep.get("mdn", "sync")),
                 async_mdn_url=ep.get("async_mdn_url"),
                 signing=Digest(ep.get("signing", "sha256")),
@@ -174,6 +181,7 @@ class Converter:
                 compression=ep.get("compression", False),
                 tls_ca=self.opt_path((*path, "tls_ca")),
                 timeout_seconds=float(ep.get("timeout_seconds", 30.0)),
+                pending=tuple(f for f in ("as2_id", "certificate") if ep.get(f) == PENDING),
             ),
             dr_checks=tuple(DrCheck(x) for x in raw.get("reachability", default_checks)),
         )

@@ -217,6 +217,17 @@ class Endpoint:
     #: CA bundle that signs the endpoint's TLS certificate (https only).
     tls_ca: Path | None = None
     timeout_seconds: float = 30.0
+    #: What the IESO has not sent yet (``as2_id``, ``certificate`` declared ``pending``):
+    #: forms and our own certificates proceed, proofs wait for it.
+    pending: tuple[str, ...] = ()
+
+    def waiting_for(self) -> str | None:
+        """What proofs in this environment wait for, in words, or None."""
+        if "certificate" in self.pending:
+            return "waiting for the MDM/R certificate"
+        if "as2_id" in self.pending:
+            return "waiting for the MDM/R AS2 ID"
+        return None
 
 
 @dataclass(frozen=True)

@@ -122,6 +122,11 @@ class Session:
 def open_session(args: argparse.Namespace) -> Session:
     """Load the inventory (InventoryError on problems) and the resources it declares."""
     inventory = load_inventory(args.inventory)
+    if getattr(args, "simulate", False):
+        # Imported here: only a rehearsal needs the simulator's view of the inventory.
+        from mdmr_provision.simulator.rehearsal import rehearsal_inventory
+
+        inventory = rehearsal_inventory(inventory)
     store = StateStore(default_state_path(inventory.root, getattr(args, "state", None)))
     return Session(inventory, load_resources(inventory), store)
 

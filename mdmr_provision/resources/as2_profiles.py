@@ -151,6 +151,7 @@ class As2Profile(Resource):
         )
         self.directory = directory
         self.problems = _missing(environment, sender)
+        self.waiting = environment.endpoint.waiting_for()
         self.rendered: dict[str, str] = (
             {} if self.problems
             else render_profile(environment, server, sender, on_behalf_of, root)
@@ -170,6 +171,11 @@ class As2Profile(Resource):
             fingerprint=self.fingerprint, facts={f.key: f.digest for f in found.values()},
             before=dict(prior.attributes) if prior else {},
         )
+        if self.waiting is not None:
+            # The IESO's material is expected later (guide: forms first): a wait, not an error.
+            return replace(base, action=Action.MANUAL, severity=Severity.WARNING, rule=None,
+                           reason=f"{self.waiting}: the profile is written once the IESO "
+                           "sends it")
         if self.problems:
             return replace(base, action=Action.BLOCKED, reason="; ".join(self.problems),
                            severity=Severity.ERROR, rule=None)

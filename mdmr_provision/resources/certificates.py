@@ -41,6 +41,8 @@ from mdmr_provision.inventory.model import Inventory, Organisation, Role
 RENEWAL_GUIDE = "guide: replace and re-test at least two weeks before expiry"
 REAL_ONLY_GUIDE = "guide: real certificates only, no test certificates"
 R7_GUIDE = "guide: any change to the certificates means connectivity testing must be redone"
+#: What waits while the IESO has not sent its certificate (proofs say the same).
+PENDING_REASON = "waiting for the MDM/R certificate"
 DER_REASON = "convert PEM to DER for the MDM/R (guide: the MDM/R requires .der)"
 
 
@@ -255,6 +257,33 @@ class MdmrCertificate(_Checked):
         return replace(base, action=action, reason=reason, rule=rule)
 
 
+class PendingMdmrCertificate(Resource):
+    """``mdmr_certificate.<ENV>`` declared ``pending``: the IESO has not sent it yet.
+
+    The guide's order is forms and our certificates first, the MDM/R's after; until the
+    file is declared, this waits (a manual step, not an error) and so do the proofs.
+    """
+
+    kind = "mdmr_certificate"
+
+    def __init__(self, environment: str) -> None:
+        super().__init__(f"mdmr_certificate.{environment}", environment=environment)
+
+    def probes(self) -> Sequence[Probe]:
+        return []
+
+    def diff(self, facts: Facts, prior: ResourceRecord | None, ctx: PlanContext) -> Change:
+        return Change(
+            address=self.address, kind=self.kind, action=Action.MANUAL, rule="R6",
+            environment=self.environment, severity=Severity.WARNING,
+            reason=f"{PENDING_REASON}: when the IESO sends it, set "
+            f"environments.{self.environment}.endpoint.certificate to the file",
+        )
+
+    async def apply(self, change: Change, ctx: ApplyContext) -> Outcome:
+        return Outcome(ok=False, message=change.reason)
+
+
 class DerCopy(Resource):
     """``certificate.<ORG_ID>.der``: the DER copy of the leaf certificate for the MDM/R (R6)."""
 
@@ -323,4 +352,6 @@ def resources(inventory: Inventory) -> list[Resource]:
     for env in inventory.environments:
         if env.endpoint.certificate is not None:
             out.append(MdmrCertificate(env.name, env.endpoint.certificate))
+        elif "certificate" in env.endpoint.pending:
+            out.append(PendingMdmrCertificate(env.name))
     return out

@@ -134,6 +134,11 @@ class _Proof(Resource):
             before={"inputs": {**_recorded_inputs(prior)},
                     "proven_at": prior.attributes.get("proven_at")} if prior else {},
         )
+        env = ctx.inventory.environment(self.environment or "")
+        waiting = env.endpoint.waiting_for() if env is not None else None
+        if waiting is not None:
+            return replace(base, action=Action.MANUAL, severity=Severity.WARNING,
+                           reason=f"{waiting}: this proof runs once the IESO sends it")
         blocked = [d for d in self.depends_on
                    if d in ctx.changes and ctx.changes[d].action is Action.BLOCKED]
         if blocked:

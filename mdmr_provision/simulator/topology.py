@@ -90,6 +90,11 @@ class Layout:
         return self.workdir / "sim" / environment
 
 
+def simulated_as2_id(environment: str) -> str:
+    """The simulator's AS2 ID in ``environment`` when the inventory gives none (pending)."""
+    return f"MDMR{environment.upper()}"
+
+
 def workdir_of(inventory: Inventory) -> Path:
     """The simulator workdir: the inventory's ``simulator.workdir`` or ``.demo`` beside it."""
     if inventory.simulator is not None:
@@ -162,7 +167,7 @@ def build_layout(inventory: Inventory) -> Layout:
         cert: Path | None = None
         as2_id: str | None = None
         if env.transfers_files:
-            as2_id = ep.as2_id or f"MDMR{env.name.upper()}"
+            as2_id = ep.as2_id or simulated_as2_id(env.name)
             cert = Path(ep.certificate) if ep.certificate else workdir / "mdmr" / f"{env.name}.pem"
         tls_cert = workdir / "tls" / f"{env.name}.pem" if ep.scheme == "https" else None
         endpoints.append(
