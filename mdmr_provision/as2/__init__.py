@@ -31,48 +31,57 @@ Wire format
 
 from __future__ import annotations
 
-from mdmr_provision.as2.algorithms import (
-    COMPRESS_CHOICES,
-    Cipher,
-    CompressMode,
-    Digest,
-    parse_cipher,
-    parse_compress,
-    parse_digest,
-)
-from mdmr_provision.as2.errors import (
-    AuthenticationFailed,
-    DecryptionFailed,
-    DispositionError,
-    InsufficientSecurity,
-    IntegrityCheckFailed,
-    MdnError,
-    UnexpectedProcessingError,
-)
-from mdmr_provision.as2.inbound import InboundMessage, ReceivePolicy, parse_message
-from mdmr_provision.as2.mdn import Mdn, MdnReply, build_mdn, check_mdn, mdn_for, parse_mdn
-from mdmr_provision.as2.message import MdnRequest, OutboundMessage, build_message, new_message_id
-from mdmr_provision.as2.receiver import (
-    AS2Receiver,
-    Endpoint,
-    LocalIdentity,
-    MdnDirective,
-    MdnPolicy,
-    OnMessage,
-    OnReplied,
-    Partner,
-    PartnerLookup,
-    reset_connection,
-)
-from mdmr_provision.as2.sender import (
-    AS2Client,
-    AS2TransportError,
-    HttpReply,
-    SendResult,
-    post_bytes,
-)
-from mdmr_provision.as2.store import safe_name
-from mdmr_provision.as2.wire import read_wire, write_wire
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mdmr_provision.as2.algorithms import (
+        COMPRESS_CHOICES,
+        Cipher,
+        CompressMode,
+        Digest,
+        parse_cipher,
+        parse_compress,
+        parse_digest,
+    )
+    from mdmr_provision.as2.errors import (
+        AuthenticationFailed,
+        DecryptionFailed,
+        DispositionError,
+        InsufficientSecurity,
+        IntegrityCheckFailed,
+        MdnError,
+        UnexpectedProcessingError,
+    )
+    from mdmr_provision.as2.inbound import InboundMessage, ReceivePolicy, parse_message
+    from mdmr_provision.as2.mdn import Mdn, MdnReply, build_mdn, check_mdn, mdn_for, parse_mdn
+    from mdmr_provision.as2.message import (
+        MdnRequest,
+        OutboundMessage,
+        build_message,
+        new_message_id,
+    )
+    from mdmr_provision.as2.receiver import (
+        AS2Receiver,
+        Endpoint,
+        LocalIdentity,
+        MdnDirective,
+        MdnPolicy,
+        OnMessage,
+        OnReplied,
+        Partner,
+        PartnerLookup,
+        reset_connection,
+    )
+    from mdmr_provision.as2.sender import (
+        AS2Client,
+        AS2TransportError,
+        HttpReply,
+        SendResult,
+        post_bytes,
+    )
+    from mdmr_provision.as2.store import safe_name
+    from mdmr_provision.as2.wire import read_wire, write_wire
 
 __all__ = [
     "COMPRESS_CHOICES",
@@ -121,3 +130,62 @@ __all__ = [
     "safe_name",
     "write_wire",
 ]
+
+#: Where each public name lives.  The facade imports a module on first use of one of its
+#: names, so ``as2 encode`` does not load the HTTP server (aiohttp) it never runs.
+_HOMES: dict[str, str] = {
+    "AS2Client": "mdmr_provision.as2.sender",
+    "AS2Receiver": "mdmr_provision.as2.receiver",
+    "AS2TransportError": "mdmr_provision.as2.sender",
+    "AuthenticationFailed": "mdmr_provision.as2.errors",
+    "COMPRESS_CHOICES": "mdmr_provision.as2.algorithms",
+    "Cipher": "mdmr_provision.as2.algorithms",
+    "CompressMode": "mdmr_provision.as2.algorithms",
+    "DecryptionFailed": "mdmr_provision.as2.errors",
+    "Digest": "mdmr_provision.as2.algorithms",
+    "DispositionError": "mdmr_provision.as2.errors",
+    "Endpoint": "mdmr_provision.as2.receiver",
+    "HttpReply": "mdmr_provision.as2.sender",
+    "InboundMessage": "mdmr_provision.as2.inbound",
+    "InsufficientSecurity": "mdmr_provision.as2.errors",
+    "IntegrityCheckFailed": "mdmr_provision.as2.errors",
+    "LocalIdentity": "mdmr_provision.as2.receiver",
+    "Mdn": "mdmr_provision.as2.mdn",
+    "MdnDirective": "mdmr_provision.as2.receiver",
+    "MdnError": "mdmr_provision.as2.errors",
+    "MdnPolicy": "mdmr_provision.as2.receiver",
+    "MdnReply": "mdmr_provision.as2.mdn",
+    "MdnRequest": "mdmr_provision.as2.message",
+    "OnMessage": "mdmr_provision.as2.receiver",
+    "OnReplied": "mdmr_provision.as2.receiver",
+    "OutboundMessage": "mdmr_provision.as2.message",
+    "Partner": "mdmr_provision.as2.receiver",
+    "PartnerLookup": "mdmr_provision.as2.receiver",
+    "ReceivePolicy": "mdmr_provision.as2.inbound",
+    "SendResult": "mdmr_provision.as2.sender",
+    "UnexpectedProcessingError": "mdmr_provision.as2.errors",
+    "build_mdn": "mdmr_provision.as2.mdn",
+    "build_message": "mdmr_provision.as2.message",
+    "check_mdn": "mdmr_provision.as2.mdn",
+    "mdn_for": "mdmr_provision.as2.mdn",
+    "new_message_id": "mdmr_provision.as2.message",
+    "parse_cipher": "mdmr_provision.as2.algorithms",
+    "parse_compress": "mdmr_provision.as2.algorithms",
+    "parse_digest": "mdmr_provision.as2.algorithms",
+    "parse_mdn": "mdmr_provision.as2.mdn",
+    "parse_message": "mdmr_provision.as2.inbound",
+    "post_bytes": "mdmr_provision.as2.sender",
+    "read_wire": "mdmr_provision.as2.wire",
+    "reset_connection": "mdmr_provision.as2.receiver",
+    "safe_name": "mdmr_provision.as2.store",
+    "write_wire": "mdmr_provision.as2.wire",
+}
+
+
+def __getattr__(name: str) -> object:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value  # the next lookup is a plain attribute
+    return value

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mdmr_provision.console import can_encode
 from mdmr_provision.core.types import FactResult, Probe, Resource
@@ -19,8 +20,10 @@ from mdmr_provision.inventory.model import Inventory
 from mdmr_provision.planner.facts import DEFAULT_CONCURRENCY, gather_facts
 from mdmr_provision.planner.plan import Plan, build_plan
 from mdmr_provision.planner.sources import load_resources
-from mdmr_provision.runtime.services import Services
 from mdmr_provision.state.store import State, StateStore, default_state_path
+
+if TYPE_CHECKING:  # the simulator and AS2 stack load only for commands that start them
+    from mdmr_provision.runtime.services import Services
 
 ENVIRONMENT_HELP = (
     "environment: MDMR_STATE sets the state file; NO_COLOR turns colour off."
@@ -77,6 +80,8 @@ def runtime(session: Session, args: argparse.Namespace) -> Services:
     faults = list(getattr(args, "fault", []) or [])
     if faults and not simulate:
         raise MdmrError("--fault needs --simulate")
+    from mdmr_provision.runtime.services import Services
+
     return Services(session.inventory, simulate=simulate, faults=faults)
 
 
