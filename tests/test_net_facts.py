@@ -10,7 +10,11 @@ from pathlib import Path
 import pytest
 from network_helpers import accepting_server, free_port, listener, make_pki, tls_server
 
-from mdmr_provision.facts.net import LocalConnector, Target, describe_os_error
+from mdmr_provision.core.types import FactResult
+from mdmr_provision.facts import net
+from mdmr_provision.facts.net import LocalConnector, Target, describe_os_error, watch_seconds
+from mdmr_provision.inventory.model import DnsSettings
+from mdmr_provision.resources import network
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +38,10 @@ async def test_refused() -> None:
                             "port, or a firewall rejects it)")
 
 
-async def test_reset_right_after_connect() -> None:
+async def test_reset_right_after_connect(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The server's thread may be slow to run on a loaded machine: watch long enough for it
+    # (the reset still ends the watch as soon as it arrives).
+    monkeypatch.setattr(net, "WATCH_MIN", 1.0)
     with accepting_server(reset=True) as (port, _peers):
         result = await LocalConnector().tcp(Target("127.0.0.1", port, "x"), 1.0)
     assert result.error == f"127.0.0.1:{port}: connection reset by the peer right after connecting"
@@ -148,3 +155,49 @@ async def test_missing_or_garbage_ca_bundle_is_named(tmp_path: Path) -> None:
     result = await LocalConnector().tls(target, 0.5, ca_file=garbage, now=NOW)
     assert result.error == (f"{target}: TLS: cannot use the CA bundle {garbage}: "
                             "no PEM certificate in it")
+
+
+@pytest.mark.parametrize(
+    ("connect_seconds", "watch"),
+    [
+        (0.0001, net.WATCH_MIN),  # loopback: the floor, not 0.2 s on every probe
+        (0.03, 0.09),  # a 30 ms path: three round trips
+        (5.0, net.WATCH_MAX),
+    ],
+)
+def test_a_new_connection_is_watched_for_a_few_round_trips(connect_seconds: float,
+                                                          watch: float) -> None:
+    assert watch_seconds(connect_seconds) == pytest.approx(watch)
+
+
+class _Counting(LocalConnector):
+    """Counts the connections a check opens."""
+
+    def __init__(self) -> None:
+        self.opened = 0
+
+    async def open_stream(self, target: Target, timeout: float,
+                          context: object | None = None) -> net.Streams:
+        self.opened += 1
+        return await super().open_stream(target, timeout, context)  # type: ignore[arg-type]
+
+
+async def test_a_tls_reachability_check_opens_one_connection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def resolve(host: str, settings: DnsSettings) -> FactResult:
+        return FactResult("dns", {"host": host, "addresses": ["127.0.0.1"], "cnames": []})
+
+    monkeypatch.setattr(network, "resolve", resolve)
+    pki = make_pki(tmp_path)
+    connector = _Counting()
+    with tls_server(pki) as port:
+        fact = await network.probe_reachability(
+            "reach", connector, "fts.mdmr.test", port, "127.0.0.1", DnsSettings(), tls=True,
+            ca_file=pki.ca_pem, timeout=2.0)
+    assert fact.ok, fact.error
+    assert connector.opened == 1
+    value = fact.value
+    assert isinstance(value, dict) and isinstance(value["targets"], list)
+    target = value["targets"][0]
+    assert isinstance(target, dict) and target["verified"] is True

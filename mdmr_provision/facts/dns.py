@@ -9,12 +9,19 @@ host and the resolver, never as an exception.
 
 Queries are sent one by one rather than through ``dns.resolver.Resolver`` so that each
 answer's response code and flags can be told apart and attributed to the resolver that gave it.
+
+Answers are remembered for the event loop that asked (one command's probes, or its apply):
+the ``dns.<ENV>`` check, every server's reachability probe and every proof ask about the
+same few names, and concurrent askers share one query.  A later run of the loop machinery
+(the next command, the next test) asks again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+import time
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -35,6 +42,13 @@ from mdmr_provision.inventory.model import DnsSettings
 MAX_CNAME_HOPS = 8
 
 _ADDRESS_TYPES = (dns.rdatatype.A, dns.rdatatype.AAAA)
+#: How long a loop keeps an answer: a command's plan and apply, not a day-long ``receive``.
+CACHE_SECONDS = 60.0
+
+_Entry = tuple[float, "asyncio.Task[FactResult]"]
+#: Answers per event loop: (when asked, the task that asks), by host and resolvers.
+_ANSWERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[object, ...], _Entry]]
+_ANSWERS = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -109,8 +123,24 @@ async def resolve(
     """Resolve ``host`` to its A and AAAA addresses; never raises for DNS trouble.
 
     The value is ``{"host", "addresses", "cnames", "resolver"}``; ``addresses`` is sorted
-    (IPv4 first) so equal answers compare equal whatever order the resolver used.
+    (IPv4 first) so equal answers compare equal whatever order the resolver used.  The
+    answer is shared with every other asker on this event loop for :data:`CACHE_SECONDS`.
     """
+    servers = tuple(nameservers) if nameservers is not None else nameservers_for(settings)
+    loop = asyncio.get_running_loop()
+    answers = _ANSWERS.setdefault(loop, {})
+    cache_key = (host, servers, settings.timeout_seconds)
+    entry = answers.get(cache_key)
+    now = time.monotonic()
+    if entry is None or now - entry[0] > CACHE_SECONDS or entry[1].cancelled():
+        # A task, not a coroutine: the first asker being cancelled must not fail the others.
+        entry = (now, loop.create_task(_resolve(host, settings, servers)))
+        answers[cache_key] = entry
+    return await asyncio.shield(entry[1])
+
+
+async def _resolve(host: str, settings: DnsSettings,
+                   servers: tuple[Nameserver, ...]) -> FactResult:
     key = probe_key(host, settings)
     try:
         literal = ipaddress.ip_address(host)
@@ -119,7 +149,6 @@ async def resolve(
     if literal is not None:
         return FactResult(key, {"host": host, "addresses": [str(literal)], "cnames": [],
                                 "resolver": "literal"})
-    servers = tuple(nameservers) if nameservers is not None else nameservers_for(settings)
     if not servers:
         return FactResult(key, error=f"{host}: no DNS resolver configured (none in the "
                                      "inventory, none in /etc/resolv.conf)")

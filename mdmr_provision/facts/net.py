@@ -1,8 +1,9 @@
 """TCP and TLS reachability facts (R5, R10, R11): can this server reach the MDM/R endpoint?
 
 The probes sit behind :class:`Connector`, the one seam between "what to check" and "where it
-runs".  :class:`StreamConnector` holds the checks themselves (settle, TLS verification and
-its words) over any byte stream; its subclasses only say how a stream is opened.
+runs".  :class:`StreamConnector` holds the checks themselves (a short watch for an immediate
+reset, TLS verification and its words) over any byte stream; its subclasses only say how a
+stream is opened.
 :class:`LocalConnector` opens it on this machine, binding the declared server's source
 address so the firewall sees the same traffic the AS2 client makes;
 :class:`~mdmr_provision.connectors.ssh.SshConnector` opens it as an SSH ``direct-tcpip``
@@ -20,6 +21,7 @@ import contextlib
 import errno
 import hashlib
 import ssl
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,8 +35,11 @@ from mdmr_provision.errors import TransportError
 from mdmr_provision.inventory.checks import join_host_port
 from mdmr_provision.keys import parse_certificates
 
-#: How long a fresh connection is watched for an immediate reset or close.
-SETTLE_SECONDS = 0.2
+#: A fresh connection is watched for an immediate reset or close for this many times as long
+#: as its handshake took, within these bounds (seconds).
+WATCH_ROUND_TRIPS = 3
+WATCH_MIN = 0.02
+WATCH_MAX = 0.2
 RESET_WORDS = "connection reset by the peer right after connecting"
 
 
@@ -96,10 +101,11 @@ async def _open(target: Target, timeout: float,
     )
 
 
-async def _settle(reader: asyncio.StreamReader) -> str | None:
-    """Watch a fresh connection briefly: a server that resets or hangs up at once is broken."""
+async def _settle(reader: asyncio.StreamReader, watch: float) -> str | None:
+    """Watch a fresh connection for ``watch`` seconds: a server (or a middlebox) that resets or
+    hangs up at once is broken.  The server's first byte ends the watch early."""
     try:
-        data = await asyncio.wait_for(reader.read(1), SETTLE_SECONDS)
+        data = await asyncio.wait_for(reader.read(1), watch)
     except TimeoutError:
         return None  # quiet and open: what an HTTP server does before the request
     except ConnectionResetError:
@@ -109,11 +115,18 @@ async def _settle(reader: asyncio.StreamReader) -> str | None:
     return None if data else "the server closed the connection right after connecting"
 
 
+def watch_seconds(connect_seconds: float) -> float:
+    """How long to watch a new connection: a reset from the far end arrives within about a
+    round trip, so a few times the handshake's time, within [WATCH_MIN, WATCH_MAX] -- not a
+    fixed wait that every probe of a large plan pays."""
+    return min(WATCH_MAX, max(WATCH_MIN, WATCH_ROUND_TRIPS * connect_seconds))
+
+
 async def _close(writer: asyncio.StreamWriter) -> None:
     writer.close()
     # Closing is best effort: the probe's answer is already known.
     with contextlib.suppress(OSError, TimeoutError, ssl.SSLError):
-        await asyncio.wait_for(writer.wait_closed(), SETTLE_SECONDS)
+        await asyncio.wait_for(writer.wait_closed(), WATCH_MAX)
 
 
 Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
@@ -140,6 +153,7 @@ class StreamConnector:
 
     async def tcp(self, target: Target, timeout: float) -> FactResult:
         key = f"tcp:{target}"
+        started = time.monotonic()
         try:
             reader, writer = await self.open_stream(target, timeout)
         except TransportError as exc:
@@ -152,7 +166,7 @@ class StreamConnector:
             return FactResult(key, error=f"{target}: {RESET_WORDS}")
         except OSError as exc:
             return FactResult(key, error=f"{target}: {describe_os_error(exc)}")
-        problem = await _settle(reader)
+        problem = await _settle(reader, watch_seconds(time.monotonic() - started))
         await _close(writer)
         if problem:
             return FactResult(key, error=f"{target}: {problem}")
@@ -164,7 +178,7 @@ class StreamConnector:
                   now: datetime) -> FactResult:
         key = f"tls:{target}/{target.server_name}"
         try:
-            context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+            context = _context_for(ca_file)
         except (OSError, ssl.SSLError) as exc:
             # SSLError is an OSError too: test it first.
             why = ("no PEM certificate in it" if isinstance(exc, ssl.SSLError)
@@ -263,15 +277,50 @@ def describe_certificate(der: bytes) -> dict[str, JsonValue]:
     }
 
 
+def _file_version(path: Path | None) -> tuple[object, ...]:
+    """What tells one version of a file from the next (the file may change between plans)."""
+    if path is None:
+        return ()
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return (str(path),)
+    return (str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+#: Verifying TLS contexts by CA bundle version: loading the system's CAs costs milliseconds,
+#: and one context serves every handshake of a plan.
+_CONTEXTS: dict[tuple[object, ...], ssl.SSLContext] = {}
+_BUNDLE_IDS: dict[tuple[object, ...], str] = {}
+
+
+def _context_for(ca_file: Path | None) -> ssl.SSLContext:
+    version = _file_version(ca_file)
+    context = _CONTEXTS.get(version)
+    if context is None:
+        context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+        if len(_CONTEXTS) >= 64:  # a long-lived process that sees many bundles
+            _CONTEXTS.clear()
+        _CONTEXTS[version] = context
+    return context
+
+
 def _bundle_id(ca_file: Path | None) -> str:
     """``system``, or the CA bundle's file name and SHA-256 (stable across checkouts)."""
     if ca_file is None:
         return "system"
+    version = _file_version(ca_file)
+    known = _BUNDLE_IDS.get(version)
+    if known is not None:
+        return known
     try:
         digest = hashlib.sha256(Path(ca_file).read_bytes()).hexdigest()
     except OSError:
         return Path(ca_file).name
-    return f"{Path(ca_file).name} sha256:{digest}"
+    if len(_BUNDLE_IDS) >= 64:
+        _BUNDLE_IDS.clear()
+    _BUNDLE_IDS[version] = f"{Path(ca_file).name} sha256:{digest}"
+    return _BUNDLE_IDS[version]
 
 
 def _verify_words(exc: ssl.SSLCertVerificationError, target: Target,

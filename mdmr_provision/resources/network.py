@@ -276,9 +276,11 @@ async def probe_reachability(key: str, connector: Connector, host: str, port: in
     errors: list[str] = []
     for address in usable:
         target = Target(address, port, host, source=source)
-        result = await connector.tcp(target, timeout)
-        if result.ok and tls:
+        # A TLS handshake proves the TCP connection too: one connection per check, not two.
+        if tls:
             result = await connector.tls(target, timeout, ca_file=ca_file, now=datetime.now(UTC))
+        else:
+            result = await connector.tcp(target, timeout)
         if result.ok:
             targets.append(result.value)
         else:
