@@ -33,11 +33,12 @@ print(json.dumps(sorted(sys.modules)))
 CLI_FRONT = {
     "mdmr_provision",
     "mdmr_provision.cli",
+    "mdmr_provision.cli.parser",
     "mdmr_provision.errors",
     "mdmr_provision.interrupts",
     "mdmr_provision.outstream",
 }
-THIRD_PARTY = ("aiohttp", "yaml", "jsonschema", "jinja2", "dns", "paramiko", "cryptography",
+THIRD_PARTY = ("aiohttp", "yaml", "jsonschema", "jinja2", "dns", "paramiko", "cryptography", "rich",
                "asn1crypto", "tqdm")
 
 

@@ -18,7 +18,6 @@ from pathlib import Path
 
 from mdmr_provision import __version__
 from mdmr_provision.cli.parser import MdmrArgumentParser, parse
-from mdmr_provision.console import configure
 from mdmr_provision.errors import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
@@ -126,6 +125,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_usage(sys.stderr)
         print("mdmr-provision: error: a command is required", file=sys.stderr)
         return EXIT_USAGE
+    # Imported here: rich is for commands, and `--version` or a usage error must not pay for it.
+    from mdmr_provision.console import configure
+
     configure(
         verbose=getattr(args, "verbose", 0) or 0,
         quiet=bool(getattr(args, "quiet", False)),

@@ -13,8 +13,6 @@ import argparse
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from mdmr_provision.suggest import did_you_mean
-
 #: Parsers that took part in the last parse, outermost first (the last one is the
 #: sub-command an unknown option was given to).
 _INVOKED: list[MdmrArgumentParser] = []
@@ -49,6 +47,8 @@ class MdmrArgumentParser(argparse.ArgumentParser):
     def _check_value(self, action: argparse.Action, value: Any) -> None:
         if action.choices is not None and value not in action.choices:
             choices = [str(c) for c in action.choices]
+            from mdmr_provision.suggest import did_you_mean  # only on a mistake
+
             hint = did_you_mean(str(value), choices)
             raise argparse.ArgumentError(
                 action, f"invalid choice: {value!r}{hint}; choose from {', '.join(choices)}"
@@ -60,6 +60,8 @@ class MdmrArgumentParser(argparse.ArgumentParser):
 
     def unknown(self, extras: Sequence[str]) -> NoReturn:
         """Report arguments nobody took, under this parser's usage, with a suggestion."""
+        from mdmr_provision.suggest import did_you_mean
+
         named = [
             extra + (did_you_mean(extra.split("=", 1)[0], self.option_strings())
                      if extra.startswith("-") else "")
