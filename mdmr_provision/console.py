@@ -9,14 +9,17 @@ imports these helpers, never rich itself.
 from __future__ import annotations
 
 import io
-import os
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import TextIO
 
 from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.text import Text
+
+# Re-exported: set by the CLI in a module of their own (setting them must not load rich).
+from mdmr_provision.output_options import OutputOptions as OutputOptions
+from mdmr_provision.output_options import configure as configure
+from mdmr_provision.output_options import options as options
 
 #: Width of text rendered to a string (``render_text``) unless the caller says.
 LOG_WIDTH = 100
@@ -52,43 +55,6 @@ STYLES: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
-class OutputOptions:
-    """How much to say and whether colour is allowed (from -q/-v/--no-color/NO_COLOR)."""
-
-    #: -1 quiet, 0 normal, 1+ verbose.
-    verbosity: int = 0
-    #: False when ``--no-color`` was given or ``NO_COLOR`` is set.
-    color_allowed: bool = True
-
-    @property
-    def quiet(self) -> bool:
-        return self.verbosity < 0
-
-    @property
-    def verbose(self) -> bool:
-        return self.verbosity > 0
-
-
-_options = OutputOptions()
-
-
-def configure(*, verbose: int = 0, quiet: bool = False, no_color: bool = False) -> OutputOptions:
-    """Set the process's output options (called once by the CLI after parsing)."""
-    global _options
-    # https://no-color.org: any non-empty value turns colour off.
-    env_off = bool(os.environ.get("NO_COLOR"))
-    _options = OutputOptions(
-        verbosity=-1 if quiet else verbose, color_allowed=not (no_color or env_off)
-    )
-    return _options
-
-
-def options() -> OutputOptions:
-    """The options set by :func:`configure` (defaults before it is called)."""
-    return _options
-
-
 def _is_tty(stream: TextIO) -> bool:
     try:
         return stream.isatty()
@@ -110,7 +76,7 @@ def console_for(stream: TextIO | None = None, *, color: bool | None = None,
     """
     out = stream if stream is not None else sys.stdout
     tty = _is_tty(out)
-    use_color = (tty and _options.color_allowed) if color is None else color
+    use_color = (tty and options().color_allowed) if color is None else color
     return Console(
         file=out,
         width=width if width is not None else _width(out),
@@ -144,7 +110,7 @@ def styled(text: str, key: str) -> Text:
 def say(message: str, *, key: str = "", stream: TextIO | None = None,
         quiet_ok: bool = False) -> None:
     """One line for a person on stderr (by default); dropped under ``-q`` unless ``quiet_ok``."""
-    if _options.quiet and not quiet_ok:
+    if options().quiet and not quiet_ok:
         return
     console = console_for(stream if stream is not None else sys.stderr)
     console.print(Hanging(Text(""), styled(message, key), 0))

@@ -42,6 +42,10 @@ THIRD_PARTY = ("aiohttp", "yaml", "jsonschema", "jinja2", "dns", "paramiko", "cr
                "asn1crypto", "tqdm")
 
 
+#: ``as2 encode|decode`` print JSON: no HTTP stack, no inventory stack, no terminal styling.
+AS2_FORBIDDEN = ("aiohttp", "yaml", "jsonschema", "jinja2", "dns", "paramiko", "rich")
+
+
 def loaded_after(argv: list[str], cwd: Path) -> set[str]:
     """The modules a fresh interpreter holds after running the CLI with ``argv``."""
     proc = subprocess.run(
@@ -91,7 +95,7 @@ def test_as2_encode_loads_no_http_server_yaml_or_jsonschema(tmp_path: Path) -> N
     )
     assert (tmp_path / "msg.txt").stat().st_size > 1024  # it did the work, not just parse args
     assert "mdmr_provision.as2.message" in modules
-    assert not _tops(modules, ("aiohttp", "yaml", "jsonschema", "jinja2", "dns", "paramiko"))
+    assert not _tops(modules, AS2_FORBIDDEN)
     assert "mdmr_provision.inventory.loader" not in modules
 
 
@@ -105,7 +109,7 @@ def test_as2_decode_loads_no_http_server_yaml_or_jsonschema(tmp_path: Path, wire
     )
     assert (tmp_path / "back.DAT").read_bytes() == b"x" * 1024
     assert "mdmr_provision.as2.inbound" in modules
-    assert not _tops(modules, ("aiohttp", "yaml", "jsonschema", "jinja2", "dns", "paramiko"))
+    assert not _tops(modules, AS2_FORBIDDEN)
 
 
 #: For each command's module imported (and its parser built) in a fresh interpreter: the
@@ -115,7 +119,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "testfile": ("aiohttp", "cryptography", "asn1crypto", "dns", "jinja2", "paramiko",
                  "jsonschema"),
     "cert": ("aiohttp", "yaml", "jsonschema", "dns", "jinja2", "paramiko", "asn1crypto"),
-    "as2": ("aiohttp", "yaml", "jsonschema", "dns", "jinja2", "paramiko"),
+    "as2": AS2_FORBIDDEN,
     "force_unlock": ("aiohttp", "cryptography", "asn1crypto", "dns", "jinja2", "paramiko"),
     "state": ("aiohttp", "cryptography", "asn1crypto", "dns", "jinja2", "paramiko"),
 }

@@ -126,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("mdmr-provision: error: a command is required", file=sys.stderr)
         return EXIT_USAGE
     # Imported here: rich is for commands, and `--version` or a usage error must not pay for it.
-    from mdmr_provision.console import configure
+    from mdmr_provision.output_options import configure
 
     configure(
         verbose=getattr(args, "verbose", 0) or 0,
