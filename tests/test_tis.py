@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mdmr_provision import tis
 from mdmr_provision.cli import main
 from mdmr_provision.errors import FileNameError, MdmrError
 from mdmr_provision.inventory.model import FileNameTag
@@ -327,3 +328,23 @@ def test_process_namer_is_shared() -> None:
     first, second = new_name("ORG10000", "ORG40000", at), new_name("ORG10000", "ORG40000", at)
     assert str(first).endswith(".20010203040506.DAT")
     assert str(second).endswith(".20010203040507.DAT")
+
+
+@pytest.mark.parametrize("size", [len(GUIDE_RECORD) + 1, 81, 5000, 200_003])
+@pytest.mark.parametrize("max_filler", [64 * 1024 * 1024, 1000])
+def test_content_is_the_numbered_lines_whether_kept_or_built(
+    size: int, max_filler: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The filler is kept once per process up to MAX_FILLER and built per file beyond it;
+    # either way a file is its record, a newline and the numbered lines cut to fit.
+    monkeypatch.setattr(tis, "MAX_FILLER", max_filler)
+    lines = -(-size // LINE_WIDTH)
+    expected = (GUIDE_RECORD + b"\n" + b"".join(filler_line(n) for n in range(1, lines + 1))
+                )[:size]
+    assert content(GUIDE_NAME, size) == expected
+    assert b"".join(iter_content(GUIDE_NAME, size)) == expected
+    assert verify_content(expected, GUIDE_NAME) is None
+    assert verify_content(expected[:-1] + b"#", GUIDE_NAME) is not None
+    assert verify_content(expected, "ORG10000.ORG10000.0000.00.20100408105201.DAT") == (
+        "byte 0: first record names 'ORG10000.ORG10000.0000.00.20100408105200.DAT', expected "
+        "'ORG10000.ORG10000.0000.00.20100408105201.DAT'")
