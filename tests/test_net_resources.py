@@ -271,3 +271,41 @@ async def test_only_addresses_of_the_source_family_are_probed(tmp_path: Path) ->
         assert (await res6.probes()[0].run()).error == (
             f"[::1]:{port} from ::1: connection refused (nothing listens on that port, or a "
             "firewall rejects it)")
+
+
+async def test_apply_records_the_plans_good_fact_without_probing_again(tmp_path: Path) -> None:
+    with accepting_server() as (port, peers):
+        inv = net_inventory(tmp_path, host="127.0.0.1", port=port, scheme="http", with_dr=True)
+        res = Reachability(inv, inv.environments[1], inv.servers[1])
+        fact = await res.probes()[0].run()
+        assert fact.ok, fact.error
+        change = res.diff({fact.key: fact}, None, PlanContext(inv, NOW, {}))
+        ctx = ApplyContext(inv, NOW, str(tmp_path), facts={fact.key: fact})
+        outcome = await res.apply(change, ctx)
+    assert peers == ["127.0.30.2"]  # the plan's connection only
+    assert outcome.attributes["facts"] == fact.digest
+    assert [e.kind for e in outcome.evidence] == ["proof.dr"]
+
+
+async def test_apply_probes_again_when_the_plans_fact_had_failed(tmp_path: Path) -> None:
+    with accepting_server() as (port, peers):
+        inv = net_inventory(tmp_path, host="127.0.0.1", port=port, scheme="http")
+        res = Reachability(inv, inv.environments[0], inv.servers[0])
+        failed = FactResult(res.probes()[0].key, error="connection refused")
+        change = res.diff({failed.key: failed}, None, PlanContext(inv, NOW, {}))
+        # Fixed since the plan (the firewall opened): the apply's own probe says so.
+        outcome = await res.apply(change, ApplyContext(inv, NOW, str(tmp_path),
+                                                       facts={failed.key: failed}))
+    assert peers == ["127.0.30.1"]
+    assert outcome.ok
+
+
+async def test_dns_apply_takes_the_plans_answer(tmp_path: Path) -> None:
+    inv = net_inventory(tmp_path, host="fts.mdmr.test", resolver_port=free_port())
+    res = DnsCheck(inv, inv.environments[0])
+    key = res.probes()[0].key
+    good = _answer(key, "127.0.10.3")
+    change = res.diff({key: good}, None, PlanContext(inv, NOW, {}))
+    # Nothing answers at the resolver: only the plan's answer can make this succeed.
+    outcome = await res.apply(change, ApplyContext(inv, NOW, str(tmp_path), facts={key: good}))
+    assert outcome.attributes["addresses"] == ["127.0.10.3"]

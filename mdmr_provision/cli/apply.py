@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -106,7 +107,7 @@ def _saved_plan(session: Session, args: argparse.Namespace, state: State) -> Pla
         facts=facts,
         simulate=bool(args.simulate),
     )
-    return plan
+    return dataclasses.replace(plan, facts=facts)  # gathered just now: the steps reuse them
 
 
 def _confirm(auto_approve: bool) -> None:
@@ -133,6 +134,7 @@ def _execute(
         evidence_dir=str(session.store.path.parent / "evidence"),
         check_only=check_only,
         services={SERVICE_KEY: services},
+        facts=plan.facts,
     )
     progress = make_progress(len(plan.changes))
     executor = Executor(

@@ -179,6 +179,15 @@ class ApplyContext:
     #: State records as of this step (the executor keeps it current, so a proof sees
     #: the fingerprints its dependencies were just applied with).
     records: Mapping[str, ResourceRecord] = field(default_factory=dict)
+    #: Facts this command gathered for its plan, by probe key.  A read-only check takes a
+    #: good one instead of probing again moments later (a failed one is probed again: it may
+    #: have been fixed since).
+    facts: Mapping[str, FactResult] = field(default_factory=dict)
+
+    def known_good(self, key: str) -> FactResult | None:
+        """The plan's fact for ``key`` when it succeeded, else None (probe again)."""
+        fact = self.facts.get(key)
+        return fact if fact is not None and fact.ok else None
 
 
 class Resource(abc.ABC):

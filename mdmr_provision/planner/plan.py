@@ -59,6 +59,9 @@ class Plan:
     probe_count: int = 0
     #: Fact key -> error, for probes that failed (shown as warnings).
     fact_errors: Mapping[str, str] = field(default_factory=dict)
+    #: The facts themselves, for this command's apply to reuse (never saved: a saved plan
+    #: is checked against facts gathered again when it is applied).
+    facts: Mapping[str, FactResult] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def pending(self) -> tuple[Change, ...]:
@@ -182,4 +185,5 @@ async def build_plan(
         simulate=simulate,
         probe_count=len(facts),
         fact_errors={k: f.error for k, f in sorted(facts.items()) if f.error is not None},
+        facts=facts,
     )

@@ -8,8 +8,9 @@ endpoint (TCP, plus a TLS handshake for ``https``); for ``dr`` every server is c
 that connection is the whole DR proof.
 
 Both are verify-type checks: ``verify`` when never checked, failing, or changed since the
-last record; ``no-op`` when the facts are good and match the record.  ``apply`` probes
-again, records the result, and raises with the probe's words on failure.
+last record; ``no-op`` when the facts are good and match the record.  ``apply`` records
+the plan's fact when it was good (gathered moments before by the same command), else probes
+again, and raises with the probe's words on failure.
 """
 
 from __future__ import annotations
@@ -157,7 +158,9 @@ class DnsCheck(Resource):
                        f"{', '.join(answered)} ({why}; R10)")
 
     async def apply(self, change: Change, ctx: ApplyContext) -> Outcome:
-        fact = await resolve(self.host, self.settings)
+        fact = ctx.known_good(self._probe.key)
+        if fact is None:
+            fact = await resolve(self.host, self.settings)
         if not fact.ok or not isinstance(fact.value, dict):
             raise TransportError(f"{self.address}: {fact.error}")
         answered = [str(a) for a in _list(fact.value.get("addresses"))]
@@ -245,7 +248,9 @@ class Reachability(Resource):
                        reason=f"{self.what} works, as last recorded{note} ({self.rules})")
 
     async def apply(self, change: Change, ctx: ApplyContext) -> Outcome:
-        fact = await asyncio.wait_for(self._run(), self._probe.timeout_seconds)
+        fact = ctx.known_good(self._probe.key)
+        if fact is None:
+            fact = await asyncio.wait_for(self._run(), self._probe.timeout_seconds)
         if not fact.ok:
             raise TransportError(f"{self.address}: {fact.error}")
         evidence: tuple[Evidence, ...] = ()
