@@ -26,6 +26,7 @@ from mdmr_provision.as2.mime import (
     Part,
     canonical_crlf,
     disposition_filename,
+    header_block,
     params,
     parse_entity,
     split_multipart,
@@ -68,6 +69,10 @@ class InboundMessage:
     headers: dict[str, str] = field(default_factory=dict)
     #: The client address it came from (set by the receiver; None when not received over HTTP).
     peer: str | None = None
+    #: The ``multipart/signed`` entity as the sender signed it (decrypted, its Content-Type
+    #: header and body): kept as evidence, it lets anyone check the sender's signature over
+    #: the file and recompute the MIC our MDN returned.  None for an unsigned message.
+    signed_entity: bytes | None = field(default=None, repr=False)
 
 
 def mdn_request_from_headers(headers: Headers) -> MdnRequest | None:
@@ -144,6 +149,7 @@ def parse_message(
     part = top
     encrypted = signed = compressed = verified = False
     signer: x509.Certificate | None = None
+    signed_entity: bytes | None = None
     mic_source: Sequence[Buffer] | None = None
     mic_alg = request.digest if request and request.signed else None
     for _ in range(_MAX_LAYERS):
@@ -189,6 +195,8 @@ def parse_message(
                 candidates = [[canon]]
                 info, index = cms.verify_detached(sig_der, candidates, verify_certs)
             signed, verified, signer = True, info.trusted, info.signer
+            signed_entity = header_block([("Content-Type", part.headers.get("content-type")
+                                           or "")]) + bytes(part.content())
             mic_alg = mic_alg or info.digest
             mic_source = candidates[index]
             part = content
@@ -228,6 +236,7 @@ def parse_message(
         mic_alg=mic_alg,
         mdn=request,
         headers=h.as_dict(),
+        signed_entity=signed_entity,
     )
 
 

@@ -57,6 +57,9 @@ class Mdn:
     original_recipient: str | None
     final_recipient: str | None
     text: str
+    #: The receipt exactly as it arrived (HTTP headers, blank line, body; see
+    #: :func:`~mdmr_provision.as2.wire.wire_from_raw`); empty when it was not captured.
+    wire: bytes = b""
 
     @property
     def error(self) -> str | None:

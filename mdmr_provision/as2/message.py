@@ -67,6 +67,10 @@ class OutboundMessage:
     encrypted: bool
     compressed: bool
     mdn: MdnRequest | None = None
+    #: The bytes the MIC covers, in pieces (RFC 4130 §7.3.1): for a signed message the
+    #: signed entity, MIME headers included.  Kept as evidence so a reviewer can recompute
+    #: the MIC the partner's MDN returns.
+    mic_content: tuple[Buffer, ...] = ()
 
     def wire(self) -> bytes:
         """The message as captured on the wire: headers, a blank line, the body."""
@@ -192,11 +196,13 @@ def build_message(
         [payload],
     )
     mic: bytes | None = None
+    mic_content: Sequence[Buffer] = ()
     if mode == "before-sign":
         entity = _compress(entity)
     if sign_cert is not None and sign_key is not None:
+        mic_content = entity.pieces()
         if mic_digest is not digest:
-            mic = cms.digest_of(entity.pieces(), mic_digest)
+            mic = cms.digest_of(mic_content, mic_digest)
         entity, sig_mic = _sign(entity, sign_cert, sign_key, digest, sign_chain)
         mic = mic or sig_mic
     if mode == "after-sign":
@@ -204,6 +210,7 @@ def build_message(
     if encrypt_cert is not None:
         pieces = entity.pieces()
         if mic is None:
+            mic_content = pieces
             mic = cms.digest_of(pieces, mic_digest)
         body = bytes(envelope.encrypt(pieces, encrypt_cert, cipher))
         gcm = cipher in (Cipher.AES128_GCM, Cipher.AES256_GCM)
@@ -218,6 +225,7 @@ def build_message(
     else:
         body = b"".join(entity.content)
         if mic is None:
+            mic_content = [body]
             mic = cms.digest_of([body], mic_digest)
     headers = {
         "AS2-Version": AS2_VERSION,
@@ -251,4 +259,5 @@ def build_message(
         encrypted=encrypt_cert is not None,
         compressed=mode is not None,
         mdn=mdn,
+        mic_content=tuple(mic_content),
     )

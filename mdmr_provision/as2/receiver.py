@@ -43,6 +43,7 @@ from mdmr_provision.as2.mdn import Mdn, MdnReply, mdn_for, parse_mdn
 from mdmr_provision.as2.mime import Headers, params, unquote
 from mdmr_provision.as2.sender import AS2TransportError, post_bytes
 from mdmr_provision.as2.store import Inbox
+from mdmr_provision.as2.wire import wire_from_raw
 from mdmr_provision.errors import AS2Error, MdmrError
 from mdmr_provision.keys import PrivateKey
 
@@ -201,12 +202,14 @@ class AS2Receiver:
     async def _handle_mdn(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
         headers = dict(request.headers)
-        return self._accept_mdn(headers, body)
+        return self._accept_mdn(headers, body, wire_from_raw(request.raw_headers, body))
 
-    def _accept_mdn(self, headers: dict[str, str], body: bytes) -> web.Response:
+    def _accept_mdn(self, headers: dict[str, str], body: bytes, wire: bytes) -> web.Response:
         sender = unquote(Headers(headers).get("as2-from"))
         try:
             mdn = parse_mdn(headers, body, verify_cert=self._partner_certs(sender) or None)
+            # Kept whole: the evidence of a proof is the receipt as the partner signed it.
+            mdn = replace(mdn, wire=wire)
         except AS2Error as exc:
             log.warning("as2 async-mdn from=%s rejected: %s", sender, exc)
             return web.Response(status=400, text=f"invalid MDN: {exc}\n")
@@ -251,7 +254,7 @@ class AS2Receiver:
         if ctype == "multipart/report" or (
             ctype == "multipart/signed" and b"multipart/report" in body[:4096]
         ):
-            return self._accept_mdn(headers, body)
+            return self._accept_mdn(headers, body, wire_from_raw(request.raw_headers, body))
         message_id = (Headers(headers).get("message-id") or "").strip()
         # One message at a time per Message-ID, so a concurrent duplicate waits for the
         # first delivery's MDN instead of being stored twice.

@@ -8,7 +8,7 @@ import errno
 import logging
 import ssl
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import aiohttp
 from aiohttp.abc import AbstractResolver
@@ -16,6 +16,7 @@ from cryptography import x509
 
 from mdmr_provision.as2.mdn import Mdn, parse_mdn
 from mdmr_provision.as2.message import OutboundMessage
+from mdmr_provision.as2.wire import wire_from_raw
 from mdmr_provision.errors import AS2Error, TransportError
 
 log = logging.getLogger("mdmr_provision.as2.sender")
@@ -43,6 +44,8 @@ class SendResult:
     async_pending: bool
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
+    #: The response exactly as received (headers as they came, blank line, body).
+    wire: bytes = b""
 
 
 def translate(exc: BaseException, url: str, timeout: float) -> AS2TransportError:
@@ -216,17 +219,20 @@ class AS2Client:
         # body that declares itself an MDN is read as one (a partner answering synchronously
         # anyway); anything else is not an error.
         readable = not pending or _looks_like_mdn(resp_headers)
+        wire = wire_from_raw(reply.raw_headers, body)
         if message.mdn is not None and body.strip() and readable:
             try:
                 mdn = parse_mdn(resp_headers, body, verify_cert=verify_cert)
             except AS2Error as exc:
                 raise AS2Error(f"invalid MDN from {url}: {exc}") from None
+            mdn = replace(mdn, wire=wire)
             pending = False
         elif pending and body.strip():
             log.debug("as2 send %s: async MDN requested; %s answered HTTP %d with a non-MDN "
                       "body (%d bytes), taken as delivered", message.message_id, url, status,
                       len(body))
-        return SendResult(status, message.message_id, attempt, mdn, pending, resp_headers, body)
+        return SendResult(status, message.message_id, attempt, mdn, pending, resp_headers, body,
+                          wire)
 
 
 def _looks_like_mdn(headers: Mapping[str, str]) -> bool:
@@ -244,6 +250,8 @@ class HttpReply:
     reason: str
     headers: dict[str, str]
     body: bytes
+    #: The header lines as received, in order, byte for byte (for evidence kept whole).
+    raw_headers: tuple[tuple[bytes, bytes], ...] = ()
 
 
 async def post_bytes(
@@ -277,6 +285,7 @@ async def post_bytes(
         ):
             data = await resp.read()
             return HttpReply(resp.status, resp.reason or "",
-                             {k: v for k, v in resp.headers.items()}, data)
+                             {k: v for k, v in resp.headers.items()}, data,
+                             tuple(resp.raw_headers))
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         raise translate(exc, url, timeout) from None

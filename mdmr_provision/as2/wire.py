@@ -10,7 +10,7 @@ strict: CRLF throughout.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from mdmr_provision.as2.mime import header_block
@@ -23,6 +23,13 @@ _BLANK_LINE = re.compile(rb"\r?\n\r?\n")
 def write_wire(headers: Mapping[str, str], body: bytes) -> bytes:
     """Serialise ``headers`` and ``body`` with CRLF line ends."""
     return header_block(headers.items()) + body
+
+
+def wire_from_raw(raw_headers: Iterable[tuple[bytes, bytes]], body: bytes) -> bytes:
+    """A message exactly as received: each header line as it came (names and values
+    byte for byte, in order, duplicates kept), CRLF, a blank line, then the body."""
+    head = b"".join(name + b": " + value + b"\r\n" for name, value in raw_headers)
+    return head + b"\r\n" + body
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ COMMANDS: tuple[str, ...] = (
     "confirm",
     "receive",
     "report",
+    "verify_report",
 )
 
 

@@ -40,6 +40,7 @@ from mdmr_provision.keys import load_certificate
 from mdmr_provision.planner.graph import normalise_environment
 from mdmr_provision.planner.plan import build_plan
 from mdmr_provision.planner.session import Session, add_inventory_options, now, open_session
+from mdmr_provision.proofs import keep
 from mdmr_provision.resources.as2_profiles import shown_path
 from mdmr_provision.resources.proofs import (
     InboundProof,
@@ -126,8 +127,10 @@ class _Receiving:
                 "stored": shown_path(Path(got.stored), self.session.inventory.root),
                 "received_by": "receive",
             }
+            kept = keep.inbound_kept(self.session.inventory, proof.org, got.environment,
+                                     got.message_id, got.signed_entity)
             files = keep_inbound_evidence(evidence_dir, proof.address, moment, details,
-                                          Path(got.stored))
+                                          Path(got.stored), kept)
             record = ResourceRecord(
                 address=change.address, kind=change.kind, fingerprint=change.fingerprint,
                 attributes=proof_attributes(change, moment, file=got.file_name),

@@ -13,12 +13,13 @@ from mdmr_provision.inventory.model import ENVIRONMENTS, canonical_environment
 from mdmr_provision.planner.session import add_inventory_options, now, open_session
 from mdmr_provision.reports.evidence import (
     JSON_FILE,
-    MANIFEST,
     MARKDOWN,
     build_report,
     parse_since,
     write_report,
 )
+from mdmr_provision.reports.signing import load_signer
+from mdmr_provision.verify.manifest import MANIFEST
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -37,6 +38,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         help="only this environment (sandbox, enrolment/qa, production, dr)")
     parser.add_argument("--since", metavar="DATE",
                         help="ignore evidence recorded before DATE (YYYY-MM-DD or ISO time, UTC)")
+    parser.add_argument("--sign", nargs="?", const="", metavar="ORG",
+                        help="sign SHA256SUMS (SHA256SUMS.p7s, detached CMS) with ORG's "
+                        "certificate and key from the inventory (default: the only LDC)")
     parser.add_argument("--json", action="store_true",
                         help="print the report document as JSON on stdout")
     parser.set_defaults(func=run)
@@ -53,16 +57,19 @@ def run(args: argparse.Namespace) -> int:
             declared = ", ".join(e.name for e in inventory.environments)
             raise MdmrError(f"--env: {args.env!r} is not an environment of this inventory "
                             f"({declared})")
+    # Loaded first: a wrong passphrase must fail before anything is written.
+    signer = load_signer(inventory, args.sign) if args.sign is not None else None
     state = session.store.load()
     status = judge(session, state, now())
     report = build_report(inventory, status, state.history, environment=env, since=since,
                           state={"lineage": state.lineage, "serial": state.serial})
-    files = write_report(report, session.store.path.parent / "evidence", args.out)
+    files = write_report(report, session.store.path.parent / "evidence", args.out, signer)
     if args.json:
         sys.stdout.write(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     else:
         verdict = "complete" if report["complete"] else "incomplete"
+        signed = f", signed by {signer.org_id}" if signer is not None else ""
         print(f"report: wrote {len(files)} files to {args.out} "
               f"({report['criteria_met']} of {report['criteria_total']} criteria met, "
-              f"{verdict}); check with: sha256sum -c {MANIFEST}")
+              f"{verdict}{signed}); check with: mdmr-provision verify-report {args.out}")
     return EXIT_OK

@@ -33,6 +33,7 @@ from mdmr_provision.errors import MdmrError, TransportError
 from mdmr_provision.facts.dns import resolve
 from mdmr_provision.inventory.model import DnsSettings, FileNameTag
 from mdmr_provision.keys import PrivateKey, load_certificate, load_private_key
+from mdmr_provision.proofs import keep
 from mdmr_provision.proofs.profile import SendProfile
 from mdmr_provision.tis import TisNamer, content
 
@@ -73,6 +74,12 @@ class FileEvidence:
     mdn_signed: bool = False
     mdn_verified: bool = False
     fts: str | None = None  # "accepted", "rejected E120: ...", or None when unknown
+    #: Kept beside this summary (see :mod:`mdmr_provision.proofs.keep`): the MDN as received,
+    #: and what the MIC covers (whole, or its headers plus the ``generator`` parameters).
+    mdn_file: str | None = None
+    mic_entity: str | None = None
+    mic_entity_whole: bool | None = None
+    generator: dict[str, JsonValue] | None = None
 
     def to_json(self) -> dict[str, JsonValue]:
         return dict(asdict(self))
@@ -202,6 +209,7 @@ async def _prove(req: OutboundRequest, namer: TisNamer, context: dict[str, JsonV
     if req.forwarder is not None:
         await _forward_first(req, resolver, context)
     files: list[FileEvidence] = []
+    await asyncio.to_thread(keep.store_partner_certificate, req.evidence_dir, partner_cert)
     for label, size in (("small", None), ("large", req.large_size)):
         name = str(namer.name(req.ldc, profile.org_id))
         payload = await asyncio.to_thread(content, name, size, req.tag)
@@ -219,18 +227,22 @@ async def _prove(req: OutboundRequest, namer: TisNamer, context: dict[str, JsonV
                 subject=f"MDM/R connectivity test {name}",
             )
         )
+        entity, whole = await asyncio.to_thread(
+            keep.store_mic_entity, req.evidence_dir, label, message.mic_content,
+            payload=payload)
         ev = FileEvidence(
             label=label, name=name, size=len(payload),
             sha256=hashlib.sha256(payload).hexdigest(), message_id=message.message_id,
             mic_sent=message.mic, mic_alg=message.mic_alg.micalg,
             sent_at=datetime.now(UTC).isoformat(), mdn_mode=profile.mdn_mode,
+            mic_entity=entity, mic_entity_whole=whole,
+            generator=None if whole else keep.generator_params(name, len(payload),
+                                                                req.tag.value),
         )
         # Recorded before sending: once on the wire the name is used, whatever comes back.
         await _summary(req.evidence_dir, context, [*files, ev])
-        await asyncio.to_thread(
-            atomic_write, req.evidence_dir / f"{label}-request.headers",
-            "".join(f"{k}: {v}\n" for k, v in message.headers.items()).encode(),
-        )
+        await asyncio.to_thread(keep.store_request_headers, req.evidence_dir, label,
+                                message.headers)
         if size is None:  # keep the small file itself; the large one is described by hash
             await asyncio.to_thread(atomic_write, req.evidence_dir / name, payload)
         try:
@@ -246,9 +258,9 @@ async def _prove(req: OutboundRequest, namer: TisNamer, context: dict[str, JsonV
                 mdn = await wait_for_mdn(message.message_id, profile.timeout_seconds)
             if mdn is None:
                 raise MdmrError(f"no MDN came back for {name} (HTTP {result.status})")
-            if result.body:
-                await asyncio.to_thread(atomic_write, req.evidence_dir / f"{label}-mdn.bin",
-                                        result.body)
+            if mdn.wire:  # kept exactly as received: the signed receipt is the evidence
+                await asyncio.to_thread(keep.store_mdn, req.evidence_dir, label, mdn.wire)
+                ev = replace(ev, mdn_file=keep.mdn_file(label))
             ev = replace(ev, answered_at=datetime.now(UTC).isoformat(),
                          disposition=mdn.disposition, mic_returned=mdn.received_mic,
                          mdn_signed=mdn.signed, mdn_verified=mdn.verified)

@@ -27,16 +27,17 @@ from mdmr_provision.core.types import Evidence, JsonValue
 from mdmr_provision.errors import MdmrError, StateError
 from mdmr_provision.inventory.model import ENVIRONMENTS, Inventory
 from mdmr_provision.planner.mask import mask_mapping
+from mdmr_provision.reports.signing import ReportSigner, sign_bundle, verification_block
 from mdmr_provision.reports.status import Criterion, Status, status_to_json, worst
 from mdmr_provision.templating import render
+from mdmr_provision.verify.manifest import MANIFEST, SIGNATURE, manifest_text
 
 REPORT_VERSION = 1
 MARKDOWN = "connectivity-report.md"
 JSON_FILE = "connectivity-report.json"
-MANIFEST = "SHA256SUMS"
 EVIDENCE = "evidence"
 #: What a directory written by this module holds (a rerun may replace only such a directory).
-_OURS = frozenset({MARKDOWN, JSON_FILE, MANIFEST, EVIDENCE})
+_OURS = frozenset({MARKDOWN, JSON_FILE, MANIFEST, SIGNATURE, EVIDENCE})
 #: The guide's exit criteria, in its words (§2; R11).
 EXIT_CRITERIA = ("files sent via FTS to sandbox, enrolment and production, and a connection "
                  "established to the disaster recovery environment")
@@ -262,14 +263,6 @@ def _copy_evidence(report: dict[str, JsonValue], evidence_root: Path, staging: P
     report["missing_files"] = missing
 
 
-def _manifest(staging: Path) -> str:
-    lines = []
-    for path in sorted(p for p in staging.rglob("*") if p.is_file()):
-        rel = path.relative_to(staging).as_posix()
-        lines.append(f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {rel}")
-    return "\n".join(lines) + "\n"
-
-
 def _check_target(out: Path) -> bool:
     """Whether ``out`` exists (as a directory this module wrote, or empty); else a clear error."""
     if not out.exists():
@@ -291,8 +284,14 @@ def _check_target(out: Path) -> bool:
     return True
 
 
-def write_report(report: dict[str, JsonValue], evidence_root: Path, out: Path) -> list[str]:
-    """Write the bundle to ``out`` (replacing an earlier report there); return its files."""
+def write_report(report: dict[str, JsonValue], evidence_root: Path, out: Path,
+                 signer: ReportSigner | None = None) -> list[str]:
+    """Write the bundle to ``out`` (replacing an earlier report there); return its files.
+
+    With ``signer`` the bundle also holds ``SHA256SUMS.p7s``, its signature over
+    ``SHA256SUMS``.  ``report`` gains ``verification``: how a reviewer checks the bundle
+    and which certificates to expect.
+    """
     out = Path(out)
     exists = _check_target(out)
     try:
@@ -302,12 +301,15 @@ def write_report(report: dict[str, JsonValue], evidence_root: Path, out: Path) -
         raise MdmrError(f"{out}: cannot write: {exc.strerror or exc}") from exc
     try:
         _copy_evidence(report, evidence_root, staging)
+        report["verification"] = verification_block(report, staging, signer)
         atomic_write_text(staging / JSON_FILE,
                           json.dumps(report, indent=2, ensure_ascii=False) + "\n")
         atomic_write_text(staging / MARKDOWN, render("report/connectivity-report.md.j2",
                                                      r=report, tables=_tables(report),
                                                      cell=_cell, mark=_mark))
-        atomic_write_text(staging / MANIFEST, _manifest(staging))
+        atomic_write_text(staging / MANIFEST, manifest_text(staging))
+        if signer is not None:
+            sign_bundle(staging, signer)
         files = sorted(p.relative_to(staging).as_posix()
                        for p in staging.rglob("*") if p.is_file())
         _swap(staging, out, exists)

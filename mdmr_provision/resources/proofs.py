@@ -42,6 +42,7 @@ from mdmr_provision.core.types import (
 )
 from mdmr_provision.errors import MdmrError
 from mdmr_provision.inventory.model import Inventory, Organisation, ReceiverProduct, Server
+from mdmr_provision.proofs import keep
 from mdmr_provision.proofs.outbound import (
     OutboundRequest,
     ProofFailed,
@@ -306,9 +307,14 @@ class InboundProof(_Proof):
                            f"intact copy of it")
             else:
                 details["stored"] = shown_path(Path(got.stored), ctx.inventory.root)
+        kept = None
+        if ok and got is not None:
+            assert self.environment is not None
+            kept = await asyncio.to_thread(keep.inbound_kept, ctx.inventory, self.org,
+                                           self.environment, got.message_id, got.signed_entity)
         files = await asyncio.to_thread(
             keep_inbound_evidence, Path(ctx.evidence_dir), self.address, ctx.now, details,
-            Path(got.stored) if ok and got is not None else None)
+            Path(got.stored) if ok and got is not None else None, kept)
         ev = Evidence(address=self.address, kind=self.kind, environment=self.environment,
                       ok=ok, at=ctx.now, details=details, files=files)
         if not ok:
@@ -318,12 +324,16 @@ class InboundProof(_Proof):
 
 
 def keep_inbound_evidence(base: Path, address: str, at: datetime,
-                          details: Mapping[str, JsonValue], stored: Path | None) -> tuple[str, ...]:
-    """A copy of the file received and a summary under ``base/address/<time>/``; the
+                          details: Mapping[str, JsonValue], stored: Path | None,
+                          kept: keep.InboundKept | None = None) -> tuple[str, ...]:
+    """A copy of the file received and a summary under ``base/address/<time>/``, with
+    ``kept`` (the MDM/R's signed entity, our MDN as sent, both certificates); the
     paths written, relative to ``base`` (the evidence directory)."""
     directory = base / address / at.strftime("%Y%m%dT%H%M%SZ")
     written = [directory / "evidence.json"]
     atomic_write(written[0], (json.dumps(dict(details), indent=2) + "\n").encode())
+    if kept is not None:
+        written.extend(keep.store_inbound(directory, kept))
     if stored is not None:
         try:
             data = stored.read_bytes()
@@ -331,7 +341,7 @@ def keep_inbound_evidence(base: Path, address: str, at: datetime,
             raise MdmrError(f"{stored}: cannot read the received file: "
                             f"{exc.strerror or exc}") from None
         written.append(directory / stored.name)
-        atomic_write(written[1], data)
+        atomic_write(written[-1], data)
     return tuple(sorted(str(p.relative_to(base)) for p in written))
 
 

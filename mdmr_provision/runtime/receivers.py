@@ -57,6 +57,8 @@ class Received:
     mdn_requested: bool = False
     mdn_signed: bool = False
     received_at: str = ""
+    #: The sender's signed entity (see :attr:`InboundMessage.signed_entity`), kept as evidence.
+    signed_entity: bytes | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,7 @@ class OurReceivers:
                 mdn_requested=inbound.mdn is not None,
                 mdn_signed=inbound.mdn is not None and inbound.mdn.signed,
                 received_at=datetime.now(UTC).isoformat(),
+                signed_entity=inbound.signed_entity,
             )
             self.received[inbound.message_id.strip()] = got
             if self.on_received is not None:
