@@ -11,7 +11,9 @@ import pytest
 from receive_helpers import Mdmr, ReceiveProcess, receive_inventory, run_cli
 
 from mdmr_provision.inventory.model import Inventory
+from mdmr_provision.keys import load_certificate
 from mdmr_provision.state.store import StateStore
+from mdmr_provision.verify.inbound import check_inbound
 
 pytestmark = pytest.mark.integration
 ADDRESS = "proof.inbound.sandbox.ORG10000"
@@ -91,11 +93,23 @@ def test_test_file_is_recorded_like_apply_and_plan_shows_no_op(
     assert not Path(details["stored"]).is_absolute()
     assert (inv / details["stored"]).read_bytes().startswith(b"<FTSN>")
     evidence = inv / ".mdmr" / "evidence"
-    assert len(ev["files"]) == 2
+    # The file, the summary, and what lets anyone re-check both signatures offline.
+    assert sorted(Path(n).name for n in ev["files"]) == sorted([
+        result.file_name, "evidence.json", "mdmr-certificate.pem", "org-certificate.pem",
+        "received-signed-entity.bin", "mdn-sent.http"])
     for name in ev["files"]:
         assert (evidence / name).is_file()
     summary = next(n for n in ev["files"] if n.endswith("evidence.json"))
-    assert json.loads((evidence / summary).read_text())["message_id"] == result.message_id
+    doc = json.loads((evidence / summary).read_text())
+    assert doc["message_id"] == result.message_id
+    problems: list[str] = []
+    signed = check_inbound((evidence / summary).parent, doc, None, problems)
+    # Without the MDM/R certificate the message's signature is not trusted, and says so.
+    assert problems == ["no MDM/R certificate to check the received message's signature with"]
+    mdmr = load_certificate((evidence / summary).parent / "mdmr-certificate.pem")
+    problems = []
+    signed = check_inbound((evidence / summary).parent, doc, mdmr, problems)
+    assert problems == [] and "our MDN by CN=ORG10000" in signed
 
     assert _plan(inv)[ADDRESS]["action"] == "no-op"
     assert _plan(inv, "--simulate")[ADDRESS]["action"] == "no-op"

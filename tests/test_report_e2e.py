@@ -132,7 +132,7 @@ def test_manifest_covers_every_file_and_evidence_is_copied(proven: Proven) -> No
                            cwd=proven.out, capture_output=True, text=True, timeout=60)
     assert check.returncode == 0, check.stdout + check.stderr
     evidence = [r for r in listed if r.startswith("evidence/")]
-    assert any(r.endswith("small-mdn.bin") for r in evidence)
+    assert any(r.endswith("small-mdn.http") for r in evidence)
     for rel in evidence:  # copied, not moved
         source = proven.inv / ".mdmr" / rel
         assert source.read_bytes() == (proven.out / rel).read_bytes()

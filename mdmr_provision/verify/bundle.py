@@ -81,7 +81,8 @@ class BundleCheck:
     def ok(self) -> bool:
         """Every proof holds, the manifest matches, and a signature present verifies."""
         return (bool(self.proofs) and all(p.ok for p in self.proofs) and not self.problems
-                and (self.signature.ok or not self.signature.present))
+                and (self.signature.ok or not self.signature.present)
+                and self.signature.problem is None)
 
     def to_json(self) -> dict[str, JsonValue]:
         """The verdict as the ``--json`` document."""
