@@ -1,0 +1,60 @@
+"""Fixtures shared by every test, and the markers that follow from a test's folder.
+
+Layout: ``unit/`` runs in-process with no server and no external binary (the fast lane,
+``pytest tests/unit``); ``integration/`` talks to real peers on loopback (HTTP servers,
+``openssl``, dnsmasq, sshd) or runs the CLI as a process; ``e2e/`` runs whole commands
+(plan, apply, simulate, receive, report) on a copy of the example inventory.  Tests never
+touch the checkout: inventories, PKIs and states live in pytest's temporary folders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mdmr_provision.inventory import load_inventory
+from tests.support.example import copy_example
+from tests.support.simulator import make_demo_pki, seed_pki
+
+#: Variables from the developer's shell that would change what a command does.
+_SHELL_VARS = ("ORG10000_KEY_PASSPHRASE", "MDMR_STATE", "MDMR_EXTRA_PROVIDERS")
+#: Folder -> markers: whole-command runs use real servers too, so e2e is also integration.
+_KIND_MARKERS = {"integration": ("integration",), "e2e": ("e2e", "integration")}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test by its folder, so ``-m "not integration"`` and the folders agree."""
+    for item in items:
+        kind = item.path.parent.name
+        if kind in _KIND_MARKERS:
+            for marker in _KIND_MARKERS[kind]:
+                item.add_marker(marker)
+
+
+@pytest.fixture(autouse=True)
+def _clean_shell(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No passphrase, state or provider override leaks in from the developer's shell."""
+    for name in _SHELL_VARS:
+        monkeypatch.delenv(name, raising=False)
+    yield
+
+
+@pytest.fixture(scope="session")
+def demo_pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The simulator's demo PKI, generated once per session; tests copy it (see seed_pki)."""
+    return make_demo_pki(tmp_path_factory.mktemp("demo-pki"))
+
+
+@pytest.fixture
+def example(tmp_path: Path) -> Path:
+    """A copy of the example inventory on a free 127.<k> block, without ``.demo``/``.mdmr``."""
+    return copy_example(tmp_path / "example")
+
+
+@pytest.fixture
+def example_with_pki(example: Path, demo_pki: Path) -> Path:
+    """:func:`example` with the session's demo PKI copied in (TLS certificates made on use)."""
+    seed_pki(load_inventory(example), demo_pki, tls=False)
+    return example

@@ -1,0 +1,325 @@
+"""plan/apply/force-unlock from the command line: saved plans, staleness, exit codes,
+confirmation, locking, JSON purity, idempotency and a kill -9 in the middle of an apply."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from mdmr_provision.cli import main
+from mdmr_provision.executor.progress import make_progress
+from mdmr_provision.state import state_lock
+from tests.support import ROOT, SCHEMAS
+from tests.support.planner import SlowListener, slow_inventory
+
+PLAN_SCHEMA = json.loads((SCHEMAS / "plan.schema.json").read_text())
+STATE_SCHEMA = json.loads((SCHEMAS / "state.schema.json").read_text())
+T = ["--target", "slow"]
+
+
+@pytest.fixture
+def inv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    return slow_inventory(tmp_path, monkeypatch, 3)
+
+
+def listing(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())
+
+
+def state_file(inv: Path) -> Path:
+    return inv.parent / ".mdmr" / "state.json"
+
+
+def test_plan_apply_idempotent(inv: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "-i", str(inv), *T, "--detailed-exitcode"]) == 2
+    out = capsys.readouterr().out
+    assert "  + create slow.file00: file does not exist" in out.replace("create  ", "create ")
+    assert "Plan: 3 to create" in out
+    assert main(["apply", "-i", str(inv), *T, "--auto-approve"]) == 0
+    both = capsys.readouterr()
+    assert "Apply: 3 succeeded, 0 failed, 0 skipped" in both.out
+    assert "[3/3]" in both.err  # plain progress lines on stderr without a TTY
+    doc = json.loads(state_file(inv).read_text())
+    jsonschema.validate(doc, STATE_SCHEMA)
+    assert doc["serial"] == 3
+    assert main(["plan", "-i", str(inv), *T, "--detailed-exitcode"]) == 0
+    assert "No changes" in capsys.readouterr().out
+    assert main(["apply", "-i", str(inv), *T, "--auto-approve"]) == 0
+    assert json.loads(state_file(inv).read_text())["serial"] == 3
+
+
+def test_json_is_the_only_stdout(inv: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "-i", str(inv), *T, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    jsonschema.validate(doc, PLAN_SCHEMA)
+    assert doc["summary"]["create"] == 3 and doc["options"]["targets"] == ["slow"]
+
+
+def test_markdown(inv: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "-i", str(inv), *T, "--markdown"]) == 0
+    assert capsys.readouterr().out.startswith("### Plan: 3 to create")
+
+
+def test_saved_plan_applies_exactly_and_goes_stale(
+    inv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    p1, p2 = tmp_path / "one.plan", tmp_path / "two.plan"
+    assert main(["plan", "-i", str(inv), "--target", "slow.file00", "--out", str(p1)]) == 0
+    assert main(["plan", "-i", str(inv), *T, "--out", str(p2)]) == 0
+    assert "apply exactly it with" in capsys.readouterr().err
+    assert main(["apply", "-i", str(inv), str(p1)]) == 0  # no confirmation for a saved plan
+    assert listing(tmp_path / "out") == ["f00.txt"]
+    capsys.readouterr()
+    assert main(["apply", "-i", str(inv), str(p2)]) == 1
+    assert capsys.readouterr().err.strip() == (
+        "mdmr-provision: error: saved plan is stale: state changed since the plan "
+        "(serial 0, now 1)"
+    )
+    # A no-op apply leaves the serial alone, so a plan made now survives it.
+    assert main(["plan", "-i", str(inv), *T, "--out", str(p2)]) == 0
+    assert main(["apply", "-i", str(inv), "--target", "slow.file00", "--auto-approve"]) == 0
+    assert main(["apply", "-i", str(inv), str(p2)]) == 0
+    assert listing(tmp_path / "out") == ["f00.txt", "f01.txt", "f02.txt"]
+
+
+def test_saved_plan_stale_inventory_and_fact(
+    inv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    saved = tmp_path / "p.plan"
+    with SlowListener(latency=0, answer="v1") as listener:
+        monkeypatch.setenv("MDMR_TEST_REACH_PORT", str(listener.port))
+        assert main(["plan", "-i", str(inv), *T, "--out", str(saved)]) == 0
+        listener.answer = "v2"
+        capsys.readouterr()
+        assert main(["apply", "-i", str(inv), str(saved)]) == 1
+        err = capsys.readouterr().err.strip()
+        assert err == (f"mdmr-provision: error: saved plan is stale: fact "
+                       f"tcp:127.0.0.1:{listener.port} changed since the plan")
+        listener.answer = "v1"
+        inv.write_text(inv.read_text().replace("Test Hydro", "Test Hydro Two"))
+        assert main(["apply", "-i", str(inv), str(saved)]) == 1
+        assert capsys.readouterr().err.strip() == (
+            "mdmr-provision: error: saved plan is stale: inventory changed since the plan was made"
+        )
+    assert not listing(tmp_path / "out")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["apply", "--env", "sandbox"], "a saved plan is applied as saved"),
+        (["plan", "--env", "staging"], "unknown environment 'staging'"),
+        (["plan", "--target", "nothing.here"], "--target nothing.here matches no resource"),
+    ],
+)
+def test_usage_errors_are_one_line(
+    inv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    argv: list[str], message: str,
+) -> None:
+    if argv[0] == "apply":
+        argv = [*argv, str(tmp_path / "x.plan")]
+    assert main([argv[0], "-i", str(inv), *argv[1:]]) == 1
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_not_a_plan_file(inv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.plan"
+    bad.write_text('{"format": "something else"}')
+    assert main(["apply", "-i", str(inv), str(bad)]) == 1
+    assert f"{bad}: not a valid saved plan (not an mdmr-provision plan)" in capsys.readouterr().err
+
+
+def test_no_tty_no_auto_approve_refuses(
+    inv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["apply", "-i", str(inv), *T]) == 1
+    assert "refusing to apply without confirmation" in capsys.readouterr().err
+    assert not listing(tmp_path / "out")
+    assert not state_file(inv).exists()
+
+
+def test_failed_step_exit_and_summary(
+    inv: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MDMR_TEST_FAIL", "slow.file01")
+    assert main(["apply", "-i", str(inv), *T, "--auto-approve"]) == 1
+    out = capsys.readouterr().out
+    assert "failed: slow.file01: slow.file01" in out
+    assert "Apply: 2 succeeded, 1 failed, 0 skipped." in out
+
+
+def test_lock_held_and_force_unlock(inv: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with state_lock(state_file(inv), "apply elsewhere") as info:
+        assert main(["apply", "-i", str(inv), *T, "--auto-approve"]) == 1
+        err = capsys.readouterr().err
+        assert f"is locked by pid {os.getpid()}" in err and "command: apply elsewhere" in err
+        assert main(["force-unlock", "-i", str(inv), "wrong-id"]) == 1
+        assert main(["force-unlock", "-i", str(inv), info.id]) == 0
+        assert "Removed the lock" in capsys.readouterr().out
+        assert main(["apply", "-i", str(inv), *T, "--auto-approve"]) == 0
+
+
+def test_state_option_and_env(
+    inv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    custom = tmp_path / "elsewhere" / "s.json"
+    assert main(["apply", "-i", str(inv), *T, "--auto-approve", "--state", str(custom)]) == 0
+    assert custom.exists() and not state_file(inv).exists()
+    monkeypatch.setenv("MDMR_STATE", str(custom))
+    assert main(["plan", "-i", str(inv), *T, "--detailed-exitcode"]) == 0
+
+
+def test_check_changes_nothing(
+    inv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["apply", "-i", str(inv), *T, "--check"]) == 0
+    assert "3 would change" in capsys.readouterr().out
+    assert not listing(tmp_path / "out") and not state_file(inv).exists()
+
+
+def test_kill_minus_9_mid_apply_then_resume(inv: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "MDMR_TEST_COUNT": "8", "MDMR_TEST_DELAY": "0.4",
+           "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mdmr_provision", "apply", "-i", str(inv), *T,
+         "--auto-approve", "--parallelism", "2"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert proc.stderr is not None
+    # Wait until a few steps finished (progress lines), then kill without warning.
+    seen = 0
+    for line in proc.stderr:
+        if line.startswith("[") and " succeeded " in line:
+            seen += 1
+            if seen == 3:
+                break
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+
+    doc = json.loads(state_file(inv).read_text())
+    jsonschema.validate(doc, STATE_SCHEMA)
+    done = set(doc["resources"])
+    assert 3 <= len(done) < 8
+    lock = state_file(inv).with_name("state.json.lock")
+    assert lock.exists()  # the dead apply's lock stays; a new apply says so
+
+    out = subprocess.run(
+        [sys.executable, "-m", "mdmr_provision", "plan", "-i", str(inv), *T, "--json",
+         "--show-unchanged"], env=env, capture_output=True, text=True, check=True,
+    )
+    plan = json.loads(out.stdout)
+    unchanged = {c["address"] for c in plan["changes"] if c["action"] == "no-op"}
+    assert unchanged == done
+    assert plan["summary"]["create"] + plan["summary"]["update"] == 8 - len(done)
+
+    again = subprocess.run(
+        [sys.executable, "-m", "mdmr_provision", "apply", "-i", str(inv), *T, "--auto-approve"],
+        env=env, capture_output=True, text=True, check=False,
+    )
+    assert again.returncode == 1
+    assert "no longer running" in again.stderr and "force-unlock" in again.stderr
+    subprocess.run([sys.executable, "-m", "mdmr_provision", "force-unlock", "-i", str(inv)],
+                   env=env, check=True, capture_output=True)
+    final = subprocess.run(
+        [sys.executable, "-m", "mdmr_provision", "apply", "-i", str(inv), *T, "--auto-approve"],
+        env=env, capture_output=True, text=True, check=False,
+    )
+    assert final.returncode == 0, final.stderr
+    assert f"{8 - len(done)} succeeded" in final.stdout
+
+
+def test_ctrl_c_finishes_state_and_exits_130(inv: Path) -> None:
+    env = {**os.environ, "MDMR_TEST_COUNT": "8", "MDMR_TEST_DELAY": "0.4",
+           "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mdmr_provision", "apply", "-i", str(inv), *T,
+         "--auto-approve", "--parallelism", "1"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if " succeeded " in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    doc = json.loads(state_file(inv).read_text())
+    jsonschema.validate(doc, STATE_SCHEMA)
+    assert 1 <= len(doc["resources"]) < 8
+    assert not state_file(inv).with_name("state.json.lock").exists()
+
+
+class FakeTty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(("answer", "code"), [("yes\n", 0), ("y\n", 1), ("\n", 1)])
+def test_confirmation_on_a_terminal(
+    inv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str], answer: str, code: int,
+) -> None:
+    monkeypatch.setattr(sys, "stdin", FakeTty(answer))
+    assert main(["apply", "-i", str(inv), *T]) == code
+    err = capsys.readouterr().err
+    assert "Apply these changes? Only 'yes' is accepted" in err
+    if code:
+        assert "apply cancelled: nothing was changed" in err
+        assert not listing(tmp_path / "out") and not state_file(inv).exists()
+    else:
+        assert listing(tmp_path / "out") == ["f00.txt", "f01.txt", "f02.txt"]
+
+
+def test_progress_styles(monkeypatch: pytest.MonkeyPatch) -> None:
+    plain = io.StringIO()
+    progress = make_progress(3, plain)
+    progress.step("a.b", "succeeded", "done")
+    progress.step("u.v", "unchanged", "")
+    progress.step("c.d", "failed", "refused")
+    progress.close()
+    # Unchanged steps are left out of logs; the count still says where the run is.
+    assert plain.getvalue() == "[1/3] succeeded a.b: done\n[3/3] failed c.d: refused\n"
+    tty = FakeTty()
+    bar = make_progress(2, tty)
+    long = "proof.outbound.production.ORG10000.ORG20000.a-rather-long-server-name"
+    bar.step(long, "succeeded", "done")
+    bar.step("c.d", "failed", "refused")
+    bar.close()
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", tty.getvalue())
+    assert "failed c.d: refused" in text and "2/2" in text
+    # The full address (wrapped on a narrow terminal, never cut from the left).
+    assert f"succeeded {long}: done" in " ".join(text.split()).replace(" :", ":")
+    assert "\x1b[31m" in tty.getvalue() or "\x1b[1;31m" in tty.getvalue()  # failed in red
+
+
+def test_progress_verbosity() -> None:
+    from mdmr_provision.console import configure
+
+    try:
+        configure(verbose=1)
+        out = io.StringIO()
+        progress = make_progress(2, out)
+        progress.step("u.v", "unchanged", "")
+        progress.step("a.b", "succeeded", "")
+        assert out.getvalue() == "[1/2] unchanged u.v\n[2/2] succeeded a.b\n"
+        configure(quiet=True)
+        out = io.StringIO()
+        progress = make_progress(2, out)
+        progress.step("a.b", "succeeded", "")
+        progress.step("c.d", "blocked", "DNS")
+        assert out.getvalue() == "[2/2] blocked c.d: DNS\n"
+    finally:
+        configure()

@@ -1,0 +1,320 @@
+"""End to end: the README's main command, certificate replacement (R7), status (R8, R9),
+and the `--fault` guard, all against the built-in simulator on a private 127.<k> block."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mdmr_provision.inventory import load_inventory
+from mdmr_provision.simulator.pki import rotate_certificate
+from tests.support.proofs import (
+    clean_env,
+    cli,
+    copy_example,
+    edit_state,
+    edit_yaml,
+    history,
+    one_line,
+    plan_changes,
+    proofs,
+    records,
+    restore,
+)
+
+R7_WORDS = ("changed since the last proof (guide: any change to the AS2 client or the "
+            "certificates means connectivity testing must be redone)")
+
+
+@dataclass(frozen=True)
+class Proven:
+    inv: Path
+    snapshot: Path
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture(scope="module")
+def proven(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proven]:
+    """The README's main command, run once as a real process on a fresh copy."""
+    base = tmp_path_factory.mktemp("proven")
+    with clean_env():
+        inv = copy_example(base / "inv")
+        env = dict(os.environ)  # clean_env() has removed the developer's variables
+        done = subprocess.run(
+            [sys.executable, "-m", "mdmr_provision", "apply", "-i", str(inv), "--simulate",
+             "--auto-approve"],
+            capture_output=True, text=True, cwd=base, env=env, timeout=180, check=False,
+        )
+        snapshot = base / "snapshot"
+        shutil.copytree(inv, snapshot, symlinks=True)
+        yield Proven(inv, snapshot, done.returncode, done.stdout, done.stderr)
+
+
+def test_a_checkout_elsewhere_plans_no_change(
+    proven: Proven, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Kept in git, the inventory (with its state) is planned from other directories (a
+    # colleague's clone, a CI runner): nothing may look changed just because of the path.
+    assert proven.code == 0, proven.err[-3000:]
+    moved = tmp_path / "another" / "checkout"
+    shutil.copytree(proven.snapshot, moved, symlinks=True)
+    with clean_env():
+        plan = cli(capsys, "plan", "-i", str(moved), "--simulate", "--detailed-exitcode")
+    assert plan.code == 0, plan.out
+
+
+@pytest.fixture
+def work(proven: Proven) -> Iterator[Path]:
+    """The proven inventory, pristine again, for a test that changes it."""
+    assert proven.code == 0, proven.err[-3000:]
+    with clean_env():
+        yield restore(proven.snapshot, proven.inv)
+
+
+def test_readme_main_command(proven: Proven, capsys: pytest.CaptureFixture[str]) -> None:
+    assert proven.code == 0, proven.err[-3000:]
+    out, err = proven.out, proven.err
+    # The plan first (stdout), progress on stderr, the matrix last.
+    assert "+ create proof.outbound.sandbox.ORG10000.ORG10000.as2-a: never proven" in out
+    assert "Plan: " in out and out.index("Plan: ") < out.index("Exit criteria for ORG10000")
+    assert "simulator: generated " in err
+    assert any(line.startswith("[") and " succeeded proof.inbound.sandbox.ORG10000" in line
+               for line in err.splitlines())
+    assert "failed" not in err
+    assert out.rstrip().splitlines()[-1].startswith("Connectivity testing: COMPLETE (15 of 15")
+    assert out.rstrip().splitlines()[-2].startswith("Proven against the built-in MDM/R simulator")
+    assert "PRIVATE KEY" not in out + err
+
+    inv = restore(proven.snapshot, proven.inv)
+    with clean_env():
+        plan = cli(capsys, "plan", "-i", str(inv), "--simulate", "--detailed-exitcode")
+        assert plan.code == 0, plan.out + plan.err
+        status = cli(capsys, "status", "-i", str(inv), "--json")
+    assert status.code == 0
+    doc = json.loads(status.out)
+    assert doc["complete"] is True
+    assert doc["simulated"] is True  # rehearsal evidence is labelled as such
+    assert len(doc["criteria"]) == 15 and all(c["ok"] for c in doc["criteria"])
+    assert {c["kind"] for c in doc["criteria"]} == {"outbound", "inbound", "dr"}
+
+
+def _check_outbound(ev: dict[str, Any], recs: dict[str, dict[str, Any]]) -> None:
+    d = ev["details"]
+    address = ev["address"]
+    env, ldc, sender, server = address.split(".")[2:]
+    assert (ev["ok"], ev["environment"], d["environment"]) == (True, env, env)
+    assert (d["ldc"], d["sender"], d["server"]) == (ldc, sender, server)
+    assert d["started_at"] <= d["finished_at"]
+    # The fingerprints of the certificates actually sent with are those the proof records.
+    inputs = recs[address]["attributes"]["inputs"]
+    assert d["sender_cert_sha256"] == inputs[f"certificate.{sender}"]
+    assert d["mdmr_cert_sha256"] == inputs[f"mdmr_certificate.{env}"]
+    small, large = d["files"]
+    assert (small["label"], large["label"]) == ("small", "large")
+    assert small["name"] != large["name"]  # R4: change the TIME
+    for f in (small, large):
+        assert f["name"].startswith(f"{ldc}.{sender}.0000.00.") and f["name"].endswith(".DAT")
+        assert len(f["sha256"]) == 64 and f["message_id"].startswith("<")
+        assert f["disposition"].endswith("processed")
+        assert f["mic_sent"] == f["mic_returned"] and f["mic_sent"]
+        assert f["mdn_signed"] and f["mdn_verified"] and f["fts"] == "accepted"
+        assert f["sent_at"] <= f["answered_at"]
+    assert small["size"] == len(f"<FTSN>{small['name']}</FTSN>")
+    assert large["size"] == 5 * 1024 * 1024
+    assert recs[address]["attributes"]["files"] == [small["name"], large["name"]]
+
+
+def test_evidence_for_every_proof(work: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    recs = records(work)
+    proof_addresses = sorted(a for a in recs if a.startswith("proof."))
+    assert len(proof_addresses) == 15  # 4 senders' servers x 3 envs + 3 inbound
+    shown = cli(capsys, "state", "history", "-i", str(work), "--json", "proof.")
+    assert shown.code == 0, shown.err
+    evidence = json.loads(shown.out)
+    assert evidence == history(work, "proof.")
+    assert sorted(e["address"] for e in evidence) == proof_addresses  # one entry each
+    for ev in evidence:
+        if ev["kind"] == "proof.outbound":
+            _check_outbound(ev, recs)
+            # ... and the same as files a self-certification can attach.
+            base = work / ".mdmr" / "evidence"
+            summary = [f for f in ev["files"] if f.endswith("evidence.json")]
+            assert len(summary) == 1
+            doc = json.loads((base / summary[0]).read_text())
+            assert doc["files"] == ev["details"]["files"] and doc["error"] is None
+            small = ev["details"]["files"][0]
+            kept = [f for f in ev["files"] if f.endswith(small["name"])]
+            assert hashlib.sha256((base / kept[0]).read_bytes()).hexdigest() == small["sha256"]
+        else:
+            d = ev["details"]
+            assert ev["ok"] and d["mic_sent"] == d["mic_returned"] and d["mdn_signed"]
+
+
+def test_inbound_file_stored_intact(work: Path) -> None:
+    inbound = history(work, "proof.inbound.")
+    assert len(inbound) == 3
+    for ev in inbound:
+        d = ev["details"]
+        env = ev["environment"]
+        stored = work / d["stored"]
+        assert stored.is_relative_to(work / ".mdmr" / "inbox" / "ORG10000" / env)
+        assert stored.name == d["file_name"] and d["org_cert_sha256"] and d["mdmr_cert_sha256"]
+        assert hashlib.sha256(stored.read_bytes()).hexdigest() == d["sha256"]
+        # A copy and a summary among the evidence files.
+        base = work / ".mdmr" / "evidence"
+        copy = next(f for f in ev["files"] if f.endswith(d["file_name"]))
+        assert (base / copy).read_bytes() == stored.read_bytes()
+        summary = next(f for f in ev["files"] if f.endswith("evidence.json"))
+        assert json.loads((base / summary).read_text())["sha256"] == d["sha256"]
+
+
+def test_certificate_replacement_restales_dependants_only(
+    work: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = records(work)
+    rotate_certificate(load_inventory(work), "ORG10000")
+    changes = plan_changes(capsys, work)
+    acts = proofs(changes)
+    stale = sorted(a for a, act in acts.items() if act != "no-op")
+    expected = sorted(a for a in acts if a.startswith("proof.inbound.")
+                      or (a.startswith("proof.outbound.") and ".ORG10000.as2-" in a))
+    assert stale == expected and len(expected) == 9
+    for a in stale:
+        assert changes[a]["action"] == "verify" and changes[a]["rule"] == "R7"
+        assert changes[a]["reason"] == f"certificate.ORG10000 {R7_WORDS}"
+    # The agents' proofs do not depend on ORG10000's certificate.
+    assert all(acts[a] == "no-op" for a in acts if ".ORG20000." in a or ".ORG30000." in a)
+
+    run = cli(capsys, "apply", "-i", str(work), "--simulate", "--auto-approve")
+    assert run.code == 0, run.err
+    assert "E170" not in run.out + run.err  # names never repeat those of the earlier run
+    after = records(work)
+    for a in stale:
+        assert after[a]["attributes"]["proven_at"] > before[a]["attributes"]["proven_at"]
+    for a in set(acts) - set(stale):
+        assert after[a] == before[a]
+    assert cli(capsys, "plan", "-i", str(work), "--simulate",
+               "--detailed-exitcode").code == 0
+
+
+def test_production_reverification_near_cutover(
+    work: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Cutover in 10 days: inside the 30-day window; production proofs made 40 days ago.
+    cutover = (datetime.now(UTC) + timedelta(days=10)).date()
+    edit_yaml(work / "organisations.yaml",
+              lambda d: d["policy"].__setitem__("cutover_date", cutover.isoformat()))
+    old = (datetime.now(UTC) - timedelta(days=40)).isoformat()
+
+    def age(doc: dict[str, Any]) -> None:
+        for a, rec in doc["resources"].items():
+            if a.startswith("proof."):
+                rec["attributes"]["proven_at"] = old
+    edit_state(work, age)
+    changes = plan_changes(capsys, work)
+    acts = proofs(changes)
+    redo = sorted(a for a, act in acts.items() if act != "no-op")
+    assert redo == sorted(a for a in acts if ".production." in a) and len(redo) == 5
+    for a in redo:
+        assert changes[a]["action"] == "verify" and changes[a]["rule"] == "R8"
+        assert "cutover" in changes[a]["reason"]
+    status = json.loads(cli(capsys, "status", "-i", str(work), "--json").out)
+    assert status["complete"] is False
+    assert status["due"]["cutover"] == cutover.isoformat()
+    assert status["due"]["production_reverification"] == (
+        cutover - timedelta(days=30)).isoformat()
+    bad = {c["id"] for c in status["criteria"] if not c["ok"]}
+    assert bad and all(".production." in f".{i}." or i.startswith("inbound.production")
+                       for i in bad)
+
+
+def test_dr_retest_after_six_months(work: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    seven = (datetime.now(UTC) - timedelta(days=214)).isoformat()
+
+    def age(doc: dict[str, Any]) -> None:
+        doc["resources"]["reachability.dr.as2-a"]["attributes"]["checked_at"] = seven
+    edit_state(work, age)
+    run = cli(capsys, "status", "-i", str(work))
+    assert "Connectivity testing: INCOMPLETE (14 of 15" in run.out
+    line = next(x for x in run.out.splitlines() if "reachability.dr.as2-a" in x)
+    assert "pending: DR reachability last proven " in line, line
+    assert line.endswith("(guide: DR connectivity is re-tested every six months after cutover)")
+    change = plan_changes(capsys, work)["reachability.dr.as2-a"]
+    assert (change["action"], change["rule"]) == ("verify", "R9"), change
+    doc = json.loads(cli(capsys, "status", "-i", str(work), "--json").out)
+    dr = next(c for c in doc["criteria"] if c["id"] == "dr.ORG10000.ORG10000")
+    assert not dr["ok"]
+    assert date.fromisoformat(doc["due"]["dr_retest"]) < datetime.now(UTC).date()
+    # The other DR criteria still hold.
+    assert all(c["ok"] for c in doc["criteria"] if c["id"] != "dr.ORG10000.ORG10000")
+
+
+def test_fault_without_simulate(work: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for cmd in ("plan", "apply"):
+        run = cli(capsys, cmd, "-i", str(work), "--fault", "sandbox:http-500")
+        assert run.code == 1 and one_line(run.err), run.err
+        assert run.err.strip() == "mdmr-provision: error: --fault needs --simulate"
+        assert run.out == ""
+
+
+def test_inbound_external_is_manual_then_confirmed(
+    work: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def external(doc: dict[str, Any]) -> None:
+        doc["organisations"]["ORG10000"]["receivers"]["sandbox"]["product"] = "external"
+    edit_yaml(work / "organisations.yaml", external)
+    address = "proof.inbound.sandbox.ORG10000"
+    # The recorded proof still holds for the external receiver: force a fresh one (R7).
+    edit_state(work, lambda d: d["resources"].pop(address))
+    changes = plan_changes(capsys, work)
+    assert changes[address]["action"] == "manual"
+    assert f"mdmr-provision confirm {address} -i INVENTORY --note" in changes[address]["reason"]
+    # Confirming something that is not manual is refused in one line.
+    other = "proof.inbound.enrolment.ORG10000"
+    run = cli(capsys, "confirm", other, "-i", str(work), "--note", "saw it")
+    assert run.code == 1 and one_line(run.err)
+    assert run.err.startswith(f"mdmr-provision: error: {other} is no-op, not manual: ")
+    run = cli(capsys, "confirm", address, "-i", str(work), "--note", "x" * 2001)
+    assert run.code == 1 and one_line(run.err) and "keep it under 2000" in run.err
+    run = cli(capsys, "confirm", address, "-i", str(work), "--note",
+              "MDN seen\n  in the console\t", "--by", "Pat")
+    assert run.code == 0, run.err
+    assert run.out.strip() == f"{address}: confirmed by Pat"
+    rec = records(work)[address]["attributes"]
+    # A note is one line (it lands in report tables and history listings).
+    assert rec["manual"] is True and rec["note"] == "MDN seen in the console"
+    ev = history(work, address)[-1]
+    assert ev["kind"] == "proof.manual" and ev["details"]["confirmed_by"] == "Pat"
+    assert plan_changes(capsys, work)[address]["action"] == "no-op"
+    assert "(confirmed by a person)" in plan_changes(capsys, work)[address]["reason"]
+
+
+def test_a_simulated_saved_plan_is_applied_simulated_only(
+    work: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def bigger(doc: dict[str, Any]) -> None:
+        doc["environments"]["sandbox"]["endpoint"]["timeout_seconds"] = 20
+    edit_yaml(work / "environments.yaml", bigger)  # re-renders sandbox profiles: proofs stale
+    saved = tmp_path / "sim.plan"
+    made = cli(capsys, "plan", "-i", str(work), "--simulate", "--out", str(saved))
+    assert made.code == 0, made.err
+    assert json.loads(saved.read_text())["options"]["simulate"] is True
+    real = cli(capsys, "apply", "-i", str(work), str(saved))
+    assert real.code == 1 and one_line(real.err)
+    assert real.err == ("mdmr-provision: error: the plan was made with --simulate: apply it "
+                        "with --simulate\n")
+    done = cli(capsys, "apply", "-i", str(work), "--simulate", str(saved))
+    assert done.code == 0, done.err
