@@ -33,12 +33,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 item.add_marker(marker)
 
 
-@pytest.fixture(autouse=True)
-def _clean_shell(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No passphrase, state or provider override leaks in from the developer's shell."""
-    for name in _SHELL_VARS:
-        monkeypatch.delenv(name, raising=False)
-    yield
+@pytest.fixture(autouse=True, scope="session")
+def _clean_shell() -> Iterator[None]:
+    """No passphrase, state or provider override leaks in from the developer's shell.
+
+    Session-wide, so a module fixture may still set one of them for the tests it serves.
+    """
+    with pytest.MonkeyPatch.context() as mp:
+        for name in _SHELL_VARS:
+            mp.delenv(name, raising=False)
+        yield
 
 
 @pytest.fixture(scope="session")
