@@ -78,7 +78,7 @@ def test_out_is_a_file_or_foreign_or_unwritable(inv: Path, tmp_path: Path,
     assert main(["report", "-i", str(inv), "--out", str(under_file)]) == 1
     assert f"{under_file}: cannot write: {afile} is not a directory" in _err(capsys)
     leftovers = sorted(p.name for p in tmp_path.iterdir())
-    assert leftovers == ["afile", "docs", "inv"]
+    assert leftovers == ["afile", "docs", "example"]
 
 
 def _status(status: str) -> Status:
