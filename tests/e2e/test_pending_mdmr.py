@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from proofs_helpers import clean_env, cli, copy_example, edit_yaml
 
-pytestmark = pytest.mark.integration
+from tests.support.proofs import clean_env, cli, copy_example, edit_yaml
 
 
 def _pending(inv: Path) -> None:

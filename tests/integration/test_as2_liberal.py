@@ -12,15 +12,14 @@ import json
 from pathlib import Path
 
 import pytest
-from as2_helpers import openssl, parties
 from asn1crypto import cms as asn1_cms
 from asn1crypto import core
 
 from mdmr_provision.as2 import MdnRequest, build_message, parse_message
 from mdmr_provision.as2.errors import DecryptionFailed, UnexpectedProcessingError
 from mdmr_provision.cli import main
+from tests.support.as2 import openssl, parties
 
-pytestmark = pytest.mark.integration
 NAME = "ORG10000.ORG10000.0000.00.20100408105200.DAT"
 PAYLOAD = f"<FTSN>{NAME}</FTSN>\r\n".encode()
 
