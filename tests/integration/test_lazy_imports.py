@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from as2_helpers import parties
 
 from mdmr_provision.cli import COMMANDS
+from tests.support.as2 import parties
 
 #: Runs ``main(argv)`` and prints the loaded module names as JSON on the last line.
 _PROBE = """

@@ -74,7 +74,7 @@ def test_a_damaged_rsa_key_is_refused_in_words(tmp_path: Path, rsa_key: rsa.RSAP
 
 
 def test_certificates_are_parsed_once_and_handed_out_as_fresh_lists(tmp_path: Path) -> None:
-    from as2_helpers import parties
+    from tests.support.as2 import parties
 
     clear_cache()
     source = parties().ldc.cert_path
