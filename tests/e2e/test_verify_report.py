@@ -19,19 +19,18 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
-from example_helpers import copy_example
 
 from mdmr_provision.as2 import build_mdn, parse_digest, read_wire, write_wire
 from mdmr_provision.as2.mime import params, parse_entity, split_multipart
 from mdmr_provision.cli import main
 from mdmr_provision.verify import manifest_text, sign_manifest
+from tests.support.example import copy_example
 
 PASS_ENV = "ORG10000_KEY_PASSPHRASE"
 PASSPHRASE = "verify-report-test-Passphrase-41c7"
 PROOF = "proof.outbound.sandbox.ORG10000.ORG10000.as2-a"
 INBOUND = "proof.inbound.sandbox.ORG10000"
 
-pytestmark = pytest.mark.integration
 
 
 @dataclass(frozen=True)
