@@ -18,6 +18,8 @@ EXIT_INTERNAL = 3
 EXIT_INTERRUPTED = 130
 #: ``plan --detailed-exitcode``: changes are pending (Terraform's convention).
 EXIT_CHANGES_PENDING = 2
+#: ``status --fail-incomplete``: the exit criteria are not met (by real evidence).
+EXIT_INCOMPLETE = 2
 
 
 class MdmrError(Exception):
@@ -46,6 +48,12 @@ class Problem:
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}:{self.column}"
         return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class UsageError(MdmrError):
+    """The command line asks for something that cannot be done as written (exit 2)."""
+
+    exit_code = EXIT_USAGE
 
 
 class InventoryError(MdmrError):

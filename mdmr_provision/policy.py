@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from mdmr_provision.core.types import EvidenceKind
 from mdmr_provision.tis import EST
 
 
@@ -40,6 +41,12 @@ RULES: Mapping[str, Rule] = {
             "changed certificate or AS2 client",
             "any change to the AS2 client or the certificates means connectivity testing "
             "must be redone",
+        ),
+        Rule(
+            "R11",
+            "exit criteria met with real evidence",
+            "files sent via FTS to sandbox, enrolment and production, and a connection "
+            "established to DR",
         ),
         Rule(
             "R8",
@@ -114,6 +121,31 @@ def proof_stale(at_proof: Mapping[str, str], current: Mapping[str, str]) -> Verd
         return None
     names = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
     return _because("R7", f"{names} changed since the last proof")
+
+
+def evidence_kind(attributes: Mapping[str, object]) -> EvidenceKind | None:
+    """The kind of evidence a state record holds; None when it does not say (not real)."""
+    raw = attributes.get("evidence")
+    try:
+        return EvidenceKind(raw) if isinstance(raw, str) else None
+    except ValueError:
+        return None
+
+
+def rehearsal_only(attributes: Mapping[str, object], simulate: bool) -> Verdict | None:
+    """R11 (GUIDE.md §6): a run against the real MDM/R relies on real evidence only.
+
+    A proof made against the built-in simulator holds for ``--simulate`` runs and is
+    pending otherwise, however recent it is.
+    """
+    kind = evidence_kind(attributes)
+    if simulate or kind is EvidenceKind.REAL:
+        return None
+    when = attributes.get("proven_at") or attributes.get("checked_at")
+    on = f" on {str(when)[:10]}" if isinstance(when, str) else ""
+    what = (f"only rehearsed against the built-in simulator{on}" if kind is not None
+            else f"proven{on} without a record of what it was proven against")
+    return _because("R11", f"{what}; prove it against the MDM/R")
 
 
 def ontario_date(moment: datetime) -> date:

@@ -135,6 +135,7 @@ def _execute(
         check_only=check_only,
         services={SERVICE_KEY: services},
         facts=plan.facts,
+        simulate=bool(args.simulate),
     )
     progress = make_progress(len(plan.changes))
     executor = Executor(

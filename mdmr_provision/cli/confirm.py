@@ -11,7 +11,7 @@ import argparse
 import asyncio
 import getpass
 
-from mdmr_provision.core.types import Action, Evidence, ResourceRecord
+from mdmr_provision.core.types import Action, Evidence, EvidenceKind, ResourceRecord
 from mdmr_provision.errors import EXIT_OK, MdmrError
 from mdmr_provision.planner.plan import build_plan
 from mdmr_provision.planner.session import add_inventory_options, now, open_session
@@ -63,13 +63,16 @@ def run(args: argparse.Namespace) -> int:
             address=change.address, kind=change.kind, fingerprint=change.fingerprint,
             attributes={"inputs": inputs if isinstance(inputs, dict) else {},
                         "proven_at": moment.isoformat(), "manual": True, "note": note,
+                        # A person saw it happen: what they confirm is the real exchange.
+                        "evidence": EvidenceKind.REAL.value,
                         "confirmed_by": who},
             updated_at=moment,
         )
         evidence = Evidence(address=change.address, kind="proof.manual",
                             environment=change.environment, ok=True, at=moment,
                             details={"note": note, "confirmed_by": who,
-                                     "reason": change.reason})
+                                     "reason": change.reason},
+                            evidence=EvidenceKind.REAL)
         session.store.save(state.with_record(record).with_evidence(evidence),
                            previous=state, now=moment)
     print(f"{args.address}: confirmed by {who}")

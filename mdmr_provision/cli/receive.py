@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mdmr_provision.as2 import Mdn, MdnReply, parse_mdn
-from mdmr_provision.core.types import Action, Evidence, JsonValue, ResourceRecord
+from mdmr_provision.core.types import Action, Evidence, EvidenceKind, JsonValue, ResourceRecord
 from mdmr_provision.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -91,6 +91,11 @@ class _Receiving:
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
+    @property
+    def kind(self) -> EvidenceKind:
+        """A test file from the built-in simulator is a rehearsal, from the MDM/R real."""
+        return EvidenceKind.of_run(self.simulate)
+
     # -- planning and recording (worker thread: the lock may wait) --------------------------
 
     def unproven(self) -> set[str]:
@@ -125,7 +130,7 @@ class _Receiving:
                 "mdn_signed": mdn.signed, "signer_sha256": got.signer_sha256,
                 "received_at": got.received_at, "recorded_at": moment.isoformat(),
                 "stored": shown_path(Path(got.stored), self.session.inventory.root),
-                "received_by": "receive",
+                "received_by": "receive", "evidence": self.kind.value,
             }
             kept = keep.inbound_kept(self.session.inventory, proof.org, got.environment,
                                      got.message_id, got.signed_entity)
@@ -133,11 +138,11 @@ class _Receiving:
                                           Path(got.stored), kept)
             record = ResourceRecord(
                 address=change.address, kind=change.kind, fingerprint=change.fingerprint,
-                attributes=proof_attributes(change, moment, file=got.file_name),
+                attributes=proof_attributes(change, moment, self.kind, file=got.file_name),
                 updated_at=moment)
             evidence = Evidence(address=change.address, kind=proof.kind,
                                 environment=change.environment, ok=True, at=moment,
-                                details=details, files=files)
+                                details=details, files=files, evidence=self.kind)
             store.save(state.with_record(record).with_evidence(evidence), previous=state,
                        now=moment)
         return str(evidence_dir / next(f for f in files if f.endswith("evidence.json")))

@@ -43,6 +43,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         "certificate and key from the inventory (default: the only LDC)")
     parser.add_argument("--json", action="store_true",
                         help="print the report document as JSON on stdout")
+    parser.add_argument("--simulate", action="store_true",
+                        help="judge each proof as a --simulate run would (rehearsal evidence "
+                        "shows as proven); \"complete\" still counts real evidence only")
     parser.set_defaults(func=run)
 
 
@@ -60,14 +63,15 @@ def run(args: argparse.Namespace) -> int:
     # Loaded first: a wrong passphrase must fail before anything is written.
     signer = load_signer(inventory, args.sign) if args.sign is not None else None
     state = session.store.load()
-    status = judge(session, state, now())
+    status = judge(session, state, now(), simulate=bool(args.simulate))
     report = build_report(inventory, status, state.history, environment=env, since=since,
                           state={"lineage": state.lineage, "serial": state.serial})
     files = write_report(report, session.store.path.parent / "evidence", args.out, signer)
     if args.json:
         sys.stdout.write(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     else:
-        verdict = "complete" if report["complete"] else "incomplete"
+        verdict = "complete" if report["complete"] else \
+            "complete (rehearsal only)" if report["complete_rehearsal"] else "incomplete"
         signed = f", signed by {signer.org_id}" if signer is not None else ""
         print(f"report: wrote {len(files)} files to {args.out} "
               f"({report['criteria_met']} of {report['criteria_total']} criteria met, "

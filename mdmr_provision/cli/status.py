@@ -9,7 +9,7 @@ import sys
 from datetime import datetime
 
 from mdmr_provision.core.types import Change
-from mdmr_provision.errors import EXIT_OK
+from mdmr_provision.errors import EXIT_INCOMPLETE, EXIT_OK, UsageError
 from mdmr_provision.planner.plan import build_plan
 from mdmr_provision.planner.session import (
     Session,
@@ -42,7 +42,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--fail-incomplete", action="store_true",
-        help="exit 2 when the exit criteria are not all met",
+        help="exit 2 unless real evidence meets every exit criterion",
+    )
+    parser.add_argument(
+        "--accept-rehearsal", action="store_true",
+        help="with --fail-incomplete: let rehearsal evidence (--simulate runs) meet the "
+        "criteria, for a CI gate that rehearses against the built-in simulator",
     )
     parser.set_defaults(func=run)
 
@@ -59,16 +64,20 @@ def judge(session: Session, state: State, moment: datetime, *, simulate: bool = 
         plan = asyncio.run(build_plan(session.inventory, session.resources, state, now=moment,
                                       targets=targets, simulate=simulate))
         changes = {c.address: c for c in plan.changes}
-    return build_status(session.inventory, changes, state.records, state.history, moment)
+    return build_status(session.inventory, changes, state.records, state.history, moment,
+                        simulate=simulate)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.accept_rehearsal and not args.fail_incomplete:
+        raise UsageError("--accept-rehearsal only changes --fail-incomplete: pass both")
     session = open_session(args)
     status = judge(session, session.store.load(), now(), simulate=args.simulate)
     if args.json:
         sys.stdout.write(json.dumps(status_to_json(status), indent=2) + "\n")
     else:
         print_status(status)
-    if args.fail_incomplete and not status.complete:
-        return 2
+    met = status.complete_rehearsal if args.accept_rehearsal else status.complete
+    if args.fail_incomplete and not met:
+        return EXIT_INCOMPLETE
     return EXIT_OK

@@ -101,6 +101,23 @@ class ResourceRecord:
     updated_at: datetime
 
 
+class EvidenceKind(enum.StrEnum):
+    """Which MDM/R a proof was made against (GUIDE.md §6).
+
+    Only real evidence can be attached to a self-certification: a rehearsal shows the
+    configuration works end to end against the built-in simulator, never that the LDC
+    can exchange files with the MDM/R.
+    """
+
+    REAL = "real"  # the endpoints the inventory names (or a person's confirmation)
+    REHEARSAL = "rehearsal"  # the built-in MDM/R simulator (``--simulate``)
+
+    @classmethod
+    def of_run(cls, simulate: bool) -> EvidenceKind:
+        """The kind of evidence a run with or without ``--simulate`` makes."""
+        return cls.REHEARSAL if simulate else cls.REAL
+
+
 @dataclass(frozen=True)
 class Evidence:
     """One entry of the append-only proof history (what a self-certification attaches)."""
@@ -113,6 +130,8 @@ class Evidence:
     details: Mapping[str, JsonValue]
     #: Files kept as evidence (relative to the evidence directory).
     files: tuple[str, ...] = ()
+    #: Real (the MDM/R) or rehearsal (the built-in simulator); always said, never implied.
+    evidence: EvidenceKind = field(kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -183,11 +202,18 @@ class ApplyContext:
     #: good one instead of probing again moments later (a failed one is probed again: it may
     #: have been fixed since).
     facts: Mapping[str, FactResult] = field(default_factory=dict)
+    #: The run talks to the built-in MDM/R simulator: what it proves is a rehearsal.
+    simulate: bool = False
 
     def known_good(self, key: str) -> FactResult | None:
         """The plan's fact for ``key`` when it succeeded, else None (probe again)."""
         fact = self.facts.get(key)
         return fact if fact is not None and fact.ok else None
+
+    @property
+    def evidence_kind(self) -> EvidenceKind:
+        """The kind of evidence this run's proofs make."""
+        return EvidenceKind.of_run(self.simulate)
 
 
 class Resource(abc.ABC):

@@ -179,6 +179,7 @@ class Executor:
                         "fingerprint": prior.fingerprint,
                         "attributes": dict(prior.attributes),
                     },
+                    evidence=self.ctx.evidence_kind,
                 )
             )
         self._commit(new)

@@ -16,7 +16,7 @@ import json
 import socket
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives import hashes
 
 from mdmr_provision.as2 import AS2Client, Mdn, MdnRequest, build_message, check_mdn, parse_digest
 from mdmr_provision.atomic import atomic_write
-from mdmr_provision.core.types import JsonValue
+from mdmr_provision.core.types import EvidenceKind, JsonValue
 from mdmr_provision.errors import MdmrError, TransportError
 from mdmr_provision.facts.dns import resolve
 from mdmr_provision.inventory.model import DnsSettings, FileNameTag
@@ -159,6 +159,8 @@ class OutboundRequest:
     evidence_dir: Path
     #: Set for a server reached over SSH: the files then leave from that server (R5).
     forwarder: Forwarder | None = None
+    #: Real (the MDM/R) or rehearsal (the built-in simulator): the summary on disk says it.
+    evidence: EvidenceKind = field(kw_only=True)
 
 
 def _ssl_context(profile: SendProfile) -> ssl.SSLContext | None:
@@ -187,6 +189,7 @@ async def prove_outbound(
         "sender": profile.org_id, "ldc": req.ldc, "url": profile.url,
         "sender_cert_sha256": sign_cert.fingerprint(hashes.SHA256()).hex(),
         "mdmr_cert_sha256": partner_cert.fingerprint(hashes.SHA256()).hex(),
+        "evidence": req.evidence.value,
     }
     try:
         return await _prove(req, namer, context, sign_cert, sign_key, partner_cert,

@@ -23,7 +23,7 @@ from typing import Any
 
 from mdmr_provision import __version__
 from mdmr_provision.atomic import atomic_write, atomic_write_text
-from mdmr_provision.core.types import Evidence, JsonValue
+from mdmr_provision.core.types import Evidence, EvidenceKind, JsonValue
 from mdmr_provision.errors import MdmrError, StateError
 from mdmr_provision.inventory.model import ENVIRONMENTS, Inventory
 from mdmr_provision.planner.mask import mask_mapping
@@ -106,7 +106,8 @@ def _certificates(details: Mapping[str, JsonValue]) -> dict[str, JsonValue]:
 def _attempt(ev: Evidence) -> dict[str, JsonValue]:
     d = ev.details
     return {
-        "at": ev.at.isoformat(), "ok": ev.ok, "simulated": bool(d.get("simulated")),
+        "at": ev.at.isoformat(), "ok": ev.ok, "evidence": ev.evidence.value,
+        "simulated": ev.evidence is EvidenceKind.REHEARSAL,
         "error": None if ev.ok else str(d.get("error") or "failed (no reason recorded)"),
         "url": _get(d, "url"),
         "server": _get(d, "server"),
@@ -159,6 +160,8 @@ def build_report(inventory: Inventory, status: Status, history: Sequence[Evidenc
     matrix["criteria"] = [r for r in rows if isinstance(r, dict) and r["id"] in wanted] \
         if isinstance(rows, list) else []
     done = sum(1 for c in criteria if c.ok)
+    rehearsed = sum(1 for c in criteria if c.ok_rehearsal)
+    kinds = {e.evidence for e in kept if e.kind.startswith("proof.")}
     return {
         "report_version": REPORT_VERSION,
         "generated_at": status.generated_at.isoformat(),
@@ -169,11 +172,15 @@ def build_report(inventory: Inventory, status: Status, history: Sequence[Evidenc
         "since": since.isoformat() if since else None,
         "state": {"lineage": None, "serial": 0, **(state or {})},
         "exit_criteria": EXIT_CRITERIA,
+        # Real evidence only: what a self-certification may claim (GUIDE.md §6).
         "complete": bool(criteria) and done == len(criteria),
+        "complete_rehearsal": bool(criteria) and rehearsed == len(criteria),
         "criteria_met": done,
+        "criteria_met_rehearsal": rehearsed,
         "criteria_total": len(criteria),
         "evidence_recorded": bool(kept),
-        "simulated": any(bool(e.details.get("simulated")) for e in kept),
+        "simulated": EvidenceKind.REHEARSAL in kinds,
+        "all_simulated": kinds == {EvidenceKind.REHEARSAL},
         "organisations": [
             {"org_id": o.org_id, "name": o.name, "role": o.role.value,
              "roles": [r.value for r in o.roles], "as2_id": o.as2_id,
@@ -353,8 +360,10 @@ def _tables(report: Mapping[str, JsonValue]) -> list[dict[str, Any]]:
             continue
         proofs = c.get("proofs")
         items = [p for p in proofs if isinstance(p, dict)] if isinstance(proofs, list) else []
-        done = sum(1 for p in items if p.get("status") == "proven")
-        mark = "proven" if c.get("ok") else worst(str(p.get("status")) for p in items)
+        done = sum(1 for p in items if p.get("status") in ("proven", "rehearsed"))
+        # A cell met only by rehearsal evidence never reads "proven".
+        mark = "proven" if c.get("ok") else "rehearsed" if c.get("ok_rehearsal") \
+            else worst(str(p.get("status")) for p in items)
         key = (str(c["kind"]), str(c["org_id"]))
         row = tables.setdefault(str(c["ldc"]), {}).setdefault(key, {})
         row[str(c["environment"])] = f"{mark} {done}/{len(items)}"

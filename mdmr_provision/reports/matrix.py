@@ -13,8 +13,10 @@ from mdmr_provision.inventory.model import ENVIRONMENTS
 from mdmr_provision.reports.status import Criterion, Status, worst
 
 _MARKS = {
-    True: {"proven": "✔", "failed": "✘", "pending": "…", "blocked": "!", "manual": "✋"},
-    False: {"proven": "ok", "failed": "FAIL", "pending": "..", "blocked": "!!", "manual": "man"},
+    True: {"proven": "✔", "rehearsed": "≈", "failed": "✘", "pending": "…", "blocked": "!",
+           "manual": "✋"},
+    False: {"proven": "ok", "rehearsed": "reh", "failed": "FAIL", "pending": "..",
+            "blocked": "!!", "manual": "man"},
 }
 
 
@@ -22,10 +24,13 @@ def _cell(criterion: Criterion | None, unicode: bool) -> str:
     if criterion is None:
         return "-"
     marks = _MARKS[unicode]
-    done = sum(1 for i in criterion.items if i.status == "proven")
     total = len(criterion.items)
     if criterion.ok:
-        return f"{marks['proven']} {done}/{total}"
+        return f"{marks['proven']} {total}/{total}"
+    if criterion.ok_rehearsal:
+        # Holds against the simulator only: never shown with the mark of real evidence.
+        return f"{marks['rehearsed']} {total}/{total}"
+    done = sum(1 for i in criterion.items if i.rehearsed)
     return f"{marks[worst(i.status for i in criterion.items)]} {done}/{total}"
 
 
@@ -46,11 +51,12 @@ def render_status(status: Status, *, unicode: bool = True) -> str:
             lines.append("  " + label + "".join(
                 _cell(cells.get(e), unicode).ljust(width) for e in ENVIRONMENTS).rstrip())
         lines.append("")
-    problems = [(c, i) for c in status.criteria for i in c.items if i.status != "proven"]
+    problems = [(c, i) for c in status.criteria for i in c.items if not i.real]
     if problems:
         lines.append("Not yet proven:")
         for _c, item in problems[:40]:
-            lines.append(f"  {item.address}: {item.status}: {item.reason}")
+            shown = "rehearsed" if item.status == "proven" else item.status
+            lines.append(f"  {item.address}: {shown}: {item.reason}")
         if len(problems) > 40:
             lines.append(f"  ... and {len(problems) - 40} more (see --json)")
         lines.append("")
@@ -69,12 +75,18 @@ def render_status(status: Status, *, unicode: bool = True) -> str:
                  + (f"from {prod} (cutover {due.get('cutover')})" if prod
                     else "set policy.cutover_date to plan it"))
     total = len(status.criteria)
-    done = sum(1 for c in status.criteria if c.ok)
-    verdict = "COMPLETE" if status.complete else "INCOMPLETE"
     if status.simulated:
-        lines.append("Proven against the built-in MDM/R simulator: a rehearsal, not evidence of "
-                     "connectivity with the MDM/R.")
-    lines.append(f"Connectivity testing: {verdict} ({done} of {total} criteria met)")
+        lines.append("Rehearsal evidence (≈) was made against the built-in MDM/R simulator: it "
+                     "shows the configuration works, not connectivity with the MDM/R."
+                     if unicode else
+                     "Rehearsal evidence (reh) was made against the built-in MDM/R simulator: it "
+                     "shows the configuration works, not connectivity with the MDM/R.")
+    counted = f"{status.met} of {total} criteria met with real evidence"
+    if status.met_rehearsal != status.met:
+        counted += f" ({status.met_rehearsal} of {total} counting rehearsals)"
+    lines.append(f"Criteria: {counted}")
+    # The verdict ends the output, so a reader (or a script's last line) cannot miss it.
+    lines.append(f"Connectivity testing: {status.verdict}")
     return "\n".join(lines) + "\n"
 
 
@@ -82,6 +94,7 @@ def render_status(status: Status, *, unicode: bool = True) -> str:
 _MARK_STYLES = {
     "✔": "green", "ok": "green", "✘": "bold red", "FAIL": "bold red", "…": "yellow",
     "..": "yellow", "!": "bold red", "!!": "bold red", "✋": "bold yellow", "man": "bold yellow",
+    "≈": "cyan", "reh": "cyan", "rehearsed": "cyan",
     "INCOMPLETE": "bold red", "COMPLETE": "bold green", "rehearsal": "bold yellow",
     "failed": "red", "blocked": "red", "pending": "yellow", "manual": "yellow",
 }
@@ -91,7 +104,7 @@ def print_status(status: Status, stream: TextIO | None = None) -> None:
     """Print :func:`render_status` with the marks coloured (on a terminal, colour allowed)."""
     out = stream if stream is not None else sys.stdout
     console = console_for(out)
-    for line in render_status(status, unicode=can_encode(out, "✔✘…✋")).splitlines():
+    for line in render_status(status, unicode=can_encode(out, "✔✘…✋≈")).splitlines():
         text = Text(line)
         for word, style in _MARK_STYLES.items():
             text.highlight_regex(rf"(?<![\w.]){re.escape(word)}(?!\w)", style)

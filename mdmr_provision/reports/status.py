@@ -4,6 +4,10 @@ Built from a plan limited to the proofs (which reads only local files: certifica
 rendered AS2 profiles), the state records and the evidence history, so ``status`` is as
 strict as ``plan``: a proof that ``plan`` would redo is not counted as proven here.
 
+Evidence comes in two kinds (GUIDE.md §6): real (the MDM/R) and rehearsal (the built-in
+simulator).  ``complete`` counts real evidence only; ``complete_rehearsal`` says whether the
+criteria hold when rehearsal evidence counts too, which is what a ``--simulate`` run proves.
+
 Criteria, per LDC:
   * outbound, for each transfer environment and each organisation sending for the LDC
     (the LDC and its authorised agents): every server proven (R2, R4, R5, R12);
@@ -19,7 +23,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from mdmr_provision import policy
-from mdmr_provision.core.types import Action, Change, Evidence, JsonValue, ResourceRecord
+from mdmr_provision.core.types import (
+    Action,
+    Change,
+    Evidence,
+    EvidenceKind,
+    JsonValue,
+    ResourceRecord,
+)
 from mdmr_provision.inventory.model import TRANSFER_ENVIRONMENTS, Inventory
 
 
@@ -28,9 +39,23 @@ class Item:
     """One proof behind a criterion."""
 
     address: str
-    status: str  # "proven", "pending", "failed", "blocked", "manual"
+    #: "proven", "rehearsed" (only rehearsal evidence holds; the run wants real evidence),
+    #: "pending", "failed", "blocked", "manual".
+    status: str
     proven_at: str | None
     reason: str
+    #: The kind of evidence the state record holds ("real", "rehearsal"), if any.
+    evidence: str | None = None
+
+    @property
+    def real(self) -> bool:
+        """Proven with real evidence: what a self-certification can rely on."""
+        return self.status == "proven" and self.evidence == EvidenceKind.REAL.value
+
+    @property
+    def rehearsed(self) -> bool:
+        """Holds when rehearsal evidence counts (proven either way, or only rehearsed)."""
+        return self.status in ("proven", "rehearsed")
 
 
 @dataclass(frozen=True)
@@ -44,7 +69,13 @@ class Criterion:
 
     @property
     def ok(self) -> bool:
-        return bool(self.items) and all(i.status == "proven" for i in self.items)
+        """Met by real evidence."""
+        return bool(self.items) and all(i.real for i in self.items)
+
+    @property
+    def ok_rehearsal(self) -> bool:
+        """Met when rehearsal evidence counts too."""
+        return bool(self.items) and all(i.rehearsed for i in self.items)
 
 
 @dataclass(frozen=True)
@@ -68,14 +99,37 @@ class Status:
 
     @property
     def complete(self) -> bool:
+        """Every criterion met by real evidence: what a self-certification may claim."""
         return bool(self.criteria) and all(c.ok for c in self.criteria)
+
+    @property
+    def complete_rehearsal(self) -> bool:
+        """Every criterion met when rehearsal evidence counts too."""
+        return bool(self.criteria) and all(c.ok_rehearsal for c in self.criteria)
+
+    @property
+    def met(self) -> int:
+        """Criteria met by real evidence."""
+        return sum(1 for c in self.criteria if c.ok)
+
+    @property
+    def met_rehearsal(self) -> int:
+        """Criteria met when rehearsal evidence counts too."""
+        return sum(1 for c in self.criteria if c.ok_rehearsal)
+
+    @property
+    def verdict(self) -> str:
+        """``COMPLETE``, ``COMPLETE (rehearsal only)`` or ``INCOMPLETE``."""
+        if self.complete:
+            return "COMPLETE"
+        return "COMPLETE (rehearsal only)" if self.complete_rehearsal else "INCOMPLETE"
 
 
 def worst(statuses: Iterable[str]) -> str:
     """The status a matrix cell shows for proofs not all proven: the worst one among them."""
     present = set(statuses)
-    return next((s for s in ("failed", "blocked", "manual", "pending") if s in present),
-                "pending")
+    return next((s for s in ("failed", "blocked", "manual", "pending", "rehearsed")
+                 if s in present), "pending")
 
 
 def _last_evidence(history: Sequence[Evidence]) -> dict[str, Evidence]:
@@ -85,39 +139,55 @@ def _last_evidence(history: Sequence[Evidence]) -> dict[str, Evidence]:
     return last
 
 
+def _kind(record: ResourceRecord | None) -> str | None:
+    kind = policy.evidence_kind(record.attributes) if record else None
+    return kind.value if kind else None
+
+
 def _item(address: str, change: Change | None, record: ResourceRecord | None,
           last: Evidence | None) -> Item:
     proven_at = record.attributes.get("proven_at") or record.attributes.get("checked_at") \
         if record else None
     when = str(proven_at) if proven_at else None
+    kind = _kind(record)
     if change is None:
-        return Item(address, "pending", when, "not planned")
+        return Item(address, "pending", when, "not planned", kind)
     if change.action is Action.NOOP:
         if last is not None and not last.ok:
             return Item(address, "failed", when, "the last attempt failed: "
-                        + str(last.details.get("error") or "see history"))
-        return Item(address, "proven", when, change.reason)
+                        + str(last.details.get("error") or "see history"), kind)
+        return Item(address, "proven", when, change.reason, kind)
+    if change.after.get("rehearsed") is True and (last is None or last.ok):
+        return Item(address, "rehearsed", when, change.reason, kind)
     status = {Action.BLOCKED: "blocked", Action.MANUAL: "manual"}.get(change.action, "pending")
     if status == "pending" and last is not None and not last.ok:
         status = "failed"
-    return Item(address, status, when, change.reason)
+    return Item(address, status, when, change.reason, kind)
 
 
 def _dr_item(address: str, record: ResourceRecord | None, inventory: Inventory,
-             now: datetime) -> Item:
+             now: datetime, simulate: bool) -> Item:
     raw = record.attributes.get("checked_at") if record else None
+    when = raw if isinstance(raw, str) else None
     checked = datetime.fromisoformat(raw) if isinstance(raw, str) else None
+    kind = _kind(record)
     due = policy.dr_retest_due(checked, now, inventory.policy.dr_retest_months)
-    if due is None:
-        return Item(address, "proven", raw if isinstance(raw, str) else None,
-                    "DR reachable within the re-test interval")
-    return Item(address, "pending", raw if isinstance(raw, str) else None, due.reason)
+    if due is not None:
+        return Item(address, "pending", when, due.reason, kind)
+    rehearsal = policy.rehearsal_only(record.attributes, simulate) if record else None
+    if rehearsal is not None:
+        return Item(address, "rehearsed", when, rehearsal.reason, kind)
+    return Item(address, "proven", when, "DR reachable within the re-test interval", kind)
 
 
 def build_status(inventory: Inventory, changes: Mapping[str, Change],
                  records: Mapping[str, ResourceRecord], history: Sequence[Evidence],
-                 now: datetime) -> Status:
-    """The matrix from a proofs-only plan's changes, the records and the history."""
+                 now: datetime, *, simulate: bool = False) -> Status:
+    """The matrix from a proofs-only plan's changes, the records and the history.
+
+    ``simulate``: the plan was made for a ``--simulate`` run (rehearsal evidence counts as
+    proven there); it must be the flag the plan was built with.
+    """
     last = _last_evidence(history)
     criteria: list[Criterion] = []
     for ldc in inventory.ldcs:
@@ -142,7 +212,8 @@ def build_status(inventory: Inventory, changes: Mapping[str, Change],
         else:
             for org in inventory.senders_for(ldc.org_id, "production"):
                 items = tuple(_dr_item(f"reachability.dr.{s.name}",
-                                       records.get(f"reachability.dr.{s.name}"), inventory, now)
+                                       records.get(f"reachability.dr.{s.name}"), inventory, now,
+                                       simulate)
                               for s in org.servers) or _unprovable(f"reachability.dr.{org.org_id}",
                                                                    org.org_id)
                 criteria.append(Criterion(f"dr.{ldc.org_id}.{org.org_id}", "dr", "dr",
@@ -150,8 +221,7 @@ def build_status(inventory: Inventory, changes: Mapping[str, Change],
     certs = tuple(_cert(o.org_id, changes.get(f"certificate.{o.org_id}"), inventory)
                   for o in inventory.organisations)
     kept = _dedupe(criteria)
-    simulated = any(bool(last[i.address].details.get("simulated"))
-                    for c in kept for i in c.items if i.address in last)
+    simulated = any(i.evidence == EvidenceKind.REHEARSAL.value for c in kept for i in c.items)
     return Status(now, kept, certs, _due(inventory, certs, records, now), simulated)
 
 
@@ -225,13 +295,18 @@ def _due(inventory: Inventory, certs: Sequence[CertStatus],
 def status_to_json(status: Status) -> dict[str, JsonValue]:
     return {
         "complete": status.complete,
+        "complete_rehearsal": status.complete_rehearsal,
+        "verdict": status.verdict,
+        "criteria_met": status.met,
+        "criteria_met_rehearsal": status.met_rehearsal,
+        "criteria_total": len(status.criteria),
         "simulated": status.simulated,
         "generated_at": status.generated_at.isoformat(),
         "criteria": [
             {"id": c.id, "kind": c.kind, "environment": c.environment, "ldc": c.ldc,
-             "org_id": c.org_id, "ok": c.ok,
+             "org_id": c.org_id, "ok": c.ok, "ok_rehearsal": c.ok_rehearsal,
              "proofs": [{"address": i.address, "status": i.status, "proven_at": i.proven_at,
-                         "reason": i.reason} for i in c.items]}
+                         "evidence": i.evidence, "reason": i.reason} for i in c.items]}
             for c in status.criteria
         ],
         "certificates": [

@@ -244,6 +244,11 @@ class Reachability(Resource):
                                        ctx.inventory.policy.dr_retest_months)
             if due is not None:
                 return replace(change, rule=due.rule, reason=f"{self.what}: {due.reason}")
+            rehearsal = policy.rehearsal_only(prior.attributes, ctx.simulate)
+            if rehearsal is not None:
+                return replace(change, rule=rehearsal.rule,
+                               after={**change.after, "rehearsed": True},
+                               reason=f"{self.what}: {rehearsal.reason}")
         return replace(change, action=Action.NOOP,
                        reason=f"{self.what} works, as last recorded{note} ({self.rules})")
 
@@ -255,12 +260,12 @@ class Reachability(Resource):
             raise TransportError(f"{self.address}: {fact.error}")
         evidence: tuple[Evidence, ...] = ()
         if self.environment == "dr" and isinstance(fact.value, dict):
-            simulated = bool(getattr(ctx.services.get("runtime"), "simulate", False))
             evidence = (Evidence(address=self.address, kind="proof.dr", environment="dr",
-                                 ok=True, at=ctx.now,
-                                 details={**fact.value, "simulated": simulated}),)
+                                 ok=True, at=ctx.now, details=dict(fact.value),
+                                 evidence=ctx.evidence_kind),)
         return Outcome(ok=True, message=f"{self.what}: ok",
-                       attributes={"facts": fact.digest, "checked_at": ctx.now.isoformat()},
+                       attributes={"facts": fact.digest, "checked_at": ctx.now.isoformat(),
+                                   "evidence": ctx.evidence_kind.value},
                        evidence=evidence)
 
 

@@ -30,6 +30,7 @@ from mdmr_provision.core.types import (
     ApplyContext,
     Change,
     Evidence,
+    EvidenceKind,
     Facts,
     JsonValue,
     Outcome,
@@ -164,20 +165,30 @@ class _Proof(Resource):
             if due is not None:
                 return replace(base, action=self._fresh_action(ctx), rule=due.rule,
                                reason=due.reason + how)
-        when = prior.attributes.get("proven_at", "?")
+        rehearsal = policy.rehearsal_only(prior.attributes, ctx.simulate)
+        if rehearsal is not None:
+            # Everything else holds: ``status`` shows it as rehearsed, not as never done.
+            return replace(base, action=self._fresh_action(ctx), rule=rehearsal.rule,
+                           reason=rehearsal.reason + how,
+                           after={**base.after, "rehearsed": True})
+        when = str(prior.attributes.get("proven_at", "?"))[:10]
         manual = " (confirmed by a person)" if prior.attributes.get("manual") else ""
-        return replace(base, reason=f"proven {str(when)[:10]}{manual}: {self.what}")
+        if policy.evidence_kind(prior.attributes) is EvidenceKind.REHEARSAL:
+            return replace(base, reason=f"rehearsed {when} against the built-in simulator: "
+                                        f"{self.what}")
+        return replace(base, reason=f"proven {when}{manual}: {self.what}")
 
     def record(self, change: Change, ctx: ApplyContext, **extra: JsonValue) -> dict[str, JsonValue]:
-        return proof_attributes(change, ctx.now, **extra)
+        return proof_attributes(change, ctx.now, ctx.evidence_kind, **extra)
 
 
-def proof_attributes(change: Change, proven_at: datetime,
+def proof_attributes(change: Change, proven_at: datetime, kind: EvidenceKind,
                      **extra: JsonValue) -> dict[str, JsonValue]:
-    """The state attributes of a proof made for ``change`` (the planned inputs it used)."""
+    """The state attributes of a proof made for ``change`` (the planned inputs it used)
+    with ``kind`` of evidence."""
     inputs = change.after.get("inputs")
     return {"inputs": inputs if isinstance(inputs, dict) else {},
-            "proven_at": proven_at.isoformat(), **extra}
+            "proven_at": proven_at.isoformat(), "evidence": kind.value, **extra}
 
 
 class OutboundProof(_Proof):
@@ -210,7 +221,7 @@ class OutboundProof(_Proof):
         request = OutboundRequest(
             profile=profile, ldc=self.ldc, large_size=self.inventory.policy.large_file_size,
             tag=self.inventory.policy.file_name_tag, dns=self.inventory.dns,
-            evidence_dir=evidence_dir, forwarder=forwarder,
+            evidence_dir=evidence_dir, forwarder=forwarder, evidence=ctx.evidence_kind,
         )
         waiter = getattr(services, "wait_for_mdn", None)
         ensure = getattr(services, "ensure_receivers", None)
@@ -224,8 +235,6 @@ class OutboundProof(_Proof):
             "server": self.server.name, "source_address": profile.source_address,
             "url": profile.url, "started_at": started.isoformat(),
             "inputs": change.after.get("inputs"),
-            # Evidence gathered against the built-in simulator is rehearsal, not MDM/R evidence.
-            "simulated": bool(getattr(services, "simulate", False)),
             **({"via": forwarder.via} if forwarder else {}),
         }
         try:
@@ -249,7 +258,8 @@ class OutboundProof(_Proof):
         files = tuple(sorted(str(p.relative_to(base)) for p in directory.glob("*")
                              if p.is_file())) if directory.exists() else ()
         return Evidence(address=self.address, kind=self.kind, environment=self.environment,
-                        ok=ok, at=ctx.now, details=dict(details), files=files)
+                        ok=ok, at=ctx.now, details=dict(details), files=files,
+                        evidence=ctx.evidence_kind)
 
 
 class InboundProof(_Proof):
@@ -294,7 +304,9 @@ class InboundProof(_Proof):
             raise MdmrError(f"{self.address}: the MDM/R sends this file; confirm it with "
                             f"{MANUAL_HINT.format(address=self.address)}")
         result = await send(self.environment, self.org.org_id)
-        details: dict[str, JsonValue] = {**result.evidence(), "simulated": True}
+        # Only the simulator can be asked to send its test file: this is a rehearsal.
+        details: dict[str, JsonValue] = {**result.evidence(),
+                                          "evidence": EvidenceKind.REHEARSAL.value}
         ok = bool(result.ok)
         message = f"proven: {result.file_name}" if ok else f"{result.file_name}: {result.error}"
         got: Received | None = None
@@ -316,11 +328,13 @@ class InboundProof(_Proof):
             keep_inbound_evidence, Path(ctx.evidence_dir), self.address, ctx.now, details,
             Path(got.stored) if ok and got is not None else None, kept)
         ev = Evidence(address=self.address, kind=self.kind, environment=self.environment,
-                      ok=ok, at=ctx.now, details=details, files=files)
+                      ok=ok, at=ctx.now, details=details, files=files,
+                      evidence=EvidenceKind.REHEARSAL)
         if not ok:
             return Outcome(ok=False, message=message, evidence=(ev,))
         return Outcome(ok=True, message=message, evidence=(ev,),
-                       attributes=self.record(change, ctx, file=result.file_name))
+                       attributes=proof_attributes(change, ctx.now, EvidenceKind.REHEARSAL,
+                                                   file=result.file_name))
 
 
 def keep_inbound_evidence(base: Path, address: str, at: datetime,

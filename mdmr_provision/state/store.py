@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from mdmr_provision.atomic import atomic_write_text
-from mdmr_provision.core.types import Evidence, JsonValue, ResourceRecord
+from mdmr_provision.core.types import Evidence, EvidenceKind, JsonValue, ResourceRecord
 from mdmr_provision.errors import MdmrError, StateError
 from mdmr_provision.planner.mask import mask_mapping
 
-FORMAT_VERSION = 1
+#: 2: evidence says its kind (``"evidence": "real"`` or ``"rehearsal"``) in every history
+#: entry and proof record.  Version 1 files are read and migrated (see :func:`migrate_v1`).
+FORMAT_VERSION = 2
 STATE_ENV = "MDMR_STATE"
 
 
@@ -91,6 +93,7 @@ def evidence_to_json(evidence: Evidence) -> dict[str, JsonValue]:
         "at": evidence.at.isoformat(),
         "details": mask_mapping(evidence.details),
         "files": list(evidence.files),
+        "evidence": evidence.evidence.value,
     }
 
 
@@ -124,15 +127,58 @@ def _parse_time(value: Any) -> datetime:
     return datetime.fromisoformat(value)
 
 
+#: Record kinds that hold evidence of a proof (their records say which kind).
+_PROOF_RECORDS = ("proof.", "reachability.dr.")
+
+
+def migrate_v1(doc: dict[str, Any]) -> dict[str, Any]:
+    """A version 1 document as version 2: the kind of every piece of evidence.
+
+    Version 1 marked rehearsals only inside an entry's details (``"simulated": true``,
+    written by ``apply --simulate``); everything else was made against the endpoints the
+    inventory names or confirmed by a person, so it is real.  A proof record takes the kind
+    of its latest successful history entry; one with no entry to go by is left without a
+    kind, which no run against the MDM/R counts as proven.
+    """
+    history = [dict(raw) for raw in list(doc["history"])]
+    latest: dict[str, str] = {}
+    for raw in history:
+        details = raw.get("details")
+        simulated = isinstance(details, dict) and details.get("simulated") is True
+        raw["evidence"] = (EvidenceKind.REHEARSAL if simulated else EvidenceKind.REAL).value
+        if raw.get("ok") is True:
+            latest[str(raw.get("address"))] = raw["evidence"]
+    resources: dict[str, Any] = {}
+    for address, raw in dict(doc["resources"]).items():
+        record = dict(raw)
+        attributes = dict(record["attributes"])
+        if address.startswith(_PROOF_RECORDS) and "evidence" not in attributes \
+                and address in latest:
+            attributes["evidence"] = latest[address]
+        record["attributes"] = attributes
+        resources[address] = record
+    return {**doc, "format_version": FORMAT_VERSION, "resources": resources, "history": history}
+
+
+def _evidence_kind(raw: Any) -> EvidenceKind:
+    try:
+        return EvidenceKind(raw)
+    except ValueError:
+        raise ValueError(f"evidence {raw!r} is neither 'real' nor 'rehearsal'") from None
+
+
 def state_from_json(doc: Any) -> State:
-    """Parse a state document; raises ``KeyError``/``TypeError``/``ValueError`` when malformed."""
+    """Parse a state document (migrating older versions); raises ``KeyError``/``TypeError``/
+    ``ValueError`` when malformed."""
     if not isinstance(doc, dict):
         raise TypeError("not a JSON object")
     version = doc["format_version"]
-    if version != FORMAT_VERSION:
+    if version not in (1, FORMAT_VERSION):
         raise ValueError(f"format_version {version!r} is not supported (expected {FORMAT_VERSION})")
     lineage = doc["lineage"]
     serial = doc["serial"]
+    if version == 1:
+        doc = migrate_v1(doc)
     if not isinstance(serial, int) or isinstance(serial, bool) or serial < 0:
         raise TypeError("serial must be a non-negative integer")
     if lineage is not None and not isinstance(lineage, str):
@@ -155,6 +201,7 @@ def state_from_json(doc: Any) -> State:
             at=_parse_time(raw["at"]),
             details=dict(raw["details"]),
             files=tuple(str(f) for f in raw.get("files", ())),
+            evidence=_evidence_kind(raw["evidence"]),
         )
         for raw in list(doc["history"])
     )

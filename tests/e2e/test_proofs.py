@@ -94,8 +94,12 @@ def test_readme_main_command(proven: Proven, capsys: pytest.CaptureFixture[str])
     assert any(line.startswith("[") and " succeeded proof.inbound.sandbox.ORG10000" in line
                for line in err.splitlines())
     assert "failed" not in err
-    assert out.rstrip().splitlines()[-1].startswith("Connectivity testing: COMPLETE (15 of 15")
-    assert out.rstrip().splitlines()[-2].startswith("Proven against the built-in MDM/R simulator")
+    # A rehearsal never reads as the real thing, and the verdict is the last line.
+    lines = out.rstrip().splitlines()
+    assert lines[-1] == "Connectivity testing: COMPLETE (rehearsal only)"
+    assert lines[-2] == ("Criteria: 0 of 15 criteria met with real evidence "
+                         "(15 of 15 counting rehearsals)")
+    assert lines[-3].startswith("Rehearsal evidence (≈) was made against the built-in MDM/R")
     assert "PRIVATE KEY" not in out + err
 
     inv = restore(proven.snapshot, proven.inv)
@@ -105,10 +109,81 @@ def test_readme_main_command(proven: Proven, capsys: pytest.CaptureFixture[str])
         status = cli(capsys, "status", "-i", str(inv), "--json")
     assert status.code == 0
     doc = json.loads(status.out)
-    assert doc["complete"] is True
+    assert (doc["complete"], doc["complete_rehearsal"]) == (False, True)
+    assert doc["verdict"] == "COMPLETE (rehearsal only)"
     assert doc["simulated"] is True  # rehearsal evidence is labelled as such
-    assert len(doc["criteria"]) == 15 and all(c["ok"] for c in doc["criteria"])
+    assert len(doc["criteria"]) == 15
+    assert not any(c["ok"] for c in doc["criteria"])
+    assert all(c["ok_rehearsal"] for c in doc["criteria"])
+    assert {p["evidence"] for c in doc["criteria"] for p in c["proofs"]} == {"rehearsal"}
     assert {c["kind"] for c in doc["criteria"]} == {"outbound", "inbound", "dr"}
+
+
+def test_every_record_and_history_entry_says_rehearsal(proven: Proven) -> None:
+    assert proven.code == 0, proven.err[-3000:]
+    recs = records(proven.snapshot)
+    kept = {a: r for a, r in recs.items() if a.startswith(("proof.", "reachability.dr."))}
+    assert len(kept) == 19 and {r["attributes"]["evidence"] for r in kept.values()} == {
+        "rehearsal"}
+    entries = history(proven.snapshot)
+    assert entries and {e["evidence"] for e in entries} == {"rehearsal"}
+    # The evidence summaries on disk say it too (a copied folder keeps its kind).
+    summaries = list((proven.snapshot / ".mdmr" / "evidence").rglob("evidence.json"))
+    assert summaries and all(json.loads(p.read_text())["evidence"] == "rehearsal"
+                             for p in summaries)
+
+
+def test_rehearsal_never_satisfies_a_run_against_the_mdmr(
+    work: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    inv = work
+    # plan: every proof is pending, saying why; nothing reads "proven".
+    plan = cli(capsys, "plan", "-i", str(inv), "--target", "proof.", "--json",
+               "--detailed-exitcode")
+    assert plan.code == 2, plan.err
+    changes = {c["address"]: c for c in json.loads(plan.out)["changes"]
+               if c["address"].startswith("proof.")}
+    assert len(changes) == 15
+    for address, change in changes.items():
+        assert "only rehearsed against the built-in simulator on " in change["reason"], address
+        assert change["action"] == ("manual" if ".inbound." in address else "verify"), address
+        assert change["rule"] == "R11"
+    # status: rehearsed, not complete; the CI gate fails unless it accepts rehearsals.
+    status = cli(capsys, "status", "-i", str(inv))
+    assert status.code == 0
+    assert status.out.rstrip().splitlines()[-1] == \
+        "Connectivity testing: COMPLETE (rehearsal only)"
+    assert ("proof.inbound.sandbox.ORG10000: rehearsed: only rehearsed against the built-in "
+            "simulator on ") in status.out
+    assert cli(capsys, "status", "-i", str(inv), "--fail-incomplete").code == 2
+    assert cli(capsys, "status", "-i", str(inv), "--simulate", "--fail-incomplete").code == 2
+    gate = cli(capsys, "status", "-i", str(inv), "--fail-incomplete", "--accept-rehearsal")
+    assert gate.code == 0, gate.out
+    alone = cli(capsys, "status", "-i", str(inv), "--accept-rehearsal")
+    assert alone.code == 2 and "--accept-rehearsal only changes --fail-incomplete" in alone.err
+    simulated = json.loads(cli(capsys, "status", "-i", str(inv), "--simulate", "--json").out)
+    assert (simulated["complete"], simulated["complete_rehearsal"]) == (False, True)
+    # report: not complete, and it says all the evidence was simulated.
+    out = tmp_path / "report"
+    report = cli(capsys, "report", "-i", str(inv), "--out", str(out), "--json")
+    assert report.code == 0, report.err
+    doc = json.loads(report.out)
+    assert (doc["complete"], doc["complete_rehearsal"]) == (False, True)
+    assert doc["all_simulated"] is True and doc["criteria_met"] == 0
+    md = (out / "connectivity-report.md").read_text()
+    assert "**Connectivity testing: COMPLETE (rehearsal only)**" in md
+    assert "**All evidence simulated.**" in md
+    # receive: a rehearsed inbound proof is not "already proven" against the MDM/R.
+    got = cli(capsys, "receive", "-i", str(inv), "--env", "sandbox", "--until-proven",
+              "--timeout", "0.5")
+    assert got.code == 1, got.out + got.err
+    assert "already proven" not in got.out
+    assert "waiting for the MDM/R's test file: proof.inbound.sandbox.ORG10000" in got.out
+    assert "not proven: proof.inbound.sandbox.ORG10000" in got.err
+    rehearsed = cli(capsys, "receive", "-i", str(inv), "--env", "sandbox", "--until-proven",
+                    "--simulate", "--timeout", "0.5")
+    assert rehearsed.code == 0, rehearsed.out + rehearsed.err
+    assert "proof.inbound.sandbox.ORG10000: already proven" in rehearsed.out
 
 
 def _check_outbound(ev: dict[str, Any], recs: dict[str, dict[str, Any]]) -> None:
@@ -236,7 +311,7 @@ def test_production_reverification_near_cutover(
     assert status["due"]["cutover"] == cutover.isoformat()
     assert status["due"]["production_reverification"] == (
         cutover - timedelta(days=30)).isoformat()
-    bad = {c["id"] for c in status["criteria"] if not c["ok"]}
+    bad = {c["id"] for c in status["criteria"] if not c["ok_rehearsal"]}
     assert bad and all(".production." in f".{i}." or i.startswith("inbound.production")
                        for i in bad)
 
@@ -248,7 +323,9 @@ def test_dr_retest_after_six_months(work: Path, capsys: pytest.CaptureFixture[st
         doc["resources"]["reachability.dr.as2-a"]["attributes"]["checked_at"] = seven
     edit_state(work, age)
     run = cli(capsys, "status", "-i", str(work))
-    assert "Connectivity testing: INCOMPLETE (14 of 15" in run.out
+    assert run.out.rstrip().splitlines()[-2:] == [
+        "Criteria: 0 of 15 criteria met with real evidence (14 of 15 counting rehearsals)",
+        "Connectivity testing: INCOMPLETE"]
     line = next(x for x in run.out.splitlines() if "reachability.dr.as2-a" in x)
     assert "pending: DR reachability last proven " in line, line
     assert line.endswith("(guide: DR connectivity is re-tested every six months after cutover)")
@@ -256,10 +333,10 @@ def test_dr_retest_after_six_months(work: Path, capsys: pytest.CaptureFixture[st
     assert (change["action"], change["rule"]) == ("verify", "R9"), change
     doc = json.loads(cli(capsys, "status", "-i", str(work), "--json").out)
     dr = next(c for c in doc["criteria"] if c["id"] == "dr.ORG10000.ORG10000")
-    assert not dr["ok"]
+    assert not dr["ok_rehearsal"]
     assert date.fromisoformat(doc["due"]["dr_retest"]) < datetime.now(UTC).date()
     # The other DR criteria still hold.
-    assert all(c["ok"] for c in doc["criteria"] if c["id"] != "dr.ORG10000.ORG10000")
+    assert all(c["ok_rehearsal"] for c in doc["criteria"] if c["id"] != "dr.ORG10000.ORG10000")
 
 
 def test_fault_without_simulate(work: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -283,10 +360,10 @@ def test_inbound_external_is_manual_then_confirmed(
     assert changes[address]["action"] == "manual"
     assert f"mdmr-provision confirm {address} -i INVENTORY --note" in changes[address]["reason"]
     # Confirming something that is not manual is refused in one line.
-    other = "proof.inbound.enrolment.ORG10000"
+    other = "proof.outbound.sandbox.ORG10000.ORG10000.as2-a"
     run = cli(capsys, "confirm", other, "-i", str(work), "--note", "saw it")
     assert run.code == 1 and one_line(run.err)
-    assert run.err.startswith(f"mdmr-provision: error: {other} is no-op, not manual: ")
+    assert run.err.startswith(f"mdmr-provision: error: {other} is verify, not manual: ")
     run = cli(capsys, "confirm", address, "-i", str(work), "--note", "x" * 2001)
     assert run.code == 1 and one_line(run.err) and "keep it under 2000" in run.err
     run = cli(capsys, "confirm", address, "-i", str(work), "--note",
@@ -298,6 +375,11 @@ def test_inbound_external_is_manual_then_confirmed(
     assert rec["manual"] is True and rec["note"] == "MDN seen in the console"
     ev = history(work, address)[-1]
     assert ev["kind"] == "proof.manual" and ev["details"]["confirmed_by"] == "Pat"
+    # A person saw the MDM/R's file arrive: real evidence, which a real run accepts.
+    assert ev["evidence"] == "real" and rec["evidence"] == "real"
+    real = cli(capsys, "plan", "-i", str(work), "--target", address, "--json")
+    assert [c["action"] for c in json.loads(real.out)["changes"]
+            if c["address"] == address] == ["no-op"]
     assert plan_changes(capsys, work)[address]["action"] == "no-op"
     assert "(confirmed by a person)" in plan_changes(capsys, work)[address]["reason"]
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from mdmr_provision.core.types import EvidenceKind
 from mdmr_provision.inventory import load_inventory
 from mdmr_provision.proofs.outbound import (
     SUMMARY_FILE,
@@ -136,7 +137,7 @@ def test_fault_fails_reverification_and_keeps_good_records(
     status = json.loads(cli(capsys, "status", "-i", str(work), "--json").out)
     assert status["complete"] is False
     for c in status["criteria"]:
-        assert c["ok"] == (not (c["kind"] == "outbound" and c["environment"] == env)), c
+        assert c["ok_rehearsal"] == (not (c["kind"] == "outbound" and c["environment"] == env)), c
     again = proofs(plan_changes(capsys, work))
     assert sorted(a for a, act in again.items() if act != "no-op") == due
 
@@ -169,7 +170,7 @@ def test_fault_from_the_start_only_that_environment_fails(
     proven = sorted(a for a in recs if a.startswith("proof."))
     assert len(proven) == 11 and not any(a.startswith("proof.outbound.sandbox.")
                                          for a in proven)
-    bad = sorted(c["id"] for c in status["criteria"] if not c["ok"])
+    bad = sorted(c["id"] for c in status["criteria"] if not c["ok_rehearsal"])
     assert bad == [f"outbound.sandbox.ORG10000.{o}" for o in ("ORG10000", "ORG20000",
                                                              "ORG30000")]
 
@@ -194,7 +195,7 @@ def test_fts_rejection_reaches_the_proof(work: Path) -> None:
     profile = read_profile(work / ".mdmr" / "as2" / "sandbox" / "as2-a" / "agent.json", work)
     request = OutboundRequest(profile=profile, ldc="ORG10000", large_size=4096,
                               tag=inventory.policy.file_name_tag, dns=inventory.dns,
-                              evidence_dir=work / "again")
+                              evidence_dir=work / "again", evidence=EvidenceKind.REHEARSAL)
     with Services(inventory, simulate=True) as services, pytest.raises(ProofFailed) as caught:
         asyncio.run(prove_outbound(request, _SameNames(used), fts=services.fts_verdict))
     message = str(caught.value)

@@ -45,6 +45,11 @@ def _state(inv: Path) -> dict[str, Any]:
     return doc
 
 
+def ev_kind(inv: Path, address: str) -> str:
+    """The kind of the latest history entry of ``address``."""
+    return str([e for e in _state(inv)["history"] if e["address"] == address][-1]["evidence"])
+
+
 def _records(inv: Path) -> dict[str, Any]:
     raw = _state(inv)["resources"]
     return dict(raw) if isinstance(raw, dict) else {r["address"]: r for r in raw}
@@ -75,7 +80,9 @@ def test_test_file_is_recorded_like_apply_and_plan_shows_no_op(
     assert record["kind"] == "proof.inbound"
     attrs = record["attributes"]
     # The same shape as the automatic proof's record: planned inputs, time, file name.
-    assert set(attrs) == {"inputs", "proven_at", "file"}
+    assert set(attrs) == {"inputs", "proven_at", "file", "evidence"}
+    # Received without --simulate: real evidence (whoever sent it passed as the MDM/R).
+    assert attrs["evidence"] == "real" and ev_kind(inv, ADDRESS) == "real"
     assert attrs["file"] == result.file_name
     assert attrs["inputs"] == before["after"]["inputs"]
     assert record["fingerprint"] == before["fingerprint"]

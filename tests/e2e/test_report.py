@@ -82,21 +82,25 @@ def test_key_is_encrypted_and_no_secret_anywhere(proven: Proven) -> None:
 
 def test_report_content_matches_the_history(proven: Proven) -> None:
     doc = _report(proven.out)
-    assert doc["complete"] is True and doc["criteria_met"] == doc["criteria_total"] == 15
+    # Rehearsal evidence only: complete counting rehearsals, never complete as such.
+    assert doc["complete"] is False and doc["complete_rehearsal"] is True
+    assert doc["criteria_met"] == 0 and doc["criteria_met_rehearsal"] == 15
+    assert doc["criteria_total"] == 15
     proofs = _proofs(doc)
     history = proven.state["history"]
     assert isinstance(history, list)
     md = (proven.out / "connectivity-report.md").read_text()
     assert "files sent via FTS to sandbox, enrolment and production, and a connection " \
            "established to the disaster recovery environment" in md
-    assert "**Connectivity testing: COMPLETE** (15 of 15 criteria met)" in md
+    assert ("**Connectivity testing: COMPLETE (rehearsal only)** (0 of 15 criteria met with "
+            "real evidence; 15 of 15 counting rehearsals)") in md
     assert "ORG20000 (ami_operator) acts for ORG10000" in md
     for entry in history:
         if entry["kind"] != "proof.outbound":
             continue
         proof = proofs[entry["address"]]
         success = proof["latest_success"]
-        assert isinstance(success, dict) and proof["status"] == "proven"
+        assert isinstance(success, dict) and proof["status"] == "rehearsed"
         assert success["source_address"] == entry["details"]["source_address"]
         assert success["certificates"]["sender_cert_sha256"] == \
             entry["details"]["sender_cert_sha256"]
@@ -107,7 +111,7 @@ def test_report_content_matches_the_history(proven: Proven) -> None:
                                                                 f["message_id"])
             assert x["mic_match"] is True and x["mic_sent"] == f["mic_returned"]
             assert f"`{x['message_id']}`" in md and x["sha256"] in md
-        assert f"### {entry['address']}: proven" in md
+        assert f"### {entry['address']}: rehearsed" in md
     inbound = proofs["proof.inbound.sandbox.ORG10000"]["latest_success"]
     assert isinstance(inbound, dict) and inbound["exchanges"][0]["mdn_signed"] is True
     dr = proofs["reachability.dr.as2-a"]["latest_success"]
@@ -159,7 +163,7 @@ def test_env_filter_and_rerun_replaces(proven: Proven, tmp_path: Path,
     assert doc == _report(out)
     assert doc["environment"] == "enrolment" and doc["environments"] == ["enrolment"]
     assert {p["environment"] for p in _proofs(doc).values()} == {"enrolment"}
-    assert doc["criteria_total"] == 4 and doc["complete"] is True
+    assert doc["criteria_total"] == 4 and doc["complete_rehearsal"] is True
     copied = [r for r in (out / "SHA256SUMS").read_text().split()[1::2]
               if r.startswith("evidence/")]
     assert copied and all(r.split("/")[1].split(".")[2] == "enrolment" for r in copied)
@@ -185,10 +189,13 @@ def test_since_after_the_evidence(proven: Proven, tmp_path: Path) -> None:
 
 def test_simulator_evidence_is_labelled_rehearsal(proven: Proven) -> None:
     doc = _report(proven.out)
-    assert doc["simulated"] is True
+    assert doc["simulated"] is True and doc["all_simulated"] is True
     for proof in _proofs(doc).values():
         latest = proof["latest_success"]
         assert isinstance(latest, dict) and latest["simulated"] is True, proof["address"]
+        assert latest["evidence"] == "rehearsal" and proof["status"] == "rehearsed"
     md = (proven.out / "connectivity-report.md").read_text()
-    assert "> **Rehearsal evidence.**" in md
+    assert "> **All evidence simulated.**" in md
+    table = md.split("## Exit criteria")[1].split("## Certificates")[0]
+    assert "proven" not in table and "rehearsed 2/2" in table
     assert "against the built-in simulator (rehearsal)" in md

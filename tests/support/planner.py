@@ -193,7 +193,8 @@ class ReachResource(Resource):
     async def apply(self, change: Change, ctx: ApplyContext) -> Outcome:
         result = await connect(self.key, self.host, self.port)
         ev = Evidence(self.address, "proof.test", self.environment, result.ok, NOW,
-                      {"answer": result.value if result.ok else result.error})
+                      {"answer": result.value if result.ok else result.error},
+                      evidence=ctx.evidence_kind)
         if not result.ok:
             return Outcome(ok=False, message=str(result.error), evidence=(ev,))
         # Record the inputs as applied (dependencies ran first), not as planned.

@@ -7,7 +7,7 @@ import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mdmr_provision.core.types import Action, Change, PlanContext, ResourceRecord
+from mdmr_provision.core.types import Action, Change, EvidenceKind, PlanContext, ResourceRecord
 from mdmr_provision.inventory import load_inventory
 from mdmr_provision.inventory.model import Inventory, Organisation
 from mdmr_provision.resources.proofs import InboundProof, proof_attributes
@@ -31,7 +31,7 @@ def test_inbound_proof_is_stale_when_the_receiver_url_changes(example: Path) -> 
     proof = InboundProof("sandbox", org)
     made = proof.diff({}, None, _ctx(inventory, proof))
     prior = ResourceRecord(proof.address, proof.kind, made.fingerprint,
-                           proof_attributes(made, NOW), NOW)
+                           proof_attributes(made, NOW, EvidenceKind.REAL), NOW)
     assert proof.diff({}, prior, _ctx(inventory, proof)).action is Action.NOOP
 
     receiver = org.receiver("sandbox")

@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 
 from mdmr_provision.cli import main
-from mdmr_provision.core.types import Evidence
+from mdmr_provision.core.types import Evidence, EvidenceKind
 from mdmr_provision.errors import MdmrError, StateError
 from mdmr_provision.inventory import load_inventory
 from mdmr_provision.reports.evidence import build_report, parse_since, write_report
@@ -91,7 +91,7 @@ def _status(status: str) -> Status:
 def _evidence(ok: bool, minutes: int, kept: tuple[str, ...] = (), **details: object) -> Evidence:
     return Evidence(address=ADDRESS, kind="proof.outbound", environment="sandbox", ok=ok,
                     at=AT.replace(minute=minutes), details=dict(details),  # type: ignore[arg-type]
-                    files=kept)
+                    files=kept, evidence=EvidenceKind.REAL)
 
 
 def test_failed_attempts_listed_beside_the_latest_success(tmp_path: Path, example: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mdmr_provision.cli import main
-from mdmr_provision.core.types import Evidence, ResourceRecord
+from mdmr_provision.core.types import Evidence, EvidenceKind, ResourceRecord
 from mdmr_provision.state import StateStore
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -22,9 +22,10 @@ def state(tmp_path: Path) -> Path:
     s1 = (
         s0.with_record(ResourceRecord("certificate.ORG1", "certificate", "f1", {"cn": "ORG1"}, NOW))
         .with_record(ResourceRecord("proof.dr.ORG1", "proof", "f2", {}, NOW))
-        .with_evidence(Evidence("proof.dr.ORG1", "proof.dr", "dr", True, NOW, {"tcp": "ok"}),
+        .with_evidence(Evidence("proof.dr.ORG1", "proof.dr", "dr", True, NOW, {"tcp": "ok"},
+                                evidence=EvidenceKind.REAL),
                        Evidence("proof.outbound.sandbox.ORG1", "proof.outbound", "sandbox",
-                                False, NOW, {"error": "E150"}))
+                                False, NOW, {"error": "E150"}, evidence=EvidenceKind.REAL))
     )
     store.save(s1, previous=s0, now=NOW)
     return store.path

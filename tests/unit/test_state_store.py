@@ -10,7 +10,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from mdmr_provision.core.types import Evidence, JsonValue, ResourceRecord
+from mdmr_provision.core.types import Evidence, EvidenceKind, JsonValue, ResourceRecord
 from mdmr_provision.errors import StateError
 from mdmr_provision.state import State, StateStore, default_state_path
 from mdmr_provision.state.store import state_to_json
@@ -25,7 +25,8 @@ def record(address: str, fp: str = "f1", **attrs: str) -> ResourceRecord:
 
 
 def evidence(address: str, ok: bool = True) -> Evidence:
-    return Evidence(address, "proof.outbound", "sandbox", ok, NOW, {"mdn": "processed"})
+    return Evidence(address, "proof.outbound", "sandbox", ok, NOW, {"mdn": "processed"},
+                    evidence=EvidenceKind.REAL)
 
 
 def test_missing_file_is_empty_state(tmp_path: Path) -> None:
@@ -116,7 +117,8 @@ def test_secrets_never_reach_the_file(tmp_path: Path) -> None:
     s0 = store.load()
     attrs: dict[str, JsonValue] = {"passphrase": "hunter2", "nested": {"api_token": "x1"}}
     rec = ResourceRecord("a", "t", "f", attrs, NOW)
-    ev = Evidence("a", "proof", None, True, NOW, {"Private_Key": "-----BEGIN"})
+    ev = Evidence("a", "proof", None, True, NOW, {"Private_Key": "-----BEGIN"},
+                  evidence=EvidenceKind.REAL)
     store.save(s0.with_record(rec).with_evidence(ev), previous=s0, now=NOW)
     text = store.path.read_text()
     assert "hunter2" not in text and "x1" not in text and "BEGIN" not in text

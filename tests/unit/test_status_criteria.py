@@ -28,11 +28,13 @@ def _all_proven(inventory: Inventory) -> tuple[dict[str, Change], dict[str, Reso
     for res in resources(inventory):
         changes[res.address] = Change(res.address, res.kind, Action.NOOP, "proven")
         records[res.address] = ResourceRecord(res.address, res.kind, "fp",
-                                              {"proven_at": NOW.isoformat()}, NOW)
+                                              {"proven_at": NOW.isoformat(),
+                                               "evidence": "real"}, NOW)
     for server in inventory.servers:
         address = f"reachability.dr.{server.name}"
         records[address] = ResourceRecord(address, "reachability", "fp",
-                                          {"checked_at": NOW.isoformat()}, NOW)
+                                          {"checked_at": NOW.isoformat(),
+                                           "evidence": "real"}, NOW)
     return changes, records
 
 

@@ -1,0 +1,211 @@
+"""Rehearsal and real evidence (issue 9, GUIDE.md §6): only real evidence satisfies a run
+against the MDM/R; state files of format 1 are migrated with the kind their history says."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from example_helpers import copy_example
+
+from mdmr_provision.core.types import (
+    Action,
+    Change,
+    EvidenceKind,
+    PlanContext,
+    ResourceRecord,
+)
+from mdmr_provision.errors import StateError
+from mdmr_provision.inventory import load_inventory
+from mdmr_provision.inventory.model import Inventory
+from mdmr_provision.reports.matrix import render_status
+from mdmr_provision.reports.status import build_status, status_to_json
+from mdmr_provision.resources.proofs import InboundProof, OutboundProof, proof_attributes
+from mdmr_provision.resources.proofs import resources as proof_resources
+from mdmr_provision.state.store import FORMAT_VERSION, StateStore
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+SCHEMAS = Path(__file__).parent.parent / "schemas"
+REHEARSAL_WORDS = "only rehearsed against the built-in simulator on 2026-11-28"
+
+
+@pytest.fixture(scope="module")
+def inventory(tmp_path_factory: pytest.TempPathFactory) -> Inventory:
+    return load_inventory(copy_example(tmp_path_factory.mktemp("kinds") / "inv"))
+
+
+def _ctx(inventory: Inventory, proof: OutboundProof | InboundProof, *,
+         simulate: bool) -> PlanContext:
+    changes = {d: Change(d, "certificate", Action.NOOP, "", fingerprint=f"fp-{d}")
+               for d in proof.depends_on}
+    return PlanContext(inventory=inventory, now=NOW, records={}, changes=changes,
+                       simulate=simulate)
+
+
+def _proven(proof: OutboundProof | InboundProof, inventory: Inventory,
+            kind: EvidenceKind) -> ResourceRecord:
+    made = proof.diff({}, None, _ctx(inventory, proof, simulate=True))
+    return ResourceRecord(proof.address, proof.kind, made.fingerprint,
+                          proof_attributes(made, NOW, kind), NOW)
+
+
+def _proof(inventory: Inventory, kind: type[OutboundProof | InboundProof]
+           ) -> OutboundProof | InboundProof:
+    return next(r for r in proof_resources(inventory) if isinstance(r, kind)
+                and r.environment == "sandbox")
+
+
+@pytest.mark.parametrize("kind", [OutboundProof, InboundProof])
+@pytest.mark.parametrize(
+    ("evidence", "simulate", "action", "reason"),
+    [
+        # The table: (evidence held, run simulated) -> what the plan does.
+        (EvidenceKind.REAL, False, Action.NOOP, "proven 2026-11-28: "),
+        (EvidenceKind.REAL, True, Action.NOOP, "proven 2026-11-28: "),
+        (EvidenceKind.REHEARSAL, True, Action.NOOP,
+         "rehearsed 2026-11-28 against the built-in simulator: "),
+        (EvidenceKind.REHEARSAL, False, None, REHEARSAL_WORDS),
+    ],
+)
+def test_only_real_evidence_satisfies_a_run_against_the_mdmr(
+    inventory: Inventory, kind: type[OutboundProof | InboundProof], evidence: EvidenceKind,
+    simulate: bool, action: Action | None, reason: str,
+) -> None:
+    proof = _proof(inventory, kind)
+    prior = _proven(proof, inventory, evidence)
+    change = proof.diff({}, prior, _ctx(inventory, proof, simulate=simulate))
+    if action is None:
+        # Against the MDM/R: outbound re-proves itself, inbound waits for the MDM/R's file.
+        action = Action.MANUAL if kind is InboundProof else Action.VERIFY
+        assert change.rule == "R11" and change.after.get("rehearsed") is True
+    assert change.action is action
+    assert change.reason.startswith(reason), change.reason
+
+
+def test_a_record_that_does_not_say_its_kind_is_not_real(inventory: Inventory) -> None:
+    proof = _proof(inventory, OutboundProof)
+    prior = _proven(proof, inventory, EvidenceKind.REAL)
+    unsaid = ResourceRecord(prior.address, prior.kind, prior.fingerprint,
+                            {k: v for k, v in prior.attributes.items() if k != "evidence"}, NOW)
+    change = proof.diff({}, unsaid, _ctx(inventory, proof, simulate=False))
+    assert change.action is Action.VERIFY
+    assert "without a record of what it was proven against" in change.reason
+
+
+def _matrix(inventory: Inventory, kind: EvidenceKind, *, simulate: bool,
+            real: tuple[str, ...] = (), dr: EvidenceKind | None = None) -> Any:
+    """Every proof and DR check held by evidence of ``kind`` (``real`` ones by real)."""
+    changes: dict[str, Change] = {}
+    records: dict[str, ResourceRecord] = {}
+    for res in proof_resources(inventory):
+        assert isinstance(res, OutboundProof | InboundProof)
+        mine = EvidenceKind.REAL if res.address in real else kind
+        prior = _proven(res, inventory, mine)
+        records[res.address] = prior
+        changes[res.address] = res.diff({}, prior, _ctx(inventory, res, simulate=simulate))
+    for server in inventory.servers:
+        address = f"reachability.dr.{server.name}"
+        records[address] = ResourceRecord(address, "reachability", "fp",
+                                          {"checked_at": NOW.isoformat(),
+                                           "evidence": (dr or kind).value}, NOW)
+    return build_status(inventory, changes, records, (), NOW, simulate=simulate)
+
+
+@pytest.mark.parametrize("simulate", [False, True])
+def test_rehearsal_only_is_complete_rehearsal_never_complete(
+    inventory: Inventory, simulate: bool
+) -> None:
+    status = _matrix(inventory, EvidenceKind.REHEARSAL, simulate=simulate)
+    assert (status.complete, status.complete_rehearsal) == (False, True)
+    doc = status_to_json(status)
+    assert (doc["complete"], doc["complete_rehearsal"]) == (False, True)
+    assert doc["verdict"] == "COMPLETE (rehearsal only)"
+    statuses = {p["status"] for c in doc["criteria"] for p in c["proofs"]}
+    assert statuses == ({"proven"} if simulate else {"rehearsed"})
+    text = render_status(status, unicode=False)
+    assert text.rstrip().splitlines()[-1] == "Connectivity testing: COMPLETE (rehearsal only)"
+    assert "ok " not in text  # no cell carries the mark of real evidence
+    # The schema of the report's matrix describes what status --json prints.
+    schema = json.loads((SCHEMAS / "report.schema.json").read_text())
+    jsonschema.validate(doc, {"$defs": schema["$defs"], **schema["properties"]["matrix"]})
+
+
+def test_real_evidence_everywhere_is_complete(inventory: Inventory) -> None:
+    status = _matrix(inventory, EvidenceKind.REAL, simulate=False)
+    assert status.complete and status.verdict == "COMPLETE"
+    text = render_status(status, unicode=True)
+    assert text.rstrip().splitlines()[-2:] == ["Criteria: 15 of 15 criteria met with real "
+                                               "evidence", "Connectivity testing: COMPLETE"]
+
+
+def test_one_rehearsed_proof_keeps_its_criterion_open(inventory: Inventory) -> None:
+    everything = tuple(r.address for r in proof_resources(inventory))
+    rehearsed = "proof.inbound.production.ORG10000"
+    status = _matrix(inventory, EvidenceKind.REHEARSAL, simulate=False,
+                     real=tuple(a for a in everything if a != rehearsed), dr=EvidenceKind.REAL)
+    open_ = [c.id for c in status.criteria if not c.ok]
+    assert open_ == ["inbound.production.ORG10000"]
+    assert status.verdict == "COMPLETE (rehearsal only)"
+
+
+# -- state format 1 -> 2 -------------------------------------------------------------------
+
+def _v1(history: list[dict[str, Any]], resources: dict[str, Any]) -> dict[str, Any]:
+    return {"format_version": 1, "lineage": "L", "serial": 3, "updated_at": NOW.isoformat(),
+            "resources": resources, "history": history}
+
+
+def _entry(address: str, *, ok: bool = True, **details: Any) -> dict[str, Any]:
+    return {"address": address, "kind": "proof.outbound", "environment": "sandbox", "ok": ok,
+            "at": NOW.isoformat(), "details": details, "files": []}
+
+
+def _rec(**attributes: Any) -> dict[str, Any]:
+    return {"kind": "proof.outbound", "fingerprint": "f", "attributes": attributes,
+            "updated_at": NOW.isoformat()}
+
+
+def test_a_format_1_state_is_read_and_migrated(tmp_path: Path) -> None:
+    simulated, real, lonely = "proof.outbound.a", "proof.outbound.b", "proof.outbound.c"
+    doc = _v1(
+        [_entry(real, simulated=True), _entry(simulated, simulated=True),
+         _entry(real, simulated=False), _entry(simulated, ok=False)],
+        {simulated: _rec(proven_at=NOW.isoformat()), real: _rec(proven_at=NOW.isoformat()),
+         lonely: _rec(proven_at=NOW.isoformat()),
+         "certificate.ORG1": {**_rec(cn="ORG1"), "kind": "certificate"}},
+    )
+    path = tmp_path / "state.json"
+    path.write_text(json.dumps(doc))
+    store = StateStore(path)
+    state = store.load()
+    # History: the kind each entry's details said; records: their latest success's kind.
+    assert [e.evidence for e in state.history] == [
+        EvidenceKind.REHEARSAL, EvidenceKind.REHEARSAL, EvidenceKind.REAL, EvidenceKind.REAL]
+    assert state.records[simulated].attributes["evidence"] == "rehearsal"
+    assert state.records[real].attributes["evidence"] == "real"
+    # No history to go by: left unsaid, which no run against the MDM/R counts as proven.
+    assert "evidence" not in state.records[lonely].attributes
+    assert "evidence" not in state.records["certificate.ORG1"].attributes
+    assert (state.lineage, state.serial) == ("L", 3)
+    # Reading changes nothing on disk; the next write is format 2 and valid.
+    assert json.loads(path.read_text())["format_version"] == 1
+    written = store.save(state.with_record(ResourceRecord("x", "t", "f", {}, NOW)),
+                         previous=state, now=NOW)
+    saved = json.loads(path.read_text())
+    assert saved["format_version"] == FORMAT_VERSION == 2 and written.serial == 4
+    jsonschema.validate(saved, json.loads((SCHEMAS / "state.schema.json").read_text()))
+    assert [e["evidence"] for e in saved["history"]] == [
+        "rehearsal", "rehearsal", "real", "real"]
+
+
+def test_a_format_2_entry_must_say_a_known_kind(tmp_path: Path) -> None:
+    entry = {**_entry("proof.outbound.a"), "evidence": "imagined"}
+    doc = {**_v1([entry], {}), "format_version": 2}
+    path = tmp_path / "state.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(StateError, match="evidence 'imagined' is neither 'real' nor 'rehearsal'"):
+        StateStore(path).load()
