@@ -121,7 +121,7 @@ def test_rehearsal_only_is_complete_rehearsal_never_complete(
 ) -> None:
     status = _matrix(inventory, EvidenceKind.REHEARSAL, simulate=simulate)
     assert (status.complete, status.complete_rehearsal) == (False, True)
-    doc = status_to_json(status)
+    doc: Any = status_to_json(status)
     assert (doc["complete"], doc["complete_rehearsal"]) == (False, True)
     assert doc["verdict"] == "COMPLETE (rehearsal only)"
     statuses = {p["status"] for c in doc["criteria"] for p in c["proofs"]}

@@ -95,7 +95,8 @@ def test_an_ldc_nothing_can_prove_is_warned_about_and_shown(tmp_path: Path) -> N
     for res in resources(inventory):
         changes[res.address] = Change(res.address, res.kind, Action.NOOP, "proven")
         records[res.address] = ResourceRecord(res.address, res.kind, "fp",
-                                              {"proven_at": NOW.isoformat()}, NOW)
+                                              {"proven_at": NOW.isoformat(),
+                                               "evidence": "real"}, NOW)
     status = build_status(inventory, changes, records, (), NOW)
     by_id = {c.id: c for c in status.criteria}
     assert by_id["outbound.sandbox.ORG66020.ORG6601B"].ok
