@@ -10,7 +10,6 @@ from typing import Any
 
 import jsonschema
 import pytest
-from example_helpers import copy_example
 
 from mdmr_provision.core.types import (
     Action,
@@ -27,9 +26,11 @@ from mdmr_provision.reports.status import build_status, status_to_json
 from mdmr_provision.resources.proofs import InboundProof, OutboundProof, proof_attributes
 from mdmr_provision.resources.proofs import resources as proof_resources
 from mdmr_provision.state.store import FORMAT_VERSION, StateStore
+from tests.support import SCHEMAS
+from tests.support.example import copy_example
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
-SCHEMAS = Path(__file__).parent.parent / "schemas"
+
 REHEARSAL_WORDS = "only rehearsed against the built-in simulator on 2026-11-28"
 
 
