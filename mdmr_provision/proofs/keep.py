@@ -104,6 +104,35 @@ def store_partner_certificate(directory: Path, cert: x509.Certificate) -> Path:
     return path
 
 
+def store_exchange(directory: Path, label: str, *, mdn_wire: bytes,
+                   request_headers: Mapping[str, str] | None = None,
+                   mic_content: Sequence[Buffer] | None = None,
+                   payload: Buffer | None = None, file_name: str | None = None,
+                   tag: str | None = None,
+                   partner_cert: x509.Certificate | None = None) -> dict[str, JsonValue]:
+    """Keep one whole exchange at once (for drivers of other AS2 products, which learn
+    everything after the fact); return the fields to record with the test file.
+
+    ``mdn_wire`` is the MDN exactly as the product captured it.  ``mic_content`` is what
+    the MIC covers (for a signed message, the signed MIME entity with its headers), in
+    pieces; when its last piece is ``payload`` (the test file, not compressed) a large
+    entity is kept by its headers, rebuilt from ``file_name``, the payload's size and ``tag``.
+    """
+    store_mdn(directory, label, mdn_wire)
+    fields: dict[str, JsonValue] = {"mdn_file": mdn_file(label)}
+    if request_headers is not None:
+        store_request_headers(directory, label, request_headers)
+    if partner_cert is not None:
+        store_partner_certificate(directory, partner_cert)
+    if mic_content is not None:
+        rebuildable = payload if file_name and tag else None
+        name, whole = store_mic_entity(directory, label, mic_content, payload=rebuildable)
+        fields.update(mic_entity=name, mic_entity_whole=whole, generator=None)
+        if not whole and payload is not None and file_name and tag:
+            fields["generator"] = generator_params(file_name, len(memoryview(payload)), tag)
+    return fields
+
+
 def generator_params(name: str, size: int, tag: str) -> dict[str, JsonValue]:
     """What rebuilds a large test file byte for byte: its name, size and name-record tag."""
     return {"generator": GENERATOR, "name": name, "size": size, "tag": tag}

@@ -173,7 +173,7 @@ def _check_proof(bundle: _Bundle, proof: Mapping[str, Any]) -> ProofCheck:
                           "no successful evidence in this report (not proven)")
     raw = attempt.get("details")
     details: Mapping[str, Any] = raw if isinstance(raw, dict) else {}
-    rehearsal = is_rehearsal(details) or bool(attempt.get("simulated"))
+    rehearsal = is_rehearsal(details) or is_rehearsal(attempt)
     files = [f for f in attempt.get("files") or [] if isinstance(f, str)]
     bundle.seen.update(files)
     problems = [bundle.broken[f] for f in files if f in bundle.broken]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import jsonschema
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -24,6 +25,7 @@ from mdmr_provision.as2 import build_mdn, parse_digest, read_wire, write_wire
 from mdmr_provision.as2.mime import params, parse_entity, split_multipart
 from mdmr_provision.cli import main
 from mdmr_provision.verify import manifest_text, sign_manifest
+from tests.support import SCHEMAS
 from tests.support.example import copy_example
 
 PASS_ENV = "ORG10000_KEY_PASSPHRASE"
@@ -103,6 +105,8 @@ def test_the_main_jobs_report_verifies_offline_as_rehearsal(
     assert "unsigned" in out
     code, out = verify(capsys, str(moved), "--json")
     result = json.loads(out)
+    schema = json.loads((SCHEMAS / "verify-report.schema.json").read_text())
+    jsonschema.validate(result, schema)
     assert code == 0 and result["ok"] and result["rehearsal"]
     assert all(p["ok"] for p in result["proofs"])
     code, out = verify(capsys, str(moved), "--require-real")
