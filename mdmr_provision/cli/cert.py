@@ -16,10 +16,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from mdmr_provision.certs_cli import KEY_SIZES, convert_to_der, make_request, passphrase_from
-from mdmr_provision.core.types import JsonValue
 from mdmr_provision.errors import EXIT_OK, EXIT_USER_ERROR
 from mdmr_provision.facts.certificates import CertificateFacts, inspect_certificate, key_fingerprint
 from mdmr_provision.inventory.model import SecretRef
+from mdmr_provision.jsonvalue import JsonValue
 
 
 def _passphrase_options(parser: argparse.ArgumentParser, what: str) -> None:

@@ -14,24 +14,18 @@ from __future__ import annotations
 
 import abc
 import enum
-import hashlib
-import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar, TypeAlias
 
+# The JSON vocabulary lives in a leaf module (the inventory needs it too); core hands it on.
+from mdmr_provision.jsonvalue import JsonScalar as JsonScalar
+from mdmr_provision.jsonvalue import JsonValue as JsonValue
+from mdmr_provision.jsonvalue import digest as digest
+
 if TYPE_CHECKING:
     from mdmr_provision.inventory.model import Inventory
-
-JsonScalar: TypeAlias = str | int | float | bool | None
-JsonValue: TypeAlias = JsonScalar | list["JsonValue"] | dict[str, "JsonValue"]
-
-
-def digest(value: JsonValue) -> str:
-    """Stable SHA-256 of a JSON value (sorted keys), used for fingerprints and fact digests."""
-    raw = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
 
 class Action(enum.StrEnum):

@@ -20,9 +20,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
-from mdmr_provision.core.types import JsonValue
 from mdmr_provision.errors import CertificateError
 from mdmr_provision.inventory.model import SecretRef
+from mdmr_provision.jsonvalue import JsonValue
 from mdmr_provision.keys import (
     common_name,
     load_certificate,

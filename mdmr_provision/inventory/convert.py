@@ -10,7 +10,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from mdmr_provision.core.types import digest
 from mdmr_provision.inventory.checks import (
     PENDING,
     Checker,
@@ -49,6 +48,7 @@ from mdmr_provision.inventory.model import (
     canonical_environment,
 )
 from mdmr_provision.inventory.yamlsource import PathT
+from mdmr_provision.jsonvalue import digest
 
 
 class Converter:

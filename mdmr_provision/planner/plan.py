@@ -20,13 +20,13 @@ from mdmr_provision.core.types import (
     Probe,
     Resource,
     Severity,
-    digest,
 )
 from mdmr_provision.errors import MdmrError
 from mdmr_provision.inventory.model import Inventory
+from mdmr_provision.jsonvalue import digest
+from mdmr_provision.mask import mask_mapping
 from mdmr_provision.planner.facts import DEFAULT_CONCURRENCY, gather_facts
 from mdmr_provision.planner.graph import check_graph, normalise_environment, order, select
-from mdmr_provision.planner.mask import mask_mapping
 from mdmr_provision.planner.symbols import is_proof
 from mdmr_provision.state.store import State
 

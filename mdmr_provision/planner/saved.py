@@ -16,8 +16,8 @@ from typing import Any
 from mdmr_provision.atomic import atomic_write_text
 from mdmr_provision.core.types import Action, Change, FactResult, JsonValue, Severity
 from mdmr_provision.errors import MdmrError, StalePlanError
+from mdmr_provision.mask import mask_mapping
 from mdmr_provision.planner.graph import closure
-from mdmr_provision.planner.mask import mask_mapping
 from mdmr_provision.planner.plan import Plan
 from mdmr_provision.state.store import State
 

@@ -30,9 +30,9 @@ from mdmr_provision.as2.der import Buffer
 from mdmr_provision.as2.store import Inbox
 from mdmr_provision.as2.wire import write_wire
 from mdmr_provision.atomic import atomic_write
-from mdmr_provision.core.types import JsonValue
 from mdmr_provision.errors import MdmrError
 from mdmr_provision.inventory.model import Inventory, Organisation
+from mdmr_provision.jsonvalue import JsonValue
 from mdmr_provision.keys import load_certificate
 from mdmr_provision.runtime.receivers import inbox_for
 

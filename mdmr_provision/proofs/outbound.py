@@ -28,10 +28,11 @@ from cryptography.hazmat.primitives import hashes
 
 from mdmr_provision.as2 import AS2Client, Mdn, MdnRequest, build_message, check_mdn, parse_digest
 from mdmr_provision.atomic import atomic_write
-from mdmr_provision.core.types import EvidenceKind, JsonValue
+from mdmr_provision.core.types import EvidenceKind
 from mdmr_provision.errors import MdmrError, TransportError
 from mdmr_provision.facts.dns import resolve
 from mdmr_provision.inventory.model import DnsSettings, FileNameTag
+from mdmr_provision.jsonvalue import JsonValue
 from mdmr_provision.keys import PrivateKey, load_certificate, load_private_key
 from mdmr_provision.proofs import keep
 from mdmr_provision.proofs.profile import SendProfile

@@ -26,7 +26,7 @@ from mdmr_provision.atomic import atomic_write, atomic_write_text
 from mdmr_provision.core.types import Evidence, EvidenceKind, JsonValue
 from mdmr_provision.errors import MdmrError, StateError
 from mdmr_provision.inventory.model import ENVIRONMENTS, Inventory
-from mdmr_provision.planner.mask import mask_mapping
+from mdmr_provision.mask import mask_mapping
 from mdmr_provision.reports.signing import ReportSigner, sign_bundle, verification_block
 from mdmr_provision.reports.status import Criterion, Status, status_to_json, worst
 from mdmr_provision.templating import render

@@ -16,9 +16,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from mdmr_provision.atomic import atomic_write
-from mdmr_provision.core.types import JsonValue
 from mdmr_provision.errors import MdmrError
 from mdmr_provision.inventory.model import Inventory, Role
+from mdmr_provision.jsonvalue import JsonValue
 from mdmr_provision.keys import PrivateKey, common_name, key_matches, load_certificate
 from mdmr_provision.keys import load_private_key as _load_key
 from mdmr_provision.proofs import keep

@@ -30,10 +30,10 @@ from mdmr_provision.core.types import (
     Resource,
     ResourceRecord,
     Severity,
-    digest,
 )
 from mdmr_provision.facts import text_probe
 from mdmr_provision.inventory.model import Environment, Inventory, Organisation, Server
+from mdmr_provision.jsonvalue import digest
 from mdmr_provision.templating import render
 
 #: Output file name -> template that renders it.

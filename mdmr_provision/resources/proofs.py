@@ -39,10 +39,10 @@ from mdmr_provision.core.types import (
     Resource,
     ResourceRecord,
     Severity,
-    digest,
 )
 from mdmr_provision.errors import MdmrError
 from mdmr_provision.inventory.model import Inventory, Organisation, ReceiverProduct, Server
+from mdmr_provision.jsonvalue import digest
 from mdmr_provision.proofs import keep
 from mdmr_provision.proofs.outbound import (
     OutboundRequest,

@@ -29,10 +29,10 @@ from mdmr_provision.core.types import (
     Resource,
     ResourceRecord,
     Severity,
-    digest,
 )
 from mdmr_provision.errors import MdmrError
 from mdmr_provision.inventory.model import Inventory
+from mdmr_provision.jsonvalue import digest
 from mdmr_provision.resources import proofs
 
 #: Connectivity testing completes at least this long before unit testing (guide §2).

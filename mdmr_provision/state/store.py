@@ -20,7 +20,7 @@ from typing import Any
 from mdmr_provision.atomic import atomic_write_text
 from mdmr_provision.core.types import Evidence, EvidenceKind, JsonValue, ResourceRecord
 from mdmr_provision.errors import MdmrError, StateError
-from mdmr_provision.planner.mask import mask_mapping
+from mdmr_provision.mask import mask_mapping
 
 #: 2: evidence says its kind (``"evidence": "real"`` or ``"rehearsal"``) in every history
 #: entry and proof record.  Version 1 files are read and migrated (see :func:`migrate_v1`).

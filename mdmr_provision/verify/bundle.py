@@ -17,8 +17,8 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from mdmr_provision.core.types import JsonValue
 from mdmr_provision.errors import MdmrError
+from mdmr_provision.jsonvalue import JsonValue
 from mdmr_provision.keys import load_certificate
 from mdmr_provision.proofs import keep
 from mdmr_provision.verify.inbound import check_inbound

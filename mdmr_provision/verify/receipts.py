@@ -22,9 +22,9 @@ from mdmr_provision.as2.algorithms import Digest, parse_digest
 from mdmr_provision.as2.mdn import Mdn, parse_mdn
 from mdmr_provision.as2.mime import disposition_filename, params, parse_entity, unquote
 from mdmr_provision.as2.wire import read_wire
-from mdmr_provision.core.types import JsonValue
 from mdmr_provision.errors import AS2Error, MdmrError
 from mdmr_provision.inventory.model import FileNameTag
+from mdmr_provision.jsonvalue import JsonValue
 from mdmr_provision.proofs import keep
 from mdmr_provision.tis import content
 

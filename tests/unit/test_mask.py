@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mdmr_provision.planner.mask import SENSITIVE, is_secret_key, mask_mapping
+from mdmr_provision.mask import SENSITIVE, is_secret_key, mask_mapping
 
 
 @pytest.mark.parametrize("key", [

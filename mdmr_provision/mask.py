@@ -11,7 +11,7 @@ import functools
 import re
 from collections.abc import Mapping
 
-from mdmr_provision.core.types import JsonValue
+from mdmr_provision.jsonvalue import JsonValue
 
 SENSITIVE = "(sensitive)"
 _SECRET_KEY = re.compile(
