@@ -8,15 +8,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from mdmr_provision.cli.status import has_proofs, judge
-from mdmr_provision.core.types import ApplyContext
-from mdmr_provision.errors import EXIT_OK, EXIT_USER_ERROR, MdmrError
-from mdmr_provision.executor.apply import DEFAULT_PARALLELISM, ApplyReport, Executor, Status
-from mdmr_provision.executor.progress import make_progress
-from mdmr_provision.planner.plan import Plan, inventory_fingerprint
-from mdmr_provision.planner.render import print_plan
-from mdmr_provision.planner.saved import check_fresh, read_plan, relied_addresses, relied_on
-from mdmr_provision.planner.session import (
+from mdmr_provision.cli.session import (
     Session,
     add_inventory_options,
     add_plan_options,
@@ -29,8 +21,16 @@ from mdmr_provision.planner.session import (
     refetch_facts,
     runtime,
 )
+from mdmr_provision.core.types import ApplyContext
+from mdmr_provision.errors import EXIT_OK, EXIT_USER_ERROR, MdmrError
+from mdmr_provision.executor.apply import DEFAULT_PARALLELISM, ApplyReport, Executor, Status
+from mdmr_provision.executor.progress import make_progress
+from mdmr_provision.planner.plan import Plan, inventory_fingerprint
+from mdmr_provision.planner.render import print_plan
+from mdmr_provision.planner.saved import check_fresh, read_plan, relied_addresses, relied_on
+from mdmr_provision.reports.judge import has_proofs, judge
 from mdmr_provision.reports.matrix import print_status
-from mdmr_provision.runtime.services import SERVICE_KEY, Services
+from mdmr_provision.runtime.services import Services
 from mdmr_provision.state import State, state_lock
 
 
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     with runtime(session, args) as services:
         announce(services)
         code = _run(session, args, services)
-    if not args.check and has_proofs(session):
+    if not args.check and has_proofs(session.resources):
         _print_matrix(session, args)
     return code
 
@@ -133,7 +133,7 @@ def _execute(
         now=now(),
         evidence_dir=str(session.store.path.parent / "evidence"),
         check_only=check_only,
-        services={SERVICE_KEY: services},
+        runtime=services,
         facts=plan.facts,
         simulate=bool(args.simulate),
     )
@@ -157,7 +157,8 @@ def _execute(
 
 def _print_matrix(session: Session, args: argparse.Namespace) -> None:
     """The exit-criteria matrix after an apply (guide §2), from the state just written."""
-    status = judge(session, session.store.load(), now(), simulate=bool(args.simulate))
+    status = judge(session.inventory, session.resources, session.store.load(), now(),
+                   simulate=bool(args.simulate))
     print()
     print_status(status)
 

@@ -11,10 +11,10 @@ import argparse
 import asyncio
 import getpass
 
+from mdmr_provision.cli.session import add_inventory_options, now, open_session
 from mdmr_provision.core.types import Action, Evidence, EvidenceKind, ResourceRecord
 from mdmr_provision.errors import EXIT_OK, MdmrError
 from mdmr_provision.planner.plan import build_plan
-from mdmr_provision.planner.session import add_inventory_options, now, open_session
 from mdmr_provision.state import state_lock
 
 MAX_NOTE = 2000

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from mdmr_provision.cli.session import add_inventory_options, state_path
 from mdmr_provision.errors import EXIT_OK
-from mdmr_provision.planner.session import add_inventory_options, state_path
 from mdmr_provision.state import force_unlock
 
 

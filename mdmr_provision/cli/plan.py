@@ -6,10 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from mdmr_provision.errors import EXIT_CHANGES_PENDING, EXIT_OK
-from mdmr_provision.planner.render import print_plan, render_markdown
-from mdmr_provision.planner.saved import plan_json_text, write_plan
-from mdmr_provision.planner.session import (
+from mdmr_provision.cli.session import (
     add_inventory_options,
     add_plan_options,
     add_runtime_options,
@@ -18,6 +15,9 @@ from mdmr_provision.planner.session import (
     open_session,
     runtime,
 )
+from mdmr_provision.errors import EXIT_CHANGES_PENDING, EXIT_OK
+from mdmr_provision.planner.render import print_plan, render_markdown
+from mdmr_provision.planner.saved import plan_json_text, write_plan
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mdmr_provision.as2 import Mdn, MdnReply, parse_mdn
+from mdmr_provision.cli.session import Session, add_inventory_options, now, open_session
 from mdmr_provision.core.types import Action, Evidence, EvidenceKind, JsonValue, ResourceRecord
 from mdmr_provision.errors import (
     EXIT_INTERRUPTED,
@@ -39,7 +40,6 @@ from mdmr_provision.inventory.model import ReceiverProduct
 from mdmr_provision.keys import load_certificate
 from mdmr_provision.planner.graph import normalise_environment
 from mdmr_provision.planner.plan import build_plan
-from mdmr_provision.planner.session import Session, add_inventory_options, now, open_session
 from mdmr_provision.proofs import keep
 from mdmr_provision.resources.as2_profiles import shown_path
 from mdmr_provision.resources.proofs import (

@@ -7,10 +7,9 @@ import json
 import sys
 from pathlib import Path
 
-from mdmr_provision.cli.status import judge
+from mdmr_provision.cli.session import add_inventory_options, now, open_session
 from mdmr_provision.errors import EXIT_OK, MdmrError
 from mdmr_provision.inventory.model import ENVIRONMENTS, canonical_environment
-from mdmr_provision.planner.session import add_inventory_options, now, open_session
 from mdmr_provision.reports.evidence import (
     JSON_FILE,
     MARKDOWN,
@@ -18,6 +17,7 @@ from mdmr_provision.reports.evidence import (
     parse_since,
     write_report,
 )
+from mdmr_provision.reports.judge import judge
 from mdmr_provision.reports.signing import load_signer
 from mdmr_provision.verify.manifest import MANIFEST
 
@@ -63,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
     # Loaded first: a wrong passphrase must fail before anything is written.
     signer = load_signer(inventory, args.sign) if args.sign is not None else None
     state = session.store.load()
-    status = judge(session, state, now(), simulate=bool(args.simulate))
+    status = judge(session.inventory, session.resources, state, now(),
+                   simulate=bool(args.simulate))
     report = build_report(inventory, status, state.history, environment=env, since=since,
                           state={"lineage": state.lineage, "serial": state.serial})
     files = write_report(report, session.store.path.parent / "evidence", args.out, signer)

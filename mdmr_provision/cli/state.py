@@ -6,9 +6,9 @@ import argparse
 import json
 import sys
 
+from mdmr_provision.cli.session import add_inventory_options, state_path
 from mdmr_provision.errors import EXIT_OK, MdmrError
 from mdmr_provision.planner.graph import matches_target
-from mdmr_provision.planner.session import add_inventory_options, state_path
 from mdmr_provision.state import StateStore
 from mdmr_provision.state.store import evidence_to_json, record_to_json
 

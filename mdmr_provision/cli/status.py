@@ -3,27 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
-from datetime import datetime
 
-from mdmr_provision.core.types import Change
-from mdmr_provision.errors import EXIT_INCOMPLETE, EXIT_OK, UsageError
-from mdmr_provision.planner.plan import build_plan
-from mdmr_provision.planner.session import (
-    Session,
+from mdmr_provision.cli.session import (
     add_inventory_options,
     now,
     open_session,
 )
+from mdmr_provision.errors import EXIT_INCOMPLETE, EXIT_OK, UsageError
+from mdmr_provision.reports.judge import judge
 from mdmr_provision.reports.matrix import print_status
-from mdmr_provision.reports.status import Status, build_status, status_to_json
-from mdmr_provision.state import State
-
-#: Resources a status needs: proofs (and, through them, certificates and AS2 profiles),
-#: which read local files only; DR comes from the state records.
-STATUS_TARGETS = ("proof.", "certificate.")
+from mdmr_provision.reports.status import status_to_json
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -52,27 +43,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(func=run)
 
 
-def has_proofs(session: Session) -> bool:
-    return any(a.startswith("proof.") for a in session.index)
-
-
-def judge(session: Session, state: State, moment: datetime, *, simulate: bool = False) -> Status:
-    """The matrix as strict as ``plan``: a proof ``plan`` would redo is not counted as proven."""
-    changes: dict[str, Change] = {}
-    targets = [t for t in STATUS_TARGETS if any(a.startswith(t) for a in session.index)]
-    if targets:
-        plan = asyncio.run(build_plan(session.inventory, session.resources, state, now=moment,
-                                      targets=targets, simulate=simulate))
-        changes = {c.address: c for c in plan.changes}
-    return build_status(session.inventory, changes, state.records, state.history, moment,
-                        simulate=simulate)
-
-
 def run(args: argparse.Namespace) -> int:
     if args.accept_rehearsal and not args.fail_incomplete:
         raise UsageError("--accept-rehearsal only changes --fail-incomplete: pass both")
     session = open_session(args)
-    status = judge(session, session.store.load(), now(), simulate=args.simulate)
+    status = judge(session.inventory, session.resources, session.store.load(), now(),
+                   simulate=args.simulate)
     if args.json:
         sys.stdout.write(json.dumps(status_to_json(status), indent=2) + "\n")
     else:

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar, TypeAlias
 
+from mdmr_provision.core.runtime import NoRuntime, Runtime
+
 # The JSON vocabulary lives in a leaf module (the inventory needs it too); core hands it on.
 from mdmr_provision.jsonvalue import JsonScalar as JsonScalar
 from mdmr_provision.jsonvalue import JsonValue as JsonValue
@@ -187,8 +189,8 @@ class ApplyContext:
     now: datetime
     evidence_dir: str
     check_only: bool = False
-    #: Free-form services an apply needs (AS2 sender, simulator handles), keyed by name.
-    services: dict[str, object] = field(default_factory=dict)
+    #: The servers running beside this command (our receivers, the simulator).
+    runtime: Runtime = field(default_factory=NoRuntime)
     #: State records as of this step (the executor keeps it current, so a proof sees
     #: the fingerprints its dependencies were just applied with).
     records: Mapping[str, ResourceRecord] = field(default_factory=dict)

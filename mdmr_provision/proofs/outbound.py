@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives import hashes
 
 from mdmr_provision.as2 import AS2Client, Mdn, MdnRequest, build_message, check_mdn, parse_digest
 from mdmr_provision.atomic import atomic_write
+from mdmr_provision.core.runtime import FtsVerdict
 from mdmr_provision.core.types import EvidenceKind
 from mdmr_provision.errors import MdmrError, TransportError
 from mdmr_provision.facts.dns import resolve
@@ -44,14 +45,7 @@ MdnWaiter = Callable[[str, float], Awaitable[Mdn]]
 #: later run (another process) never reuses one (the FTS rejects duplicates: E170).
 SUMMARY_FILE = "evidence.json"
 #: The FTS's verdict on a message, when it can be known: (env, message_id) -> verdict or None.
-FtsLookup = Callable[[str, str], Awaitable["FtsVerdict | None"]]
-
-
-@dataclass(frozen=True)
-class FtsVerdict:
-    accepted: bool
-    code: str | None = None
-    meaning: str | None = None
+FtsLookup = Callable[[str, str], Awaitable[FtsVerdict | None]]
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from mdmr_provision import policy
 from mdmr_provision.atomic import atomic_write
+from mdmr_provision.core.runtime import ReceivedFile
 from mdmr_provision.core.types import (
     Action,
     ApplyContext,
@@ -54,7 +55,6 @@ from mdmr_provision.proofs.outbound import (
 from mdmr_provision.proofs.profile import read_profile
 from mdmr_provision.resources.as2_profiles import profiles_root, sending_servers, shown_path
 from mdmr_provision.resources.network import forwarder_for
-from mdmr_provision.runtime.receivers import Received
 from mdmr_provision.tis import TisNamer
 
 MANUAL_HINT = "mdmr-provision confirm {address} -i INVENTORY --note '...'"
@@ -212,7 +212,7 @@ class OutboundProof(_Proof):
         self.rules = "R2, R4, R5"
 
     async def apply(self, change: Change, ctx: ApplyContext) -> Outcome:
-        services = ctx.services.get("runtime")
+        runtime = ctx.runtime
         profile = read_profile(self.profile_path, self.inventory.root)
         stamp = ctx.now.strftime("%Y%m%dT%H%M%SZ")
         evidence_dir = Path(ctx.evidence_dir) / self.address / stamp
@@ -223,12 +223,9 @@ class OutboundProof(_Proof):
             tag=self.inventory.policy.file_name_tag, dns=self.inventory.dns,
             evidence_dir=evidence_dir, forwarder=forwarder, evidence=ctx.evidence_kind,
         )
-        waiter = getattr(services, "wait_for_mdn", None)
-        ensure = getattr(services, "ensure_receivers", None)
-        if profile.mdn_mode == "async" and ensure is not None:
+        if profile.mdn_mode == "async":
             # Listen before sending: an MDN posted at once must find our receiver up.
-            await ensure()
-        fts = getattr(services, "fts_verdict", None)
+            await runtime.ensure_receivers()
         started = datetime.now(UTC)
         common: dict[str, JsonValue] = {
             "environment": self.environment, "ldc": self.ldc, "sender": self.sender.org_id,
@@ -238,8 +235,9 @@ class OutboundProof(_Proof):
             **({"via": forwarder.via} if forwarder else {}),
         }
         try:
-            sent_with, files = await prove_outbound(request, _namer(ctx), wait_for_mdn=waiter,
-                                                    fts=fts)
+            sent_with, files = await prove_outbound(
+                request, _namer(ctx), wait_for_mdn=runtime.wait_for_mdn,
+                fts=runtime.fts_verdict)
         except ProofFailed as exc:
             details = {**exc.context, **common, **describe(exc.files), "error": exc.message,
                        "finished_at": datetime.now(UTC).isoformat()}
@@ -298,21 +296,19 @@ class InboundProof(_Proof):
         return f"run `{receive}` during the MDM/R's scheduled test, or {confirm}"
 
     async def apply(self, change: Change, ctx: ApplyContext) -> Outcome:
-        services = ctx.services.get("runtime")
-        send = getattr(services, "send_inbound_test", None)
-        if send is None:
+        assert self.environment is not None
+        result = await ctx.runtime.send_inbound_test(self.environment, self.org.org_id)
+        if result is None:
             raise MdmrError(f"{self.address}: the MDM/R sends this file; confirm it with "
                             f"{MANUAL_HINT.format(address=self.address)}")
-        result = await send(self.environment, self.org.org_id)
         # Only the simulator can be asked to send its test file: this is a rehearsal.
         details: dict[str, JsonValue] = {**result.evidence(),
                                           "evidence": EvidenceKind.REHEARSAL.value}
         ok = bool(result.ok)
         message = f"proven: {result.file_name}" if ok else f"{result.file_name}: {result.error}"
-        got: Received | None = None
+        got: ReceivedFile | None = None
         if ok:
-            received = getattr(services, "received", None)
-            got = received(result.message_id) if received is not None else None
+            got = ctx.runtime.received(result.message_id)
             if got is None or got.sha256 != result.sha256:
                 ok = False
                 message = (f"{result.file_name}: the MDN was positive but our inbox holds no "
@@ -321,7 +317,6 @@ class InboundProof(_Proof):
                 details["stored"] = shown_path(Path(got.stored), ctx.inventory.root)
         kept = None
         if ok and got is not None:
-            assert self.environment is not None
             kept = await asyncio.to_thread(keep.inbound_kept, ctx.inventory, self.org,
                                            self.environment, got.message_id, got.signed_entity)
         files = await asyncio.to_thread(

@@ -4,7 +4,8 @@
 generates the demo certificates on first use) on a background loop before anything is
 probed; our built-in receivers start on first need (an asynchronous MDN to wait for, the
 MDM/R's inbound test file), so a run that needs none never binds their ports.  Resources
-reach these through ``ApplyContext.services["runtime"]``.
+reach these through ``ApplyContext.runtime``: :class:`Services` is the
+:class:`~mdmr_provision.core.runtime.Runtime` of a command that runs servers.
 """
 
 from __future__ import annotations
@@ -16,14 +17,13 @@ from types import TracebackType
 from typing import Any
 
 from mdmr_provision.as2 import Mdn
+from mdmr_provision.core.runtime import FtsVerdict
 from mdmr_provision.inventory.model import Inventory
-from mdmr_provision.proofs.outbound import FtsVerdict
 from mdmr_provision.runtime.loop import BackgroundLoop
 from mdmr_provision.runtime.receivers import OurReceivers, Received
 from mdmr_provision.simulator.outbound import DeliveryResult
 from mdmr_provision.simulator.runtime import SimulatorHandle, running_simulator
 
-SERVICE_KEY = "runtime"
 #: How long the FTS may take, after the MDN, to record its verdict on a file.
 FTS_VERDICT_WAIT = 10.0
 
@@ -86,7 +86,11 @@ class Services:
                 await self.receivers.start()
                 self._receivers_started = True
 
-    # -- what resources use (callable from any event loop) ------------------------------------
+    # -- the Runtime protocol (callable from any event loop) -----------------------------------
+
+    @property
+    def simulated(self) -> bool:
+        return self.simulate
 
     async def ensure_receivers(self) -> None:
         await self._loop.call(self._ensure_receivers())
@@ -110,11 +114,11 @@ class Services:
                 return FtsVerdict(False, None, "the FTS recorded no decision on the file")
             await asyncio.sleep(0.05)
 
-    async def send_inbound_test(self, environment: str, org_id: str) -> DeliveryResult:
-        """The simulated MDM/R sends its test file to our receiver (R3)."""
+    async def send_inbound_test(self, environment: str, org_id: str) -> DeliveryResult | None:
+        """The simulated MDM/R sends its test file to our receiver (R3); None for real runs."""
         sim = self.simulator
         if sim is None:
-            raise RuntimeError("send_inbound_test needs --simulate")
+            return None
         await self.ensure_receivers()
         return await self._loop.call(sim.send_test_file(environment, org_id))
 
