@@ -105,7 +105,6 @@ def _saved_plan(session: Session, args: argparse.Namespace, state: State) -> Pla
         inventory_fingerprint=inventory_fingerprint(session.inventory),
         state=state,
         facts=facts,
-        simulate=bool(args.simulate),
     )
     return dataclasses.replace(plan, facts=facts)  # gathered just now: the steps reuse them
 
@@ -135,7 +134,6 @@ def _execute(
         check_only=check_only,
         runtime=services,
         facts=plan.facts,
-        simulate=bool(args.simulate),
     )
     progress = make_progress(len(plan.changes))
     executor = Executor(

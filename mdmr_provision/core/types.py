@@ -198,8 +198,6 @@ class ApplyContext:
     #: good one instead of probing again moments later (a failed one is probed again: it may
     #: have been fixed since).
     facts: Mapping[str, FactResult] = field(default_factory=dict)
-    #: The run talks to the built-in MDM/R simulator: what it proves is a rehearsal.
-    simulate: bool = False
 
     def known_good(self, key: str) -> FactResult | None:
         """The plan's fact for ``key`` when it succeeded, else None (probe again)."""
@@ -208,8 +206,9 @@ class ApplyContext:
 
     @property
     def evidence_kind(self) -> EvidenceKind:
-        """The kind of evidence this run's proofs make."""
-        return EvidenceKind.of_run(self.simulate)
+        """The kind of evidence this run's proofs make: a rehearsal when the runtime's
+        MDM/R is the built-in simulator."""
+        return EvidenceKind.of_run(self.runtime.simulated)
 
 
 class Resource(abc.ABC):

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from mdmr_provision.core.runtime import FtsVerdict, NoRuntime, ReceivedFile, Runtime
-from mdmr_provision.core.types import Action, ApplyContext, Change
+from mdmr_provision.core.types import Action, ApplyContext, Change, EvidenceKind
 from mdmr_provision.errors import MdmrError
 from mdmr_provision.inventory import load_inventory
 from mdmr_provision.jsonvalue import JsonValue
@@ -81,6 +81,7 @@ async def test_no_runtime_is_the_default_and_simulates_nothing() -> None:
 async def test_inbound_proof_without_a_simulator_says_how_to_confirm(example: Path) -> None:
     proof, ctx, change = _inbound(example)
     assert isinstance(ctx.runtime, NoRuntime)
+    assert ctx.evidence_kind is EvidenceKind.REAL
     with pytest.raises(MdmrError, match=r"the MDM/R sends this file; confirm it with"):
         await proof.apply(change, ctx)
 
@@ -92,7 +93,8 @@ async def test_inbound_proof_asks_the_runtime_and_checks_our_inbox(example: Path
     outcome = await proof.apply(change, ctx)
     assert runtime.asked == [("sandbox", proof.org.org_id)]
     assert not outcome.ok and "our inbox holds no intact copy" in outcome.message
-    assert outcome.evidence[0].details["simulated"] is True
+    assert outcome.evidence[0].evidence is EvidenceKind.REHEARSAL
+    assert ctx.evidence_kind is EvidenceKind.REHEARSAL
 
 
 def test_fts_verdict_is_a_frozen_record() -> None:
