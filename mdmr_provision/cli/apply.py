@@ -105,6 +105,7 @@ def _saved_plan(session: Session, args: argparse.Namespace, state: State) -> Pla
         inventory_fingerprint=inventory_fingerprint(session.inventory),
         state=state,
         facts=facts,
+        simulate=bool(args.simulate),
     )
     return dataclasses.replace(plan, facts=facts)  # gathered just now: the steps reuse them
 
