@@ -81,6 +81,9 @@ class Endpoint:
     mdn_policy: MdnPolicy | None = None
     accept_unknown_partners: bool = False
     max_body: int = 64 * 1024 * 1024
+    #: Bounds on the payloads kept in ``inbox`` (oldest removed first); None keeps all.
+    keep_files: int | None = None
+    keep_bytes: int | None = None
     #: Consulted when ``partners`` has no entry for the AS2-From.
     partner_lookup: PartnerLookup | None = None
     on_replied: OnReplied | None = None

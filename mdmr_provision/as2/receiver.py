@@ -111,7 +111,8 @@ class AS2Receiver:
         self._async_ssl = async_ssl_context
         self._async_check = async_url_check
         self._async_timeout = async_timeout
-        self._inboxes = {ep.path: Inbox(ep.inbox) for ep in self.endpoints}
+        self._inboxes = {ep.path: Inbox(ep.inbox, keep_files=ep.keep_files,
+                                        keep_bytes=ep.keep_bytes) for ep in self.endpoints}
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._mdns: dict[str, Mdn] = {}
         self._waiters: dict[str, list[asyncio.Future[Mdn]]] = {}

@@ -1,5 +1,12 @@
 """The receiver's inbox: payloads stored atomically under safe names, and the persisted
-Message-ID -> MDN index that lets a duplicate be answered with the earlier receipt."""
+Message-ID -> MDN index that lets a duplicate be answered with the earlier receipt.
+
+An inbox may be bounded (``keep_files``, ``keep_bytes``): after each store the oldest
+payloads beyond the bound are removed, the newest always kept.  The MDN index is not pruned:
+it is small, and a duplicate must still get its earlier receipt.  The simulator bounds its
+inboxes (its journal keeps every file's size and SHA-256); our own receivers keep everything,
+since a proof's evidence points at the stored file.
+"""
 
 from __future__ import annotations
 
@@ -38,8 +45,11 @@ class Recorded:
 class Inbox:
     """Payload files under ``root/<sender>/`` and the MDN index under ``root/.as2-mdn-index``."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, keep_files: int | None = None,
+                 keep_bytes: int | None = None) -> None:
         self.root = Path(root)
+        self.keep_files = keep_files
+        self.keep_bytes = keep_bytes
         self._names = threading.Lock()
 
     def _index_path(self, message_id: str) -> Path:
@@ -62,7 +72,37 @@ class Inbox:
                 counter += 1
             target.touch(mode=0o644, exist_ok=False)
         atomic_write(target, payload)
+        if self.keep_files is not None or self.keep_bytes is not None:
+            self.prune(keep=target)
         return target
+
+    def prune(self, keep: Path | None = None) -> list[Path]:
+        """Remove the oldest payloads beyond ``keep_files``/``keep_bytes``; never ``keep``
+        (the file just stored).  Returns what was removed."""
+        with self._names:
+            files: list[tuple[float, int, Path]] = []
+            for folder in self.root.iterdir() if self.root.is_dir() else ():
+                if folder.name == INDEX_DIR or not folder.is_dir():
+                    continue
+                for path in folder.iterdir():
+                    if path.name.startswith("."):  # a write in progress (atomic_write)
+                        continue
+                    try:
+                        st = path.stat()
+                    except FileNotFoundError:
+                        continue
+                    files.append((st.st_mtime, st.st_size, path))
+            files.sort(key=lambda f: (f[2] == keep, f[0]), reverse=True)  # newest first
+            removed: list[Path] = []
+            total = 0
+            for count, (_mtime, size, path) in enumerate(files, start=1):
+                total += size
+                over = (self.keep_files is not None and count > self.keep_files) or (
+                    self.keep_bytes is not None and total > self.keep_bytes)
+                if over and path != keep:
+                    path.unlink(missing_ok=True)
+                    removed.append(path)
+            return removed
 
     def lookup(self, message_id: str) -> Recorded | None:
         """The MDN recorded for ``message_id``, if the message was accepted before."""

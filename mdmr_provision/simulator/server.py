@@ -44,6 +44,10 @@ from mdmr_provision.simulator.topology import SimEndpoint
 log = logging.getLogger("mdmr_provision.simulator")
 #: Largest message accepted (the guide's large test file is at most 10 MB, plus overhead).
 MAX_BODY = 64 * 1024 * 1024
+#: Received test files the simulator keeps per environment (the newest; the journal keeps
+#: every file's name, size and SHA-256), so its workdir does not grow with every run.
+KEEP_FILES = 24
+KEEP_BYTES = 32 * 1024 * 1024
 #: What the MDM/R demands of every message: encrypted and signed.
 _POLICY = ReceivePolicy(require_encryption=True, require_signature=True)
 
@@ -79,6 +83,8 @@ class As2Endpoint:
                 mdn_policy=self._directive,
                 on_replied=self._replied,
                 max_body=MAX_BODY,
+                keep_files=KEEP_FILES,
+                keep_bytes=KEEP_BYTES,
             )],
             mdn_path=None,  # the MDM/R's gateway takes messages, not receipts
             async_ssl_context=client_context(pki.layout.ca_cert),

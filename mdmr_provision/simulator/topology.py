@@ -13,8 +13,9 @@ beside the inventory)::
     mdmr/<env>.pem, mdmr/<env>.key  the MDM/R's AS2 certificate per environment
     tls/<env>.pem, tls/<env>.key    TLS server certificates of https endpoints
     faults/...                      expired / wrong-CN certificates for fault injection
-    sim/<env>/inbox/                files the simulated FTS received
-    sim/<env>/journal.jsonl         the FTS journal (see :mod:`.journal`)
+    sim/<env>/inbox/                the newest files the simulated FTS received (bounded)
+    sim/<env>/journal.jsonl         the FTS journal: every file's name, size, SHA-256
+                                    and verdict (see :mod:`.journal`)
 """
 
 from __future__ import annotations
