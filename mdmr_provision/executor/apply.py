@@ -99,6 +99,10 @@ class Executor:
         self.resources = resources
         self.store = None if ctx.check_only else store
         self.state = state
+        #: What the store last wrote (``state`` may be ahead of it while a write is in flight).
+        self._on_disk = state
+        self._dirty = False
+        self._write_lock = asyncio.Lock()
         self.ctx = ctx
         ctx.records = state.records
         self.gate = asyncio.Semaphore(max(1, parallelism))
@@ -125,7 +129,7 @@ class Executor:
         ordered = order({a: c.depends_on for a, c in changes.items()})
         await asyncio.gather(*(step(changes[a]) for a in ordered))
         results = tuple(self.results[a] for a in ordered)
-        return ApplyReport(results=results, state=self.state)
+        return ApplyReport(results=results, state=self._on_disk if self.store else self.state)
 
     async def _step(self, change: Change, deps: list[StepResult]) -> StepResult:
         blocker = next((d for d in deps if not d.status.satisfied), None)
@@ -143,7 +147,7 @@ class Executor:
             why = f"depends on {blocker.address}, which {_past(blocker.status)}"
             return StepResult(change.address, change.action, Status.SKIPPED, why)
         if change.action is Action.FORGET:
-            return self._forget(change)
+            return await self._forget(change)
         res = self.resources.get(change.address)
         if res is None:
             return StepResult(
@@ -156,13 +160,13 @@ class Executor:
                 outcome = await res.apply(change, self.ctx)
             except MdmrError as exc:
                 outcome = Outcome(ok=False, message=exc.message)
-        self._save(change, outcome)
+        await self._save(change, outcome)
         if not outcome.ok:
             return StepResult(change.address, change.action, Status.FAILED, outcome.message)
         status = Status.CHECKED if self.ctx.check_only else Status.SUCCEEDED
         return StepResult(change.address, change.action, status, outcome.message)
 
-    def _forget(self, change: Change) -> StepResult:
+    async def _forget(self, change: Change) -> StepResult:
         if self.ctx.check_only:
             return StepResult(change.address, change.action, Status.WOULD_CHANGE, change.reason)
         prior = self.state.records.get(change.address)
@@ -182,10 +186,10 @@ class Executor:
                     evidence=self.ctx.evidence_kind,
                 )
             )
-        self._commit(new)
+        await self._commit(new)
         return StepResult(change.address, change.action, Status.SUCCEEDED, "removed from state")
 
-    def _save(self, change: Change, outcome: Outcome) -> None:
+    async def _save(self, change: Change, outcome: Outcome) -> None:
         new = self.state.with_evidence(*outcome.evidence)
         if outcome.ok:
             new = new.with_record(
@@ -197,13 +201,32 @@ class Executor:
                     updated_at=self.clock(),
                 )
             )
-        self._commit(new)
+        await self._commit(new)
 
-    def _commit(self, new: State) -> None:
+    async def _commit(self, new: State) -> None:
+        """Make ``new`` this run's state and return once it is on disk.
+
+        The file is written in a worker thread, one write at a time; steps that finish while
+        a write is in flight are written together by the next one (a group commit), so a
+        burst of steps costs a few writes, not one each, and the event loop never waits on
+        fsync.  A step still returns only after a write that includes it.
+        """
+        self.state = new
+        self.ctx.records = new.records  # dependants see it at once, as before
         if self.store is None:  # --check: nothing is written
             return
-        self.state = self.store.save(new, previous=self.state, now=self.clock())
-        self.ctx.records = self.state.records
+        self._dirty = True
+        async with self._write_lock:
+            if not self._dirty:
+                return  # the write that just finished already held this step
+            self._dirty = False
+            store, target, previous = self.store, self.state, self._on_disk
+            try:
+                self._on_disk = await asyncio.to_thread(
+                    lambda: store.save(target, previous=previous, now=self.clock()))
+            except BaseException:
+                self._dirty = True  # not written: the next step in line tries (and says why)
+                raise
 
 
 def _past(status: Status) -> str:

@@ -196,3 +196,38 @@ async def test_interrupted_apply_keeps_finished_steps(tmp_path: Path) -> None:
     assert done and done != {r.address for r in res}
     plan, _ = await plan_and_apply(res, store)
     assert {c.address for c in plan.changes if c.action is Action.NOOP} == done
+
+
+class _SlowStore(StateStore):
+    """Counts writes and makes each one slow, so steps finish while a write is in flight."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.writes: list[set[str]] = []
+
+    def save(self, new, *, previous, now):  # type: ignore[no-untyped-def]
+        import time
+
+        time.sleep(0.05)  # fsync on a slow disk; the event loop must not wait on it
+        written = super().save(new, previous=previous, now=now)
+        self.writes.append(set(written.records))
+        return written
+
+
+async def test_steps_finishing_together_share_a_write_and_each_is_on_disk_when_it_returns(
+    tmp_path: Path,
+) -> None:
+    store = _SlowStore(tmp_path / "state.json")
+    res: list[Resource] = [FileResource(f"cert.{n}", tmp_path / f"f{n}", str(n))
+                           for n in range(8)]
+    res.append(FileResource("proof.all", tmp_path / "p", "P",
+                            depends_on=[f"cert.{n}" for n in range(8)]))
+    _, report = await plan_and_apply(res, store)
+    assert report.ok
+    assert len(store.writes) < len(res)  # grouped, not one write per step
+    assert store.writes[-1] == {r.address for r in res}
+    # proof.all started only after its dependencies returned, i.e. after they were written.
+    first_with_proof = next(i for i, w in enumerate(store.writes) if "proof.all" in w)
+    assert {f"cert.{n}" for n in range(8)} <= store.writes[first_with_proof - 1]
+    assert report.state.serial == len(store.writes)
+    assert set(store.load().records) == {r.address for r in res}
