@@ -109,8 +109,7 @@ def floor(keys: int, sizes: Sequence[int]) -> None:
         envelope = (pkcs7.PKCS7EnvelopeBuilder().set_data(payload + signature)
                     .add_recipient(receiver).encrypt(serialization.Encoding.DER,
                                                      [pkcs7.PKCS7Options.Binary]))
-        opened = pkcs7.pkcs7_decrypt_der(envelope, receiver, receiver_key,
-                                         [pkcs7.PKCS7Options.Binary])
+        opened = pkcs7.pkcs7_decrypt_der(envelope, receiver, receiver_key, [])
         mic = hashlib.sha256(opened[: len(payload)]).digest()
         # The signature check and the MDN: one RSA signature made and checked each.
         for key, public in ((sender_key, sender.public_key()),

@@ -46,8 +46,8 @@ log = logging.getLogger("mdmr_provision.simulator")
 MAX_BODY = 64 * 1024 * 1024
 #: Received test files the simulator keeps per environment (the newest; the journal keeps
 #: every file's name, size and SHA-256), so its workdir does not grow with every run.
-KEEP_FILES = 24
-KEEP_BYTES = 32 * 1024 * 1024
+KEEP_FILES = 16
+KEEP_BYTES = 16 * 1024 * 1024
 #: What the MDM/R demands of every message: encrypted and signed.
 _POLICY = ReceivePolicy(require_encryption=True, require_signature=True)
 
