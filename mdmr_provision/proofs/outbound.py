@@ -10,12 +10,14 @@ simulator's journal), a file the FTS rejected fails the proof with the FTS error
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import json
 import socket
 import ssl
-from collections.abc import Awaitable, Callable, Sequence
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -208,7 +210,8 @@ async def _prove(req: OutboundRequest, namer: TisNamer, context: dict[str, JsonV
         await _forward_first(req, resolver, context)
     files: list[FileEvidence] = []
     await asyncio.to_thread(keep.store_partner_certificate, req.evidence_dir, partner_cert)
-    for label, size in (("small", None), ("large", req.large_size)):
+
+    async def send(label: str, size: int | None) -> None:
         name = str(namer.name(req.ldc, profile.org_id))
         payload = await asyncio.to_thread(content, name, size, req.tag)
         mdn_request = MdnRequest(
@@ -279,8 +282,33 @@ async def _prove(req: OutboundRequest, namer: TisNamer, context: dict[str, JsonV
             raise ProofFailed(f"{label} test file {name}: {exc}", files,
                               context) from None
         files.append(ev)
+
+    for label, size in (("small", None), ("large", req.large_size)):
+        async with _large_file_slot(size):
+            await send(label, size)
     await _summary(req.evidence_dir, context, files)
     return context, files
+
+
+#: Large test files made, signed, encrypted and sent at once in this process.  Each one is
+#: held several times over while it is on its way (the file, the signed and the encrypted
+#: message, and the simulator's copies when it runs here), so a run with ten proofs at once
+#: would otherwise hold fifty of them; two keep both cores busy.
+LARGE_FILES_AT_ONCE = 2
+_SLOTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary())
+
+
+@contextlib.asynccontextmanager
+async def _large_file_slot(size: int | None) -> AsyncIterator[None]:
+    """A slot for a large file (this event loop's), nothing for the small one."""
+    if size is None:
+        yield
+        return
+    slots = _SLOTS.setdefault(asyncio.get_running_loop(),
+                              asyncio.Semaphore(LARGE_FILES_AT_ONCE))
+    async with slots:
+        yield
 
 
 async def _forward_first(req: OutboundRequest, resolver: InventoryResolver,
