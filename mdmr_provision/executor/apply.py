@@ -103,6 +103,7 @@ class Executor:
         self._on_disk = state
         self._dirty = False
         self._write_lock = asyncio.Lock()
+        self._writes: set[asyncio.Future[None]] = set()
         self.ctx = ctx
         ctx.records = state.records
         self.gate = asyncio.Semaphore(max(1, parallelism))
@@ -127,7 +128,13 @@ class Executor:
                 done[change.address].set_result(result)
 
         ordered = order({a: c.depends_on for a, c in changes.items()})
-        await asyncio.gather(*(step(changes[a]) for a in ordered))
+        try:
+            await asyncio.gather(*(step(changes[a]) for a in ordered))
+        finally:
+            # Cancelled (Ctrl-C) or not, a write already under way finishes: a step that
+            # completed its work stays recorded.
+            while self._writes:
+                await asyncio.gather(*self._writes, return_exceptions=True)
         results = tuple(self.results[a] for a in ordered)
         return ApplyReport(results=results, state=self._on_disk if self.store else self.state)
 
@@ -216,6 +223,14 @@ class Executor:
         if self.store is None:  # --check: nothing is written
             return
         self._dirty = True
+        # A task of its own, shielded: cancelling the step must not abandon its write.
+        write = asyncio.ensure_future(self._write())
+        self._writes.add(write)
+        write.add_done_callback(self._writes.discard)
+        await asyncio.shield(write)
+
+    async def _write(self) -> None:
+        assert self.store is not None
         async with self._write_lock:
             if not self._dirty:
                 return  # the write that just finished already held this step
