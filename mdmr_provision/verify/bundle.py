@@ -157,6 +157,11 @@ def verify_bundle(directory: Path, *, mdmr_certs: Mapping[str, x509.Certificate]
                        any(c.rehearsal for c in checks))
 
 
+def _inside(root: Path, rel: str) -> bool:
+    path = (root / rel).resolve()
+    return not rel.startswith("/") and path.is_relative_to(root.resolve())
+
+
 def _attempt_dir(root: Path, files: Sequence[Any]) -> Path | None:
     for rel in files:
         if isinstance(rel, str) and rel.endswith(f"/{SUMMARY}"):
@@ -174,9 +179,13 @@ def _check_proof(bundle: _Bundle, proof: Mapping[str, Any]) -> ProofCheck:
     raw = attempt.get("details")
     details: Mapping[str, Any] = raw if isinstance(raw, dict) else {}
     rehearsal = is_rehearsal(details) or is_rehearsal(attempt)
-    files = [f for f in attempt.get("files") or [] if isinstance(f, str)]
+    cited = [f for f in attempt.get("files") or [] if isinstance(f, str)]
+    # A report names its files; one that points outside the bundle is not read.
+    files = [f for f in cited if _inside(bundle.root, f)]
     bundle.seen.update(files)
-    problems = [bundle.broken[f] for f in files if f in bundle.broken]
+    problems = [f"{REPORT_JSON} cites {f!r}, outside the report" for f in cited
+                if f not in files]
+    problems += [bundle.broken[f] for f in files if f in bundle.broken]
     directory = _attempt_dir(bundle.root, files)
     if kind == "dr" or address.startswith("reachability."):
         return _connection(address, kind, env, rehearsal, attempt, problems)
@@ -184,9 +193,14 @@ def _check_proof(bundle: _Bundle, proof: Mapping[str, Any]) -> ProofCheck:
         why = ("confirmed by a person; nothing signed was kept to check"
                if "note" in details else "no evidence files were kept")
         return ProofCheck(address, kind, env, "failed", rehearsal, why, (why, *problems))
-    doc = _load_json(bundle.root, str(directory.relative_to(bundle.root) / SUMMARY))
+    try:
+        doc = _load_json(bundle.root, str(directory.relative_to(bundle.root) / SUMMARY))
+    except MdmrError as exc:
+        problems.append(exc.message)
+        doc = None
     if not isinstance(doc, dict):
-        doc = {}
+        return ProofCheck(address, kind, env, "failed", rehearsal, problems[0]
+                          if problems else f"{SUMMARY} is not a JSON object", tuple(problems))
     rehearsal = rehearsal or is_rehearsal(doc)
     cert = _certificate(bundle, env, directory, doc, problems)
     if address.startswith("proof.inbound."):
@@ -225,7 +239,11 @@ def _certificate(bundle: _Bundle, env: str | None, directory: Path, doc: Mapping
     """The MDM/R certificate to check this attempt's receipts with."""
     recorded = doc.get("mdmr_cert_sha256")
     kept_path = directory / keep.PARTNER_CERTIFICATE
-    kept = load_certificate(kept_path) if kept_path.exists() else None
+    try:
+        kept = load_certificate(kept_path) if kept_path.exists() else None
+    except MdmrError as exc:
+        problems.append(exc.message)
+        kept = None
     if kept is not None and recorded and _sha(kept) != recorded:
         problems.append(f"{keep.PARTNER_CERTIFICATE}: SHA-256 {_sha(kept)[:16]}... is not the "
                         f"MDM/R certificate the proof recorded ({str(recorded)[:16]}...)")

@@ -318,3 +318,38 @@ def test_not_a_report_is_one_line_exit_1(capsys: pytest.CaptureFixture[str],
     code = main(["verify-report", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == 1 and err.count("\n") == 1 and "connectivity-report.json: not found" in err
+
+
+def test_a_damaged_summary_or_a_path_outside_fails_that_proof_only(
+        reports: Reports, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    root = copy(reports.plain, tmp_path / "r")
+    summary = attempt(root) / "evidence.json"
+    summary.write_bytes(summary.read_bytes().replace(b"{", b"[", 1))  # no longer JSON
+    doc = json.loads((root / "connectivity-report.json").read_text())
+    inbound = next(p for p in doc["proofs"] if p["address"] == INBOUND)
+    inbound["latest_success"]["files"].append("evidence/../../../etc/passwd")
+    (root / "connectivity-report.json").write_text(json.dumps(doc))
+    resum(root)
+    code, out = verify(capsys, str(root))
+    assert code == 1
+    assert "evidence.json: not valid JSON" in line_of(out, PROOF)
+    assert "cites 'evidence/../../../etc/passwd', outside the report" in line_of(out, INBOUND)
+    other = PROOF.replace("sandbox", "production")
+    assert line_of(out, other).startswith("verified")
+
+
+def test_signing_with_a_wrong_passphrase_writes_nothing_and_prints_no_secret(
+        reports: Reports, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    wrong = "not-the-Passphrase-93b1"
+    monkeypatch.setenv(PASS_ENV, wrong)
+    out = tmp_path / "never"
+    capsys.readouterr()
+    code = main(["report", "-i", str(reports.inv), "--out", str(out), "--sign", "ORG10000"])
+    captured = capsys.readouterr()
+    assert code == 1 and not out.exists()
+    assert captured.err.count("\n") == 1 and "ORG10000.key" in captured.err
+    for secret in (wrong, PASSPHRASE):
+        assert secret not in captured.err + captured.out
+    code = main(["report", "-i", str(reports.inv), "--out", str(out), "--sign", "ORG99999"])
+    assert code == 1 and "not an organisation of the inventory" in capsys.readouterr().err
