@@ -270,7 +270,10 @@ def _outbound(directory: Path, doc: Mapping[str, Any], attempt: Mapping[str, Any
     claimed = {str(x.get("name")): x for x in attempt.get("exchanges") or []
                if isinstance(x, dict)}
     signer = None
+    kept_as = doc.get("mdn_kept_as")  # a product driver that could not keep the wire form
     for record in records:
+        if isinstance(kept_as, str) and "mdn_kept_as" not in record:
+            record = {**record, "mdn_kept_as": kept_as}
         receipt = check_exchange(directory, record, cert)
         problems.extend(receipt.problems)
         signer = signer or receipt.signer

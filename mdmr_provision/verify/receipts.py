@@ -177,10 +177,12 @@ def _check_mdn(directory: Path, record: Mapping[str, JsonValue], cert: x509.Cert
     path = directory / Path(kept).name
     if not path.exists():
         headless = (directory / f"{label}-mdn.bin").exists()
-        problems.append(f"{what}: " + ("the MDN was kept without its HTTP headers (evidence "
-                                       "written before MDNs were kept whole), so its "
-                                       "signature cannot be checked" if headless
-                                       else "no MDN was kept"))
+        other = _text(record, "mdn_kept_as")  # e.g. an AS2 product's own MDN record
+        problems.append(f"{what}: " + (
+            "the MDN was kept without its HTTP headers (evidence written before MDNs were "
+            "kept whole), so its signature cannot be checked" if headless
+            else f"the MDN was kept only as {other}, so its signature cannot be checked"
+            if other else "no MDN was kept"))
         return None
     try:
         mdn = read_mdn(path, cert)

@@ -176,3 +176,12 @@ def test_store_exchange_keeps_what_a_product_driver_captured(
         "message_id": message.message_id, "mic_sent": message.mic, "mic_alg": "sha-256",
         **fields}
     assert check_exchange(tmp_path, record, p.mdmr.cert).problems == ()
+
+
+def test_an_mdn_kept_only_as_a_products_record_is_named_as_such(tmp_path: Path) -> None:
+    record = _exchange(tmp_path, "small")
+    (tmp_path / "small-mdn.http").unlink()
+    kept_as = {**record, "mdn_kept_as": "OpenAS2 4.9's MDN record"}
+    assert check_exchange(tmp_path, kept_as, parties().mdmr.cert).problems == (
+        f"small test file {NAME}: the MDN was kept only as OpenAS2 4.9's MDN record, so its "
+        "signature cannot be checked",)
