@@ -3,6 +3,8 @@
 * ``cert inspect FILE [--json] [--key KEY]``: the facts a network team checks.
 * ``cert convert IN --out OUT.der``: the leaf as DER, as the MDM/R requires.
 * ``cert request --org ORG_ID --out DIR``: a new private key (mode 0600) and a CSR for a CA.
+* ``cert keystore -i INV --server NAME``: the PKCS#12 keystore an AS2 product (OpenAS2) loads,
+  with the aliases its rendered configuration names (mode 0600).
 
 Private keys are never printed; passphrases are read from a variable or a file only.
 """
@@ -18,8 +20,10 @@ from pathlib import Path
 from mdmr_provision.certs_cli import KEY_SIZES, convert_to_der, make_request, passphrase_from
 from mdmr_provision.errors import EXIT_OK, EXIT_USER_ERROR
 from mdmr_provision.facts.certificates import CertificateFacts, inspect_certificate, key_fingerprint
+from mdmr_provision.inventory.loader import load_inventory
 from mdmr_provision.inventory.model import SecretRef
 from mdmr_provision.jsonvalue import JsonValue
+from mdmr_provision.keystore import write_keystore
 
 
 def _passphrase_options(parser: argparse.ArgumentParser, what: str) -> None:
@@ -69,6 +73,23 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     request.add_argument("--force", action="store_true", help="overwrite existing files")
     _passphrase_options(request, "that encrypts the new key")
     request.set_defaults(func=run_request)
+
+    keystore = sub.add_parser(
+        "keystore", help="write the PKCS#12 keystore an AS2 product (OpenAS2) loads",
+        description="Write the keystore of a server's AS2 product: the organisation's key and "
+                    "certificate, the previous ones during a rollover, and each MDM/R "
+                    "certificate, under the aliases its rendered configuration names. The "
+                    "passphrase comes from an environment variable and is never printed.",
+    )
+    keystore.add_argument("-i", "--inventory", type=Path, required=True, metavar="INV")
+    keystore.add_argument("--server", required=True, metavar="NAME")
+    keystore.add_argument("--out", type=Path, metavar="FILE",
+                          help="where to write it (default: as2_certs.p12 in the server's "
+                               "rendered OpenAS2 folder)")
+    keystore.add_argument("--passphrase-env", metavar="VAR",
+                          help="environment variable holding the keystore passphrase (default: "
+                               "the server's product.keystore_passphrase_env)")
+    keystore.set_defaults(func=run_keystore)
 
 
 def _status(facts: CertificateFacts, now: datetime) -> str:
@@ -136,4 +157,15 @@ def run_request(args: argparse.Namespace) -> int:
     print(f"wrote {made.csr} (certificate signing request, CN={args.org})")
     print("next: send the CSR to your certificate authority; convert the certificate it "
           "returns with `mdmr-provision cert convert` for the MDM/R")
+    return EXIT_OK
+
+
+def run_keystore(args: argparse.Namespace) -> int:
+    """Write the keystore; print where and which aliases (never a key or the passphrase)."""
+    made = write_keystore(load_inventory(args.inventory), args.server, args.out,
+                          args.passphrase_env)
+    aliases = ", ".join(f"{a} (key)" if a in made.key_aliases else a for a in made.aliases)
+    print(f"wrote {made.path} (PKCS#12 keystore, mode 0600; aliases: {aliases})")
+    print(f"the passphrase is the value of ${made.passphrase_env}; OpenAS2's config.xml reads "
+          "it from there when it starts")
     return EXIT_OK

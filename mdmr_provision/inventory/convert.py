@@ -20,6 +20,7 @@ from mdmr_provision.inventory.checks import (
 from mdmr_provision.inventory.model import (
     ENVIRONMENTS,
     TRANSFER_ENVIRONMENTS,
+    As2Product,
     CertificateSpec,
     Cipher,
     Contact,
@@ -36,6 +37,8 @@ from mdmr_provision.inventory.model import (
     MdnMode,
     Organisation,
     Policy,
+    PreviousCertificate,
+    ProductName,
     Receiver,
     ReceiverProduct,
     Relationship,
@@ -111,6 +114,14 @@ class Converter:
                 env=raw.get("passphrase_env"), file=self.opt_path((*path, "passphrase_file"))
             ),
             der=self.opt_path((*path, "der")),
+            previous=None if "previous" not in raw else PreviousCertificate(
+                cert=self.path((*path, "previous", "cert")),
+                key=self.opt_path((*path, "previous", "key")),
+                passphrase=SecretRef(
+                    env=raw["previous"].get("passphrase_env"),
+                    file=self.opt_path((*path, "previous", "passphrase_file")),
+                ),
+            ),
         )
 
     def server(self, org_id: str, name: str, raw: dict[str, Any]) -> Server:
@@ -134,6 +145,23 @@ class Converter:
                     file=self.opt_path((*path, "ssh", "passphrase_file")),
                 ),
             ),
+            product=self.product((*path, "product"), raw.get("product")),
+        )
+
+    def product(self, path: PathT, raw: dict[str, Any] | None) -> As2Product | None:
+        if raw is None:
+            return None
+        return As2Product(
+            name=ProductName(raw["name"]),
+            version=raw.get("version"),
+            mdn_url=raw.get("mdn_url"),
+            receiver_url=raw.get("receiver_url"),
+            data=self.opt_path((*path, "data")),
+            keystore_passphrase=SecretRef(
+                env=raw.get("keystore_passphrase_env")
+            ),
+            drive_proofs=raw.get("drive_proofs", raw["name"] == ProductName.OPENAS2.value),
+            mdn_wait_seconds=float(raw.get("mdn_wait_seconds", 120.0)),
         )
 
     def receiver(self, path: PathT, env: str, raw: dict[str, Any]) -> Receiver:

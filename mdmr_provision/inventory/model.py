@@ -106,6 +106,19 @@ class SecretRef:
 
 
 @dataclass(frozen=True)
+class PreviousCertificate:
+    """The certificate being replaced, kept while a rollover is under way (R6).
+
+    Until the MDM/R has loaded the new DER certificate it may still encrypt to the old one,
+    so an AS2 product keeps the old key to decrypt with (OpenAS2: ``x509_alias_fallback``).
+    """
+
+    cert: Path
+    key: Path | None = None
+    passphrase: SecretRef = field(default_factory=SecretRef)
+
+
+@dataclass(frozen=True)
 class CertificateSpec:
     """An organisation's signing/encryption certificate and its private key reference."""
 
@@ -114,6 +127,8 @@ class CertificateSpec:
     passphrase: SecretRef = field(default_factory=SecretRef)
     #: Where the DER copy for the MDM/R goes (default: ``cert`` with suffix ``.der``).
     der: Path | None = None
+    #: The certificate this one replaces, while the rollover is under way.
+    previous: PreviousCertificate | None = None
 
     @property
     def der_path(self) -> Path:
@@ -136,6 +151,33 @@ class SshSpec:
     passphrase: SecretRef = field(default_factory=SecretRef)
 
 
+class ProductName(enum.StrEnum):
+    OPENAS2 = "openas2"  # rendered configuration and a proof driver
+    OTHER = "other"  # no driver: proofs use the built-in sender, a person confirms the rest
+
+
+@dataclass(frozen=True)
+class As2Product:
+    """The AS2 product that sends for a server (R7: its version and configuration are part of
+    what a proof proved, so a change to either makes the proof stale)."""
+
+    name: ProductName
+    version: str | None = None
+    #: Where the product's own MDN receiver listens: async MDNs must come back there
+    #: (OpenAS2: its AS2MDNReceiverModule; ``as2_receipt_option`` of async partnerships).
+    mdn_url: str | None = None
+    #: Where the product's AS2 receiver listens (OpenAS2: its AS2ReceiverModule).
+    receiver_url: str | None = None
+    #: The product's data folder (OpenAS2: ``storageBaseDir``, holding the outboxes and MDNs).
+    data: Path | None = None
+    #: Where the keystore's passphrase comes from (never the passphrase itself).
+    keystore_passphrase: SecretRef = field(default_factory=SecretRef)
+    #: Outbound proofs go through the product (its outbox) rather than the built-in sender.
+    drive_proofs: bool = True
+    #: How long a proof waits for the product's record of the MDN.
+    mdn_wait_seconds: float = 120.0
+
+
 @dataclass(frozen=True)
 class Server:
     """A host that runs an AS2 client for an organisation (R5: each one must be tested)."""
@@ -146,6 +188,8 @@ class Server:
     address: str
     connection: str = "local"  # "local" or "ssh"
     ssh: SshSpec | None = None
+    #: The AS2 product that sends for this server; None: the built-in agent.
+    product: As2Product | None = None
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from mdmr_provision.inventory.model import Inventory
 PROVIDERS: tuple[str, ...] = (
     "certificates",
     "as2_profiles",
+    "openas2",
     "network",
     "firewall",
     "proofs",

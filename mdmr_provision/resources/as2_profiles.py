@@ -36,16 +36,13 @@ from mdmr_provision.inventory.model import Environment, Inventory, Organisation,
 from mdmr_provision.jsonvalue import digest
 from mdmr_provision.templating import render
 
-#: Output file name -> template that renders it.
+#: Output file name -> template that renders it.  OpenAS2's files are per server, not per
+#: environment (one partnerships.xml holds every environment): see :mod:`.openas2`.
 TEMPLATES: Mapping[str, str] = {
     "agent.json": "as2/agent.json.j2",
-    "partnerships.xml": "as2/partnerships.xml.j2",
     "export.json": "as2/export.json.j2",
 }
 R7_GUIDE = "guide: any change to the AS2 client means connectivity testing must be redone"
-#: OpenAS2's names for our algorithm choices.
-_OPENAS2_SIGN = {"sha256": "SHA256", "sha384": "SHA384", "sha512": "SHA512"}
-_OPENAS2_ENCRYPT = {"aes128": "AES128", "aes256": "AES256", "3des": "3DES"}
 
 
 def profiles_root(inventory: Inventory) -> Path:
@@ -118,10 +115,6 @@ def render_profile(
             else None
         ),
         "receiver_url": receiver.url if receiver else None,
-        "sender_alias": sender.as2_id.lower(),
-        "partner_alias": (endpoint.as2_id or environment.name).lower(),
-        "sign": _OPENAS2_SIGN[endpoint.signing.value],
-        "encrypt": _OPENAS2_ENCRYPT[endpoint.encryption.value],
     }
     return {name: render(template, **context) for name, template in TEMPLATES.items()}
 
@@ -134,6 +127,8 @@ class As2Profile(Resource):
     """``as2_profile.<ENV>.<SERVER>``: the rendered AS2 client configuration is on disk."""
 
     kind = "as2_profile"
+    #: What the plan calls these files.
+    noun = "AS2 client profile"
 
     def __init__(
         self,
@@ -159,16 +154,23 @@ class As2Profile(Resource):
         self.fingerprint = digest(dict(self.rendered)) if self.rendered else ""
         self._probes = {name: text_probe(directory / name) for name in TEMPLATES}
 
+    def variant(self, simulate: bool) -> tuple[dict[str, str], list[str]]:
+        """The files to write (name -> text) and what blocks them, for a run that is
+        (``simulate``) or is not a rehearsal against the simulator."""
+        return self.rendered, self.problems
+
     def probes(self) -> Sequence[Probe]:
         return list(self._probes.values())
 
     def diff(self, facts: Facts, prior: ResourceRecord | None, ctx: PlanContext) -> Change:
         found = {name: facts.get(p.key) or FactResult(p.key, error="not probed")
                  for name, p in self._probes.items()}
+        rendered, problems = self.variant(ctx.simulate)
         base = Change(
             address=self.address, kind=self.kind, action=Action.NOOP, reason="", rule="R7",
             environment=self.environment, depends_on=self.depends_on,
-            fingerprint=self.fingerprint, facts={f.key: f.digest for f in found.values()},
+            fingerprint=digest(dict(rendered)) if rendered else "",
+            facts={f.key: f.digest for f in found.values()},
             before=dict(prior.attributes) if prior else {},
         )
         if self.waiting is not None:
@@ -176,8 +178,8 @@ class As2Profile(Resource):
             return replace(base, action=Action.MANUAL, severity=Severity.WARNING, rule=None,
                            reason=f"{self.waiting}: the profile is written once the IESO "
                            "sends it")
-        if self.problems:
-            return replace(base, action=Action.BLOCKED, reason="; ".join(self.problems),
+        if problems:
+            return replace(base, action=Action.BLOCKED, reason="; ".join(problems),
                            severity=Severity.ERROR, rule=None)
         errors = [f.error for f in found.values() if f.error]
         if errors:
@@ -185,10 +187,10 @@ class As2Profile(Resource):
                            severity=Severity.ERROR, rule=None)
         after: dict[str, JsonValue] = {
             "directory": str(self.directory),
-            "files": {n: _sha256(t) for n, t in self.rendered.items()},
+            "files": {n: _sha256(t) for n, t in rendered.items()},
         }
         changed, diffs, existing = [], [], 0
-        for name, text in self.rendered.items():
+        for name, text in rendered.items():
             value = found[name].value
             disk = value if isinstance(value, dict) else {}
             existing += bool(disk.get("exists"))
@@ -197,16 +199,18 @@ class As2Profile(Resource):
             changed.append(name)
             diffs.append(self._unified(name, disk, text))
         if not changed:
-            return replace(base, reason="AS2 client profile is up to date", after=after)
+            return replace(base, reason=f"{self.noun} is up to date", after=after)
         if existing == 0:
             return replace(base, action=Action.CREATE, diff="".join(diffs), after=after,
-                           reason=f"write the AS2 client profile for {self.address.split('.')[-1]}"
-                           f" in {self.environment} ({', '.join(changed)})")
+                           reason=f"write the {self.noun} for {self._for()} ({', '.join(changed)})")
         return replace(
             base, action=Action.UPDATE, diff="".join(diffs), after=after,
-            reason=f"AS2 client profile changed ({', '.join(changed)}): re-test connectivity "
+            reason=f"{self.noun} changed ({', '.join(changed)}): re-test connectivity "
             f"({R7_GUIDE})",
         )
+
+    def _for(self) -> str:
+        return f"{self.address.split('.')[-1]} in {self.environment}"
 
     def _unified(self, name: str, disk: Mapping[str, JsonValue], text: str) -> str:
         path = self.directory / name
@@ -220,18 +224,28 @@ class As2Profile(Resource):
         return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
 
     async def apply(self, change: Change, ctx: ApplyContext) -> Outcome:
-        written = await asyncio.to_thread(self._write)
+        rendered = self._planned(change)
+        written = await asyncio.to_thread(self._write, rendered)
         return Outcome(
             ok=True,
             message=f"wrote {', '.join(written)} in {self.directory}" if written
             else f"{self.directory} is up to date",
             attributes={"directory": str(self.directory),
-                        "files": {n: _sha256(t) for n, t in self.rendered.items()}},
+                        "files": {n: _sha256(t) for n, t in rendered.items()}},
         )
 
-    def _write(self) -> list[str]:
+    def _planned(self, change: Change) -> dict[str, str]:
+        """The variant the plan chose (a saved plan's rehearsal or not), by its digests."""
+        files = change.after.get("files")
+        for simulate in (False, True):
+            rendered, problems = self.variant(simulate)
+            if not problems and files == {n: _sha256(t) for n, t in rendered.items()}:
+                return rendered
+        return self.rendered
+
+    def _write(self, rendered: Mapping[str, str]) -> list[str]:
         written = []
-        for name, text in self.rendered.items():
+        for name, text in rendered.items():
             path = self.directory / name
             try:
                 if path.read_text(encoding="utf-8") == text:

@@ -42,7 +42,13 @@ from mdmr_provision.core.types import (
     Severity,
 )
 from mdmr_provision.errors import MdmrError
-from mdmr_provision.inventory.model import Inventory, Organisation, ReceiverProduct, Server
+from mdmr_provision.inventory.model import (
+    Inventory,
+    Organisation,
+    ProductName,
+    ReceiverProduct,
+    Server,
+)
 from mdmr_provision.jsonvalue import digest
 from mdmr_provision.proofs import keep
 from mdmr_provision.proofs.outbound import (
@@ -201,6 +207,10 @@ class OutboundProof(_Proof):
         address = f"proof.outbound.{environment}.{ldc}.{sender.org_id}.{server.name}"
         self.inputs = (f"certificate.{sender.org_id}", f"mdmr_certificate.{environment}",
                        f"as2_profile.{environment}.{server.name}")
+        product = server.product
+        if product is not None and product.name is ProductName.OPENAS2:
+            # The product's own configuration is the AS2 client being proven (R7).
+            self.inputs = (*self.inputs, f"openas2.{server.name}")
         super().__init__(address, environment=environment,
                          depends_on=[*self.inputs, f"certificate.{sender.org_id}.der"])
         self.inventory = inventory
@@ -210,6 +220,15 @@ class OutboundProof(_Proof):
                      f"{sender.org_id} for {ldc} to the MDM/R {environment} FTS, each answered "
                      f"by a signed MDN with a matching MIC")
         self.rules = "R2, R4, R5"
+
+    def _own_inputs(self) -> dict[str, str]:
+        # Another product or product version is a changed AS2 client (R7).
+        product = self.server.product
+        if product is None:
+            return {}
+        seen: dict[str, JsonValue] = {"name": product.name.value, "version": product.version,
+                                      "drive_proofs": product.drive_proofs}
+        return {f"product.{self.server.name}": digest(seen)}
 
     async def apply(self, change: Change, ctx: ApplyContext) -> Outcome:
         runtime = ctx.runtime

@@ -80,8 +80,8 @@ def test_templates_ship_in_a_built_package(tmp_path: Path) -> None:
     )
     shipped = lib / "mdmr_provision" / "templates"
     assert shipped.is_dir() and not shipped.is_symlink()
-    assert (shipped / "as2" / "partnerships.xml.j2").read_bytes() == (
-        ROOT / "templates" / "as2" / "partnerships.xml.j2").read_bytes()
+    assert (shipped / "openas2" / "partnerships.xml.j2").read_bytes() == (
+        ROOT / "templates" / "openas2" / "partnerships.xml.j2").read_bytes()
     code = (
         "from mdmr_provision import templating as t; "
         "print(t.TEMPLATE_DIR); print(t.render('as2/agent.json.j2', environment=None)[:1])"

@@ -1,11 +1,10 @@
-"""as2_profile.<ENV>.<SERVER>: rendered agent.json / partnerships.xml / export.json, unified
+"""as2_profile.<ENV>.<SERVER>: rendered agent.json / export.json, unified
 diffs in the plan, atomic writes, R7 fingerprints, and a second apply that is a no-op."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -110,16 +109,15 @@ async def test_create_apply_noop_then_update_with_diff(
     first = await plan_one(res, inventory)
     assert first.action is Action.CREATE
     assert first.reason == ("write the AS2 client profile for as2-a in sandbox "
-                            "(agent.json, partnerships.xml, export.json)")
+                            "(agent.json, export.json)")
     assert first.rule == "R7"
     agent_path = res.directory / "agent.json"
     assert first.diff is not None
     assert f"--- /dev/null\n+++ {agent_path}\n" in first.diff
     assert '+    "cipher": "aes256",\n' in first.diff
     outcome = await res.apply(first, apply_context(inventory))
-    assert outcome.message == f"wrote agent.json, partnerships.xml, export.json in {res.directory}"
-    assert sorted(p.name for p in res.directory.iterdir()) == [
-        "agent.json", "export.json", "partnerships.xml"]
+    assert outcome.message == f"wrote agent.json, export.json in {res.directory}"
+    assert sorted(p.name for p in res.directory.iterdir()) == ["agent.json", "export.json"]
     second = await plan_one(res, inventory, prior=record_of(first, outcome))
     assert (second.action, second.diff) == (Action.NOOP, None)
     assert second.fingerprint == first.fingerprint
@@ -129,14 +127,13 @@ async def test_create_apply_noop_then_update_with_diff(
     third = await plan_one(res2, changed, prior=record_of(first, outcome))
     assert third.action is Action.UPDATE
     assert third.reason == (
-        "AS2 client profile changed (agent.json, partnerships.xml, export.json): re-test "
+        "AS2 client profile changed (agent.json, export.json): re-test "
         "connectivity (guide: any change to the AS2 client means connectivity testing must "
         "be redone)")
     assert third.fingerprint != first.fingerprint
     assert third.diff is not None
     assert f"--- {agent_path}\n+++ {agent_path}\n" in third.diff
     assert '-    "cipher": "aes256",\n+    "cipher": "aes128",\n' in third.diff
-    assert '-    <attribute name="encrypt" value="AES256"/>\n' in third.diff
     await res2.apply(third, apply_context(changed))
     assert (await plan_one(res2, changed)).action is Action.NOOP
 
@@ -145,15 +142,14 @@ async def test_hand_edit_on_disk_is_drift(factory: CertFactory, tmp_path: Path) 
     inventory = build(factory, tmp_path)
     res = profiles(inventory)["as2_profile.enrolment.ami-1"]
     await res.apply(await plan_one(res, inventory), apply_context(inventory))
-    xml = res.directory / "partnerships.xml"
-    xml.write_text(xml.read_text().replace("AES256", "3DES"))
+    export = res.directory / "export.json"
+    export.write_text(export.read_text().replace('"cipher": "aes256"', '"cipher": "3des"'))
     change = await plan_one(res, inventory)
     assert change.action is Action.UPDATE
-    assert change.reason.startswith("AS2 client profile changed (partnerships.xml): ")
-    assert change.diff is not None and "+    <attribute name=\"encrypt\" value=\"AES256\"/>" \
-        in change.diff
+    assert change.reason.startswith("AS2 client profile changed (export.json): ")
+    assert change.diff is not None and '+    "cipher": "aes256",' in change.diff
     outcome = await res.apply(change, apply_context(inventory))
-    assert outcome.message == f"wrote partnerships.xml in {res.directory}"
+    assert outcome.message == f"wrote export.json in {res.directory}"
 
 
 def test_agent_profile_content_and_no_secrets(
@@ -184,31 +180,6 @@ def test_agent_profile_content_and_no_secrets(
     for text in res.rendered.values():
         assert "do-not-leak-me" not in text
         assert key_body not in text and "PRIVATE KEY-----" not in text
-
-
-def test_partnerships_xml_uses_openas2_names_and_escapes(
-    factory: CertFactory, tmp_path: Path
-) -> None:
-    inventory = build(factory, tmp_path)
-    found = profiles(inventory)
-    tree = ET.fromstring(found["as2_profile.enrolment.as2-a"].rendered["partnerships.xml"])
-    partners = {p.get("name"): p.attrib for p in tree.iter("partner")}
-    assert partners["ORG10000"] == {"name": "ORG10000", "as2_id": "ORG10000",
-                                    "x509_alias": "org10000"}
-    assert partners["MDMRENROLMENT"]["x509_alias"] == "mdmrenrolment"
-    out = tree.find("partnership[@name='ORG10000-to-MDMRENROLMENT']")
-    assert out is not None
-    attrs = {a.get("name"): a.get("value") for a in out.iter("attribute")}
-    assert attrs["as2_url"] == "http://127.0.10.2:14080/as2?env=enrolment&v=1"  # & escaped
-    assert attrs["sign"] == "SHA256" and attrs["encrypt"] == "AES256"
-    assert attrs["as2_receipt_option"] == "http://127.0.20.1:15080/mdn"
-    assert "compression_type" not in attrs
-    assert out.find("sender").get("name") == "ORG10000"  # type: ignore[union-attr]
-    assert tree.find("partnership[@name='MDMRENROLMENT-to-ORG10000']") is not None
-    prod = ET.fromstring(found["as2_profile.production.as2-a"].rendered["partnerships.xml"])
-    pattrs = {a.get("name"): a.get("value") for a in prod.iter("attribute")}
-    assert pattrs["compression_type"] == "ZLIB"
-    assert "as2_receipt_option" not in pattrs
 
 
 def test_export_lists_who_an_agent_sends_for(factory: CertFactory, tmp_path: Path) -> None:

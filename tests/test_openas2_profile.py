@@ -1,0 +1,255 @@
+"""openas2.<SERVER>: the OpenAS2 files OpenAS2 really loads (the live proof is in
+test_openas2_live.py), and ``cert keystore``.
+
+One partnerships.xml per server with every environment (each partner once), the sender's
+email, an outbox poller per outbound partnership, ``as2_receipt_option`` at the server's own
+MDN receiver, RFC 5751 micalg spelling, ``reject_unsigned_messages`` inbound,
+``x509_alias_fallback`` during a rollover, simulator URLs under ``--simulate``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import stat
+import subprocess
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from cert_helpers import CertFactory, apply_context, gather, record_of
+from test_as2_profile import build
+
+from mdmr_provision.cli import main
+from mdmr_provision.core.types import Action, PlanContext
+from mdmr_provision.inventory.model import (
+    As2Product,
+    Contact,
+    Inventory,
+    PreviousCertificate,
+    ProductName,
+)
+from mdmr_provision.resources import openas2
+from mdmr_provision.resources.openas2 import OpenAs2Config
+
+PRODUCT = As2Product(ProductName.OPENAS2, version="4.9.0", mdn_url="http://127.0.30.1:10181/",
+                     receiver_url="http://127.0.30.1:10180/")
+
+
+@pytest.fixture(scope="module")
+def factory(tmp_path_factory: pytest.TempPathFactory) -> CertFactory:
+    return CertFactory(tmp_path_factory.mktemp("openas2"))
+
+
+def with_product(inventory: Inventory, product: As2Product = PRODUCT, *,
+                 email: str | None = "net@hydro.test", previous: bool = False) -> Inventory:
+    orgs = []
+    for org in inventory.organisations:
+        servers = tuple(dataclasses.replace(s, product=product) for s in org.servers)
+        mail = email if org.org_id == "ORG10000" else "ops@ami.test"
+        contacts = (Contact("Net", email=mail),)
+        cert = org.certificate
+        if previous and org.org_id == "ORG10000":
+            other = inventory.organisation("ORG20000").certificate
+            cert = dataclasses.replace(cert, previous=PreviousCertificate(other.cert, other.key))
+        orgs.append(dataclasses.replace(org, servers=servers, contacts=contacts,
+                                        certificate=cert))
+    return dataclasses.replace(inventory, organisations=tuple(orgs))
+
+
+def config(inventory: Inventory, server: str = "as2-a") -> OpenAs2Config:
+    found = {r.address: r for r in openas2.resources(inventory)}
+    res = found[f"openas2.{server}"]
+    assert isinstance(res, OpenAs2Config)
+    return res
+
+
+def _attrs(node: ET.Element) -> dict[str, str | None]:
+    return {a.get("name") or "": a.get("value") for a in node.iter("attribute")}
+
+
+def test_one_file_per_server_each_partner_once(factory: CertFactory, tmp_path: Path) -> None:
+    inventory = with_product(build(factory, tmp_path))
+    assert [r.address for r in openas2.resources(inventory)] == [
+        "openas2.as2-a", "openas2.as2-b", "openas2.ami-1"]
+    res = config(inventory)
+    assert res.directory == tmp_path / ".mdmr" / "as2" / "openas2" / "as2-a"
+    tree = ET.fromstring(res.rendered["partnerships.xml"])
+    names = [p.get("name") for p in tree.iter("partner")]
+    assert names == ["ORG10000", "MDMRSANDBOX", "MDMRENROLMENT", "MDMRPRODUCTION"]
+    assert tree.find("partner[@name='ORG10000']").attrib == {  # type: ignore[union-attr]
+        "name": "ORG10000", "as2_id": "ORG10000", "x509_alias": "org10000",
+        "email": "net@hydro.test"}
+    pairs = [p.get("name") for p in tree.iter("partnership")]
+    assert pairs == ["ORG10000-MDMRSANDBOX", "MDMRSANDBOX-ORG10000",
+                     "ORG10000-MDMRENROLMENT", "MDMRENROLMENT-ORG10000",
+                     "ORG10000-MDMRPRODUCTION", "MDMRPRODUCTION-ORG10000"]
+    # The AMI operator's server talks to sandbox and enrolment only (its relationship).
+    ami = ET.fromstring(config(inventory, "ami-1").rendered["partnerships.xml"])
+    assert [p.get("name") for p in ami.iter("partner")] == [
+        "ORG20000", "MDMRSANDBOX", "MDMRENROLMENT"]
+
+
+def test_outbound_and_inbound_partnerships(factory: CertFactory, tmp_path: Path) -> None:
+    tree = ET.fromstring(config(with_product(build(factory, tmp_path))).rendered[
+        "partnerships.xml"])
+    sync = tree.find("partnership[@name='ORG10000-MDMRSANDBOX']")
+    asyn = tree.find("partnership[@name='ORG10000-MDMRENROLMENT']")
+    prod = tree.find("partnership[@name='ORG10000-MDMRPRODUCTION']")
+    inbound = tree.find("partnership[@name='MDMRSANDBOX-ORG10000']")
+    assert sync is not None and asyn is not None and prod is not None and inbound is not None
+    for out in (sync, asyn, prod):
+        assert out.find("pollerConfig").get("enabled") == "true"  # type: ignore[union-attr]
+    a = _attrs(sync)
+    assert a["as2_url"] == "http://127.0.10.1:14080/as2?env=sandbox&v=1"
+    assert a["sign"] == "sha-256" and a["encrypt"] == "aes256"
+    assert a["as2_mdn_options"] == ("signed-receipt-protocol=optional, pkcs7-signature; "
+                                    "signed-receipt-micalg=optional, sha-256")
+    assert "as2_receipt_option" not in a and a["prevent_chunking"] == "true"
+    # Async MDNs come back to OpenAS2's own MDN receiver, not to any other receiver.
+    assert _attrs(asyn)["as2_receipt_option"] == "http://127.0.30.1:10181/"
+    assert _attrs(prod)["compression_type"] == "ZLIB"
+    assert inbound.find("pollerConfig") is None
+    assert _attrs(inbound)["reject_unsigned_messages"] == "true"
+
+
+def test_config_xml_ports_and_passphrase_reference(factory: CertFactory, tmp_path: Path) -> None:
+    product = dataclasses.replace(PRODUCT, data=tmp_path / "as2data")
+    text = config(with_product(build(factory, tmp_path), product)).rendered["config.xml"]
+    tree = ET.fromstring(text)
+    props = tree.find("properties")
+    assert props is not None
+    assert props.get("storageBaseDir") == str(tmp_path / "as2data")
+    assert props.get("as2_keystore") == "%home%/as2_certs.p12"
+    assert props.get("as2_keystore_password") == "$ENV{OPENAS2_KEYSTORE_PASSWORD}"
+    modules = {m.get("classname", "").rsplit(".", 1)[-1]: m.attrib for m in tree.iter("module")}
+    assert modules["AS2ReceiverModule"]["port"] == "10180"
+    assert modules["AS2ReceiverModule"]["address"] == "127.0.30.1"
+    assert modules["AS2MDNReceiverModule"]["port"] == "10181"
+    assert "DbTrackingModule" not in modules
+
+
+def test_rollover_sets_the_fallback_alias(factory: CertFactory, tmp_path: Path) -> None:
+    inventory = with_product(build(factory, tmp_path), previous=True)
+    tree = ET.fromstring(config(inventory).rendered["partnerships.xml"])
+    own = tree.find("partner[@name='ORG10000']")
+    assert own is not None and own.get("x509_alias_fallback") == "org10000-previous"
+    plain = ET.fromstring(config(with_product(build(factory, tmp_path))).rendered[
+        "partnerships.xml"])
+    assert "x509_alias_fallback" not in plain.find("partner").attrib  # type: ignore[union-attr]
+
+
+async def test_simulate_renders_the_simulators_loopback_urls(
+    factory: CertFactory, tmp_path: Path,
+) -> None:
+    base = build(factory, tmp_path)
+    envs = tuple(dataclasses.replace(e, endpoint=dataclasses.replace(
+        e.endpoint, url=f"http://fts-{e.name}.mdmr.test:14080/as2", host=f"fts-{e.name}.mdmr.test",
+    )) for e in base.environments if e.transfers_files)
+    inventory = with_product(dataclasses.replace(base, environments=envs))
+    res = config(inventory)
+    now = datetime.now(UTC)
+    real = res.diff(await gather(res), None, PlanContext(inventory, now, {}))
+    rehearsal = res.diff(await gather(res), None, PlanContext(inventory, now, {}, simulate=True))
+    assert real.action is rehearsal.action is Action.CREATE
+    assert real.fingerprint != rehearsal.fingerprint  # a different configuration (R7)
+    outcome = await res.apply(rehearsal, apply_context(inventory))
+    tree = ET.parse(res.directory / "partnerships.xml").getroot()
+    urls = [_attrs(p).get("as2_url") for p in tree.iter("partnership")]
+    assert urls[0::2] == ["http://127.0.10.1:14080/as2", "http://127.0.10.2:14080/as2",
+                          "http://127.0.10.3:14080/as2"]
+    assert "rehearsal against its MDM/R simulator" in (res.directory / "partnerships.xml"
+                                                      ).read_text()
+    again = res.diff(await gather(res), record_of(rehearsal, outcome),
+                     PlanContext(inventory, now, {}, simulate=True))
+    assert again.action is Action.NOOP
+    # The same files are a change for a real run: proofs made with them are rehearsals.
+    real_after = res.diff(await gather(res), record_of(rehearsal, outcome),
+                          PlanContext(inventory, now, {}))
+    assert real_after.action is Action.UPDATE
+    assert "fts-sandbox.mdmr.test" in (real_after.diff or "")
+
+
+async def test_no_email_blocks_with_the_reason(factory: CertFactory, tmp_path: Path) -> None:
+    inventory = with_product(build(factory, tmp_path), email=None)
+    res = config(inventory)
+    change = res.diff(await gather(res), None, PlanContext(inventory, datetime.now(UTC), {}))
+    assert change.action is Action.BLOCKED
+    assert change.reason == ("organisation ORG10000 has no contact email; OpenAS2 requires one "
+                             "for the sending partner (Sender: email)")
+
+
+def test_product_version_is_a_proof_input(factory: CertFactory, tmp_path: Path) -> None:
+    from mdmr_provision.resources.proofs import OutboundProof, resources
+
+    def inputs(version: str) -> dict[str, str]:
+        inv = with_product(build(factory, tmp_path), dataclasses.replace(PRODUCT,
+                                                                         version=version))
+        proof = next(r for r in resources(inv) if isinstance(r, OutboundProof)
+                     and r.address == "proof.outbound.sandbox.ORG10000.ORG10000.as2-a")
+        assert "openas2.as2-a" in proof.depends_on
+        return proof._own_inputs()
+
+    assert inputs("4.9.0") != inputs("4.10.0")
+
+
+@pytest.mark.integration
+def test_cert_keystore_writes_the_aliases_0600_and_never_prints_the_passphrase(
+    factory: CertFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    inv = _yaml_inventory(factory, tmp_path)
+    monkeypatch.setenv("KS_PASS", "s3cret-Keystore")
+    monkeypatch.delenv("OPENAS2_KEYSTORE_PASSWORD", raising=False)
+    capsys.readouterr()
+    assert main(["cert", "keystore", "-i", str(inv), "--server", "as2-a"]) == 0
+    out, err = capsys.readouterr()
+    path = inv.parent / ".mdmr" / "as2" / "openas2" / "as2-a" / "as2_certs.p12"
+    assert out.splitlines()[0] == (f"wrote {path} (PKCS#12 keystore, mode 0600; aliases: "
+                                   "org10000 (key), org10000-previous (key), mdmrsandbox)")
+    assert "s3cret-Keystore" not in out + err
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    # openssl, the independent reader, checks the MAC and lists the named bags.
+    info = subprocess.run(["openssl", "pkcs12", "-in", str(path), "-info", "-nokeys",
+                           "-passin", "env:KS_PASS"], capture_output=True, text=True,
+                          check=True, env={**os.environ})
+    for alias in ("org10000", "org10000-previous", "mdmrsandbox"):
+        assert f"friendlyName: {alias}\n" in info.stdout
+    monkeypatch.delenv("KS_PASS")
+    assert main(["cert", "keystore", "-i", str(inv), "--server", "as2-a"]) == 1
+    assert capsys.readouterr().err == (
+        "mdmr-provision: error: environment variable KS_PASS is not set or empty: it holds the "
+        "keystore passphrase (never written anywhere)\n")
+
+
+def _yaml_inventory(factory: CertFactory, tmp_path: Path) -> Path:
+    for org_id in ("ORG10000", "ORG20000", "MDMR"):
+        if not (factory.root / f"{org_id}.pem").exists():
+            factory.issue(org_id, org_id)
+    inv = tmp_path / "inventory.yaml"
+    inv.write_text(f"""
+version: 1
+organisations:
+  ORG10000:
+    name: Hydro
+    role: ldc
+    contacts: [{{name: Net, email: net@hydro.test}}]
+    certificate:
+      cert: {factory.root}/ORG10000.pem
+      key: {factory.root}/ORG10000.key
+      previous: {{cert: {factory.root}/ORG20000.pem, key: {factory.root}/ORG20000.key}}
+    servers:
+      as2-a:
+        address: 127.0.30.1
+        product: {{name: openas2, version: "4.9.0", keystore_passphrase_env: KS_PASS}}
+environments:
+  sandbox:
+    endpoint:
+      url: http://127.0.10.1:14080/as2
+      as2_id: MDMRSANDBOX
+      certificate: {factory.root}/MDMR.pem
+policy:
+  allow_test_certificates: true
+""")
+    return inv
