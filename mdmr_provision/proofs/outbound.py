@@ -241,7 +241,7 @@ async def _prove(req: OutboundRequest, namer: TisNamer, context: dict[str, JsonV
                                                                 req.tag.value),
         )
         # Recorded before sending: once on the wire the name is used, whatever comes back.
-        await _summary(req.evidence_dir, context, [*files, ev])
+        await write_summary(req.evidence_dir, context, [*files, ev])
         await asyncio.to_thread(keep.store_request_headers, req.evidence_dir, label,
                                 message.headers)
         if size is None:  # keep the small file itself; the large one is described by hash
@@ -278,7 +278,7 @@ async def _prove(req: OutboundRequest, namer: TisNamer, context: dict[str, JsonV
                         )
         except (MdmrError, TransportError) as exc:
             files.append(ev)
-            await _summary(req.evidence_dir, context, files, error=str(exc))
+            await write_summary(req.evidence_dir, context, files, error=str(exc))
             raise ProofFailed(f"{label} test file {name}: {exc}", files,
                               context) from None
         files.append(ev)
@@ -286,7 +286,7 @@ async def _prove(req: OutboundRequest, namer: TisNamer, context: dict[str, JsonV
     for label, size in (("small", None), ("large", req.large_size)):
         async with _large_file_slot(size):
             await send(label, size)
-    await _summary(req.evidence_dir, context, files)
+    await write_summary(req.evidence_dir, context, files)
     return context, files
 
 
@@ -322,8 +322,9 @@ async def _forward_first(req: OutboundRequest, resolver: InventoryResolver,
         raise ProofFailed(f"{req.profile.url}: {exc}", [], context) from None
 
 
-async def _summary(directory: Path, context: dict[str, JsonValue],
-                   files: Sequence[FileEvidence], error: str | None = None) -> None:
+async def write_summary(directory: Path, context: dict[str, JsonValue],
+                        files: Sequence[FileEvidence], error: str | None = None) -> None:
+    """The attempt's summary beside its evidence (rewritten as each file goes out)."""
     doc: dict[str, JsonValue] = {**context, **describe(files), "error": error}
     await asyncio.to_thread(atomic_write, directory / SUMMARY_FILE,
                             (json.dumps(doc, indent=2) + "\n").encode())

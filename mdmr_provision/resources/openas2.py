@@ -21,7 +21,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mdmr_provision.core.types import Resource
-from mdmr_provision.jsonvalue import digest
 from mdmr_provision.errors import MdmrError
 from mdmr_provision.facts import text_probe
 from mdmr_provision.inventory.checks import url_port
@@ -33,6 +32,7 @@ from mdmr_provision.inventory.model import (
     ProductName,
     Server,
 )
+from mdmr_provision.jsonvalue import digest
 from mdmr_provision.resources.as2_profiles import As2Profile, profiles_root, sending_servers
 from mdmr_provision.templating import render
 

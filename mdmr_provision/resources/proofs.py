@@ -23,6 +23,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from cryptography.hazmat.primitives import hashes
+
 from mdmr_provision import policy
 from mdmr_provision.atomic import atomic_write
 from mdmr_provision.core.runtime import ReceivedFile
@@ -50,7 +52,13 @@ from mdmr_provision.inventory.model import (
     Server,
 )
 from mdmr_provision.jsonvalue import digest
+from mdmr_provision.keys import load_certificate
 from mdmr_provision.proofs import keep
+from mdmr_provision.proofs.openas2_driver import (
+    DriverRequest,
+    product_label,
+    prove_through_openas2,
+)
 from mdmr_provision.proofs.outbound import (
     OutboundRequest,
     ProofFailed,
@@ -58,9 +66,10 @@ from mdmr_provision.proofs.outbound import (
     names_sent,
     prove_outbound,
 )
-from mdmr_provision.proofs.profile import read_profile
+from mdmr_provision.proofs.profile import SendProfile, read_profile
 from mdmr_provision.resources.as2_profiles import profiles_root, sending_servers, shown_path
 from mdmr_provision.resources.network import forwarder_for
+from mdmr_provision.resources.openas2 import openas2_dir
 from mdmr_provision.tis import TisNamer
 
 MANUAL_HINT = "mdmr-provision confirm {address} -i INVENTORY --note '...'"
@@ -254,9 +263,16 @@ class OutboundProof(_Proof):
             **({"via": forwarder.via} if forwarder else {}),
         }
         try:
-            sent_with, files = await prove_outbound(
-                request, _namer(ctx), wait_for_mdn=runtime.wait_for_mdn,
-                fts=runtime.fts_verdict)
+            driver = self._driver(profile, evidence_dir)
+            if driver is not None:
+                # Through the LDC's own product: its outbox, its MDN record (R2, R7).
+                sent_with, files = await prove_through_openas2(
+                    driver, _namer(ctx), _driver_context(profile, self.ldc),
+                    fts=runtime.fts_verdict)
+            else:
+                sent_with, files = await prove_outbound(
+                    request, _namer(ctx), wait_for_mdn=runtime.wait_for_mdn,
+                    fts=runtime.fts_verdict)
         except ProofFailed as exc:
             details = {**exc.context, **common, **describe(exc.files), "error": exc.message,
                        "finished_at": datetime.now(UTC).isoformat()}
@@ -268,6 +284,22 @@ class OutboundProof(_Proof):
         names = ", ".join(f.name for f in files)
         return Outcome(ok=True, message=f"proven: {names}", evidence=(ev,),
                        attributes=self.record(change, ctx, files=[f.name for f in files]))
+
+    def _driver(self, profile: SendProfile, evidence_dir: Path) -> DriverRequest | None:
+        """The request for the server's product when a driver sends for it, else None."""
+        product = self.server.product
+        if product is None or product.name is not ProductName.OPENAS2 or not product.drive_proofs:
+            return None
+        data = product.data or openas2_dir(self.inventory, self.server) / "data"
+        return DriverRequest(
+            environment=self.environment or "", ldc=self.ldc, sender_as2_id=profile.as2_id,
+            partner_as2_id=profile.partner_as2_id, data_dir=data,
+            large_size=self.inventory.policy.large_file_size,
+            tag=self.inventory.policy.file_name_tag, evidence_dir=evidence_dir,
+            digest=profile.digest, mdn_mode=profile.mdn_mode,
+            wait_seconds=product.mdn_wait_seconds,
+            product=product_label("OpenAS2", product.version),
+        )
 
     def _evidence(self, ctx: ApplyContext, ok: bool, details: Mapping[str, JsonValue],
                   directory: Path) -> Evidence:
@@ -349,6 +381,19 @@ class InboundProof(_Proof):
         return Outcome(ok=True, message=message, evidence=(ev,),
                        attributes=proof_attributes(change, ctx.now, EvidenceKind.REHEARSAL,
                                                    file=result.file_name))
+
+
+def _driver_context(profile: SendProfile, ldc: str) -> dict[str, JsonValue]:
+    """What a driven proof sent with: the certificates OpenAS2 holds are those of the
+    profile (the keystore is written from the same files)."""
+    sign_cert = load_certificate(profile.cert)
+    partner_cert = load_certificate(profile.partner_cert)
+    return {
+        "environment": profile.environment, "server": profile.server,
+        "sender": profile.org_id, "ldc": ldc, "url": profile.url,
+        "sender_cert_sha256": sign_cert.fingerprint(hashes.SHA256()).hex(),
+        "mdmr_cert_sha256": partner_cert.fingerprint(hashes.SHA256()).hex(),
+    }
 
 
 def keep_inbound_evidence(base: Path, address: str, at: datetime,

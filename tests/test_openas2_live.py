@@ -1,0 +1,98 @@
+"""OpenAS2 4.9, a real AS2 product, loaded with our rendered configuration unchanged.
+
+(a) ``apply --simulate`` renders ``openas2.as2-a`` (partnerships.xml + config.xml),
+``cert keystore`` writes its keystore, OpenAS2 starts on exactly those files, and the outbound
+proofs of sandbox (sync MDN) and enrolment (async MDN) go through OpenAS2's outbox: the
+simulated FTS receives the small and large test files from OpenAS2 and OpenAS2 records the
+simulator's signed MDNs, which the proof checks (disposition, MIC of the file it put there).
+Then a product version change makes those proofs stale (R7).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from openas2_helpers import run_openas2
+from proofs_helpers import clean_env, cli, copy_example, state_doc
+from simulator_helpers import free_port
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+SYNC = "proof.outbound.sandbox.ORG10000.ORG10000.as2-a"
+ASYNC = "proof.outbound.enrolment.ORG10000.ORG10000.as2-a"
+PASSPHRASE = "keystore-Pa55"
+
+
+def add_openas2(inv: Path) -> tuple[str, str]:
+    """Declare OpenAS2 4.9 as the product of as2-a, its receivers on free ports."""
+    path = inv / "organisations.yaml"
+    text = path.read_text(encoding="utf-8")
+    start = text.index("      as2-a:\n")
+    line = text.index("\n", text.index("address: ", start)) + 1
+    address = text[text.index("address: ", start) + 9 : line - 1].split()[0]
+    receiver = f"http://{address}:{free_port(address)}/"
+    mdn = f"http://{address}:{free_port(address)}/"
+    block = ("        product:\n          name: openas2\n          version: \"4.9.0\"\n"
+             f"          receiver_url: {receiver}\n          mdn_url: {mdn}\n"
+             f"          mdn_wait_seconds: 90\n")
+    path.write_text(text[:line] + block + text[line:], encoding="utf-8")
+    return receiver, mdn
+
+
+def history(inv: Path, address: str) -> list[dict[str, Any]]:
+    doc = state_doc(inv)
+    return [e for e in doc["history"] if e["address"] == address]
+
+
+def test_openas2_with_our_configuration_sends_both_files_sync_and_async(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with clean_env():
+        inv = copy_example(tmp_path / "inv")
+        add_openas2(inv)
+        run = cli(capsys, "apply", "-i", str(inv), "--simulate", "--auto-approve",
+                  "--target", "openas2.as2-a")
+        assert run.code == 0, run.out + run.err
+        home = inv / ".mdmr" / "as2" / "openas2" / "as2-a"
+        rendered = {n: (home / n).read_bytes() for n in ("partnerships.xml", "config.xml")}
+        monkeypatch.setenv("OPENAS2_KEYSTORE_PASSWORD", PASSPHRASE)
+        run = cli(capsys, "cert", "keystore", "-i", str(inv), "--server", "as2-a")
+        assert run.code == 0 and PASSPHRASE not in run.out + run.err
+        with run_openas2(home, passphrase=PASSPHRASE) as openas2:
+            run = cli(capsys, "apply", "-i", str(inv), "--simulate", "--auto-approve",
+                      "--target", SYNC, "--target", ASYNC)
+            assert run.code == 0, run.out + run.err + openas2.text()
+            log = openas2.text()
+        # OpenAS2 ran on our files as rendered: nothing was edited for it.
+        assert {n: (home / n).read_bytes() for n in rendered} == rendered
+    assert log.count("Message sent and MDN received successfully") == 4
+    assert log.count("incoming connection for receiving AsyncMDN") == 2  # enrolment's two
+    for address, mode in ((SYNC, "sync"), (ASYNC, "async")):
+        [ev] = history(inv, address)
+        details = ev["details"]
+        assert ev["ok"] and details["product"] == "OpenAS2 4.9.0"
+        assert details["sent_by"] == "product outbox" and details["simulated"] is True
+        files = details["files"]
+        assert [f["label"] for f in files] == ["small", "large"]
+        assert files[1]["size"] >= 5 * 1024 * 1024
+        for f in files:
+            assert f["mdn_mode"] == mode and f["mdn_signed"] and f["fts"] == "accepted"
+            assert f["disposition"].endswith("processed")
+            assert f["mic_returned"] == f"{f['mic_sent']}, sha-256"
+            assert f["message_id"].endswith(f"_{f['name']}>")
+        kept = sorted(Path(p).name for p in ev["files"])
+        assert "small-mdn-record.txt" in kept and "large-mdn-record.txt" in kept
+    # The simulated FTS journal saw OpenAS2's messages, by sha256 of the test files.
+    journal = [json.loads(line) for env in ("sandbox", "enrolment") for line in (
+        inv / ".demo" / "sim" / env / "journal.jsonl").read_text().splitlines()]
+    sent = {f["sha256"] for a in (SYNC, ASYNC) for f in history(inv, a)[0]["details"]["files"]}
+    assert sent <= {j["sha256"] for j in journal if j.get("result") == "accepted"}
+    # A new product version is a changed AS2 client: both proofs are stale (R7).
+    orgs = inv / "organisations.yaml"
+    orgs.write_text(orgs.read_text().replace('version: "4.9.0"', 'version: "4.10.0"'))
+    with clean_env():
+        run = cli(capsys, "plan", "-i", str(inv), "--simulate", "--target", SYNC)
+    assert "product.as2-a changed since the last proof" in run.out, run.out
