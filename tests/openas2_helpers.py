@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -116,3 +117,59 @@ def run_openas2(home: Path, *, passphrase: str, passphrase_env: str = "OPENAS2_K
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
+
+
+class Capture:
+    """A recording HTTP relay: each POST is written to ``directory`` as a wire file
+    (``NNN-request.as2``, then the answer as ``NNN-response.as2``) and passed on to ``target``.
+
+    Used to keep what OpenAS2 puts on the wire (messages and MDNs) as a capture corpus.
+    """
+
+    def __init__(self, directory: Path, target: str, host: str = "127.0.0.1") -> None:
+        self.directory, self.target, self.host = directory, target, host
+        self.count = 0
+        self._runner: Any = None
+        self.port = 0
+
+    async def __aenter__(self) -> Capture:
+        from aiohttp import web
+
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_post("/{tail:.*}", self._relay)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, 0)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+        self.directory.mkdir(parents=True, exist_ok=True)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._runner.cleanup()
+
+    def url(self, path: str = "/") -> str:
+        return f"http://{self.host}:{self.port}{path}"
+
+    async def _relay(self, request: Any) -> Any:
+        from aiohttp import web
+
+        from mdmr_provision.as2 import write_wire
+        from mdmr_provision.as2.sender import post_bytes
+
+        body = await request.read()
+        headers = {k: v for k, v in request.headers.items()
+                   if k.lower() not in ("host", "transfer-encoding")}
+        self.count += 1
+        n = self.count
+        wire = write_wire({**headers, "Content-Length": str(len(body))}, body)
+        (self.directory / f"{n:03d}-request.as2").write_bytes(wire)
+        reply = await post_bytes(self.target.rstrip("/") + request.path_qs, headers, body,
+                                 timeout=60)
+        keep = {k: v for k, v in reply.headers.items()
+                if k.lower() not in ("transfer-encoding", "content-length", "connection",
+                                     "date", "server")}
+        if reply.body:
+            (self.directory / f"{n:03d}-response.as2").write_bytes(
+                write_wire({**keep, "Content-Length": str(len(reply.body))}, reply.body))
+        return web.Response(status=reply.status, body=reply.body, headers=keep)

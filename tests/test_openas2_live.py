@@ -96,3 +96,88 @@ def test_openas2_with_our_configuration_sends_both_files_sync_and_async(
     with clean_env():
         run = cli(capsys, "plan", "-i", str(inv), "--simulate", "--target", SYNC)
     assert "product.as2-a changed since the last proof" in run.out, run.out
+
+
+def _mdmr_config(home: Path, mdmr: tuple[Path, Path], ldc_cert: Path, url: str) -> None:
+    """OpenAS2 playing the MDM/R's sandbox FTS (its demo certificate and key)."""
+    from mdmr_provision.keys import load_certificate, load_private_key
+    from mdmr_provision.keystore import CertEntry, KeyEntry, build_keystore
+    from mdmr_provision.templating import render
+
+    home.mkdir(parents=True)
+    (home / "config.xml").write_text(render(
+        "openas2/config.xml.j2", server={"name": "mdmr"}, sender={"org_id": "MDMR"},
+        version="4.9.0", data_dir=str(home / "data"), keystore_name="as2_certs.p12",
+        passphrase_env="OPENAS2_KEYSTORE_PASSWORD",
+        receiver={"host": "127.0.0.1", "port": free_port()},
+        mdn={"host": "127.0.0.1", "port": free_port()}, poll_seconds=1,
+    ))
+    options = ("signed-receipt-protocol=optional, pkcs7-signature; "
+               "signed-receipt-micalg=optional, sha-256")
+    (home / "partnerships.xml").write_text(f"""<partnerships>
+  <partner name="MDMRSANDBOX" as2_id="MDMRSANDBOX" x509_alias="mdmrsandbox"
+           email="fts@mdmr.test"/>
+  <partner name="ORG10000" as2_id="ORG10000" x509_alias="org10000"/>
+  <partnership name="MDMRSANDBOX-ORG10000">
+    <sender name="MDMRSANDBOX"/><receiver name="ORG10000"/><pollerConfig enabled="true"/>
+    <attribute name="protocol" value="as2"/>
+    <attribute name="subject" value="$attributes.filename$"/>
+    <attribute name="as2_url" value="{url}"/>
+    <attribute name="as2_mdn_to" value="fts@mdmr.test"/>
+    <attribute name="as2_mdn_options" value="{options}"/>
+    <attribute name="sign" value="sha-256"/><attribute name="encrypt" value="aes256"/>
+    <attribute name="content_transfer_encoding" value="binary"/>
+    <attribute name="prevent_chunking" value="true"/>
+  </partnership>
+  <partnership name="ORG10000-MDMRSANDBOX">
+    <sender name="ORG10000"/><receiver name="MDMRSANDBOX"/>
+    <attribute name="protocol" value="as2"/>
+    <attribute name="sign" value="sha-256"/><attribute name="encrypt" value="aes256"/>
+  </partnership>
+</partnerships>
+""")
+    cert, key = mdmr
+    (home / "as2_certs.p12").write_bytes(build_keystore(
+        [KeyEntry("mdmrsandbox", load_private_key(key), load_certificate(cert))],
+        [CertEntry("org10000", load_certificate(ldc_cert))], PASSPHRASE.encode()))
+
+
+def test_openas2_as_the_mdmr_sends_its_test_file_to_receive(tmp_path: Path) -> None:
+    """(c) The inbound proof (R3) with a real AS2 product in the MDM/R's place: OpenAS2
+    sends the MDM/R's test file to ``receive``, which answers and records the proof."""
+    from receive_helpers import Mdmr, ReceiveProcess, receive_inventory
+
+    from mdmr_provision.tis import content
+
+    inv, inventory = receive_inventory(tmp_path / "inv")
+    mdmr = Mdmr(inventory)
+    endpoint = mdmr.pki.layout.endpoint("sandbox")
+    assert endpoint.certificate is not None and endpoint.key is not None
+    org = inventory.organisation("ORG10000")
+    receiver = org.receiver("sandbox")
+    assert receiver is not None
+    home = tmp_path / "openas2"
+    _mdmr_config(home, (endpoint.certificate, endpoint.key), org.certificate.cert,
+                 receiver.url)
+    proc = ReceiveProcess(inv, "--env", "sandbox", "--org", "ORG10000", "--until-proven",
+                          "--timeout", "150")
+    try:
+        proc.ready()
+        with run_openas2(home, passphrase=PASSPHRASE) as openas2:
+            name = mdmr.name()
+            staging = tmp_path / name
+            staging.write_bytes(content(name, None, inventory.policy.file_name_tag))
+            outbox = home / "data" / "outbox" / "ORG10000"
+            outbox.mkdir(parents=True, exist_ok=True)
+            staging.replace(outbox / name)
+            code, _, err = proc.finish()
+            log = openas2.wait_for("Message sent and MDN received successfully")
+    finally:
+        proc.kill()
+    assert code == 0, err + log
+    assert f"proven: proof.inbound.sandbox.ORG10000 ({name})" in "\n".join(proc.lines)
+    [ev] = history(inv, "proof.inbound.sandbox.ORG10000")
+    assert ev["ok"] and ev["details"]["file_name"] == name
+    [record] = (home / "data" / "MDMRSANDBOX-ORG10000" / "mdn").glob(f"*/*_{name}")
+    assert "DISPOSITION: automatic-action/MDN-sent-automatically; processed" in \
+        record.read_text()

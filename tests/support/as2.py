@@ -22,7 +22,7 @@ class Party:
     key: PrivateKey
 
 
-def make_party(directory: Path, cn: str, *, bits: int = 2048) -> Party:
+def make_party(directory: Path, cn: str, *, bits: int = 2048, days: int = 30) -> Party:
     """A self-signed RSA certificate with CN ``cn`` made by openssl."""
     directory.mkdir(parents=True, exist_ok=True)
     cert_path = directory / f"{cn}.pem"
@@ -30,7 +30,8 @@ def make_party(directory: Path, cn: str, *, bits: int = 2048) -> Party:
     subprocess.run(
         [
             "openssl", "req", "-x509", "-newkey", f"rsa:{bits}", "-nodes", "-sha256",
-            "-days", "30", "-subj", f"/CN={cn}", "-keyout", str(key_path), "-out", str(cert_path),
+            "-days", str(days), "-subj", f"/CN={cn}", "-keyout", str(key_path),
+            "-out", str(cert_path),
         ],
         check=True,
         capture_output=True,
