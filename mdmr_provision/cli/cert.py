@@ -20,10 +20,8 @@ from pathlib import Path
 from mdmr_provision.certs_cli import KEY_SIZES, convert_to_der, make_request, passphrase_from
 from mdmr_provision.errors import EXIT_OK, EXIT_USER_ERROR
 from mdmr_provision.facts.certificates import CertificateFacts, inspect_certificate, key_fingerprint
-from mdmr_provision.inventory.loader import load_inventory
 from mdmr_provision.inventory.model import SecretRef
 from mdmr_provision.jsonvalue import JsonValue
-from mdmr_provision.keystore import write_keystore
 
 
 def _passphrase_options(parser: argparse.ArgumentParser, what: str) -> None:
@@ -162,6 +160,10 @@ def run_request(args: argparse.Namespace) -> int:
 
 def run_keystore(args: argparse.Namespace) -> int:
     """Write the keystore; print where and which aliases (never a key or the passphrase)."""
+    # Only this sub-command needs the inventory and asn1crypto: `cert inspect` stays light.
+    from mdmr_provision.inventory.loader import load_inventory
+    from mdmr_provision.keystore import write_keystore
+
     made = write_keystore(load_inventory(args.inventory), args.server, args.out,
                           args.passphrase_env)
     aliases = ", ".join(f"{a} (key)" if a in made.key_aliases else a for a in made.aliases)

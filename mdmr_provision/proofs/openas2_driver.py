@@ -189,7 +189,10 @@ async def prove_through_openas2(
     """Both test files through OpenAS2; the same evidence as a built-in proof, plus the
     product that sent them, or :class:`ProofFailed`."""
     context = {**context, "product": req.product, "sent_by": "product outbox",
-               "outbox": str(req.outbox)}
+               "outbox": str(req.outbox),
+               # What a reviewer needs to know about the receipts kept for this proof.
+               "mdn_kept_as": f"{req.product}'s MDN record (OpenAS2 keeps no wire copy; it "
+                              "verified each MDN's signature before recording it)"}
     micalg = parse_digest(req.digest).micalg
     files: list[FileEvidence] = []
     for label, size in (("small", None), ("large", req.large_size)):
