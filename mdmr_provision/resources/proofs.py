@@ -267,7 +267,7 @@ class OutboundProof(_Proof):
             if driver is not None:
                 # Through the LDC's own product: its outbox, its MDN record (R2, R7).
                 sent_with, files = await prove_through_openas2(
-                    driver, _namer(ctx), _driver_context(profile, self.ldc),
+                    driver, _namer(ctx), _driver_context(profile, self.ldc, ctx.evidence_kind),
                     fts=runtime.fts_verdict)
             else:
                 sent_with, files = await prove_outbound(
@@ -383,7 +383,8 @@ class InboundProof(_Proof):
                                                    file=result.file_name))
 
 
-def _driver_context(profile: SendProfile, ldc: str) -> dict[str, JsonValue]:
+def _driver_context(profile: SendProfile, ldc: str,
+                    evidence: EvidenceKind) -> dict[str, JsonValue]:
     """What a driven proof sent with: the certificates OpenAS2 holds are those of the
     profile (the keystore is written from the same files)."""
     sign_cert = load_certificate(profile.cert)
@@ -393,6 +394,7 @@ def _driver_context(profile: SendProfile, ldc: str) -> dict[str, JsonValue]:
         "sender": profile.org_id, "ldc": ldc, "url": profile.url,
         "sender_cert_sha256": sign_cert.fingerprint(hashes.SHA256()).hex(),
         "mdmr_cert_sha256": partner_cert.fingerprint(hashes.SHA256()).hex(),
+        "evidence": evidence.value,
     }
 
 

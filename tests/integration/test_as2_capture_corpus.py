@@ -9,12 +9,12 @@ import json
 from pathlib import Path
 
 import pytest
-from as2_helpers import openssl
 
 from mdmr_provision.cli import main
+from tests.support.as2 import openssl
 
 pytestmark = pytest.mark.integration
-CORPUS = Path(__file__).parent / "fixtures" / "openas2"
+CORPUS = Path(__file__).parent.parent / "fixtures" / "openas2"
 MESSAGE = CORPUS / "openas2-message.as2"
 MDNS = (CORPUS / "openas2-async-mdn.as2", CORPUS / "openas2-sync-mdn.as2")
 KEYS = ["--decrypt-cert", str(CORPUS / "ORG10000.pem"), "--decrypt-key",

@@ -25,7 +25,8 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import ROOT
+
 KIT_ENV = "MDMR_OPENAS2_KIT"
 CACHE_ENV = "MDMR_OPENAS2_CACHE"
 #: Files OpenAS2 needs beside config.xml that are OpenAS2's own (copied from the build).

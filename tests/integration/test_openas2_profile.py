@@ -18,8 +18,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from cert_helpers import CertFactory, apply_context, gather, record_of
-from test_as2_profile import build
 
 from mdmr_provision.cli import main
 from mdmr_provision.core.types import Action, PlanContext
@@ -32,6 +30,8 @@ from mdmr_provision.inventory.model import (
 )
 from mdmr_provision.resources import openas2
 from mdmr_provision.resources.openas2 import OpenAs2Config
+from tests.support.cert import CertFactory, apply_context, gather, record_of
+from tests.unit.test_as2_profile import build
 
 PRODUCT = As2Product(ProductName.OPENAS2, version="4.9.0", mdn_url="http://127.0.30.1:10181/",
                      receiver_url="http://127.0.30.1:10180/")

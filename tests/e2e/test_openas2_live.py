@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from openas2_helpers import run_openas2
-from proofs_helpers import clean_env, cli, copy_example, state_doc
-from simulator_helpers import free_port
+
+from tests.support.openas2 import run_openas2
+from tests.support.proofs import clean_env, cli, copy_example, state_doc
+from tests.support.simulator import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -74,7 +75,7 @@ def test_openas2_with_our_configuration_sends_both_files_sync_and_async(
         [ev] = history(inv, address)
         details = ev["details"]
         assert ev["ok"] and details["product"] == "OpenAS2 4.9.0"
-        assert details["sent_by"] == "product outbox" and details["simulated"] is True
+        assert details["sent_by"] == "product outbox" and details["evidence"] == "rehearsal"
         files = details["files"]
         assert [f["label"] for f in files] == ["small", "large"]
         assert files[1]["size"] >= 5 * 1024 * 1024
@@ -142,14 +143,14 @@ def _mdmr_config(home: Path, mdmr: tuple[Path, Path], ldc_cert: Path, url: str) 
         [CertEntry("org10000", load_certificate(ldc_cert))], PASSPHRASE.encode()))
 
 
-def test_openas2_as_the_mdmr_sends_its_test_file_to_receive(tmp_path: Path) -> None:
+def test_openas2_as_the_mdmr_sends_its_test_file_to_receive(tmp_path: Path,
+                                                           demo_pki: Path) -> None:
     """(c) The inbound proof (R3) with a real AS2 product in the MDM/R's place: OpenAS2
     sends the MDM/R's test file to ``receive``, which answers and records the proof."""
-    from receive_helpers import Mdmr, ReceiveProcess, receive_inventory
-
     from mdmr_provision.tis import content
+    from tests.support.receive import Mdmr, ReceiveProcess, receive_inventory
 
-    inv, inventory = receive_inventory(tmp_path / "inv")
+    inv, inventory = receive_inventory(tmp_path / "inv", demo_pki)
     mdmr = Mdmr(inventory)
     endpoint = mdmr.pki.layout.endpoint("sandbox")
     assert endpoint.certificate is not None and endpoint.key is not None

@@ -22,9 +22,6 @@ import time
 from pathlib import Path
 
 import pytest
-from as2_helpers import Parties, make_party
-from openas2_helpers import Capture, run_openas2
-from simulator_helpers import free_port
 
 from mdmr_provision.as2 import (
     AS2Client,
@@ -40,6 +37,9 @@ from mdmr_provision.as2.inbound import InboundMessage, ReceivePolicy
 from mdmr_provision.cli import main
 from mdmr_provision.keystore import CertEntry, KeyEntry, build_keystore
 from mdmr_provision.templating import render
+from tests.support.as2 import Parties, make_party
+from tests.support.openas2 import Capture, run_openas2
+from tests.support.simulator import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
