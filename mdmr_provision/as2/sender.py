@@ -33,6 +33,15 @@ class AS2TransportError(TransportError):
         self.status = status
 
 
+class InvalidMdn(AS2Error):
+    """A reply that should have been an MDN and could not be read; ``wire`` is the reply
+    exactly as received, so it can be kept and looked at."""
+
+    def __init__(self, message: str, wire: bytes) -> None:
+        super().__init__(message)
+        self.wire = wire
+
+
 @dataclass(frozen=True)
 class SendResult:
     """The outcome of a POST: status, the synchronous MDN if any, or an async MDN pending."""
@@ -224,7 +233,7 @@ class AS2Client:
             try:
                 mdn = parse_mdn(resp_headers, body, verify_cert=verify_cert)
             except AS2Error as exc:
-                raise AS2Error(f"invalid MDN from {url}: {exc}") from None
+                raise InvalidMdn(f"invalid MDN from {url}: {exc}", wire) from None
             mdn = replace(mdn, wire=wire)
             pending = False
         elif pending and body.strip():

@@ -29,6 +29,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from mdmr_provision.as2 import AS2Client, Mdn, MdnRequest, build_message, check_mdn, parse_digest
+from mdmr_provision.as2.sender import InvalidMdn
 from mdmr_provision.atomic import atomic_write
 from mdmr_provision.core.runtime import FtsVerdict
 from mdmr_provision.core.types import EvidenceKind
@@ -277,6 +278,10 @@ async def _prove(req: OutboundRequest, namer: TisNamer, context: dict[str, JsonV
                             f"the FTS rejected {name}: {verdict.code} {verdict.meaning}"
                         )
         except (MdmrError, TransportError) as exc:
+            if isinstance(exc, InvalidMdn) and exc.wire.strip():
+                # Kept for whoever troubleshoots it: the partner's reply as it came.
+                await asyncio.to_thread(keep.store_mdn, req.evidence_dir, label, exc.wire)
+                ev = replace(ev, mdn_file=keep.mdn_file(label))
             files.append(ev)
             await write_summary(req.evidence_dir, context, files, error=str(exc))
             raise ProofFailed(f"{label} test file {name}: {exc}", files,
