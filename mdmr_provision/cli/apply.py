@@ -31,7 +31,7 @@ from mdmr_provision.planner.saved import check_fresh, read_plan, relied_addresse
 from mdmr_provision.reports.judge import has_proofs, judge
 from mdmr_provision.reports.matrix import print_status
 from mdmr_provision.runtime.services import Services
-from mdmr_provision.state import State, state_lock
+from mdmr_provision.state import State
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -83,7 +83,7 @@ def _run(session: Session, args: argparse.Namespace, services: Services) -> int:
         print_plan(plan)
         return _execute(session, args, plan, state, services, check_only=True)
     command = "apply " + (str(args.plan_file) if args.plan_file else f"-i {args.inventory}")
-    with state_lock(session.store.path, command, timeout=args.lock_timeout):
+    with session.store.lock(command, timeout=args.lock_timeout):
         state = session.store.load()
         if args.plan_file is not None:
             plan = _saved_plan(session, args, state)
@@ -131,7 +131,7 @@ def _execute(
     ctx = ApplyContext(
         inventory=session.inventory,
         now=now(),
-        evidence_dir=str(session.store.path.parent / "evidence"),
+        evidence_dir=str(session.store.evidence_dir),
         check_only=check_only,
         runtime=services,
         facts=plan.facts,

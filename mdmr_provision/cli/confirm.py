@@ -15,7 +15,6 @@ from mdmr_provision.cli.session import add_inventory_options, now, open_session
 from mdmr_provision.core.types import Action, Evidence, EvidenceKind, ResourceRecord
 from mdmr_provision.errors import EXIT_OK, MdmrError
 from mdmr_provision.planner.plan import build_plan
-from mdmr_provision.state import state_lock
 
 MAX_NOTE = 2000
 
@@ -48,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     if len(note) > MAX_NOTE:
         raise MdmrError(f"--note is {len(note)} characters; keep it under {MAX_NOTE} "
                         "(name a ticket or a file for the details)")
-    with state_lock(session.store.path, f"confirm {args.address}", timeout=args.lock_timeout):
+    with session.store.lock(f"confirm {args.address}", timeout=args.lock_timeout):
         state = session.store.load()
         moment = now()
         plan = asyncio.run(build_plan(session.inventory, session.resources, state, now=moment,

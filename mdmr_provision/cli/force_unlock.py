@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from mdmr_provision.cli.session import add_inventory_options, state_path
+from mdmr_provision.cli.session import add_inventory_options, open_state
 from mdmr_provision.errors import EXIT_OK
-from mdmr_provision.state import force_unlock
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -24,7 +23,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     """Remove the lock and say whose it was."""
-    path = state_path(args)
-    holder = force_unlock(path, args.lock_id)
-    print(f"Removed the lock of {path} held by {holder.describe()}")
+    removed = open_state(args).force_unlock(args.lock_id)
+    print(f"Removed {removed}")
     return EXIT_OK

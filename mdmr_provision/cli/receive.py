@@ -49,7 +49,6 @@ from mdmr_provision.resources.proofs import (
 )
 from mdmr_provision.runtime.receivers import Listening, OurReceivers, Received
 from mdmr_provision.simulator.pki import ensure_pki
-from mdmr_provision.state import state_lock
 from mdmr_provision.tis import TisName, parse_name_record, verify_content
 
 
@@ -111,8 +110,8 @@ class _Receiving:
     def record(self, proof: InboundProof, got: Received, mdn: Mdn) -> str:
         """Write the proof's record, evidence entry and files; the evidence summary path."""
         store = self.session.store
-        evidence_dir = store.path.parent / "evidence"
-        with state_lock(store.path, f"receive {proof.address}", timeout=self.lock_timeout):
+        evidence_dir = store.evidence_dir
+        with store.lock(f"receive {proof.address}", timeout=self.lock_timeout):
             state = store.load()
             moment = now()
             plan = asyncio.run(build_plan(self.session.inventory, self.session.resources,

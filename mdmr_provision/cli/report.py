@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
                    simulate=bool(args.simulate))
     report = build_report(inventory, status, state.history, environment=env, since=since,
                           state={"lineage": state.lineage, "serial": state.serial})
-    files = write_report(report, session.store.path.parent / "evidence", args.out, signer)
+    files = write_report(report, session.store.fetch_evidence(), args.out, signer)
     if args.json:
         sys.stdout.write(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     else:

@@ -20,13 +20,14 @@ from mdmr_provision.inventory.model import Inventory
 from mdmr_provision.planner.facts import DEFAULT_CONCURRENCY, gather_facts
 from mdmr_provision.planner.plan import Plan, build_plan
 from mdmr_provision.planner.sources import load_resources
-from mdmr_provision.state.store import State, StateStore, default_state_path
+from mdmr_provision.state import State, StateBackend, open_backend, state_location
 
 if TYPE_CHECKING:  # the simulator and AS2 stack load only for commands that start them
     from mdmr_provision.runtime.services import Services
 
 ENVIRONMENT_HELP = (
-    "environment: MDMR_STATE sets the state file; NO_COLOR turns colour off."
+    "environment: MDMR_STATE sets the state (a file or a postgresql:// URL); NO_COLOR turns "
+    "colour off."
 )
 
 
@@ -38,8 +39,9 @@ def add_inventory_options(parser: argparse.ArgumentParser) -> None:
         help="inventory file or directory of YAML files",
     )
     parser.add_argument(
-        "--state", metavar="PATH",
-        help="state file (default: $MDMR_STATE, else <inventory>/.mdmr/state.json)",
+        "--state", metavar="PATH|URL",
+        help="state file, or a PostgreSQL database as postgresql://USER@HOST/DB shared by a "
+        "team (default: $MDMR_STATE, else <inventory>/.mdmr/state.json)",
     )
 
 
@@ -116,7 +118,7 @@ class Session:
 
     inventory: Inventory
     resources: list[Resource]
-    store: StateStore
+    store: StateBackend
 
     @functools.cached_property
     def index(self) -> dict[str, Resource]:
@@ -132,15 +134,26 @@ def open_session(args: argparse.Namespace) -> Session:
         from mdmr_provision.simulator.rehearsal import rehearsal_inventory
 
         inventory = rehearsal_inventory(inventory)
-    store = StateStore(default_state_path(inventory.root, getattr(args, "state", None)))
+    store = open_backend(state_location(inventory.root, getattr(args, "state", None)),
+                         inventory.root)
     return Session(inventory, load_resources(inventory), store)
 
 
-def state_path(args: argparse.Namespace) -> Path:
-    """The state file of ``-i``/``--state``; the inventory is loaded only when needed."""
-    if args.state:
-        return default_state_path(args.inventory, args.state)
-    return default_state_path(load_inventory(args.inventory).root)
+def inventory_dir(args: argparse.Namespace) -> Path:
+    """The folder of ``-i`` (the inventory's own folder, or the one holding its file)."""
+    given = Path(args.inventory)
+    return given if given.is_dir() else given.parent
+
+
+def open_state(args: argparse.Namespace) -> StateBackend:
+    """The state of ``-i``/``--state`` (or ``$MDMR_STATE``); the inventory is loaded only
+    when the state's place depends on it."""
+    root = inventory_dir(args)
+    location = state_location(root, args.state)
+    if not args.state and location == state_location(root):
+        root = load_inventory(args.inventory).root  # the default file sits beside it
+        location = state_location(root)
+    return open_backend(location, root)
 
 
 def now() -> datetime:

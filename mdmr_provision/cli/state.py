@@ -6,19 +6,21 @@ import argparse
 import json
 import sys
 
-from mdmr_provision.cli.session import add_inventory_options, state_path
+from mdmr_provision.cli.session import add_inventory_options, inventory_dir, open_state
 from mdmr_provision.errors import EXIT_OK, MdmrError
 from mdmr_provision.planner.graph import matches_target
-from mdmr_provision.state import StateStore
+from mdmr_provision.state import open_backend
+from mdmr_provision.state.migrate import migrate
 from mdmr_provision.state.store import evidence_to_json, record_to_json
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``state list``, ``state show ADDRESS`` and ``state history``."""
+    """Add ``state list``, ``state show ADDRESS``, ``state history`` and ``state migrate``."""
     parser = subparsers.add_parser(
         "state",
-        help="show what state remembers: resources and the evidence history",
-        description="Read the state file. It is never changed by these commands.",
+        help="show what state remembers: resources and the evidence history; move it",
+        description="Read the state (list, show, history never change it), or copy it to "
+        "another place (migrate).",
     )
     sub = parser.add_subparsers(dest="state_command", metavar="SUBCOMMAND", required=True)
     for name, text in (
@@ -36,17 +38,39 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             )
             cmd.add_argument("--json", action="store_true", help="print JSON")
         cmd.set_defaults(func=run)
+    migrate = sub.add_parser(
+        "migrate", help="copy the state and its evidence files to another backend",
+        description="Copy the state (-i/--state, or $MDMR_STATE) with its lineage, serial, "
+        "records, history and evidence files to LOCATION: a postgresql:// URL shared by a "
+        "team, or a state file to bring it back. The target must hold no state; the source "
+        "is left as it was. Point --state or MDMR_STATE at LOCATION afterwards.",
+    )
+    add_inventory_options(migrate)
+    migrate.add_argument("--to", required=True, metavar="LOCATION",
+                         help="postgresql://USER@HOST/DB or a state file path")
+    migrate.set_defaults(func=run_migrate)
+
+
+def run_migrate(args: argparse.Namespace) -> int:
+    """Copy the state to ``--to`` and say what went across."""
+    source = open_state(args)
+    target = open_backend(args.to, inventory_dir(args))
+    moved = migrate(source, target)
+    print(f"Copied state lineage {moved.lineage} serial {moved.serial} ({moved.records} "
+          f"records, {moved.history} history entries, {moved.files} evidence files) from "
+          f"{source.location} to {target.location}; set --state or MDMR_STATE to use it")
+    return EXIT_OK
 
 
 def run(args: argparse.Namespace) -> int:
     """Print the requested part of the state."""
-    store = StateStore(state_path(args))
+    store = open_state(args)
     state = store.load()
     prefix = args.address
     if args.state_command == "show":
         record = state.records.get(args.address)
         if record is None:
-            raise MdmrError(f"{store.path}: no record for {args.address}")
+            raise MdmrError(f"{store.location}: no record for {args.address}")
         print(json.dumps({"address": args.address, **record_to_json(record)}, indent=2))
         return EXIT_OK
     if args.state_command == "list":

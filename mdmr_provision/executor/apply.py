@@ -27,7 +27,8 @@ from mdmr_provision.errors import MdmrError
 from mdmr_provision.executor.progress import Progress
 from mdmr_provision.planner.graph import order
 from mdmr_provision.planner.plan import Plan
-from mdmr_provision.state.store import State, StateStore
+from mdmr_provision.state.backend import StateBackend
+from mdmr_provision.state.store import State
 
 DEFAULT_PARALLELISM = 10
 
@@ -87,7 +88,7 @@ class Executor:
         self,
         plan: Plan,
         resources: Mapping[str, Resource],
-        store: StateStore | None,
+        store: StateBackend | None,
         state: State,
         ctx: ApplyContext,
         *,

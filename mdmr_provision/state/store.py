@@ -1,31 +1,35 @@
-"""The state file: lineage, serial, one record per resource and the evidence history.
+"""State as JSON, and the local backend: one file beside the inventory.
 
-State is written atomically (temp file, fsync, rename) with the previous version kept as
-``state.json.backup``.  The serial only moves when the content changes, so a no-op apply
-never makes other saved plans stale.  The history is append-only: :meth:`StateStore.save`
-refuses to write a state whose history does not begin with the one on disk.
+:class:`State` is one version: lineage, serial, one record per resource and the evidence
+history; the JSON codec here is shared by every backend (the PostgreSQL one stores the same
+records and history entries).  :class:`StateStore` keeps state in a file, written
+atomically (temp file, fsync, rename) with the previous version kept as
+``state.json.backup``; its evidence files sit in ``evidence/`` beside it.  The serial only
+moves when the content changes, so a no-op apply never makes other saved plans stale.  The
+history is append-only: a save refuses a state whose history does not begin with the stored
+one.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from mdmr_provision.atomic import atomic_write_text
+from mdmr_provision.atomic import atomic_write, atomic_write_text
 from mdmr_provision.core.types import Evidence, EvidenceKind, JsonValue, ResourceRecord
 from mdmr_provision.errors import MdmrError, StateError
 from mdmr_provision.mask import mask_mapping
+from mdmr_provision.state.lock import force_unlock, state_lock
 
 #: 2: evidence says its kind (``"evidence": "real"`` or ``"rehearsal"``) in every history
 #: entry and proof record.  Version 1 files are read and migrated (see :func:`migrate_v1`).
 FORMAT_VERSION = 2
-STATE_ENV = "MDMR_STATE"
 
 
 @dataclass(frozen=True)
@@ -63,16 +67,6 @@ class State:
             ):
                 return False
         return _same_history(self.history, other.history)
-
-
-def default_state_path(inventory_root: Path, override: str | None = None) -> Path:
-    """``--state`` wins, then ``$MDMR_STATE``, then ``<inventory root>/.mdmr/state.json``."""
-    if override:
-        return Path(override)
-    env = os.environ.get(STATE_ENV)
-    if env:
-        return Path(env)
-    return inventory_root / ".mdmr" / "state.json"
 
 
 def record_to_json(record: ResourceRecord) -> dict[str, JsonValue]:
@@ -215,6 +209,33 @@ def state_from_json(doc: Any) -> State:
     )
 
 
+def next_version(new: State, previous: State, now: datetime, where: str) -> State | None:
+    """What a backend writes for ``new`` read as ``previous``: None when the content is the
+    same (the serial moves only on change); the lineage set on first write, the serial
+    bumped.  Refuses a history that does not begin with the stored one."""
+    if new.same_content(previous):
+        return None
+    if not _same_history(new.history[: len(previous.history)], previous.history):
+        raise StateError(f"{where}: refusing to rewrite the evidence history")
+    return replace(new, lineage=previous.lineage or str(uuid.uuid4()),
+                   serial=previous.serial + 1, updated_at=now)
+
+
+def evidence_path(base: Path, name: str) -> Path:
+    """``base / name`` for a stored evidence file's relative name; refuses one that would
+    land outside ``base`` (a name read from a shared database is not trusted blindly)."""
+    path = Path(name)
+    if not name or path.is_absolute() or ".." in path.parts:
+        raise StateError(f"evidence file name {name!r} is not a path inside the evidence folder")
+    return base / path
+
+
+def walk_evidence(base: Path) -> Iterator[str]:
+    """The files under ``base``, as sorted relative POSIX paths."""
+    if base.is_dir():
+        yield from sorted(p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file())
+
+
 class StateStore:
     """Reads and writes one state file."""
 
@@ -250,28 +271,64 @@ class StateStore:
             )
             raise StateError(f"{self.path}: corrupt state file ({detail}){hint}") from exc
 
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
+    @property
+    def evidence_dir(self) -> Path:
+        return self.path.parent / "evidence"
+
     def save(self, new: State, *, previous: State, now: datetime) -> State:
         """Write ``new`` if its content differs from ``previous``; return what is on disk.
 
         Sets the lineage on first write and bumps the serial.  Refuses to rewrite history.
+        The evidence files are already in :attr:`evidence_dir`, where the run wrote them.
         """
-        if new.same_content(previous):
+        written = next_version(new, previous, now, str(self.path))
+        if written is None:
             return previous
-        if not _same_history(new.history[: len(previous.history)], previous.history):
-            raise StateError(f"{self.path}: refusing to rewrite the evidence history")
-        written = replace(
-            new,
-            lineage=previous.lineage or str(uuid.uuid4()),
-            serial=previous.serial + 1,
-            updated_at=now,
-        )
+        self._write(written)
+        return written
+
+    def _write(self, state: State) -> None:
         # No indent: the C encoder is ~10x faster and this runs after every step.
         # `mdmr-provision state list/show/history` is the readable view.
         # state_to_json masks every attribute and detail mapping (not the whole document:
         # an address is never a secret, and masking by key there could drop a record).
-        text = json.dumps(state_to_json(written), ensure_ascii=False) + "\n"
+        text = json.dumps(state_to_json(state), ensure_ascii=False) + "\n"
         try:
             atomic_write_text(self.path, text, mode=0o600, backup=True)
         except MdmrError as exc:
             raise StateError(exc.message) from exc
-        return written
+
+    def lock(self, command: str, *, timeout: float = 0.0) -> AbstractContextManager[object]:
+        return state_lock(self.path, command, timeout=timeout)
+
+    def force_unlock(self, lock_id: str | None = None) -> str:
+        holder = force_unlock(self.path, lock_id)
+        return f"the lock of {self.path} held by {holder.describe()}"
+
+    def fetch_evidence(self) -> Path:
+        return self.evidence_dir  # the files are here already
+
+    def evidence_names(self) -> Iterator[str]:
+        return walk_evidence(self.evidence_dir)
+
+    def read_evidence(self, name: str) -> bytes:
+        path = evidence_path(self.evidence_dir, name)
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise StateError(f"{path}: cannot read evidence: {exc.strerror or exc}") from exc
+
+    def adopt(self, state: State, files: Mapping[str, bytes]) -> None:
+        if self.path.exists() or self.backup_path.exists():
+            raise StateError(f"{self.path}: a state file is already there; refusing to "
+                             "overwrite it (move it away first)")
+        for name, data in files.items():
+            target = evidence_path(self.evidence_dir, name)
+            if target.exists() and target.read_bytes() != data:
+                raise StateError(f"{target}: a different evidence file is already there")
+            atomic_write(target, data)
+        self._write(state)

@@ -12,7 +12,7 @@ import pytest
 
 from mdmr_provision.core.types import Evidence, EvidenceKind, JsonValue, ResourceRecord
 from mdmr_provision.errors import StateError
-from mdmr_provision.state import State, StateStore, default_state_path
+from mdmr_provision.state import State, StateStore, state_location
 from mdmr_provision.state.store import state_to_json
 from tests.support import SCHEMAS
 
@@ -133,10 +133,12 @@ def test_forget_keeps_history(tmp_path: Path) -> None:
 
 def test_default_location(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MDMR_STATE", raising=False)
-    assert default_state_path(tmp_path) == tmp_path / ".mdmr" / "state.json"
+    assert state_location(tmp_path) == str(tmp_path / ".mdmr" / "state.json")
     monkeypatch.setenv("MDMR_STATE", str(tmp_path / "env.json"))
-    assert default_state_path(tmp_path) == tmp_path / "env.json"
-    assert default_state_path(tmp_path, str(tmp_path / "cli.json")) == tmp_path / "cli.json"
+    assert state_location(tmp_path) == str(tmp_path / "env.json")
+    assert state_location(tmp_path, str(tmp_path / "cli.json")) == str(tmp_path / "cli.json")
+    monkeypatch.setenv("MDMR_STATE", "postgresql://ci@db.test/mdmr")
+    assert state_location(tmp_path) == "postgresql://ci@db.test/mdmr"
 
 
 def test_addresses_that_look_secret_are_kept(tmp_path: Path) -> None:
