@@ -16,6 +16,7 @@ import pytest
 
 from mdmr_provision.inventory import load_inventory
 from tests.support.example import copy_example
+from tests.support.postgres import HAVE_POSTGRES, Postgres, run_postgres
 from tests.support.simulator import make_demo_pki, seed_pki
 
 #: Variables from the developer's shell that would change what a command does.
@@ -62,3 +63,19 @@ def example_with_pki(example: Path, demo_pki: Path) -> Path:
     """:func:`example` with the session's demo PKI copied in (TLS certificates made on use)."""
     seed_pki(load_inventory(example), demo_pki, tls=False)
     return example
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Postgres]:
+    """A real PostgreSQL server on a free loopback port for the session (skipped when the
+    server binaries are missing: ``scripts/test`` installs them)."""
+    if not HAVE_POSTGRES:
+        pytest.skip("PostgreSQL server binaries not installed (postgresql)")
+    with run_postgres() as server:
+        yield server
+
+
+@pytest.fixture
+def pg_url(postgres_server: Postgres) -> str:
+    """The URL of an empty database of its own for this test."""
+    return postgres_server.new_database()
