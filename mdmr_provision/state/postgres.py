@@ -111,7 +111,8 @@ class PostgresState:
     # -- connections ---------------------------------------------------------------------
 
     def _connect(self, purpose: str) -> psycopg.Connection[Any]:
-        name = f"mdmr-provision {purpose} (pid {os.getpid()} on {socket.gethostname()})"
+        # Who and where first: PostgreSQL keeps 63 bytes, and a lock message names them.
+        name = f"mdmr-provision pid {os.getpid()} on {socket.gethostname()}: {purpose}"
         try:
             return psycopg.connect(self.url, autocommit=True, connect_timeout=_CONNECT_TIMEOUT,
                                    application_name=name[:63])
