@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mdmr_provision.cli.session import (
+    Session,
     add_inventory_options,
     add_plan_options,
     add_runtime_options,
@@ -18,6 +21,9 @@ from mdmr_provision.cli.session import (
 from mdmr_provision.errors import EXIT_CHANGES_PENDING, EXIT_OK
 from mdmr_provision.planner.render import print_plan, render_markdown
 from mdmr_provision.planner.saved import plan_json_text, write_plan
+
+if TYPE_CHECKING:
+    from mdmr_provision.runtime.services import Services
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -52,11 +58,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(func=run)
 
 
+def _servers(session: Session, args: argparse.Namespace
+             ) -> contextlib.AbstractContextManager[Services | None]:
+    """The simulator when asked for.  A plan needs no other server (ours start for an
+    apply), so without ``--simulate`` it neither starts nor imports the server stack."""
+    if args.simulate or args.fault:
+        return runtime(session, args)
+    return contextlib.nullcontext()
+
+
 def run(args: argparse.Namespace) -> int:
     """Plan and print; with ``--detailed-exitcode`` exit 2 when changes are pending."""
     session = open_session(args)
-    with runtime(session, args) as services:
-        announce(services)
+    with _servers(session, args) as services:
+        if services is not None:
+            announce(services)
         plan = make_plan(session, args, session.store.load())
     if args.out is not None:
         write_plan(args.out, plan)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import functools
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -64,6 +65,7 @@ def _missing(environment: Environment, sender: Organisation) -> list[str]:
     return out
 
 
+@functools.lru_cache(maxsize=4096)  # a plan shows the same few files for every server
 def shown_path(path: Path, root: Path) -> str:
     """``path`` relative to the inventory directory when inside it, else absolute.
 

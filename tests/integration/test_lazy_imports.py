@@ -139,3 +139,13 @@ def test_command_module_imports_only_what_it_needs(command: str, tmp_path: Path)
     modules = set(json.loads(proc.stdout.strip().splitlines()[-1]))
     assert f"mdmr_provision.cli.{command}" in modules
     assert not _tops(modules, FORBIDDEN[command]), sorted(_tops(modules, FORBIDDEN[command]))
+
+
+def test_plan_without_simulate_loads_no_simulator(example_with_pki: Path) -> None:
+    # The plan probes and diffs; the simulator and the services that run it are for
+    # --simulate (and apply), so a plan against the real endpoints must not pay for them.
+    modules = loaded_after(["plan", "-i", str(example_with_pki), "--json"],
+                           example_with_pki.parent)
+    assert "mdmr_provision.planner.plan" in modules
+    assert not {m for m in modules if m.startswith(("mdmr_provision.runtime.services",
+                                                    "mdmr_provision.simulator"))}
