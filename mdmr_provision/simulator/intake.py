@@ -91,8 +91,12 @@ class FtsIntake:
         *, peer: str | None = None,
     ) -> JournalRecord:
         """Decide one file, journal it, and (for a rejection) send the error report."""
+        # The file's digest and content check read every byte: off the event loop, which
+        # serves the other environments' messages meanwhile.
+        digest = await asyncio.to_thread(lambda: hashlib.sha256(payload).hexdigest())
         async with self._lock:
-            verdict = check(Received(as2_from, file_name, payload), self.registry, self.seen)
+            verdict = await asyncio.to_thread(
+                check, Received(as2_from, file_name, payload), self.registry, self.seen)
             if verdict.accepted and file_name:
                 self.seen.add(file_name.strip())
             record = JournalRecord(
@@ -103,7 +107,7 @@ class FtsIntake:
                 as2_to=self.as2_to,
                 file_name=file_name,
                 size=len(payload),
-                sha256=hashlib.sha256(payload).hexdigest(),
+                sha256=digest,
                 result="accepted" if verdict.accepted else "rejected",
                 code=verdict.code,
                 meaning=verdict.meaning,
