@@ -507,7 +507,9 @@ def _report(args: argparse.Namespace, rows: list[tuple[Size, list[Run], list[Run
                                "not measured (no 16x size)" if biggest[0].pairs < 960
                                else f"MISSED ({rss:.0f} MB)"))
     if not any(a for *_x, a in rows):
-        print("Ansible: ansible-playbook not on PATH (pip install ansible-core to compare)")
+        print("Ansible: " + ("not run (sizes above --ansible-max-pairs)"
+                             if shutil.which("ansible-playbook")
+                             else "ansible-playbook not on PATH (pip install ansible-core)"))
 
 
 if __name__ == "__main__":
