@@ -5,13 +5,21 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TypeAlias
 
 from mdmr_provision.errors import MdmrError
 
+Buffer: TypeAlias = bytes | bytearray | memoryview
 
-def atomic_write(path: Path, data: bytes, *, mode: int = 0o644, backup: bool = False) -> None:
+
+def atomic_write(path: Path, data: bytes | Sequence[Buffer], *, mode: int = 0o644,
+                 backup: bool = False) -> None:
     """Replace ``path`` with ``data`` so a reader sees the old or the new file, never a mix.
+
+    ``data`` may be pieces written one after the other (a large message need not be joined
+    into one more copy of itself first).
 
     ``mode`` is applied to the temp file before any byte is written, so a private key is
     never readable by others even for an instant.  With ``backup`` the previous version is
@@ -26,7 +34,8 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o644, backup: bool = F
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            for piece in (data,) if isinstance(data, bytes | bytearray | memoryview) else data:
+                handle.write(piece)
             handle.flush()
             os.fsync(handle.fileno())
         if backup and path.exists():

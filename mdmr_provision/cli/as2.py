@@ -24,7 +24,7 @@ from mdmr_provision.as2 import (
     parse_mdn,
     parse_message,
 )
-from mdmr_provision.as2.mime import params
+from mdmr_provision.as2.mime import header_block, params
 from mdmr_provision.as2.wire import Capture, read_capture
 from mdmr_provision.atomic import atomic_write
 from mdmr_provision.errors import EXIT_OK, AS2Error
@@ -161,7 +161,8 @@ def run_encode(args: argparse.Namespace) -> int:
         message_id=args.message_id,
         subject=args.subject,
     )
-    atomic_write(args.out, message.wire())
+    del payload  # the message holds what it needs; the file need not be held twice more
+    atomic_write(args.out, [header_block(message.headers.items()), message.body])
     _emit({"message_id": message.message_id, "mic": message.mic, "mic_alg": message.mic_alg.micalg})
     return EXIT_OK
 
