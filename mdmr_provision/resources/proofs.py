@@ -285,6 +285,24 @@ class OutboundProof(_Proof):
         return Outcome(ok=True, message=f"proven: {names}", evidence=(ev,),
                        attributes=self.record(change, ctx, files=[f.name for f in files]))
 
+    def diff(self, facts: Facts, prior: ResourceRecord | None, ctx: PlanContext) -> Change:
+        change = super().diff(facts, prior, ctx)
+        why = self._driver_problem()
+        if why is None or change.action in (Action.NOOP, Action.BLOCKED):
+            return change
+        return replace(change, action=Action.BLOCKED, severity=Severity.ERROR, rule=None,
+                       reason=why)
+
+    def _driver_problem(self) -> str | None:
+        """Why the product's driver cannot send from this server, or None."""
+        product = self.server.product
+        if (product is None or product.name is not ProductName.OPENAS2
+                or not product.drive_proofs or self.server.connection != "ssh"):
+            return None
+        return (f"server {self.server.name} is reached over SSH, but the OpenAS2 driver works "
+                "on this machine's folders (its outbox and MDN records): run mdmr-provision on "
+                "that server, or set product.drive_proofs: false to send with the built-in agent")
+
     def _driver(self, profile: SendProfile, evidence_dir: Path) -> DriverRequest | None:
         """The request for the server's product when a driver sends for it, else None."""
         product = self.server.product

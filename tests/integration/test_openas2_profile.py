@@ -194,6 +194,25 @@ def test_product_version_is_a_proof_input(factory: CertFactory, tmp_path: Path) 
     assert inputs("4.9.0") != inputs("4.10.0")
 
 
+def test_driver_refuses_an_ssh_server_at_plan_time(factory: CertFactory, tmp_path: Path) -> None:
+    """The driver reads and writes OpenAS2's folders on this machine; a server reached over
+    SSH runs its OpenAS2 elsewhere, so its proof is blocked with what to do instead."""
+    from mdmr_provision.inventory.model import SshSpec
+    from mdmr_provision.resources.proofs import OutboundProof, resources
+
+    base = with_product(build(factory, tmp_path))
+    orgs = tuple(dataclasses.replace(o, servers=tuple(
+        dataclasses.replace(s, connection="ssh", ssh=SshSpec(user="as2")) for s in o.servers))
+        for o in base.organisations)
+    inv = dataclasses.replace(base, organisations=orgs)
+    proof = next(r for r in resources(inv) if isinstance(r, OutboundProof)
+                 and r.address == "proof.outbound.sandbox.ORG10000.ORG10000.as2-a")
+    change = proof.diff({}, None, PlanContext(inv, datetime.now(UTC), {}))
+    assert change.action is Action.BLOCKED
+    assert change.reason.startswith("server as2-a is reached over SSH, but the OpenAS2 driver")
+    assert "product.drive_proofs: false" in change.reason
+
+
 @pytest.mark.integration
 def test_cert_keystore_writes_the_aliases_0600_and_never_prints_the_passphrase(
     factory: CertFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str],
