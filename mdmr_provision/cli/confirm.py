@@ -8,13 +8,13 @@ confirmation is kept in the state history like any other evidence.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
+from datetime import datetime
 
 from mdmr_provision.cli.session import add_inventory_options, now, open_session
-from mdmr_provision.core.types import Action, Evidence, EvidenceKind, ResourceRecord
+from mdmr_provision.core.types import Action, Change, Evidence, EvidenceKind, Outcome
 from mdmr_provision.errors import EXIT_OK, MdmrError
-from mdmr_provision.planner.plan import build_plan
+from mdmr_provision.executor.record import record_one
 
 MAX_NOTE = 2000
 
@@ -47,33 +47,27 @@ def run(args: argparse.Namespace) -> int:
     if len(note) > MAX_NOTE:
         raise MdmrError(f"--note is {len(note)} characters; keep it under {MAX_NOTE} "
                         "(name a ticket or a file for the details)")
-    with session.store.lock(f"confirm {args.address}", timeout=args.lock_timeout):
-        state = session.store.load()
-        moment = now()
-        plan = asyncio.run(build_plan(session.inventory, session.resources, state, now=moment,
-                                      targets=[args.address]))
-        change = next(c for c in plan.changes if c.address == args.address)
+    who = args.by or _login()
+
+    def confirmed(change: Change, moment: datetime) -> Outcome:
         if change.action is not Action.MANUAL:
             raise MdmrError(f"{args.address} is {change.action.value}, not manual: "
                             f"{change.reason}")
-        who = args.by or _login()
         inputs = change.after.get("inputs")
-        record = ResourceRecord(
-            address=change.address, kind=change.kind, fingerprint=change.fingerprint,
-            attributes={"inputs": inputs if isinstance(inputs, dict) else {},
-                        "proven_at": moment.isoformat(), "manual": True, "note": note,
-                        # A person saw it happen: what they confirm is the real exchange.
-                        "evidence": EvidenceKind.REAL.value,
-                        "confirmed_by": who},
-            updated_at=moment,
-        )
         evidence = Evidence(address=change.address, kind="proof.manual",
                             environment=change.environment, ok=True, at=moment,
                             details={"note": note, "confirmed_by": who,
                                      "reason": change.reason},
                             evidence=EvidenceKind.REAL)
-        session.store.save(state.with_record(record).with_evidence(evidence),
-                           previous=state, now=moment)
+        return Outcome(
+            ok=True, message=f"confirmed by {who}", evidence=(evidence,),
+            attributes={"inputs": inputs if isinstance(inputs, dict) else {},
+                        "proven_at": moment.isoformat(), "manual": True, "note": note,
+                        # A person saw it happen: what they confirm is the real exchange.
+                        "evidence": EvidenceKind.REAL.value, "confirmed_by": who})
+
+    record_one(session.inventory, session.resources, session.store, args.address, confirmed,
+               command=f"confirm {args.address}", lock_timeout=args.lock_timeout, clock=now)
     print(f"{args.address}: confirmed by {who}")
     return EXIT_OK
 

@@ -24,23 +24,25 @@ import logging
 import signal
 import sys
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from mdmr_provision.as2 import Mdn, MdnReply, parse_mdn
 from mdmr_provision.cli.session import Session, add_inventory_options, now, open_session
-from mdmr_provision.core.types import Action, Evidence, EvidenceKind, JsonValue, ResourceRecord
+from mdmr_provision.core.types import Action, Change, Evidence, EvidenceKind, JsonValue, Outcome
 from mdmr_provision.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USER_ERROR,
-    FileNameError,
     MdmrError,
 )
+from mdmr_provision.executor.record import record_one
 from mdmr_provision.inventory.model import ReceiverProduct
 from mdmr_provision.keys import load_certificate
 from mdmr_provision.planner.graph import normalise_environment
 from mdmr_provision.planner.plan import build_plan
 from mdmr_provision.proofs import keep
+from mdmr_provision.proofs.inbound import inbound_test_problem
 from mdmr_provision.resources.as2_profiles import shown_path
 from mdmr_provision.resources.proofs import (
     InboundProof,
@@ -49,7 +51,6 @@ from mdmr_provision.resources.proofs import (
 )
 from mdmr_provision.runtime.receivers import Listening, OurReceivers, Received
 from mdmr_provision.simulator.pki import ensure_pki
-from mdmr_provision.tis import TisName, parse_name_record, verify_content
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -110,14 +111,10 @@ class _Receiving:
     def record(self, proof: InboundProof, got: Received, mdn: Mdn) -> str:
         """Write the proof's record, evidence entry and files; the evidence summary path."""
         store = self.session.store
-        evidence_dir = store.evidence_dir
-        with store.lock(f"receive {proof.address}", timeout=self.lock_timeout):
-            state = store.load()
-            moment = now()
-            plan = asyncio.run(build_plan(self.session.inventory, self.session.resources,
-                                          state, now=moment, targets=[proof.address],
-                                          simulate=self.simulate))
-            change = next(c for c in plan.changes if c.address == proof.address)
+        files: tuple[str, ...] = ()
+
+        def received(change: Change, moment: datetime) -> Outcome:
+            nonlocal files
             if change.action is Action.BLOCKED:
                 raise MdmrError(f"{proof.address} is blocked: {change.reason}")
             details: dict[str, JsonValue] = {
@@ -133,18 +130,19 @@ class _Receiving:
             }
             kept = keep.inbound_kept(self.session.inventory, proof.org, got.environment,
                                      got.message_id, got.signed_entity)
-            files = keep_inbound_evidence(evidence_dir, proof.address, moment, details,
+            files = keep_inbound_evidence(store.evidence_dir, proof.address, moment, details,
                                           Path(got.stored), kept)
-            record = ResourceRecord(
-                address=change.address, kind=change.kind, fingerprint=change.fingerprint,
-                attributes=proof_attributes(change, moment, self.kind, file=got.file_name),
-                updated_at=moment)
             evidence = Evidence(address=change.address, kind=proof.kind,
                                 environment=change.environment, ok=True, at=moment,
                                 details=details, files=files, evidence=self.kind)
-            store.save(state.with_record(record).with_evidence(evidence), previous=state,
-                       now=moment)
-        return str(evidence_dir / next(f for f in files if f.endswith("evidence.json")))
+            return Outcome(ok=True, message=f"proven: {got.file_name}", evidence=(evidence,),
+                           attributes=proof_attributes(change, moment, self.kind,
+                                                       file=got.file_name))
+
+        record_one(self.session.inventory, self.session.resources, store, proof.address,
+                   received, command=f"receive {proof.address}", lock_timeout=self.lock_timeout,
+                   simulate=self.simulate, clock=now)
+        return str(store.evidence_dir / next(f for f in files if f.endswith("evidence.json")))
 
     # -- per message (receivers' loop) ------------------------------------------------------
 
@@ -186,43 +184,6 @@ class _Receiving:
         env = self.session.inventory.environment(got.environment)
         expected = env.endpoint.as2_id if env is not None else None
         return inbound_test_problem(got, _payload(got), mdn, expected)
-
-
-def inbound_test_problem(got: Received, payload: bytes, mdn: Mdn | None,
-                      mdmr_as2_id: str | None) -> str | None:
-    """Why ``got`` is not the MDM/R's connectivity test file for its organisation, answered
-    by our signed MDN with its MIC; None when it is."""
-    if mdmr_as2_id is None or got.as2_from != mdmr_as2_id:
-        return f"AS2-From {got.as2_from!r} is not the MDM/R's AS2 id {mdmr_as2_id!r}"
-    if not got.encrypted:
-        return "the message was not encrypted"
-    if not (got.signed and got.verified):
-        return "the message was not signed with the MDM/R's registered certificate"
-    try:
-        _, named = parse_name_record(payload.split(b"\n", 1)[0])
-    except FileNameError as exc:
-        return f"not a test file: {exc}"
-    name = got.file_name or str(named)
-    try:
-        tis = TisName.parse(name)
-    except FileNameError as exc:
-        return f"file name: {exc}"
-    if not tis.is_connectivity_test:
-        return f"{name}: FILE_ID {tis.file_id} is not the connectivity test (0000)"
-    if tis.participant != got.org_id:
-        return f"{name}: the file is for {tis.participant} (ORG_ID_1), not {got.org_id}"
-    defect = verify_content(payload, expected_name=name)
-    if defect is not None:
-        return f"{name}: {defect}"
-    if mdn is None:
-        return "the sender asked for no MDN"
-    if not mdn.signed:
-        return "our MDN was not signed"
-    if mdn.status != "processed" or mdn.error:
-        return f"our MDN reported {mdn.disposition}"
-    if mdn.received_mic != got.mic:
-        return f"our MDN's MIC {mdn.received_mic} is not the message's {got.mic}"
-    return None
 
 
 def _payload(got: Received) -> bytes:

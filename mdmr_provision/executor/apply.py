@@ -21,7 +21,6 @@ from mdmr_provision.core.types import (
     Evidence,
     Outcome,
     Resource,
-    ResourceRecord,
 )
 from mdmr_provision.errors import MdmrError
 from mdmr_provision.executor.progress import Progress
@@ -198,18 +197,7 @@ class Executor:
         return StepResult(change.address, change.action, Status.SUCCEEDED, "removed from state")
 
     async def _save(self, change: Change, outcome: Outcome) -> None:
-        new = self.state.with_evidence(*outcome.evidence)
-        if outcome.ok:
-            new = new.with_record(
-                ResourceRecord(
-                    address=change.address,
-                    kind=change.kind,
-                    fingerprint=change.fingerprint,
-                    attributes=dict(outcome.attributes),
-                    updated_at=self.clock(),
-                )
-            )
-        await self._commit(new)
+        await self._commit(self.state.record(change, outcome, self.clock()))
 
     async def _commit(self, new: State) -> None:
         """Make ``new`` this run's state and return once it is on disk.

@@ -11,7 +11,6 @@ under a lock, and the evidence files that history names.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
 from datetime import datetime
@@ -81,11 +80,6 @@ class StateBackend(Protocol):
 def is_postgres(location: str) -> bool:
     """Whether ``location`` names a PostgreSQL database rather than a file."""
     return location.lower().startswith(POSTGRES_SCHEMES)
-
-
-def shown_url(url: str) -> str:
-    """``url`` without its password, for messages and output."""
-    return re.sub(r"^(\w+://[^:/@]*):[^@/]*@", r"\1:***@", url)
 
 
 def state_location(inventory_root: Path, override: str | None = None) -> str:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import socket
 import time
 from collections.abc import Iterator, Mapping
@@ -35,7 +36,6 @@ from psycopg.types.json import Json
 from mdmr_provision.atomic import atomic_write
 from mdmr_provision.errors import StateError
 from mdmr_provision.jsonvalue import digest
-from mdmr_provision.state.backend import shown_url
 from mdmr_provision.state.store import (
     FORMAT_VERSION,
     State,
@@ -89,6 +89,11 @@ WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
   AND l.classid = %s::bigint::oid AND l.objid = %s::bigint::oid
 """
+
+
+def shown_url(url: str) -> str:
+    """``url`` without its password, for messages and output."""
+    return re.sub(r"^(\w+://[^:/@]*):[^@/]*@", r"\1:***@", url)
 
 
 class PostgresState:

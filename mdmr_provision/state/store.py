@@ -22,7 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from mdmr_provision.atomic import atomic_write, atomic_write_text
-from mdmr_provision.core.types import Evidence, EvidenceKind, JsonValue, ResourceRecord
+from mdmr_provision.core.types import (
+    Change,
+    Evidence,
+    EvidenceKind,
+    JsonValue,
+    Outcome,
+    ResourceRecord,
+)
 from mdmr_provision.errors import MdmrError, StateError
 from mdmr_provision.mask import mask_mapping
 from mdmr_provision.state.lock import force_unlock, state_lock
@@ -53,6 +60,17 @@ class State:
 
     def with_evidence(self, *evidence: Evidence) -> State:
         return replace(self, history=self.history + tuple(evidence))
+
+    def record(self, change: Change, outcome: Outcome, at: datetime) -> State:
+        """The state once ``change`` was carried out with ``outcome``: its evidence appended
+        and, when it succeeded, its record (fingerprint of the change, the outcome's
+        attributes).  The one way ``apply``, ``confirm`` and ``receive`` record a step."""
+        new = self.with_evidence(*outcome.evidence)
+        if not outcome.ok:
+            return new
+        return new.with_record(ResourceRecord(
+            address=change.address, kind=change.kind, fingerprint=change.fingerprint,
+            attributes=dict(outcome.attributes), updated_at=at))
 
     def same_content(self, other: State) -> bool:
         """Equal records and history (timestamps of unchanged records ignored)."""

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mdmr_provision.as2 import Mdn
-from mdmr_provision.cli.receive import inbound_test_problem
+from mdmr_provision.proofs.inbound import inbound_test_problem
 from mdmr_provision.runtime.receivers import Received
 from mdmr_provision.tis import content
 from tests.support.receive import receive_inventory, run_cli

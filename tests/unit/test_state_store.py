@@ -10,7 +10,15 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from mdmr_provision.core.types import Evidence, EvidenceKind, JsonValue, ResourceRecord
+from mdmr_provision.core.types import (
+    Action,
+    Change,
+    Evidence,
+    EvidenceKind,
+    JsonValue,
+    Outcome,
+    ResourceRecord,
+)
 from mdmr_provision.errors import StateError
 from mdmr_provision.state import State, StateStore, state_location
 from mdmr_provision.state.store import state_to_json
@@ -146,3 +154,16 @@ def test_addresses_that_look_secret_are_kept(tmp_path: Path) -> None:
     s0 = store.load()
     store.save(s0.with_record(record("reachability.sandbox.token-gw")), previous=s0, now=NOW)
     assert set(store.load().records) == {"reachability.sandbox.token-gw"}
+
+
+def test_record_appends_evidence_and_records_only_success() -> None:
+    change = Change("proof.x", "proof.outbound", Action.CREATE, "first", fingerprint="fp-x")
+    failed = State().record(change, Outcome(False, "HTTP 500", evidence=(evidence("proof.x",
+                                                                                  ok=False),)),
+                            NOW)
+    assert dict(failed.records) == {} and len(failed.history) == 1
+    done = failed.record(change, Outcome(True, "proven", {"proven_at": "t"},
+                                         (evidence("proof.x"),)), NOW)
+    assert len(done.history) == 2 and done.history[:1] == failed.history
+    assert done.records["proof.x"] == ResourceRecord("proof.x", "proof.outbound", "fp-x",
+                                                     {"proven_at": "t"}, NOW)
