@@ -20,7 +20,7 @@ from mdmr_provision.cli.session import (
 )
 from mdmr_provision.errors import EXIT_CHANGES_PENDING, EXIT_OK
 from mdmr_provision.planner.render import print_plan, render_markdown
-from mdmr_provision.planner.saved import plan_json_text, write_plan
+from mdmr_provision.planner.saved import print_plan_json, write_plan
 
 if TYPE_CHECKING:
     from mdmr_provision.runtime.services import Services
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     if args.json:
-        sys.stdout.write(plan_json_text(plan))
+        print_plan_json(plan, sys.stdout)
     elif args.markdown:
         sys.stdout.write(render_markdown(plan, show_unchanged=args.show_unchanged))
     else:

@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from mdmr_provision.atomic import atomic_write_text
 from mdmr_provision.core.types import Action, Change, FactResult, JsonValue, Severity
@@ -105,6 +105,13 @@ def plan_from_json(doc: Any) -> Plan:
 
 def plan_json_text(plan: Plan) -> str:
     return json.dumps(plan_to_json(plan), indent=2, ensure_ascii=False) + "\n"
+
+
+def print_plan_json(plan: Plan, stream: TextIO) -> None:
+    """:func:`plan_json_text` written as it is encoded: a large plan (megabytes of profile
+    diffs) is never held as one more string."""
+    json.dump(plan_to_json(plan), stream, indent=2, ensure_ascii=False)
+    stream.write("\n")
 
 
 def write_plan(path: Path, plan: Plan) -> None:
