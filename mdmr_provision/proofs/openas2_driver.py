@@ -30,6 +30,7 @@ from mdmr_provision.atomic import atomic_write
 from mdmr_provision.core.types import JsonValue
 from mdmr_provision.errors import MdmrError
 from mdmr_provision.inventory.model import FileNameTag
+from mdmr_provision.proofs import keep
 from mdmr_provision.proofs.outbound import (
     FileEvidence,
     FtsLookup,
@@ -58,6 +59,9 @@ class DriverRequest:
     digest: str
     mdn_mode: str
     wait_seconds: float
+    #: Compressed before signing: OpenAS2's zlib output is what the MIC covers, which cannot
+    #: be rebuilt here, so OpenAS2's own MIC comparison (it records only a matching MDN) stands.
+    compression: bool
     #: "OpenAS2 4.9.0": what the evidence names as the product that sent.
     product: str
 
@@ -113,19 +117,24 @@ def expected_mic(name: str, payload: bytes, digest: str) -> str:
     ``content_transfer_encoding`` (``binary``) and the file name, headers included (RFC 4130
     §7.3.1: the MIC covers the signed entity).
     """
-    head = (
-        "Content-Type: application/octet-stream\r\n"
-        "Content-Transfer-Encoding: binary\r\n"
-        f'Content-Disposition: Attachment; filename="{name}"\r\n\r\n'
-    ).encode("latin-1")
     h = parse_digest(digest).new()
-    h.update(head)
+    h.update(entity_head(name))
     h.update(payload)
     return base64.b64encode(h.digest()).decode("ascii")
 
 
-def check_record(record: MdnRecord, mic: str, micalg: str) -> None:
-    """Raise MdmrError unless the record is a positive, signed MDN for ``mic``."""
+def entity_head(name: str) -> bytes:
+    """The MIME headers OpenAS2 puts before the file it signs (see :func:`expected_mic`)."""
+    return (
+        "Content-Type: application/octet-stream\r\n"
+        "Content-Transfer-Encoding: binary\r\n"
+        f'Content-Disposition: Attachment; filename="{name}"\r\n\r\n'
+    ).encode("latin-1")
+
+
+def check_record(record: MdnRecord, mic: str | None, micalg: str) -> None:
+    """Raise MdmrError unless the record is a positive, signed MDN for ``mic`` (None: the
+    MIC cannot be recomputed here and OpenAS2's own comparison stands)."""
     disposition = record.fields["DISPOSITION"]
     verdict = disposition.rsplit(";", 1)[-1].strip().lower()
     if verdict != "processed":
@@ -134,7 +143,7 @@ def check_record(record: MdnRecord, mic: str, micalg: str) -> None:
         raise MdmrError("the MDN came back unsigned")
     returned = record.fields.get("MIC", "")
     value, _, alg = returned.partition(",")
-    if value.strip() != mic:
+    if mic is not None and value.strip() != mic:
         raise MdmrError(f"the MDN's MIC {value.strip() or '(none)'} differs from the MIC of "
                         f"the file put in the outbox ({mic})")
     if alg and parse_digest(alg.strip()) is not parse_digest(micalg):
@@ -189,20 +198,32 @@ async def prove_through_openas2(
     """Both test files through OpenAS2; the same evidence as a built-in proof, plus the
     product that sent them, or :class:`ProofFailed`."""
     context = {**context, "product": req.product, "sent_by": "product outbox",
-               "outbox": str(req.outbox),
-               # What a reviewer needs to know about the receipts kept for this proof.
-               "mdn_kept_as": f"{req.product}'s MDN record (OpenAS2 keeps no wire copy; it "
-                              "verified each MDN's signature before recording it)"}
+               "outbox": str(req.outbox)}
+    # What a reviewer needs to know about the receipts kept for this proof.
+    kept_as = (f"{req.product}'s MDN record (OpenAS2 keeps no wire copy; it verified the "
+               "MDN's signature" + (" and MIC" if req.compression else "")
+               + " before recording it)")
     micalg = parse_digest(req.digest).micalg
     files: list[FileEvidence] = []
     for label, size in (("small", None), ("large", req.large_size)):
         name = str(namer.name(req.ldc, req.sender_as2_id))
         payload = await asyncio.to_thread(content, name, size, req.tag)
-        mic = await asyncio.to_thread(expected_mic, name, payload, req.digest)
+        mic = None if req.compression else await asyncio.to_thread(
+            expected_mic, name, payload, req.digest)
+        entity: str | None = None
+        whole: bool | None = None
+        if mic is not None:  # what the MIC covers, kept as a built-in proof keeps it
+            entity, whole = await asyncio.to_thread(
+                keep.store_mic_entity, req.evidence_dir, label, [entity_head(name), payload],
+                payload=payload)
         ev = FileEvidence(
             label=label, name=name, size=len(payload),
-            sha256=hashlib.sha256(payload).hexdigest(), message_id="", mic_sent=mic,
+            sha256=hashlib.sha256(payload).hexdigest(), message_id="", mic_sent=mic or "",
             mic_alg=micalg, sent_at=datetime.now(UTC).isoformat(), mdn_mode=req.mdn_mode,
+            mic_entity=entity, mic_entity_whole=whole,
+            generator=None if whole in (None, True) else keep.generator_params(
+                name, len(payload), req.tag.value),
+            mdn_kept_as=f"{kept_as}: {label}-mdn-record.txt",
         )
         await write_summary(req.evidence_dir, context, [*files, ev])
         if size is None:
@@ -217,6 +238,7 @@ async def prove_through_openas2(
                 answered_at=datetime.now(UTC).isoformat(),
                 disposition=record.fields["DISPOSITION"],
                 mic_returned=record.fields.get("MIC"), mdn_signed=record.signed,
+                mic_sent=mic or record.fields.get("MIC", "").partition(",")[0].strip(),
                 # Verified by OpenAS2 before it wrote the record (see the module docstring).
                 mdn_verified=record.signed,
             )

@@ -78,6 +78,8 @@ class FileEvidence:
     mic_entity: str | None = None
     mic_entity_whole: bool | None = None
     generator: dict[str, JsonValue] | None = None
+    #: When no wire copy of the MDN exists (an AS2 product's own record), what was kept.
+    mdn_kept_as: str | None = None
 
     def to_json(self) -> dict[str, JsonValue]:
         return dict(asdict(self))

@@ -314,7 +314,7 @@ class OutboundProof(_Proof):
             partner_as2_id=profile.partner_as2_id, data_dir=data,
             large_size=self.inventory.policy.large_file_size,
             tag=self.inventory.policy.file_name_tag, evidence_dir=evidence_dir,
-            digest=profile.digest, mdn_mode=profile.mdn_mode,
+            digest=profile.digest, mdn_mode=profile.mdn_mode, compression=profile.compression,
             wait_seconds=product.mdn_wait_seconds,
             product=product_label("OpenAS2", product.version),
         )

@@ -91,6 +91,15 @@ def test_openas2_with_our_configuration_sends_both_files_sync_and_async(
         inv / ".demo" / "sim" / env / "journal.jsonl").read_text().splitlines()]
     sent = {f["sha256"] for a in (SYNC, ASYNC) for f in history(inv, a)[0]["details"]["files"]}
     assert sent <= {j["sha256"] for j in journal if j.get("result") == "accepted"}
+    # The report's offline check says exactly what it cannot re-check: OpenAS2 keeps no
+    # wire copy of an MDN, only its record (it verified the signature before writing it).
+    with clean_env():
+        assert cli(capsys, "report", "-i", str(inv), "--out", str(tmp_path / "rep")).code == 0
+        check = cli(capsys, "verify-report", str(tmp_path / "rep"))
+    assert check.code == 1
+    assert ("the MDN was kept only as OpenAS2 4.9.0's MDN record (OpenAS2 keeps no wire copy; "
+            "it verified the MDN's signature before recording it): small-mdn-record.txt, so "
+            "its signature cannot be checked") in check.out + check.err
     # A new product version is a changed AS2 client: both proofs are stale (R7).
     orgs = inv / "organisations.yaml"
     orgs.write_text(orgs.read_text().replace('version: "4.9.0"', 'version: "4.10.0"'))

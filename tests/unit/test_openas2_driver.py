@@ -76,6 +76,15 @@ def test_a_record_that_does_not_prove_it_says_why(
     assert str(info.value).startswith(message)
 
 
+def test_compressed_before_signing_leaves_the_mic_to_openas2(tmp_path: Path) -> None:
+    """OpenAS2's zlib output is what the MIC covers then; it cannot be rebuilt here, and
+    OpenAS2 records only an MDN whose MIC matched, so the record's MIC is taken as is."""
+    record = parse_record(record_text("SomeOtherMic="), tmp_path / "r")
+    check_record(record, None, "sha-256")
+    with pytest.raises(MdmrError, match="differs from the MIC"):
+        check_record(record, expected_mic(NAME, PAYLOAD, "sha256"), "sha-256")
+
+
 def test_not_a_record(tmp_path: Path) -> None:
     with pytest.raises(MdmrError, match="not an OpenAS2 MDN record"):
         parse_record("Headers:\nA: b\n", tmp_path / "r")
@@ -87,6 +96,7 @@ def _request(tmp_path: Path, wait: float = 0.3) -> DriverRequest:
         partner_as2_id="MDMRSANDBOX", data_dir=tmp_path / "data", large_size=2000,
         tag=FileNameTag.FTSN, evidence_dir=tmp_path / "evidence", digest="sha256",
         mdn_mode="sync", wait_seconds=wait, product=product_label("OpenAS2", "4.9.0"),
+        compression=False,
     )
 
 
@@ -109,6 +119,11 @@ def test_no_openas2_running_times_out_saying_the_file_waits_in_its_outbox(
         "0.3s (the file is still in its outbox: is OpenAS2 running with this configuration?)")
     assert failed.context["product"] == "OpenAS2 4.9.0"
     assert (req.evidence_dir / ev.name).exists()  # the small file is kept as evidence
+    # What the MIC covers is kept as a built-in proof keeps it; the MDN only as a record.
+    assert ev.mic_entity == "small-signed-entity.bin" and ev.mic_entity_whole
+    assert (req.evidence_dir / ev.mic_entity).read_bytes().endswith(
+        (req.evidence_dir / ev.name).read_bytes())
+    assert ev.mdn_kept_as is not None and ev.mdn_kept_as.endswith(": small-mdn-record.txt")
 
 
 def test_a_file_openas2_moved_to_its_error_folder_fails_at_once(tmp_path: Path) -> None:
