@@ -104,15 +104,10 @@ class Services:
         sim = self.simulator
         if sim is None:
             return None
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + FTS_VERDICT_WAIT
-        while True:
-            record = await asyncio.to_thread(sim.find_result, environment, message_id=message_id)
-            if record is not None:
-                return FtsVerdict(record.accepted, record.code, record.meaning)
-            if loop.time() >= deadline:
-                return FtsVerdict(False, None, "the FTS recorded no decision on the file")
-            await asyncio.sleep(0.05)
+        record = await self._loop.call(sim.decision(environment, message_id, FTS_VERDICT_WAIT))
+        if record is None:
+            return FtsVerdict(False, None, "the FTS recorded no decision on the file")
+        return FtsVerdict(record.accepted, record.code, record.meaning)
 
     async def send_inbound_test(self, environment: str, org_id: str) -> DeliveryResult | None:
         """The simulated MDM/R sends its test file to our receiver (R3); None for real runs."""

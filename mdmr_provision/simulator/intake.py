@@ -25,7 +25,13 @@ from xml.sax.saxutils import escape
 from mdmr_provision.as2.receiver import drain_tasks
 from mdmr_provision.inventory.model import Inventory
 from mdmr_provision.simulator.fts import Received, Registry, Verdict, check
-from mdmr_provision.simulator.journal import JournalRecord, accepted_names, append_record
+from mdmr_provision.simulator.journal import (
+    JournalRecord,
+    accepted_names,
+    append_record,
+    bare_id,
+    find_result,
+)
 from mdmr_provision.tis import to_est
 
 log = logging.getLogger("mdmr_provision.simulator")
@@ -85,6 +91,9 @@ class FtsIntake:
         self.seen: set[str] = accepted_names(workdir, environment)
         self._lock = asyncio.Lock()
         self._reports: set[asyncio.Task[None]] = set()
+        #: Who waits for the decision on a Message-ID (only while someone waits: a long
+        #: foreground run keeps nothing per message in memory; the journal has it all).
+        self._waiting: dict[str, list[asyncio.Future[JournalRecord]]] = {}
 
     async def receive(
         self, as2_from: str, file_name: str | None, payload: bytes, message_id: str,
@@ -119,6 +128,9 @@ class FtsIntake:
                 report = report_for(record, verdict, sender)
                 record = replace(record, error_report=report.file_name)
             await asyncio.to_thread(append_record, self.workdir, record)
+            for waiter in self._waiting.pop(bare_id(message_id), ()):
+                if not waiter.done():
+                    waiter.set_result(record)
         log.info(
             "%s: %s from %s (%s, %d bytes): %s",
             self.environment, file_name or "(no file name)", as2_from, message_id,
@@ -130,6 +142,30 @@ class FtsIntake:
             self._reports.add(task)
             task.add_done_callback(self._reports.discard)
         return record
+
+    async def decision(self, message_id: str, timeout: float) -> JournalRecord | None:
+        """The FTS's decision on ``message_id``: from the journal when it was made already,
+        else as soon as it is made (a future the intake resolves, no polling); None when
+        none is made within ``timeout`` seconds."""
+        key = bare_id(message_id)
+        # Wait first, then look: a decision made in between resolves the future.
+        waiter: asyncio.Future[JournalRecord] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(key, []).append(waiter)
+        try:
+            made = await asyncio.to_thread(find_result, self.workdir, self.environment,
+                                           message_id=message_id)
+            if made is not None:
+                return made
+            try:
+                return await asyncio.wait_for(waiter, timeout)
+            except TimeoutError:
+                return None
+        finally:
+            waiters = self._waiting.get(key, [])
+            if waiter in waiters:
+                waiters.remove(waiter)
+            if not waiters:
+                self._waiting.pop(key, None)
 
     async def _deliver(self, report: ErrorReport) -> None:
         assert self.send_report is not None

@@ -131,7 +131,7 @@ def find_result(
         raise SimulatorError("find_result needs a message_id or a file_name")
     found: JournalRecord | None = None
     for record in iter_journal(workdir, environment):
-        if message_id is not None and _bare(record.message_id) != _bare(message_id):
+        if message_id is not None and bare_id(record.message_id) != bare_id(message_id):
             continue
         if file_name is not None and record.file_name != file_name:
             continue
@@ -146,5 +146,5 @@ def accepted_names(workdir: Path, environment: str) -> set[str]:
     }
 
 
-def _bare(message_id: str) -> str:
+def bare_id(message_id: str) -> str:
     return message_id.strip().strip("<>")

@@ -82,6 +82,14 @@ class SimulatorHandle:
             self.workdir, environment, message_id=message_id, file_name=file_name
         )
 
+    async def decision(self, environment: str, message_id: str,
+                       timeout: float) -> JournalRecord | None:
+        """The FTS's decision on a message, awaited until made (None after ``timeout``)."""
+        intake = self.intakes.get(environment)
+        if intake is None:
+            return None
+        return await intake.decision(message_id, timeout)
+
     async def send_test_file(
         self, environment: str, org_id: str, *, size: int | None = None,
         at: datetime | None = None, timeout: float = 30.0,

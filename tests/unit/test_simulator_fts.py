@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -122,3 +123,20 @@ def test_journal_torn_last_line_skipped_other_damage_reported(tmp_path: Path) ->
         fh.write("\n")
     with pytest.raises(SimulatorError, match=r"journal.jsonl:2: not a JSON record"):
         read_journal(tmp_path, "sandbox")
+
+
+async def test_decisions_are_awaited_not_polled(tmp_path: Path) -> None:
+    from mdmr_provision.simulator.intake import FtsIntake
+    from tests.support.simulator import make_inventory
+
+    intake = FtsIntake(make_inventory(tmp_path), "sandbox", tmp_path / "journal",
+                       as2_to="MDMRSANDBOX")
+    waiting = asyncio.ensure_future(intake.decision("<m1@ldc>", 30))
+    await asyncio.sleep(0)  # the waiter is registered before the file arrives
+    made = await intake.receive("ORG10000", GOOD, body(GOOD), "<m1@ldc>")
+    assert await waiting == made and made.accepted
+    # Decided before anyone asked: read from the journal.
+    assert await intake.decision("m1@ldc", 30) == made
+    # Never decided: None once the wait is over; nobody is left waiting.
+    assert await intake.decision("<never@ldc>", 0.01) is None
+    assert intake._waiting == {}
