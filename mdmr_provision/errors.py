@@ -46,7 +46,8 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        where = f"{self.file}:{self.line}:{self.column}"
+        # Line 0: the problem is the file itself (missing, empty directory), no position.
+        where = f"{self.file}:{self.line}:{self.column}" if self.line > 0 else self.file
         return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
 
 

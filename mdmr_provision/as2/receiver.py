@@ -144,7 +144,11 @@ class AS2Receiver:
             await site.start()
         except OSError as exc:
             await self._runner.cleanup()
-            raise MdmrError(f"cannot listen on {self.host}:{self._port}: {exc.strerror}") from None
+            raise MdmrError(
+                f"cannot listen on {self.host}:{self._port}: {exc.strerror} (the address is "
+                "organisations.ORG.receivers.ENV.url, or its listen_host/listen_port, in the "
+                "inventory; is another receive, simulate or apply --simulate running?)"
+            ) from None
         sockets = self._runner.addresses
         self._port = int(sockets[0][1]) if sockets else self._port
 

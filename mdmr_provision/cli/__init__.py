@@ -33,6 +33,7 @@ COMMANDS: tuple[str, ...] = (
     "validate",
     "testfile",
     "plan",
+    "show",
     "apply",
     "force_unlock",
     "state",
@@ -44,6 +45,7 @@ COMMANDS: tuple[str, ...] = (
     "receive",
     "report",
     "verify_report",
+    "schema",
 )
 
 
@@ -143,7 +145,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mdmr-provision: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("mdmr-provision: interrupted", file=sys.stderr)
+        print("mdmr-provision: interrupted: every step that finished is saved in the state "
+              "(nothing is left half-written); run the same command again to carry on",
+              file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # stdout closed early (e.g. piped into `head`): not an error worth a traceback.

@@ -14,6 +14,7 @@ from mdmr_provision.cli.session import (
     add_plan_options,
     add_runtime_options,
     announce,
+    check_selection,
     make_plan,
     now,
     open_session,
@@ -22,12 +23,26 @@ from mdmr_provision.cli.session import (
     runtime,
 )
 from mdmr_provision.core.types import ApplyContext
-from mdmr_provision.errors import EXIT_OK, EXIT_USER_ERROR, MdmrError
+from mdmr_provision.errors import (
+    EXIT_CHANGES_PENDING,
+    EXIT_OK,
+    EXIT_USER_ERROR,
+    MdmrError,
+    UsageError,
+)
 from mdmr_provision.executor.apply import DEFAULT_PARALLELISM, ApplyReport, Executor, Status
-from mdmr_provision.executor.progress import make_progress
+from mdmr_provision.executor.progress import Progress, make_progress
+from mdmr_provision.jsonout import event_line
 from mdmr_provision.planner.plan import Plan, inventory_fingerprint
 from mdmr_provision.planner.render import print_plan
-from mdmr_provision.planner.saved import check_fresh, read_plan, relied_addresses, relied_on
+from mdmr_provision.planner.saved import (
+    check_fresh,
+    check_inputs,
+    plan_to_json,
+    read_plan,
+    relied_addresses,
+    relied_on,
+)
 from mdmr_provision.reports.judge import has_proofs, judge
 from mdmr_provision.reports.matrix import print_status
 from mdmr_provision.runtime.services import Services
@@ -56,6 +71,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="run every probe and read-only proof, change nothing",
     )
     parser.add_argument(
+        "--json", action="store_true",
+        help="print only JSON lines on stdout, one event per line (plan, step, summary); "
+        "needs --auto-approve or a saved plan",
+    )
+    parser.add_argument(
+        "--detailed-exitcode", action="store_true",
+        help="with --check: exit 0 when nothing would change and every check passed, "
+        "2 when changes are pending, 1 when a check failed",
+    )
+    parser.add_argument(
         "--lock-timeout", type=float, default=0.0, metavar="SECONDS",
         help="wait this long for another apply's lock (default 0: fail at once)",
     )
@@ -67,37 +92,63 @@ def run(args: argparse.Namespace) -> int:
     if args.plan_file is not None and (args.env or args.target or args.check):
         raise MdmrError("a saved plan is applied as saved: --env, --target and --check "
                         "belong to `plan`")
+    if args.detailed_exitcode and not args.check:
+        raise UsageError("--detailed-exitcode goes with --check (or with `plan`)")
+    if args.json and not (args.auto_approve or args.plan_file is not None or args.check):
+        raise UsageError("apply --json cannot ask for confirmation: add --auto-approve, "
+                         "or apply a saved plan")
     session = open_session(args)
+    check_selection(session, args)
+    saved: Plan | None = None
+    if args.plan_file is not None:
+        # Everything that needs no probe is checked before any server starts.
+        saved = read_plan(args.plan_file)
+        check_inputs(saved, inventory_fingerprint=inventory_fingerprint(session.inventory),
+                     state=session.store.load(), simulate=bool(args.simulate))
     with runtime(session, args) as services:
         announce(services)
-        code = _run(session, args, services)
-    if not args.check and has_proofs(session.resources):
+        code = _run(session, args, services, saved)
+    if not args.check and not args.json and has_proofs(session.resources):
         _print_matrix(session, args)
     return code
 
 
-def _run(session: Session, args: argparse.Namespace, services: Services) -> int:
+def _run(session: Session, args: argparse.Namespace, services: Services,
+         saved: Plan | None) -> int:
     if args.check:
         state = session.store.load()
         plan = make_plan(session, args, state)
-        print_plan(plan)
-        return _execute(session, args, plan, state, services, check_only=True)
+        _show_plan(args, plan)
+        code = _execute(session, args, plan, state, services, check_only=True)
+        if args.detailed_exitcode and code == EXIT_OK and plan.has_changes:
+            return EXIT_CHANGES_PENDING
+        return code
     command = "apply " + (str(args.plan_file) if args.plan_file else f"-i {args.inventory}")
     with session.store.lock(command, timeout=args.lock_timeout):
         state = session.store.load()
-        if args.plan_file is not None:
-            plan = _saved_plan(session, args, state)
+        if saved is not None:
+            plan = _saved_plan(session, args, state, saved)
         else:
             plan = make_plan(session, args, state)
-            print_plan(plan)
+            _show_plan(args, plan)
             if not plan.has_changes:
+                if args.json:
+                    sys.stdout.write(event_line("summary", ok=True, counts={}, changed=0))
                 return EXIT_OK
             _confirm(args.auto_approve)
+        if saved is not None and args.json:
+            _show_plan(args, plan)
         return _execute(session, args, plan, state, services, check_only=False)
 
 
-def _saved_plan(session: Session, args: argparse.Namespace, state: State) -> Plan:
-    plan = read_plan(args.plan_file)
+def _show_plan(args: argparse.Namespace, plan: Plan) -> None:
+    if args.json:
+        sys.stdout.write(event_line("plan", plan=plan_to_json(plan)))
+    else:
+        print_plan(plan)
+
+
+def _saved_plan(session: Session, args: argparse.Namespace, state: State, plan: Plan) -> Plan:
     keys = relied_on(plan)
     facts = refetch_facts(session, relied_addresses(plan), list(keys), args.concurrency)
     check_fresh(
@@ -136,7 +187,7 @@ def _execute(
         runtime=services,
         facts=plan.facts,
     )
-    progress = make_progress(len(plan.changes))
+    progress: Progress = JsonEvents() if args.json else make_progress(len(plan.changes))
     executor = Executor(
         plan,
         session.index,
@@ -150,8 +201,24 @@ def _execute(
         report = asyncio.run(executor.run())
     finally:
         progress.close()
-    _print_report(report)
+    if args.json:
+        counts = {s.value: len(report.by_status(s)) for s in Status if report.by_status(s)}
+        sys.stdout.write(event_line("summary", ok=report.ok, counts=counts,
+                                    check_only=check_only, text=report.summary()))
+    else:
+        _print_report(report)
     return EXIT_OK if report.ok else EXIT_USER_ERROR
+
+
+class JsonEvents:
+    """``apply --json``: one ``step`` event per finished step on stdout."""
+
+    def step(self, address: str, status: str, message: str) -> None:
+        sys.stdout.write(event_line("step", address=address, status=status, message=message))
+        sys.stdout.flush()
+
+    def close(self) -> None:
+        return None
 
 
 def _print_matrix(session: Session, args: argparse.Namespace) -> None:

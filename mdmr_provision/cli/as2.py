@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,8 +26,10 @@ from mdmr_provision.as2 import (
 from mdmr_provision.as2.mime import header_block, params
 from mdmr_provision.as2.wire import Capture, read_capture
 from mdmr_provision.atomic import atomic_write
+from mdmr_provision.cli.parser import add_passphrase_options
 from mdmr_provision.errors import EXIT_OK, AS2Error
 from mdmr_provision.inventory.model import SecretRef
+from mdmr_provision.jsonout import print_json
 from mdmr_provision.keys import (
     PrivateKey,
     key_matches,
@@ -52,17 +53,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     sub = parser.add_subparsers(dest="as2_command", metavar="ACTION", required=True)
     enc = sub.add_parser("encode", help="build an AS2 message from a payload file")
-    enc.add_argument("payload", type=Path, metavar="PAYLOAD")
-    enc.add_argument("--as2-from", required=True, metavar="ID")
-    enc.add_argument("--as2-to", required=True, metavar="ID")
-    enc.add_argument("--sign-cert", type=Path, metavar="PEM")
-    enc.add_argument("--sign-key", type=Path, metavar="PEM")
-    enc.add_argument(
-        "--sign-key-passphrase-env",
-        metavar="VAR",
-        help="environment variable holding the signing key's passphrase",
-    )
-    enc.add_argument("--encrypt-cert", type=Path, metavar="PEM")
+    enc.add_argument("payload", type=Path, metavar="PAYLOAD", help="the file to send")
+    enc.add_argument("--as2-from", required=True, metavar="ID",
+                     help="the sender's AS2 identity (the AS2-From header)")
+    enc.add_argument("--as2-to", required=True, metavar="ID",
+                     help="the receiver's AS2 identity (the AS2-To header)")
+    enc.add_argument("--sign-cert", type=Path, metavar="PEM",
+                     help="sign with this certificate (with --sign-key)")
+    enc.add_argument("--sign-key", type=Path, metavar="PEM",
+                     help="the signing certificate's private key")
+    add_passphrase_options(enc, "of --sign-key", old_env="--sign-key-passphrase-env")
+    enc.add_argument("--encrypt-cert", type=Path, metavar="PEM",
+                     help="encrypt to this certificate (the receiver's)")
     enc.add_argument("--digest", default="sha256", help="sha256 (default), sha384 or sha512")
     enc.add_argument("--cipher", default="aes256", help="aes128, aes256 (default) or 3des")
     enc.add_argument(
@@ -74,25 +76,28 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="compress the payload (before-sign by default, or after-sign)",
     )
     enc.add_argument("--filename", metavar="NAME", help="file name (default: PAYLOAD's name)")
-    enc.add_argument("--content-type", default="application/octet-stream", metavar="TYPE")
-    enc.add_argument("--message-id", metavar="ID")
-    enc.add_argument("--subject", default="AS2 message")
+    enc.add_argument("--content-type", default="application/octet-stream", metavar="TYPE",
+                     help="the payload's MIME type (default application/octet-stream)")
+    enc.add_argument("--message-id", metavar="ID",
+                     help="the Message-ID (default: a new unique one)")
+    enc.add_argument("--subject", default="AS2 message", help="the Subject header")
     mdn = enc.add_mutually_exclusive_group()
     mdn.add_argument("--no-mdn", action="store_true", help="do not request an MDN")
     mdn.add_argument("--mdn-url", metavar="URL", help="request an asynchronous MDN at URL")
-    enc.add_argument("--out", type=Path, required=True, metavar="FILE")
+    enc.add_argument("--out", type=Path, required=True, metavar="FILE",
+                     help="write the message (HTTP headers, blank line, body) here")
     enc.set_defaults(func=run_encode)
 
     dec = sub.add_parser("decode", help="decode a captured AS2 message or MDN")
-    dec.add_argument("file", type=Path, metavar="FILE")
-    dec.add_argument("--decrypt-cert", type=Path, metavar="PEM")
-    dec.add_argument("--decrypt-key", type=Path, metavar="PEM")
-    dec.add_argument(
-        "--decrypt-key-passphrase-env",
-        metavar="VAR",
-        help="environment variable holding the decryption key's passphrase",
-    )
-    dec.add_argument("--verify-cert", type=Path, metavar="PEM")
+    dec.add_argument("file", type=Path, metavar="FILE",
+                     help="a captured message or MDN (HTTP headers, blank line, body)")
+    dec.add_argument("--decrypt-cert", type=Path, metavar="PEM",
+                     help="decrypt as this certificate (with --decrypt-key)")
+    dec.add_argument("--decrypt-key", type=Path, metavar="PEM",
+                     help="the decryption certificate's private key")
+    add_passphrase_options(dec, "of --decrypt-key", old_env="--decrypt-key-passphrase-env")
+    dec.add_argument("--verify-cert", type=Path, metavar="PEM",
+                     help="verify the signature against this certificate")
     dec.add_argument("--out", type=Path, metavar="PAYLOAD", help="write the payload here")
     dec.set_defaults(func=run_decode)
 
@@ -103,11 +108,17 @@ def _pair_given(cert: Path | None, key: Path | None, what: str) -> bool:
     return cert is not None
 
 
+def _secret(args: argparse.Namespace) -> SecretRef | None:
+    if args.passphrase_env is None and args.passphrase_file is None:
+        return None
+    return SecretRef(env=args.passphrase_env, file=args.passphrase_file)
+
+
 def _load_pair(
-    cert_path: Path, key_path: Path, env: str | None, what: str
+    cert_path: Path, key_path: Path, secret: SecretRef | None, what: str
 ) -> tuple[x509.Certificate, PrivateKey]:
     cert = load_certificate(cert_path)
-    key = load_private_key(key_path, SecretRef(env=env) if env else None)
+    key = load_private_key(key_path, secret)
     if not key_matches(cert, key):
         # Caught here; otherwise a wrong key surfaces as a bad signature or a garbled decryption.
         raise AS2Error(
@@ -127,7 +138,7 @@ def _check_url(text: str) -> None:
 
 
 def _emit(data: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    print_json("as2", data)
 
 
 def run_encode(args: argparse.Namespace) -> int:
@@ -137,7 +148,7 @@ def run_encode(args: argparse.Namespace) -> int:
     sign_cert = sign_key = None
     if _pair_given(args.sign_cert, args.sign_key, "sign"):
         sign_cert, sign_key = _load_pair(
-            args.sign_cert, args.sign_key, args.sign_key_passphrase_env, "sign"
+            args.sign_cert, args.sign_key, _secret(args), "sign"
         )
     encrypt_cert = load_certificate(args.encrypt_cert) if args.encrypt_cert else None
     if args.mdn_url is not None:
@@ -187,7 +198,7 @@ def run_decode(args: argparse.Namespace) -> int:
     decrypt_cert = decrypt_key = None
     if _pair_given(args.decrypt_cert, args.decrypt_key, "decrypt"):
         decrypt_cert, decrypt_key = _load_pair(
-            args.decrypt_cert, args.decrypt_key, args.decrypt_key_passphrase_env, "decrypt"
+            args.decrypt_cert, args.decrypt_key, _secret(args), "decrypt"
         )
     bodies = capture.bodies()
     failure: AS2Error | None = None

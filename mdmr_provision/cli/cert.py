@@ -12,24 +12,16 @@ Private keys are never printed; passphrases are read from a variable or a file o
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 from mdmr_provision.certs_cli import KEY_SIZES, convert_to_der, make_request, passphrase_from
+from mdmr_provision.cli.parser import add_passphrase_options
 from mdmr_provision.errors import EXIT_OK, EXIT_USER_ERROR
 from mdmr_provision.facts.certificates import CertificateFacts, inspect_certificate, key_fingerprint
 from mdmr_provision.inventory.model import SecretRef
+from mdmr_provision.jsonout import print_json
 from mdmr_provision.jsonvalue import JsonValue
-
-
-def _passphrase_options(parser: argparse.ArgumentParser, what: str) -> None:
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument("--passphrase-env", metavar="VAR",
-                       help=f"environment variable holding the passphrase {what}")
-    group.add_argument("--passphrase-file", type=Path, metavar="FILE",
-                       help=f"file whose first line is the passphrase {what}")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -43,11 +35,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     inspect = sub.add_parser("inspect", help="show a certificate's facts",
                              description="Show a PEM or DER certificate's facts.")
-    inspect.add_argument("file", type=Path, metavar="FILE")
+    inspect.add_argument("file", type=Path, metavar="FILE",
+                         help="a certificate (PEM or DER; a PEM chain is read whole)")
     inspect.add_argument("--json", action="store_true", help="print one JSON document")
     inspect.add_argument("--key", type=Path, metavar="KEY",
                          help="private key to compare with the certificate (never shown)")
-    _passphrase_options(inspect, "of --key")
+    add_passphrase_options(inspect, "of --key")
     inspect.set_defaults(func=run_inspect)
 
     convert = sub.add_parser(
@@ -55,8 +48,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Write the first certificate of IN as DER (same bytes as "
                     "`openssl x509 -outform DER`).",
     )
-    convert.add_argument("input", type=Path, metavar="IN")
-    convert.add_argument("--out", type=Path, required=True, metavar="OUT.der")
+    convert.add_argument("input", type=Path, metavar="IN", help="the PEM certificate")
+    convert.add_argument("--out", type=Path, required=True, metavar="OUT.der",
+                         help="where to write the DER copy the MDM/R takes")
     convert.set_defaults(func=run_convert)
 
     request = sub.add_parser(
@@ -64,12 +58,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Make DIR/ORG_ID.key (PKCS#8, mode 0600) and DIR/ORG_ID.csr to send to a "
                     "certificate authority.",
     )
-    request.add_argument("--org", required=True, metavar="ORG_ID")
-    request.add_argument("--out", type=Path, required=True, metavar="DIR")
+    request.add_argument("--org", required=True, metavar="ORG_ID",
+                         help="the MDM/R ORG ID: the certificate's CN (R6)")
+    request.add_argument("--out", type=Path, required=True, metavar="DIR",
+                         help="directory for ORG_ID.key (0600) and ORG_ID.csr")
     request.add_argument("--key-size", type=int, default=2048, choices=KEY_SIZES, metavar="N",
                          help=f"RSA key size: {', '.join(map(str, KEY_SIZES))} (default 2048)")
     request.add_argument("--force", action="store_true", help="overwrite existing files")
-    _passphrase_options(request, "that encrypts the new key")
+    add_passphrase_options(request, "that encrypts the new key")
     request.set_defaults(func=run_request)
 
     keystore = sub.add_parser(
@@ -109,8 +105,7 @@ def run_inspect(args: argparse.Namespace) -> int:
     if args.json:
         doc: dict[str, JsonValue] = {"file": str(args.file), **facts.to_json(),
                                      "status": _status(facts, now), "key_matches": matches}
-        json.dump(doc, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        print_json("cert-inspect", doc)
     else:
         rows = [
             ("file", f"{args.file} ({facts.encoding}, {facts.chain_length} certificate"

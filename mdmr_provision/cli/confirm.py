@@ -15,6 +15,7 @@ from mdmr_provision.cli.session import add_inventory_options, now, open_session
 from mdmr_provision.core.types import Action, Change, Evidence, EvidenceKind, Outcome
 from mdmr_provision.errors import EXIT_OK, MdmrError
 from mdmr_provision.executor.record import record_one
+from mdmr_provision.planner.symbols import label
 
 MAX_NOTE = 2000
 
@@ -50,9 +51,12 @@ def run(args: argparse.Namespace) -> int:
     who = args.by or _login()
 
     def confirmed(change: Change, moment: datetime) -> Outcome:
+        if change.action is Action.NOOP:
+            raise MdmrError(f"{args.address} needs no confirmation: it is proven and current "
+                            f"({change.reason or 'nothing changed since'})")
         if change.action is not Action.MANUAL:
-            raise MdmrError(f"{args.address} is {change.action.value}, not manual: "
-                            f"{change.reason}")
+            raise MdmrError(f"{args.address} is not a manual step ({label(change)}: "
+                            f"{change.reason}); `mdmr-provision apply` carries it out")
         inputs = change.after.get("inputs")
         evidence = Evidence(address=change.address, kind="proof.manual",
                             environment=change.environment, ok=True, at=moment,

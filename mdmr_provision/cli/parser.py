@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 #: Parsers that took part in the last parse, outermost first (the last one is the
@@ -96,3 +97,16 @@ class Once(argparse.Action):
 
     #: Why one is enough (appended to the error), set by subclasses.
     help_once = ""
+
+
+def add_passphrase_options(parser: argparse.ArgumentParser, what: str,
+                           *, old_env: str | None = None) -> None:
+    """``--passphrase-env VAR`` / ``--passphrase-file FILE``: the one spelling every command
+    uses for a private key's passphrase (``old_env``: an earlier name kept working)."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(*(["--passphrase-env"] + ([old_env] if old_env else [])),
+                       dest="passphrase_env", metavar="VAR",
+                       help=f"environment variable holding the passphrase {what}"
+                       + (f" ({old_env} is the older name)" if old_env else ""))
+    group.add_argument("--passphrase-file", dest="passphrase_file", type=Path, metavar="FILE",
+                       help=f"file whose first line is the passphrase {what}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,12 +15,15 @@ from mdmr_provision.cli.session import (
     add_plan_options,
     add_runtime_options,
     announce,
+    apply_command,
+    check_selection,
     make_plan,
     open_session,
     runtime,
 )
+from mdmr_provision.console import say
 from mdmr_provision.errors import EXIT_CHANGES_PENDING, EXIT_OK
-from mdmr_provision.planner.render import print_plan, render_markdown
+from mdmr_provision.planner.render import github_annotations, print_plan, render_markdown
 from mdmr_provision.planner.saved import print_plan_json, write_plan
 
 if TYPE_CHECKING:
@@ -38,8 +42,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_plan_options(parser)
     add_runtime_options(parser)
     fmt = parser.add_mutually_exclusive_group()
-    fmt.add_argument("--json", action="store_true", help="print only JSON (plan.schema.json)")
-    fmt.add_argument("--markdown", action="store_true", help="print a pull-request comment")
+    fmt.add_argument("--json", action="store_const", const="json", dest="format",
+                     help="print only JSON (plan.schema.json); same as --format json")
+    fmt.add_argument("--markdown", action="store_const", const="markdown", dest="format",
+                     help="print a pull-request comment; same as --format markdown")
+    fmt.add_argument(
+        "--format", choices=("text", "json", "markdown", "github"), default="text",
+        help="text (default), json, markdown, or github: GitHub Actions annotations, one per "
+        "pending change (blocked: error, warnings: warning, others: notice)",
+    )
     parser.add_argument(
         "--out", type=Path, metavar="FILE", help="save the plan for `apply -i INV FILE`"
     )
@@ -70,21 +81,23 @@ def _servers(session: Session, args: argparse.Namespace
 def run(args: argparse.Namespace) -> int:
     """Plan and print; with ``--detailed-exitcode`` exit 2 when changes are pending."""
     session = open_session(args)
+    check_selection(session, args)
     with _servers(session, args) as services:
         if services is not None:
             announce(services)
         plan = make_plan(session, args, session.store.load())
     if args.out is not None:
         write_plan(args.out, plan)
-        print(
-            f"Saved the plan to {args.out}; apply exactly it with: "
-            f"mdmr-provision apply -i {args.inventory} {args.out}",
-            file=sys.stderr,
-        )
-    if args.json:
+        say(f"Saved the plan to {args.out}. Review it with: "
+            f"{shlex.join(['mdmr-provision', 'show', str(args.out)])}; apply exactly it with: "
+            f"{apply_command(args, args.out)}", quiet_ok=True)
+    if args.format == "json":
         print_plan_json(plan, sys.stdout)
-    elif args.markdown:
-        sys.stdout.write(render_markdown(plan, show_unchanged=args.show_unchanged))
+    elif args.format == "github":
+        sys.stdout.write(github_annotations(plan))
+    elif args.format == "markdown":
+        sys.stdout.write(render_markdown(plan, show_unchanged=args.show_unchanged,
+                                         full_diff=args.full_diff))
     else:
         print_plan(plan, show_unchanged=args.show_unchanged, full_diff=args.full_diff)
     if args.detailed_exitcode and plan.has_changes:

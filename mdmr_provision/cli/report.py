@@ -17,6 +17,7 @@ from mdmr_provision.reports.evidence import (
     parse_since,
     write_report,
 )
+from mdmr_provision.reports.html import HTML_FILE, render_html
 from mdmr_provision.reports.judge import judge
 from mdmr_provision.reports.signing import load_signer
 from mdmr_provision.verify.manifest import MANIFEST
@@ -46,6 +47,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--simulate", action="store_true",
                         help="judge each proof as a --simulate run would (rehearsal evidence "
                         "shows as proven); \"complete\" still counts real evidence only")
+    parser.add_argument("--html", action="store_true",
+                        help=f"also write {HTML_FILE}: one self-contained page (matrix, proof "
+                        "timeline, certificate chart, a row per proof) for a reviewer")
     parser.set_defaults(func=run)
 
 
@@ -67,14 +71,17 @@ def run(args: argparse.Namespace) -> int:
                    simulate=bool(args.simulate))
     report = build_report(inventory, status, state.history, environment=env, since=since,
                           state={"lineage": state.lineage, "serial": state.serial})
-    files = write_report(report, session.store.fetch_evidence(), args.out, signer)
+    extra = {HTML_FILE: render_html} if args.html else None
+    files = write_report(report, session.store.fetch_evidence(), args.out, signer,
+                         extra=extra)
     if args.json:
         sys.stdout.write(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     else:
         verdict = "complete" if report["complete"] else \
             "complete (rehearsal only)" if report["complete_rehearsal"] else "incomplete"
         signed = f", signed by {signer.org_id}" if signer is not None else ""
+        page = f"; open {args.out / HTML_FILE} in a browser" if args.html else ""
         print(f"report: wrote {len(files)} files to {args.out} "
               f"({report['criteria_met']} of {report['criteria_total']} criteria met, "
-              f"{verdict}{signed}); check with: mdmr-provision verify-report {args.out}")
+              f"{verdict}{signed}); check with: mdmr-provision verify-report {args.out}{page}")
     return EXIT_OK

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import functools
+import shlex
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -12,15 +14,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mdmr_provision.console import can_encode
+from mdmr_provision.cli.parser import Once
+from mdmr_provision.console import can_encode, say
 from mdmr_provision.core.types import FactResult, Probe, Resource
 from mdmr_provision.errors import MdmrError
 from mdmr_provision.inventory import load_inventory
 from mdmr_provision.inventory.model import Inventory
 from mdmr_provision.planner.facts import DEFAULT_CONCURRENCY, gather_facts
+from mdmr_provision.planner.graph import select
 from mdmr_provision.planner.plan import Plan, build_plan
 from mdmr_provision.planner.sources import load_resources
 from mdmr_provision.state import State, StateBackend, open_backend, state_location
+from mdmr_provision.vcs import commit_of
 
 if TYPE_CHECKING:  # the simulator and AS2 stack load only for commands that start them
     from mdmr_provision.runtime.services import Services
@@ -35,14 +40,20 @@ def add_inventory_options(parser: argparse.ArgumentParser) -> None:
     """``-i/--inventory`` and ``--state`` (and the environment variables in ``--help``)."""
     parser.epilog = ENVIRONMENT_HELP
     parser.add_argument(
-        "-i", "--inventory", required=True, type=Path, metavar="PATH",
-        help="inventory file or directory of YAML files",
+        "-i", "--inventory", required=True, type=Path, metavar="PATH", action=OneInventory,
+        help="inventory file or directory of YAML files (one: a directory's files are merged)",
     )
     parser.add_argument(
         "--state", metavar="PATH|URL",
         help="state file, or a PostgreSQL database as postgresql://USER@HOST/DB shared by a "
         "team (default: $MDMR_STATE, else <inventory>/.mdmr/state.json)",
     )
+
+
+class OneInventory(Once):
+    """``-i`` given twice is an error for commands that work on one inventory."""
+
+    help_once = "put the files in one directory and pass -i DIR; only validate takes several"
 
 
 def add_plan_options(parser: argparse.ArgumentParser) -> None:
@@ -93,11 +104,32 @@ def announce(services: Services) -> None:
     if sim is None:
         return
     if sim.generated:
-        print(f"simulator: generated {len(sim.generated)} demo certificate and key files "
-              f"in {sim.workdir}", file=sys.stderr)
+        say(f"simulator: generated {len(sim.generated)} demo certificate and key files "
+            f"in {sim.workdir}")
     for item in services.describe():
         where = f" ({item['environment']})" if item["environment"] else ""
-        print(f"simulator: {item['what']}{where} at {item['url']}", file=sys.stderr)
+        say(f"simulator: {item['what']}{where} at {item['url']}")
+
+
+def check_selection(session: Session, args: argparse.Namespace) -> None:
+    """``--env`` and ``--target`` name something (with a suggestion when not), checked
+    before any server starts."""
+    env = getattr(args, "env", None)
+    targets = getattr(args, "target", None) or []
+    if env is not None or targets:
+        select(session.index, environment=env, targets=targets)
+
+
+def apply_command(args: argparse.Namespace, plan_file: Path) -> str:
+    """The exact command that applies ``plan_file`` (copy-paste safe: quoted, with the
+    options the plan depends on)."""
+    argv = ["mdmr-provision", "apply", "-i", str(args.inventory)]
+    if getattr(args, "state", None):
+        argv += ["--state", str(args.state)]
+    if getattr(args, "simulate", False):
+        argv.append("--simulate")
+    argv.append(str(plan_file))
+    return shlex.join(argv)
 
 
 def positive_int(text: str) -> int:
@@ -162,7 +194,7 @@ def now() -> datetime:
 
 def make_plan(session: Session, args: argparse.Namespace, state: State) -> Plan:
     """Run the probes and diff (``--env``/``--target``/``--concurrency`` from ``args``)."""
-    return asyncio.run(
+    plan = asyncio.run(
         build_plan(
             session.inventory,
             session.resources,
@@ -174,6 +206,8 @@ def make_plan(session: Session, args: argparse.Namespace, state: State) -> Plan:
             simulate=bool(getattr(args, "simulate", False)),
         )
     )
+    return dataclasses.replace(plan, inventory_path=str(args.inventory),
+                               commit=commit_of(session.inventory.root))
 
 
 def refetch_facts(

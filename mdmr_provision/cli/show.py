@@ -12,7 +12,7 @@ from pathlib import Path
 
 from mdmr_provision.errors import EXIT_OK
 from mdmr_provision.planner.render import print_plan, render_markdown
-from mdmr_provision.planner.saved import plan_json_text, read_plan
+from mdmr_provision.planner.saved import print_plan_json, read_plan
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     """Read the plan and print it; exit 1 with one line when it is not a readable plan."""
     plan = read_plan(args.plan_file)
     if args.json:
-        sys.stdout.write(plan_json_text(plan))
+        print_plan_json(plan, sys.stdout)
     elif args.markdown:
         sys.stdout.write(render_markdown(plan, show_unchanged=args.show_unchanged,
                                          full_diff=args.full_diff))

@@ -14,16 +14,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import logging
 import signal
 import sys
 from pathlib import Path
 
+from mdmr_provision.cli.session import OneInventory
 from mdmr_provision.cli.testfile import size_option
 from mdmr_provision.errors import EXIT_OK, EXIT_USER_ERROR, SimulatorError
 from mdmr_provision.inventory import load_inventory
 from mdmr_provision.inventory.model import Inventory
+from mdmr_provision.jsonout import print_json
 from mdmr_provision.simulator.faults import FaultKind, FaultSet, parse_fault
 from mdmr_provision.simulator.outbound import MdmrSender
 from mdmr_provision.simulator.pki import DemoPki, ensure_pki, rotate_certificate
@@ -43,8 +44,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ),
     )
     parser.add_argument(
-        "-i", "--inventory", required=True, type=Path, metavar="PATH",
-        help="inventory file or directory of YAML files",
+        "-i", "--inventory", required=True, type=Path, metavar="PATH", action=OneInventory,
+        help="inventory file or directory of YAML files (one: a directory's files are merged)",
     )
     parser.add_argument(
         "--fault", action="append", default=[], metavar="ENV:KIND[=VALUE]",
@@ -148,7 +149,7 @@ async def _send(
     await asyncio.to_thread(pki.ensure)
     result = await MdmrSender(inventory, pki, faults).send_test_file(env, org, size=size)
     if as_json:
-        print(json.dumps(result.evidence(), indent=2, sort_keys=True))
+        print_json("simulate-send", dict(sorted(result.evidence().items())))
     else:
         verdict = "ok" if result.ok else f"FAILED: {result.error}"
         print(f"{result.file_name} ({result.size} bytes) to {result.url}: {verdict}")

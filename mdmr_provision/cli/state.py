@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from mdmr_provision.cli.session import add_inventory_options, inventory_dir, open_state
 from mdmr_provision.errors import EXIT_OK, MdmrError
+from mdmr_provision.jsonout import print_json
 from mdmr_provision.planner.graph import matches_target
 from mdmr_provision.state import open_backend
 from mdmr_provision.state.migrate import migrate
@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         cmd = sub.add_parser(name, help=text, description=text)
         add_inventory_options(cmd)
         if name == "show":
-            cmd.add_argument("address", metavar="ADDRESS")
+            cmd.add_argument("address", metavar="ADDRESS", help="the resource address to show")
         else:
             cmd.add_argument(
                 "address", nargs="?", metavar="PREFIX", help="only addresses under PREFIX"
@@ -71,14 +71,15 @@ def run(args: argparse.Namespace) -> int:
         record = state.records.get(args.address)
         if record is None:
             raise MdmrError(f"{store.location}: no record for {args.address}")
-        print(json.dumps({"address": args.address, **record_to_json(record)}, indent=2))
+        print_json("state-record", {"address": args.address, **record_to_json(record)})
         return EXIT_OK
     if args.state_command == "list":
         records = [r for a, r in sorted(state.records.items())
                    if not prefix or matches_target(a, prefix)]
         if args.json:
-            json.dump({r.address: record_to_json(r) for r in records}, sys.stdout, indent=2)
-            sys.stdout.write("\n")
+            print_json("state-list", {"serial": state.serial, "lineage": state.lineage,
+                                      "records": {r.address: record_to_json(r)
+                                                  for r in records}})
         else:
             for r in records:
                 print(f"{r.address}  {r.kind}  {r.updated_at.isoformat(timespec='seconds')}")
@@ -86,8 +87,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_OK
     entries = [e for e in state.history if not prefix or matches_target(e.address, prefix)]
     if args.json:
-        json.dump([evidence_to_json(e) for e in entries], sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        print_json("state-history", {"entries": [evidence_to_json(e) for e in entries]})
     else:
         for e in entries:
             env = f" [{e.environment}]" if e.environment else ""

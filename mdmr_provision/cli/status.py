@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 
 from mdmr_provision.cli.session import (
     add_inventory_options,
@@ -12,6 +10,7 @@ from mdmr_provision.cli.session import (
     open_session,
 )
 from mdmr_provision.errors import EXIT_INCOMPLETE, EXIT_OK, UsageError
+from mdmr_provision.jsonout import print_json
 from mdmr_provision.reports.judge import judge
 from mdmr_provision.reports.matrix import print_status
 from mdmr_provision.reports.status import status_to_json
@@ -50,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     status = judge(session.inventory, session.resources, session.store.load(), now(),
                    simulate=args.simulate)
     if args.json:
-        sys.stdout.write(json.dumps(status_to_json(status), indent=2) + "\n")
+        print_json("status", status_to_json(status))
     else:
         print_status(status)
     met = status.complete_rehearsal if args.accept_rehearsal else status.complete

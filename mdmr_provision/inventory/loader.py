@@ -16,6 +16,7 @@ from mdmr_provision.inventory.merge import merge_docs
 from mdmr_provision.inventory.model import Inventory, Simulator
 from mdmr_provision.inventory.schema import validate_doc
 from mdmr_provision.inventory.yamlsource import Doc, load_yaml_file
+from mdmr_provision.suggest import closest_path
 
 YAML_SUFFIXES = (".yaml", ".yml")
 DEFAULT_WORKDIR = ".demo"
@@ -35,11 +36,13 @@ def inventory_files(path: Path) -> list[Path]:
         )
         if not files:
             raise InventoryError(
-                [Problem(str(path), 1, 1, "", "no *.yaml or *.yml files in this directory")]
+                [Problem(str(path), 0, 0, "", "no *.yaml or *.yml files in this directory")]
             )
         return files
     if not path.exists():
-        raise InventoryError([Problem(str(path), 1, 1, "", "no such file or directory")])
+        near = closest_path(path)
+        hint = f" (did you mean {near}?)" if near is not None else ""
+        raise InventoryError([Problem(str(path), 0, 0, "", f"no such file or directory{hint}")])
     return [path]
 
 

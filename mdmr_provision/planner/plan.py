@@ -62,6 +62,12 @@ class Plan:
     #: The facts themselves, for this command's apply to reuse (never saved: a saved plan
     #: is checked against facts gathered again when it is applied).
     facts: Mapping[str, FactResult] = field(default_factory=dict, compare=False, repr=False)
+    #: The inventory as given on the command line (``-i``) and its absolute directory: the
+    #: Markdown plan shows paths relative to the checkout, not the runner's absolute ones.
+    inventory_path: str | None = None
+    inventory_root: str | None = None
+    #: The commit the inventory was planned at (CI variable or ``git rev-parse``), if known.
+    commit: str | None = None
 
     @property
     def pending(self) -> tuple[Change, ...]:
@@ -186,4 +192,5 @@ async def build_plan(
         probe_count=len(facts),
         fact_errors={k: f.error for k, f in sorted(facts.items()) if f.error is not None},
         facts=facts,
+        inventory_root=str(inventory.root),
     )

@@ -7,9 +7,11 @@ under a size budget however large the plan, saying what it left out.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import sys
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import TextIO
 
 from rich.console import RenderableType
@@ -25,8 +27,9 @@ from mdmr_provision.console import (
     render_text,
     styled,
 )
-from mdmr_provision.core.types import Action, Change
+from mdmr_provision.core.types import Action, Change, Severity
 from mdmr_provision.inventory.model import ENVIRONMENTS
+from mdmr_provision.jsonout import github_annotation
 from mdmr_provision.planner.plan import Plan
 from mdmr_provision.planner.symbols import files_line, label, symbol
 
@@ -188,6 +191,13 @@ def print_plan(plan: Plan, *, show_unchanged: bool = False, full_diff: bool = Fa
     out = stream if stream is not None else sys.stdout
     diff_lines = None if full_diff else (HUMAN_DIFF_LINES if opts.verbose else 0)
     console = console_for(out)
+    if opts.quiet:  # -q: the blocked changes and the two summary lines only
+        for change in plan.changes:
+            if change.action is Action.BLOCKED:
+                console.print(Hanging(styled("blocked ", "blocked"), change_body(change), 8))
+        console.print(Hanging(Text(""), styled(files_line(plan.changes), "heading"), 0))
+        console.print(Hanging(Text(""), styled(plan.summary(), "heading"), 0))
+        return
     for item in plan_renderables(plan, show_unchanged=show_unchanged,
                                  unicode=can_encode(out, "✋↻"), diff_lines=diff_lines,
                                  verbose=opts.verbose):
@@ -211,16 +221,64 @@ def _md_change(change: Change, diff_lines: int) -> list[str]:
     return out
 
 
+#: The first line of every Markdown plan: CI finds its earlier comment by it and edits it
+#: (one sticky comment per inventory) instead of adding a new one per push.
+STICKY_MARKER = "<!-- mdmr-provision-plan: {inventory} -->"
+
+
+def shown_inventory(plan: Plan) -> str:
+    """The inventory directory as the reviewer knows it: relative to the checkout."""
+    if not plan.inventory_path:
+        return Path(plan.inventory_root).name if plan.inventory_root else "inventory"
+    given = Path(plan.inventory_path)
+    if given.suffix in (".yaml", ".yml"):
+        given = given.parent
+    if given.is_absolute():
+        try:
+            given = given.relative_to(Path.cwd())
+        except ValueError:
+            return given.name or str(given)
+    return given.as_posix() or "."
+
+
+def relative_paths(plan: Plan, text: str) -> str:
+    """``text`` with the planning machine's absolute inventory directory made relative."""
+    if not plan.inventory_root:
+        return text
+    return text.replace(plan.inventory_root.rstrip("/"), shown_inventory(plan))
+
+
+def _md_head(plan: Plan) -> list[str]:
+    inventory = shown_inventory(plan)
+    mode = ("built-in MDM/R simulator (`--simulate`): a rehearsal" if plan.simulate
+            else "the real MDM/R endpoints")
+    when = plan.created_at.strftime("%Y-%m-%d %H:%M %Z").strip()
+    facts = [f"**Inventory** `{inventory}`"]
+    if plan.commit:
+        facts.append(f"**commit** `{plan.commit[:12]}`")
+    facts.append(f"**against** {mode}")
+    facts.append(f"**planned** {when}")
+    scope = [f"`--env {plan.environment}`"] if plan.environment else []
+    scope += [f"`--target {t}`" for t in plan.targets]
+    if scope:
+        facts.append("**only** " + " ".join(scope))
+    return [STICKY_MARKER.format(inventory=inventory), f"### {plan.summary()}", "",
+            " · ".join(facts), "", files_line(plan.changes), ""]
+
+
 def render_markdown(
     plan: Plan, *, show_unchanged: bool = False, limit: int = MARKDOWN_LIMIT,
     full_diff: bool = False,
 ) -> str:
-    """A pull-request comment: summary first, always under ``limit`` characters."""
-    head = [f"### {plan.summary()}", ""]
+    """A pull-request comment: sticky marker, summary, inventory/commit/mode, then the
+    changes; always under ``limit`` characters, paths relative to the checkout."""
+    head = _md_head(plan)
     if plan.fact_errors:
         head.append(f"{len(plan.fact_errors)} probe(s) failed; see the plan for details.")
         head.append("")
-    changes = _visible(plan, show_unchanged)
+    changes = [dataclasses.replace(c, reason=relative_paths(plan, c.reason),
+                                   diff=relative_paths(plan, c.diff) if c.diff else c.diff)
+               for c in _visible(plan, show_unchanged)]
     # Shrink diffs first, then drop changes: the list of what changes matters most.
     tries = (_FULL, _MD_DIFF_LINES, 10, 0) if full_diff else (_MD_DIFF_LINES, 10, 0)
     for diff_lines in tries:
@@ -270,3 +328,25 @@ def _md_truncated(head: list[str], changes: Sequence[Change], limit: int) -> str
     left = len(changes) - shown
     out += f"\n_({left} more change(s) not shown; run `mdmr-provision plan` for all of them)_\n"
     return out
+
+
+def github_annotations(plan: Plan) -> str:
+    """GitHub Actions workflow commands: one annotation per pending change (``error`` when
+    blocked or an error, ``warning`` for warnings, ``notice`` otherwise), one per failed-probe
+    cause, and a closing notice with the summary."""
+    lines: list[str] = []
+    for change in plan.pending:
+        if change.action is Action.BLOCKED or change.severity is Severity.ERROR:
+            level = "error"
+        elif change.severity is Severity.WARNING:
+            level = "warning"
+        else:
+            level = "notice"
+        title = f"{label(change)} {change.address}"
+        lines.append(github_annotation(level, message=relative_paths(
+            plan, cite(change.reason, change.rule)), title=title))
+    lines.extend(github_annotation("warning", message=w.removeprefix("warning: "),
+                                   title="probe failed") for w in fact_warnings(plan))
+    lines.append(github_annotation("notice", message=f"{plan.summary()} "
+                                   f"{files_line(plan.changes)}", title="mdmr-provision plan"))
+    return "\n".join(lines) + "\n"

@@ -50,7 +50,8 @@ def plan_to_json(plan: Plan) -> dict[str, JsonValue]:
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "created_at": plan.created_at.isoformat(),
-        "inventory": {"fingerprint": plan.inventory_fingerprint},
+        "inventory": {"fingerprint": plan.inventory_fingerprint, "path": plan.inventory_path,
+                      "root": plan.inventory_root, "commit": plan.commit},
         "state": {"lineage": plan.lineage, "serial": plan.serial},
         "options": {"environment": plan.environment, "targets": list(plan.targets),
                     "simulate": plan.simulate},
@@ -100,6 +101,9 @@ def plan_from_json(doc: Any) -> Plan:
         simulate=bool(options.get("simulate", False)),
         probe_count=int(doc.get("summary", {}).get("probes", 0)),
         fact_errors=dict(doc.get("fact_errors") or {}),
+        inventory_path=doc["inventory"].get("path"),
+        inventory_root=doc["inventory"].get("root"),
+        commit=doc["inventory"].get("commit"),
     )
 
 
@@ -162,6 +166,18 @@ def check_fresh(
     simulate: bool = False,
 ) -> None:
     """Raise :class:`StalePlanError` saying why when ``plan`` may no longer be applied."""
+    check_inputs(plan, inventory_fingerprint=inventory_fingerprint, state=state,
+                 simulate=simulate)
+    for key, expected in sorted(relied_on(plan).items()):
+        now = facts.get(key)
+        if now is None or now.digest != expected:
+            raise StalePlanError(f"saved plan is stale: fact {key} changed since the plan")
+
+
+def check_inputs(plan: Plan, *, inventory_fingerprint: str, state: State,
+                 simulate: bool) -> None:
+    """What can be checked without probing (mode, inventory, state): run before any server
+    starts, so a stale plan is refused at once."""
     if plan.simulate != simulate:
         how = "with" if plan.simulate else "without"
         raise StalePlanError(f"the plan was made {how} --simulate: apply it {how} --simulate")
@@ -177,7 +193,3 @@ def check_fresh(
             f"saved plan is stale: state changed since the plan "
             f"(serial {plan.serial}, now {state.serial})"
         )
-    for key, expected in sorted(relied_on(plan).items()):
-        now = facts.get(key)
-        if now is None or now.digest != expected:
-            raise StalePlanError(f"saved plan is stale: fact {key} changed since the plan")

@@ -16,7 +16,7 @@ import hashlib
 import json
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,7 @@ MARKDOWN = "connectivity-report.md"
 JSON_FILE = "connectivity-report.json"
 EVIDENCE = "evidence"
 #: What a directory written by this module holds (a rerun may replace only such a directory).
-_OURS = frozenset({MARKDOWN, JSON_FILE, MANIFEST, SIGNATURE, EVIDENCE})
+_OURS = frozenset({MARKDOWN, JSON_FILE, MANIFEST, SIGNATURE, EVIDENCE, "connectivity-report.html"})
 #: The guide's exit criteria, in its words (§2; R11).
 EXIT_CRITERIA = ("files sent via FTS to sandbox, enrolment and production, and a connection "
                  "established to the disaster recovery environment")
@@ -163,6 +163,9 @@ def build_report(inventory: Inventory, status: Status, history: Sequence[Evidenc
     rehearsed = sum(1 for c in criteria if c.ok_rehearsal)
     kinds = {e.evidence for e in kept if e.kind.startswith("proof.")}
     return {
+        "format": "mdmr-provision-report",
+        "format_version": REPORT_VERSION,
+        # The name before every document had format/format_version; kept for readers of it.
         "report_version": REPORT_VERSION,
         "generated_at": status.generated_at.isoformat(),
         "generator": f"mdmr-provision {__version__}",
@@ -292,12 +295,17 @@ def _check_target(out: Path) -> bool:
 
 
 def write_report(report: dict[str, JsonValue], evidence_root: Path, out: Path,
-                 signer: ReportSigner | None = None) -> list[str]:
+                 signer: ReportSigner | None = None, *,
+                 extra: Mapping[str, Callable[[Mapping[str, JsonValue]], str]] | None = None,
+                 ) -> list[str]:
     """Write the bundle to ``out`` (replacing an earlier report there); return its files.
 
     With ``signer`` the bundle also holds ``SHA256SUMS.p7s``, its signature over
     ``SHA256SUMS``.  ``report`` gains ``verification``: how a reviewer checks the bundle
     and which certificates to expect.
+
+    ``extra``: more files of the bundle (name -> renderer of the finished report document,
+    e.g. the HTML page), listed in the manifest like the others.
     """
     out = Path(out)
     exists = _check_target(out)
@@ -314,6 +322,8 @@ def write_report(report: dict[str, JsonValue], evidence_root: Path, out: Path,
         atomic_write_text(staging / MARKDOWN, render("report/connectivity-report.md.j2",
                                                      r=report, tables=_tables(report),
                                                      cell=_cell, mark=_mark))
+        for name, make in (extra or {}).items():
+            atomic_write_text(staging / name, make(report))
         atomic_write_text(staging / MANIFEST, manifest_text(staging))
         if signer is not None:
             sign_bundle(staging, signer)

@@ -116,6 +116,21 @@ def _recorded_inputs(prior: ResourceRecord) -> dict[str, str]:
     return {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
 
 
+def last_failure(history: Sequence[Evidence], address: str) -> str:
+    """``; last attempt 2026-11-29 failed: <error>`` for the newest failed attempt at
+    ``address`` when nothing succeeded after it, else ``""`` (a reviewer and the operator
+    see why it is still not proven, not only that it is not)."""
+    for ev in reversed(history):
+        if ev.address != address:
+            continue
+        if ev.ok:
+            return ""
+        error = ev.details.get("error")
+        why = f": {error}" if isinstance(error, str) and error else ""
+        return f"; last attempt {ev.at.date().isoformat()} failed{why}"
+    return ""
+
+
 class _Proof(Resource):
     """What outbound and inbound proofs share: inputs, staleness, R8."""
 
@@ -167,7 +182,8 @@ class _Proof(Resource):
             how = "" if automatic else f"; {self._manual_hint()}"
             return replace(base, action=Action.CREATE if automatic else Action.MANUAL,
                            rule=self.rules.split(",")[0],
-                           reason=f"never proven: {self.what} ({self.rules}){how}")
+                           reason=f"never proven: {self.what} ({self.rules}){how}"
+                           f"{last_failure(ctx.history, self.address)}")
         how = "" if automatic else f"; {self._manual_hint()}"
         stale = policy.proof_stale(_recorded_inputs(prior), current)
         if stale is not None:

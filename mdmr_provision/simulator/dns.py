@@ -90,7 +90,9 @@ class DnsResponder:
         except OSError as exc:
             await self.stop()
             raise SimulatorError(
-                f"DNS responder cannot listen on {where}: {exc.strerror or exc}"
+                f"DNS responder cannot listen on {where}: {exc.strerror or exc} (the address "
+                "is the first of dns.resolvers, the port simulator.dns_port, in the inventory; "
+                "is another simulate or apply --simulate running?)"
             ) from None
         log.info("DNS responder on %s (udp+tcp) for %d names", where, len(self.hosts))
 

@@ -113,7 +113,9 @@ class Site:
             await runner.cleanup()
             raise SimulatorError(
                 f"{self.name or 'simulator'} cannot listen on {self.address}:{self.port}: "
-                f"{exc.strerror or exc}"
+                f"{exc.strerror or exc} (the address is environments.ENV.endpoint.url's host as "
+                "the inventory's dns section resolves it; is another simulate or apply "
+                "--simulate running?)"
             ) from None
         self._runner = runner
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import socket
 import time
 import uuid
@@ -120,12 +121,20 @@ def _held_message(state_path: Path, holder: LockInfo | None) -> str:
     if holder is None:  # vanished or half-written while we looked
         return f"{state_path} is locked by another process"
     msg = f"{state_path} is locked by {holder.describe()}"
+    unlock = shlex.join(["mdmr-provision", "force-unlock", "-i", _inventory_of(state_path),
+                         "--state", str(state_path), holder.id])
     if holder.holder_dead():
-        msg += (
-            f"; that process is no longer running: if no apply is in progress, run "
-            f"`mdmr-provision force-unlock -i INVENTORY {holder.id}`"
-        )
+        msg += (f"; that process is no longer running: if no apply is in progress, run "
+                f"`{unlock}`")
+    else:
+        msg += ("; wait for it to finish (--lock-timeout SECONDS waits for it), or, if it is "
+                f"stuck, stop it and run `{unlock}`")
     return msg
+
+
+def _inventory_of(state_path: Path) -> str:
+    """The inventory a default state path belongs to (``<inventory>/.mdmr/state.json``)."""
+    return str(state_path.parent.parent) if state_path.parent.name == ".mdmr" else "."
 
 
 @contextlib.contextmanager

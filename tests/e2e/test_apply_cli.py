@@ -67,7 +67,7 @@ def test_json_is_the_only_stdout(inv: Path, capsys: pytest.CaptureFixture[str]) 
 
 def test_markdown(inv: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", "-i", str(inv), *T, "--markdown"]) == 0
-    assert capsys.readouterr().out.startswith("### Plan: 3 to create")
+    assert capsys.readouterr().out.splitlines()[1].startswith("### Plan: 3 to create")
 
 
 def test_saved_plan_applies_exactly_and_goes_stale(

@@ -218,7 +218,7 @@ def test_evidence_for_every_proof(work: Path, capsys: pytest.CaptureFixture[str]
     assert len(proof_addresses) == 15  # 4 senders' servers x 3 envs + 3 inbound
     shown = cli(capsys, "state", "history", "-i", str(work), "--json", "proof.")
     assert shown.code == 0, shown.err
-    evidence = json.loads(shown.out)
+    evidence = json.loads(shown.out)["entries"]
     assert evidence == history(work, "proof.")
     assert sorted(e["address"] for e in evidence) == proof_addresses  # one entry each
     for ev in evidence:
@@ -363,7 +363,8 @@ def test_inbound_external_is_manual_then_confirmed(
     other = "proof.outbound.sandbox.ORG10000.ORG10000.as2-a"
     run = cli(capsys, "confirm", other, "-i", str(work), "--note", "saw it")
     assert run.code == 1 and one_line(run.err)
-    assert run.err.startswith(f"mdmr-provision: error: {other} is verify, not manual: ")
+    assert run.err.startswith(f"mdmr-provision: error: {other} is not a manual step (re-prove: ")
+    assert "`mdmr-provision apply` carries it out" in run.err
     run = cli(capsys, "confirm", address, "-i", str(work), "--note", "x" * 2001)
     assert run.code == 1 and one_line(run.err) and "keep it under 2000" in run.err
     run = cli(capsys, "confirm", address, "-i", str(work), "--note",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -199,3 +200,59 @@ def test_simulator_evidence_is_labelled_rehearsal(proven: Proven) -> None:
     table = md.split("## Exit criteria")[1].split("## Certificates")[0]
     assert "proven" not in table and "rehearsed 2/2" in table
     assert "against the built-in simulator (rehearsal)" in md
+
+
+def test_html_report_in_a_browser(proven: Proven, tmp_path: Path,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """`report --html`: one self-contained page that renders in headless Chromium without a
+    console message, is not blank, and says what the JSON report says."""
+    from tests.support.browser import pixels, render, screenshot
+
+    out = tmp_path / "report"
+    assert main(["report", "-i", str(proven.inv), "--out", str(out), "--html"]) == 0
+    assert "connectivity-report.html" in capsys.readouterr().out
+    page = out / "connectivity-report.html"
+    manifest = (out / "SHA256SUMS").read_text()
+    assert "connectivity-report.html" in manifest  # part of the signed-off bundle
+    text = page.read_text()
+    # Self-contained: nothing to fetch.
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", text)
+    assert "<link" not in text and "@import" not in text and "url(" not in text
+
+    rendered = render(page, tmp_path / "profile")
+    assert rendered.console == []
+    doc = _report(out)
+    embedded = re.search(r"<script type=.application/json. id=.report-data.>(.*?)</script>",
+                         rendered.dom, re.S)
+    assert embedded is not None
+    assert json.loads(embedded.group(1).replace("<\\/", "</")) == doc
+    # What a reviewer reads matches the JSON: verdict, one row per proof with its status.
+    assert f"{doc['criteria_met']} of {doc['criteria_total']} exit criteria met" in rendered.dom
+    proofs = doc["proofs"]
+    assert isinstance(proofs, list)
+    rows = re.findall(r"<tr class=\"proof\" data-address=\"([^\"]+)\">.*?<td class=\"cell\"[^>]*>"
+                      r"(\w+)</td>", rendered.dom, re.S)
+    assert rows == [(p["address"], p["status"]) for p in proofs]
+    assert "All of this evidence was gathered against the built-in MDM/R simulator" in \
+        rendered.dom
+    assert "<svg id=\"timeline\"" in rendered.dom and "<svg id=\"expiry\"" in rendered.dom
+
+    png = tmp_path / "report.png"
+    screenshot(page, png, tmp_path / "profile")
+    seen = pixels(png)
+    background = max(set(seen[::97]), key=seen[::97].count)
+    inked = sum(1 for p in seen[::13] if p != background) / len(seen[::13])
+    assert inked > 0.05, f"screenshot is nearly blank ({inked:.1%} not background)"
+    # The simulator's evidence is a rehearsal: its banner and cells are rehearsal blue.
+    assert doc["complete_rehearsal"] is True and doc["complete"] is False
+    assert (47, 111, 179) in set(seen[::7])
+    assert "COMPLETE (rehearsal only)" in rendered.dom
+
+
+def test_browser_check_catches_console_errors(tmp_path: Path) -> None:
+    """The harness above would notice a page that logs an error (so its pass means something)."""
+    from tests.support.browser import render
+
+    bad = tmp_path / "bad.html"
+    bad.write_text("<!DOCTYPE html><p>x</p><script>nope();</script>")
+    assert any("nope is not defined" in m for m in render(bad, tmp_path / "p").console)

@@ -52,7 +52,7 @@ def test_encode_then_decode(
 ) -> None:
     p = parties()
     encoded = _encode(tmp_path, capsys, *extra)
-    assert list(encoded) == ["message_id", "mic", "mic_alg"]
+    assert list(encoded) == ["format", "format_version", "message_id", "mic", "mic_alg"]
     assert encoded["mic_alg"] == ("sha-512" if "sha512" in extra else "sha-256")
     code, out, err = _run(
         capsys, "as2", "decode", tmp_path / "msg.txt",
@@ -62,6 +62,7 @@ def test_encode_then_decode(
     assert code == 0, err
     decoded = json.loads(out)
     assert decoded == {
+        "format": "mdmr-provision-as2", "format_version": 1,
         "encrypted": True,
         "signed": True,
         "compressed": "--compress" in extra,
@@ -105,6 +106,7 @@ def test_decode_mdn(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     )
     assert code == 0, err
     assert json.loads(out) == {
+        "format": "mdmr-provision-as2", "format_version": 1,
         "mdn": {
             "disposition": "automatic-action/MDN-sent-automatically; processed",
             "original_message_id": encoded["message_id"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -57,7 +58,7 @@ def test_dead_holder_gets_hint(tmp_path: Path) -> None:
         body = json.loads(lock_path(state).read_text())
     body["pid"] = dead_pid
     lock_path(state).write_text(json.dumps(body))
-    hint = rf"no longer running.*force-unlock -i INVENTORY {info.id}"
+    hint = rf"no longer running.*force-unlock -i \. --state {re.escape(str(state))} {info.id}"
     with pytest.raises(StateError, match=hint), state_lock(state, "apply"):
         pass
     with pytest.raises(StateError, match="not nope; nothing removed"):

@@ -107,3 +107,26 @@ def test_path_suggestion(tmp_path: object) -> None:
     (base / "example").mkdir()
     assert closest_path(base / "exmaple") == base / "example"
     assert closest_path(base / "nothing-like-it") is None
+
+
+def test_quiet_plan_keeps_only_what_needs_attention() -> None:
+    import io
+
+    from mdmr_provision.core.types import Action, Change
+    from mdmr_provision.planner.plan import Plan
+    from mdmr_provision.planner.render import print_plan
+    from tests.support.planner import NOW
+
+    plan = Plan(changes=(
+        Change("certificate.O.der", "certificate_der", Action.CREATE, "DER copy missing"),
+        Change("proof.dr.O", "reachability", Action.BLOCKED, "DNS does not resolve",
+               environment="dr"),
+    ), inventory_fingerprint="F", lineage="L", serial=1, created_at=NOW)
+    configure(quiet=True)
+    out = io.StringIO()
+    print_plan(plan, stream=out)
+    assert out.getvalue().splitlines() == [
+        "blocked proof.dr.O: DNS does not resolve",
+        "Test files: none (this run exchanges no connectivity test file).",
+        "Plan: 1 to create, 1 blocked; 0 unchanged.",
+    ]

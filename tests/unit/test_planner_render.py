@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -137,7 +139,8 @@ def test_json_masks_secrets() -> None:
 
 def test_markdown_summary_first() -> None:
     md = render_markdown(SAMPLE)
-    assert md.startswith("### Plan: 1 to create")
+    assert md.splitlines()[0] == "<!-- mdmr-provision-plan: inventory -->"
+    assert md.splitlines()[1].startswith("### Plan: 1 to create")
     assert "```diff" in md and "#### sandbox" in md
 
 
@@ -151,7 +154,7 @@ def test_markdown_stays_under_limit(count: int, diff_lines: int) -> None:
     ]
     md = render_markdown(plan_of(*changes))
     assert len(md) < 60_000
-    assert md.startswith(f"### Plan: {count} to update; 0 unchanged.")
+    assert md.splitlines()[1] == f"### Plan: {count} to update; 0 unchanged."
     assert ("more change(s) not shown" in md) or ("diff lines not shown" in md) or (
         "file diffs left out" in md
     )
@@ -190,3 +193,27 @@ def test_markdown_cites_each_rule_once() -> None:
                                  Change("x.b", "k", Action.CREATE, "write it", rule="R6")))
     assert "write it (R10)" in md and "R10_" not in md and md.count("R10") == 1
     assert "write it (R6)" in md
+
+
+def test_markdown_for_a_pull_request(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    root = tmp_path / "inventories" / "prod"
+    diff = f"--- /dev/null\n+++ {root}/.mdmr/firewall/mdmr.nft\n@@ -0,0 +1 @@\n+x\n" + \
+        "".join(f"+line {i}\n" for i in range(60))
+    plan = Plan(changes=(Change("firewall.nftables", "firewall", Action.CREATE,
+                                f"write {root}/.mdmr/firewall/mdmr.nft (R10)", rule="R10",
+                                diff=diff),),
+                inventory_fingerprint="F", lineage="L", serial=2, created_at=NOW, simulate=True,
+                inventory_path=str(root), inventory_root=str(root), commit="0123456789abcdef0",
+                environment="sandbox")
+    md = render_markdown(plan)
+    lines = md.splitlines()
+    assert lines[0] == "<!-- mdmr-provision-plan: inventories/prod -->"  # sticky marker
+    assert "**Inventory** `inventories/prod`" in md and "**commit** `0123456789ab`" in md
+    assert "`--simulate`" in md and "a rehearsal" in md and "`--env sandbox`" in md
+    assert str(tmp_path) not in md  # no path of the machine that planned it
+    assert "+++ inventories/prod/.mdmr/firewall/mdmr.nft" in md
+    assert "write inventories/prod/.mdmr/firewall/mdmr.nft (R10)" in md
+    assert "+line 50" not in md and "+line 50" in render_markdown(plan, full_diff=True)
+    real = dataclasses.replace(plan, simulate=False)
+    assert "the real MDM/R endpoints" in render_markdown(real)

@@ -53,7 +53,9 @@ def test_list_show_history(state: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert "FAILED  proof.outbound  proof.outbound.sandbox.ORG1 [sandbox]" in lines[1]
     code, out, _ = run(capsys, "state", "history", "-i", "x", "--state", str(state), "--json",
                        "proof.outbound")
-    assert [e["details"] for e in json.loads(out)] == [{"error": "E150"}]
+    doc = json.loads(out)
+    assert (doc["format"], doc["format_version"]) == ("mdmr-provision-state-history", 1)
+    assert [e["details"] for e in doc["entries"]] == [{"error": "E150"}]
     assert state.read_bytes() == before
 
 

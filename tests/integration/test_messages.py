@@ -1,0 +1,72 @@
+"""Messages that say what to do next: lock held, interrupted, port taken, never proven."""
+
+from __future__ import annotations
+
+import shlex
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from mdmr_provision.cli import main
+from mdmr_provision.core.types import Evidence, EvidenceKind
+from mdmr_provision.errors import MdmrError, StateError
+from mdmr_provision.resources.proofs import last_failure
+from mdmr_provision.state import state_lock
+
+AT = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+
+
+def ev(address: str, ok: bool, error: str | None = None) -> Evidence:
+    return Evidence(address=address, kind="proof.outbound", environment="sandbox", ok=ok,
+                    at=AT, details={"error": error} if error else {},
+                    evidence=EvidenceKind.REAL)
+
+
+def test_never_proven_says_why_the_last_attempt_failed() -> None:
+    a = "proof.outbound.sandbox.O.O.s"
+    assert last_failure([], a) == ""
+    assert last_failure([ev(a, False, "E150 sender not authorised")], a) == \
+        "; last attempt 2026-11-29 failed: E150 sender not authorised"
+    assert last_failure([ev(a, False, "x"), ev(a, True)], a) == ""
+    assert last_failure([ev(a, False, "old"), ev("other", True), ev(a, False)], a) == \
+        "; last attempt 2026-11-29 failed"
+
+
+def test_lock_message_names_the_way_out(tmp_path: Path) -> None:
+    state = tmp_path / "inv" / ".mdmr" / "state.json"
+    state.parent.mkdir(parents=True)
+    with (state_lock(state, "apply elsewhere") as info, pytest.raises(StateError) as caught,
+          state_lock(state, "second")):
+        pass
+    message = str(caught.value)
+    assert "--lock-timeout SECONDS waits for it" in message
+    command = message.split("run `", 1)[1].rstrip("`")
+    assert shlex.split(command) == ["mdmr-provision", "force-unlock", "-i",
+                                    str(tmp_path / "inv"), "--state", str(state), info.id]
+
+
+def test_interrupted_says_what_was_kept(monkeypatch: pytest.MonkeyPatch,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    def boom(_: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("mdmr_provision.cli.validate.run", boom)
+    assert main(["validate", "-i", "x"]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted: every step that finished is saved" in err and err.count("\n") == 1
+
+
+async def test_a_taken_port_names_the_inventory_keys() -> None:
+    import socket
+
+    from mdmr_provision.as2.receiver import AS2Receiver
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        receiver = AS2Receiver([], host="127.0.0.1", port=port)
+        with pytest.raises(MdmrError) as caught:
+            await receiver.start()
+    assert "organisations.ORG.receivers.ENV.url" in str(caught.value)

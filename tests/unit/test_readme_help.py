@@ -1,0 +1,96 @@
+"""README and --help cannot drift: both are checked against the one parser.
+
+Covers every command registered in ``mdmr_provision.cli.COMMANDS``, including commands
+added later: a new command needs a row in the README's command table, every option that
+row names must exist, and every option of the command must be named there (``cert`` and
+``as2`` rows name their sub-commands and point to ``--help`` for the many options).
+Every option of every parser has help text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mdmr_provision.cli import COMMANDS, build_parser
+
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+#: Options every command has, documented once in the README's prose.
+SHARED = {"-h", "--help", "-v", "--verbose", "-q", "--quiet", "--no-color", "--inventory",
+          "--state"}
+#: Commands whose row names the sub-commands only (their options are in --help).
+SUB_COMMAND_ROWS = {"cert", "as2"}
+OPTION = re.compile(r"(?<![\w-])--?[a-z][a-z0-9-]*")
+
+
+def rows() -> dict[str, str]:
+    """Command name -> the first cells (usage) of its rows in the README's command table."""
+    found: dict[str, str] = {}
+    for line in README.splitlines():
+        match = re.match(r"^\| `([a-z0-9-]+)[ `]", line)
+        if match:
+            found[match.group(1)] = found.get(match.group(1), "") + " " + line.split(" | ")[0]
+    return found
+
+
+def sub_parsers() -> dict[str, argparse.ArgumentParser]:
+    parser = build_parser()
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+def walk(parser: argparse.ArgumentParser, path: str) -> Iterator[tuple[str, argparse.Action]]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                yield from walk(child, f"{path} {name}")
+        else:
+            yield path, action
+
+
+def test_every_registered_command_is_in_the_parser_and_the_readme() -> None:
+    parsers = sub_parsers()
+    assert {c.replace("_", "-") for c in COMMANDS} == set(parsers)
+    missing = sorted(set(parsers) - set(rows()))
+    assert not missing, f"README command table has no row for: {missing}"
+
+
+@pytest.mark.parametrize("command", sorted(sub_parsers()))
+def test_readme_row_matches_the_options(command: str) -> None:
+    parser = sub_parsers()[command]
+    known = {s for _, a in walk(parser, command) for s in a.option_strings}
+    named = set(OPTION.findall(rows().get(command, "")))
+    assert not named - known, f"README names options `{command}` does not have"
+    if command in SUB_COMMAND_ROWS:
+        return
+    for action in parser._actions:
+        strings = set(action.option_strings)
+        if not strings or strings & SHARED:
+            continue
+        assert strings & named, f"README row of `{command}` does not name {action.option_strings}"
+
+
+def test_every_option_has_help_text() -> None:
+    bare = [f"{path}: {a.option_strings or a.dest}" for path, a in walk(build_parser(), "")
+            if not a.help or a.help == argparse.SUPPRESS]
+    assert not bare, "options without help text:\n" + "\n".join(bare)
+
+
+def test_one_spelling_for_passphrases() -> None:
+    spellings = {s for _, a in walk(build_parser(), "") for s in a.option_strings
+                 if "passphrase" in s}
+    current = {"--passphrase-env", "--passphrase-file"}
+    assert current <= spellings
+    # Older names still work, as aliases of the same option.
+    for _, action in walk(build_parser(), ""):
+        if set(action.option_strings) & (spellings - current):
+            assert set(action.option_strings) & current
+
+
+def test_old_passphrase_spelling_still_parses() -> None:
+    args = build_parser().parse_args(["as2", "decode", "f", "--decrypt-key-passphrase-env", "X"])
+    assert args.passphrase_env == "X"
