@@ -75,8 +75,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                     "certificate, under the aliases its rendered configuration names. The "
                     "passphrase comes from an environment variable and is never printed.",
     )
-    keystore.add_argument("-i", "--inventory", type=Path, required=True, metavar="INV")
-    keystore.add_argument("--server", required=True, metavar="NAME")
+    keystore.add_argument("-i", "--inventory", type=Path, required=True, metavar="INV",
+                          help="inventory file or directory of YAML files")
+    keystore.add_argument("--server", required=True, metavar="NAME",
+                          help="the server (inventory servers.NAME) whose AS2 product loads it")
     keystore.add_argument("--out", type=Path, metavar="FILE",
                           help="where to write it (default: as2_certs.p12 in the server's "
                                "rendered OpenAS2 folder)")
