@@ -36,7 +36,7 @@ from mdmr_provision.errors import (
     EXIT_USER_ERROR,
     MdmrError,
 )
-from mdmr_provision.executor.record import record_one
+from mdmr_provision.executor.record import record_one_async
 from mdmr_provision.inventory.model import ReceiverProduct
 from mdmr_provision.keys import load_certificate
 from mdmr_provision.planner.graph import normalise_environment
@@ -96,7 +96,7 @@ class _Receiving:
         """A test file from the built-in simulator is a rehearsal, from the MDM/R real."""
         return EvidenceKind.of_run(self.simulate)
 
-    # -- planning and recording (worker thread: the lock may wait) --------------------------
+    # -- planning (before serving) and recording (in the receivers' loop) -------------------
 
     def unproven(self) -> set[str]:
         """Selected proofs the plan does not show as no-op."""
@@ -108,8 +108,10 @@ class _Receiving:
         return {c.address for c in plan.changes
                 if c.address in wanted and c.action is not Action.NOOP}
 
-    def record(self, proof: InboundProof, got: Received, mdn: Mdn) -> str:
-        """Write the proof's record, evidence entry and files; the evidence summary path."""
+    async def record(self, proof: InboundProof, got: Received, mdn: Mdn) -> str:
+        """Write the proof's record, evidence entry and files; the evidence summary path.
+
+        In the receivers' own loop: they keep answering while the state lock is awaited."""
         store = self.session.store
         files: tuple[str, ...] = ()
 
@@ -139,9 +141,10 @@ class _Receiving:
                            attributes=proof_attributes(change, moment, self.kind,
                                                        file=got.file_name))
 
-        record_one(self.session.inventory, self.session.resources, store, proof.address,
-                   received, command=f"receive {proof.address}", lock_timeout=self.lock_timeout,
-                   simulate=self.simulate, clock=now)
+        await record_one_async(
+            self.session.inventory, self.session.resources, store, proof.address, received,
+            command=f"receive {proof.address}", lock_timeout=self.lock_timeout,
+            simulate=self.simulate, clock=now)
         return str(store.evidence_dir / next(f for f in files if f.endswith("evidence.json")))
 
     # -- per message (receivers' loop) ------------------------------------------------------
@@ -171,7 +174,7 @@ class _Receiving:
                 _say(f"{what}: proves nothing: {problem}")
                 return
             assert proof is not None and mdn is not None
-            where = await asyncio.to_thread(self.record, proof, got, mdn)
+            where = await self.record(proof, got, mdn)
         except MdmrError as exc:
             _say(f"{what}: not recorded: {exc.message}")
             return

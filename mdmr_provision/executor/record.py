@@ -31,7 +31,7 @@ class Recorded:
     state: State
 
 
-def record_one(
+async def record_one_async(
     inventory: Inventory,
     resources: Sequence[Resource],
     store: StateBackend,
@@ -45,19 +45,52 @@ def record_one(
 ) -> Recorded:
     """Plan ``address`` under the lock, ``carry_out(change, now)``, record the outcome.
 
+    Runs in the caller's event loop (``receive`` records while its receivers keep
+    serving): the plan is awaited there, while waiting for the lock, reading and writing
+    the state and ``carry_out`` (which writes evidence files) happen in worker threads.
     ``carry_out`` raises :class:`MdmrError` when the change cannot be recorded (a manual
     step that is no longer manual, a blocked proof); nothing is written then.
     """
-    with store.lock(command, timeout=lock_timeout):
-        state = store.load()
+    lock = store.lock(command, timeout=lock_timeout)
+    await asyncio.to_thread(lock.__enter__)
+    try:
+        state = await asyncio.to_thread(store.load)
         moment = clock()
-        # Its own short loop: callers run this from plain code or a worker thread.
-        plan = asyncio.run(build_plan(inventory, resources, state, now=moment,
-                                      targets=[address], simulate=simulate))
+        plan = await build_plan(inventory, resources, state, now=moment, targets=[address],
+                                simulate=simulate)
         change = next((c for c in plan.changes if c.address == address), None)
         if change is None:
             raise MdmrError(f"{address}: no such resource in the inventory")
-        outcome = carry_out(change, moment)
-        written = store.save(state.record(change, outcome, moment), previous=state,
-                             now=moment)
+        outcome = await asyncio.to_thread(carry_out, change, moment)
+        new = state.record(change, outcome, moment)
+        saving = asyncio.ensure_future(
+            asyncio.to_thread(store.save, new, previous=state, now=moment))
+        try:
+            written = await asyncio.shield(saving)
+        except asyncio.CancelledError:
+            # A write under way finishes before the lock is let go (then the cancel goes on).
+            await asyncio.wait([saving])
+            raise
+    except BaseException as exc:
+        await asyncio.to_thread(lock.__exit__, type(exc), exc, exc.__traceback__)
+        raise
+    await asyncio.to_thread(lock.__exit__, None, None, None)
     return Recorded(change, outcome, written)
+
+
+def record_one(
+    inventory: Inventory,
+    resources: Sequence[Resource],
+    store: StateBackend,
+    address: str,
+    carry_out: Callable[[Change, datetime], Outcome],
+    *,
+    command: str,
+    lock_timeout: float,
+    simulate: bool = False,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Recorded:
+    """:func:`record_one_async` for plain code (``confirm``): one event loop of its own."""
+    return asyncio.run(record_one_async(
+        inventory, resources, store, address, carry_out, command=command,
+        lock_timeout=lock_timeout, simulate=simulate, clock=clock))

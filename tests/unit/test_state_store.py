@@ -167,3 +167,33 @@ def test_record_appends_evidence_and_records_only_success() -> None:
     assert len(done.history) == 2 and done.history[:1] == failed.history
     assert done.records["proof.x"] == ResourceRecord("proof.x", "proof.outbound", "fp-x",
                                                      {"proven_at": "t"}, NOW)
+
+
+async def test_record_one_plans_carries_out_and_records_under_the_lock(tmp_path: Path) -> None:
+    from mdmr_provision.executor.record import record_one_async
+    from tests.support.planner import NOW as PLAN_NOW
+    from tests.support.planner import FileResource, make_inventory
+
+    inventory = make_inventory(tmp_path)
+    resource = FileResource("file.a", tmp_path / "a.txt", "hello")
+    store = StateStore(tmp_path / "state.json")
+    seen: list[Change] = []
+
+    def carry_out(change: Change, moment: datetime) -> Outcome:
+        seen.append(change)
+        assert (tmp_path / "state.json.lock").exists()  # under the lock
+        return Outcome(True, "done", {"by": "test"}, (evidence("file.a"),))
+
+    done = await record_one_async(inventory, [resource], store, "file.a", carry_out,
+                                  command="test", lock_timeout=0, clock=lambda: PLAN_NOW)
+    assert [c.address for c in seen] == ["file.a"] and seen[0].action is Action.CREATE
+    assert done.state.records["file.a"].fingerprint == seen[0].fingerprint
+    assert store.load().serial == 1 and not (tmp_path / "state.json.lock").exists()
+
+    def refuse(change: Change, moment: datetime) -> Outcome:
+        raise StateError("not now")
+
+    with pytest.raises(StateError, match="not now"):
+        await record_one_async(inventory, [resource], store, "file.a", refuse,
+                               command="test", lock_timeout=0)
+    assert store.load().serial == 1 and not (tmp_path / "state.json.lock").exists()
