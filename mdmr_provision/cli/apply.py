@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         check_inputs(saved, inventory_fingerprint=inventory_fingerprint(session.inventory),
                      state=session.store.load(), simulate=bool(args.simulate))
     with runtime(session, args) as services:
-        announce(services)
+        announce(services, session.moved)
         code = _run(session, args, services, saved)
     if not args.check and not args.json and has_proofs(session.resources):
         _print_matrix(session, args)

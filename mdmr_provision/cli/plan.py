@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     check_selection(session, args)
     with _servers(session, args) as services:
         if services is not None:
-            announce(services)
+            announce(services, session.moved)
         plan = make_plan(session, args, session.store.load())
     if args.out is not None:
         write_plan(args.out, plan)

@@ -29,6 +29,7 @@ from mdmr_provision.vcs import commit_of
 
 if TYPE_CHECKING:  # the simulator and AS2 stack load only for commands that start them
     from mdmr_provision.runtime.services import Services
+    from mdmr_provision.simulator.rehearsal import Moved
 
 ENVIRONMENT_HELP = (
     "environment: MDMR_STATE sets the state (a file or a postgresql:// URL); NO_COLOR turns "
@@ -98,11 +99,14 @@ def runtime(session: Session, args: argparse.Namespace) -> Services:
     return Services(session.inventory, simulate=simulate, faults=faults)
 
 
-def announce(services: Services) -> None:
-    """Tell the user (stderr) where the simulator listens and what it generated."""
+def announce(services: Services, moved: Sequence[Moved] = ()) -> None:
+    """Tell the user (stderr) where the simulator listens, what it generated and what the
+    rehearsal moved to loopback."""
     sim = services.simulator
     if sim is None:
         return
+    for move in moved:
+        print(f"rehearsal: {move.what}: {move.original} -> {move.rehearsal}", file=sys.stderr)
     if sim.generated:
         say(f"simulator: generated {len(sim.generated)} demo certificate and key files "
             f"in {sim.workdir}")
@@ -151,6 +155,8 @@ class Session:
     inventory: Inventory
     resources: list[Resource]
     store: StateBackend
+    #: What a rehearsal (``--simulate``) moved to loopback; empty otherwise.
+    moved: tuple[Moved, ...] = ()
 
     @functools.cached_property
     def index(self) -> dict[str, Resource]:
@@ -161,14 +167,15 @@ class Session:
 def open_session(args: argparse.Namespace) -> Session:
     """Load the inventory (InventoryError on problems) and the resources it declares."""
     inventory = load_inventory(args.inventory)
+    moved: tuple[Moved, ...] = ()
     if getattr(args, "simulate", False):
-        # Imported here: only a rehearsal needs the simulator's view of the inventory.
-        from mdmr_provision.simulator.rehearsal import rehearsal_inventory
+        from mdmr_provision.simulator.rehearsal import rehearse  # only a rehearsal needs it
 
-        inventory = rehearsal_inventory(inventory)
+        rehearsal = rehearse(inventory)
+        inventory, moved = rehearsal.inventory, rehearsal.moved
     store = open_backend(state_location(inventory.root, getattr(args, "state", None)),
                          inventory.root)
-    return Session(inventory, load_resources(inventory), store)
+    return Session(inventory, load_resources(inventory), store, moved)
 
 
 def inventory_dir(args: argparse.Namespace) -> Path:

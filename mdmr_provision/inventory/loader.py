@@ -93,4 +93,5 @@ def _simulator(checker: Checker, root: Path) -> Simulator:
         workdir = checker.resolve(("simulator", "workdir"), raw["workdir"])
     else:
         workdir = (root / DEFAULT_WORKDIR).resolve()
-    return Simulator(workdir=workdir, dns_port=raw.get("dns_port", 0))
+    return Simulator(workdir=workdir, dns_port=raw.get("dns_port", 0),
+                     addresses=raw.get("addresses", "auto"))

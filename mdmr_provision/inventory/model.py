@@ -339,6 +339,9 @@ class Simulator:
 
     workdir: Path
     dns_port: int = 0  # 0: the inventory's first resolver port
+    #: "auto": a rehearsal moves every endpoint, receiver and server to loopback addresses
+    #: and ports it picks; "pinned": it serves the (loopback) ones the inventory declares.
+    addresses: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -360,6 +363,13 @@ class Inventory:
     #: Where rendered AS2 client profiles go (default ``<root>/.mdmr/as2``), one
     #: ``<ENV>/<SERVER>/`` directory each.
     as2_profiles_dir: Path | None = None
+    #: Where generated artefacts go (``firewall/``, ``as2/``); None: ``<root>/.mdmr``.
+    outputs_dir: Path | None = None
+
+    @property
+    def outputs(self) -> Path:
+        """The directory generated artefacts go under (firewall change requests, profiles)."""
+        return self.outputs_dir if self.outputs_dir is not None else self.root / ".mdmr"
 
     def organisation(self, org_id: str) -> Organisation:
         for org in self.organisations:

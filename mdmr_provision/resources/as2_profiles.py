@@ -50,7 +50,7 @@ def profiles_root(inventory: Inventory) -> Path:
     """The directory holding every ``<ENV>/<SERVER>/`` profile directory."""
     if inventory.as2_profiles_dir is not None:
         return inventory.as2_profiles_dir
-    return inventory.root / ".mdmr" / "as2"
+    return inventory.outputs / "as2"
 
 
 def _missing(environment: Environment, sender: Organisation) -> list[str]:

@@ -156,7 +156,7 @@ def _same_family(a: str, b: str) -> bool:
 
 def firewall_dir(inventory: Inventory) -> Path:
     """Where the rendered firewall files go."""
-    return inventory.root / ".mdmr" / "firewall"
+    return inventory.outputs / "firewall"
 
 
 def egress_rows(inventory: Inventory, learned: Learned) -> list[Row]:

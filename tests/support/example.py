@@ -58,4 +58,11 @@ def copy_example(dest: Path, k: int | None = None) -> Path:
             text = text.replace(f"127.0.{block}.", f"127.{k}.{block}.")
         path.write_text(text, encoding="utf-8")
     assert "127.0." not in "".join(p.read_text() for p in dest.glob("*.yaml"))
+    # These tests rely on the addresses above; a rehearsal would otherwise pick its own.
+    orgs = dest / "organisations.yaml"
+    text = orgs.read_text(encoding="utf-8")
+    assert "\nsimulator:\n  workdir: .demo\n" in text
+    orgs.write_text(text.replace("\nsimulator:\n  workdir: .demo\n",
+                                 "\nsimulator:\n  workdir: .demo\n  addresses: pinned\n"),
+                    encoding="utf-8")
     return dest

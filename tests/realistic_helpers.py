@@ -1,0 +1,107 @@
+"""An inventory shaped like a real LDC's (issue 15), with nothing on loopback.
+
+Grand Valley Hydro (ORG66010, two AS2 nodes, an encrypted key) and Lakeside Power
+(ORG66020) share a billing agent that is also Grand Valley's AMI operator (ORG6601B).
+The MDM/R endpoints are public names on public ports, their certificates still
+``pending``; servers, resolvers and firewall rules name real-looking addresses.  Only a
+rehearsal (``--simulate``, addresses picked automatically) can run it on this machine.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cert_helpers import CertFactory
+
+PASSPHRASE_ENV = "GVH_KEY_PASSPHRASE"
+PASSPHRASE = "correct horse battery staple"
+
+INVENTORY = """\
+version: 1
+organisations:
+  ORG66010:
+    name: Grand Valley Hydro
+    role: ldc
+    certificate:
+      cert: certs/ORG66010.pem
+      key: certs/ORG66010.key
+      passphrase_env: GVH_KEY_PASSPHRASE
+    servers:
+      gvh-as2-a: {address: 10.20.0.11}
+      gvh-as2-b: {address: 10.20.0.12}
+    receivers:
+      sandbox: &gvh
+        url: http://as2.grvh.lab:15444/as2/sandbox
+        listen_host: 10.20.0.11
+        listen_port: 8444
+      enrolment: {<<: *gvh, url: "http://as2.grvh.lab:15444/as2/enrolment"}
+      production: {<<: *gvh, url: "http://as2.grvh.lab:15444/as2/production"}
+  ORG66020:
+    name: Lakeside Power
+    role: ldc
+    certificate: {cert: certs/ORG66020.pem, key: certs/ORG66020.key}
+    servers:
+      lsp-as2: {address: 10.30.0.5}
+  ORG6601B:
+    name: Shared Billing and Metering
+    roles: [billing_agent, ami_operator]
+    certificate: {cert: certs/ORG6601B.pem, key: certs/ORG6601B.key}
+    servers:
+      sbm-1: {address: 192.168.50.5}
+relationships:
+  - {ldc: ORG66010, agent: ORG6601B, role: billing_agent}
+  - {ldc: ORG66010, agent: ORG6601B, role: ami_operator}
+  - {ldc: ORG66020, agent: ORG6601B, role: billing_agent}
+environments:
+  sandbox:
+    endpoint:
+      url: https://fts-sandbox.mdmr.example/as2
+      as2_id: MDMRSBX
+      certificate: pending
+      tls_ca: certs/public-ca.pem
+  enrolment:
+    endpoint:
+      url: https://fts-qa.mdmr.example/as2
+      as2_id: pending
+      certificate: pending
+      tls_ca: certs/public-ca.pem
+      mdn: async
+      async_mdn_url: http://as2.grvh.lab:15444/as2/mdn
+  production:
+    endpoint:
+      url: https://fts.mdmr.example/as2
+      as2_id: MDMRPRD
+      certificate: pending
+      tls_ca: certs/public-ca.pem
+  dr:
+    endpoint:
+      url: https://fts-dr.mdmr.example/as2
+      tls_ca: certs/public-ca.pem
+dns:
+  resolvers: [10.0.0.53]
+firewall:
+  - {name: egress-sandbox, direction: egress, environment: sandbox,
+     addresses: [203.0.113.10], port: 443}
+  - {name: egress-enrolment, direction: egress, environment: enrolment,
+     addresses: [203.0.113.11], port: 443}
+  - {name: egress-production, direction: egress, environment: production,
+     addresses: [203.0.113.12], port: 443}
+  - {name: egress-dr, direction: egress, environment: dr, addresses: [198.51.100.12], port: 443}
+  - {name: ingress-gvh, direction: ingress, org_id: ORG66010,
+     addresses: [203.0.113.10, 203.0.113.11, 203.0.113.12], port: 8444}
+policy:
+  large_file_size: 5MB
+"""
+
+
+def write_realistic(root: Path) -> Path:
+    """Write the inventory and its (real-CA-issued) certificates under ``root``."""
+    certs = CertFactory(root / "certs")
+    certs.issue("ORG66010", "ORG66010", passphrase=PASSPHRASE)
+    certs.issue("ORG66020", "ORG66020")
+    certs.issue("ORG6601B", "ORG6601B")
+    ca_cert, _ = certs.ca()
+    (root / "certs" / "public-ca.pem").write_bytes(ca_cert.read_bytes())
+    path = root / "inventory.yaml"
+    path.write_text(INVENTORY, encoding="utf-8")
+    return path

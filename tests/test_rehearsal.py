@@ -1,0 +1,130 @@
+"""Rehearsal from the real inventory (issue 15): ``--simulate`` moves every endpoint,
+receiver, server and resolver onto loopback addresses and ports it picks itself, serves the
+MDM/R's certificates from its demo PKI, and leaves the inventory file untouched; two
+rehearsals of different inventories run at the same time."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from proofs_helpers import clean_env, cli
+from realistic_helpers import PASSPHRASE, PASSPHRASE_ENV, write_realistic
+
+from mdmr_provision.inventory import load_inventory
+from mdmr_provision.inventory.model import Direction
+from mdmr_provision.simulator.rehearsal import MAP_FILE, rehearse
+
+
+def _loopback(address: str) -> bool:
+    return ipaddress.ip_address(address).is_loopback
+
+
+def test_every_address_moves_to_loopback_and_the_firewall_follows(tmp_path: Path) -> None:
+    inventory = load_inventory(write_realistic(tmp_path))
+    view = rehearse(inventory).inventory
+    for env in view.environments:
+        ep = env.endpoint
+        assert ep.host == next(e for e in inventory.environments
+                               if e.name == env.name).endpoint.host  # names stay
+        egress = [r for r in view.firewall
+                  if r.direction is Direction.EGRESS and r.environment == env.name]
+        assert len(egress) == 1 and egress[0].port == ep.port
+        assert all(_loopback(a) for a in egress[0].addresses)
+        if env.transfers_files:
+            assert ep.certificate == tmp_path / ".demo" / "mdmr" / f"{env.name}.pem"
+            assert ep.pending == ()
+            assert ep.as2_id
+        if ep.async_mdn_url:
+            host = ep.async_mdn_url.split("/")[2].rsplit(":", 1)[0]
+            assert _loopback(host)
+    assert all(_loopback(s.address) for s in view.servers)
+    assert all(_loopback(r.address) for r in view.dns.resolvers)
+    receivers = [r for o in view.organisations for r in o.receivers]
+    assert receivers and all(_loopback(r.url.split("/")[2].rsplit(":", 1)[0])
+                             for r in receivers)
+    assert all(r.listen_host is None for r in receivers)
+    assert view.policy.allow_test_certificates
+    assert view.outputs == tmp_path / ".demo" / "rehearsal"
+    # The real inventory still names the real network.
+    assert inventory.organisation("ORG66010").servers[0].address == "10.20.0.11"
+
+
+def test_picks_are_kept_and_reused_while_free(tmp_path: Path) -> None:
+    inventory = load_inventory(write_realistic(tmp_path))
+    first = rehearse(inventory).inventory
+    saved = json.loads((tmp_path / ".demo" / MAP_FILE).read_text())
+    assert "endpoint.sandbox" in saved["picks"] and "dns" in saved["picks"]
+    second = rehearse(inventory).inventory
+    assert [e.endpoint.url for e in first.environments] == \
+        [e.endpoint.url for e in second.environments]
+    assert first.dns == second.dns
+
+
+def test_pinned_serves_the_declared_addresses(tmp_path: Path) -> None:
+    path = write_realistic(tmp_path)
+    path.write_text(path.read_text() + "simulator:\n  addresses: pinned\n")
+    inventory = load_inventory(path)
+    view = rehearse(inventory).inventory
+    assert [e.endpoint.url for e in view.environments] == \
+        [e.endpoint.url for e in inventory.environments]
+    assert view.servers == inventory.servers
+
+
+
+def _apply(inv: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, PASSPHRASE_ENV: PASSPHRASE}
+    env.pop("MDMR_STATE", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "mdmr_provision", "apply", "-i", str(inv), "--simulate",
+         "--auto-approve"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+
+
+@pytest.mark.integration
+def test_the_real_inventory_rehearses_unedited(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_realistic(tmp_path)
+    before = path.read_bytes()
+    with clean_env():
+        monkeypatch.setenv(PASSPHRASE_ENV, PASSPHRASE)
+        run = cli(capsys, "apply", "-i", str(path), "--simulate", "--auto-approve")
+        assert run.code == 0, run.out + run.err
+        assert "Connectivity testing: COMPLETE (19 of 19 criteria met)" in run.out
+        assert "rehearsal: server gvh-as2-a source address: 10.20.0.11 -> 127." in run.err
+        assert "rehearsal: MDM/R sandbox endpoint: https://fts-sandbox.mdmr.example/as2 -> " \
+            "https://fts-sandbox.mdmr.example:" in run.err
+        # A second plan of the rehearsal reuses the picks: nothing to do.
+        again = cli(capsys, "plan", "-i", str(path), "--simulate", "--detailed-exitcode")
+    assert again.code == 0, again.out + again.err
+    assert path.read_bytes() == before
+    # What the rehearsal generated names loopback addresses: kept apart from the real ones.
+    assert (tmp_path / ".demo" / "rehearsal" / "firewall").is_dir()
+    assert not (tmp_path / ".mdmr" / "firewall").exists()
+    assert not (tmp_path / ".mdmr" / "as2").exists()
+
+
+@pytest.mark.integration
+def test_two_rehearsals_of_different_inventories_at_once(tmp_path: Path) -> None:
+    invs = []
+    for name in ("one", "two"):
+        (tmp_path / name).mkdir()
+        invs.append(write_realistic(tmp_path / name))
+    # The second inventory is another LDC's: same shape, other names.
+    invs[1].write_text(invs[1].read_text().replace("fts-sandbox.mdmr.example",
+                                                   "sandbox.fts.mdmr.example"))
+    runs = [_apply(inv) for inv in invs]
+    outs = [r.communicate(timeout=600) for r in runs]
+    for run, (out, err) in zip(runs, outs, strict=True):
+        assert run.returncode == 0, out + err
+        assert "Connectivity testing: COMPLETE" in out
+    blocks = {json.loads((inv.parent / ".demo" / MAP_FILE).read_text())["picks"]["dns"][0]
+              for inv in invs}
+    assert len(blocks) == 2
