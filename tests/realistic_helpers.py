@@ -30,12 +30,18 @@ organisations:
       gvh-as2-a: {address: 10.20.0.11}
       gvh-as2-b: {address: 10.20.0.12}
     receivers:
+      # The public name resolves only outside; the receiver binds its own address.
       sandbox: &gvh
-        url: http://as2.grvh.lab:15444/as2/sandbox
+        url: https://as2.grvh.lab:15444/as2/sandbox
         listen_host: 10.20.0.11
         listen_port: 8444
-      enrolment: {<<: *gvh, url: "http://as2.grvh.lab:15444/as2/enrolment"}
-      production: {<<: *gvh, url: "http://as2.grvh.lab:15444/as2/production"}
+        tls:
+          cert: certs/as2.grvh.lab.pem
+          chain: certs/public-ca.pem
+          key: certs/as2.grvh.lab.key
+          passphrase_env: GVH_KEY_PASSPHRASE
+      enrolment: {<<: *gvh, url: "https://as2.grvh.lab:15444/as2/enrolment"}
+      production: {<<: *gvh, url: "https://as2.grvh.lab:15444/as2/production"}
   ORG66020:
     name: Lakeside Power
     role: ldc
@@ -66,7 +72,7 @@ environments:
       certificate: pending
       tls_ca: certs/public-ca.pem
       mdn: async
-      async_mdn_url: http://as2.grvh.lab:15444/as2/mdn
+      async_mdn_url: https://as2.grvh.lab:15444/as2/mdn
   production:
     endpoint:
       url: https://fts.mdmr.example/as2
@@ -100,6 +106,7 @@ def write_realistic(root: Path) -> Path:
     certs.issue("ORG66010", "ORG66010", passphrase=PASSPHRASE)
     certs.issue("ORG66020", "ORG66020")
     certs.issue("ORG6601B", "ORG6601B")
+    certs.issue("as2.grvh.lab", "as2.grvh.lab", passphrase=PASSPHRASE)
     ca_cert, _ = certs.ca()
     (root / "certs" / "public-ca.pem").write_bytes(ca_cert.read_bytes())
     path = root / "inventory.yaml"

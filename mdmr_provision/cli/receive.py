@@ -74,6 +74,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--simulate", action="store_true",
                         help="the MDM/R is the built-in simulator: generate its demo "
                         "certificates if missing and plan as `plan --simulate` does")
+    parser.add_argument("--check-public", action="store_true",
+                        help="once listening, check from here that each public URL reaches "
+                        "our receiver (name, TCP, TLS certificate, HTTP); reports only")
     parser.add_argument("--lock-timeout", type=float, default=30.0, metavar="SECONDS",
                         help="wait this long for another command's state lock (default 30)")
     parser.set_defaults(func=run)
@@ -90,6 +93,7 @@ class _Receiving:
     pending: set[str] = field(default_factory=set)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    check_public: bool = False
 
     @property
     def kind(self) -> EvidenceKind:
@@ -250,7 +254,8 @@ def run(args: argparse.Namespace) -> int:
         created = ensure_pki(session.inventory)
         if created:
             print(f"generated {len(created)} demo certificate and key files")
-    receiving = _Receiving(session, proofs, bool(args.simulate), float(args.lock_timeout))
+    receiving = _Receiving(session, proofs, bool(args.simulate), float(args.lock_timeout),
+                           check_public=bool(args.check_public))
     receiving.pending = receiving.unproven()
     for address in sorted({p.address for p in proofs.values()} - receiving.pending):
         print(f"{address}: already proven")
@@ -268,6 +273,17 @@ def _log_to_stdout() -> None:
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     logger.propagate = False
+
+
+async def _check_public(receivers: OurReceivers) -> None:
+    """Print whether each public URL reaches our listening receiver (never fatal)."""
+    from mdmr_provision.runtime.reach import check_public_url
+
+    for ep in receivers.endpoints:
+        if receivers.problem(ep.environment, ep.org_id) is not None:
+            continue
+        served = receivers.served_der(ep.environment, ep.org_id)
+        print(f"public URL {await check_public_url(ep.url, served_der=served)}", flush=True)
 
 
 def _describe(endpoints: list[Listening], pending: set[str]) -> None:
@@ -297,7 +313,11 @@ async def _serve(receiving: _Receiving, until_proven: bool, timeout: float | Non
     receivers = OurReceivers(receiving.session.inventory, on_replied=receiving.on_replied)
     receivers.build(envs)
     await receivers.start()
+    for problem in dict.fromkeys(receivers.failures.values()):
+        print(f"error: {problem}", file=sys.stderr)
     try:
+        if receiving.check_public:
+            await _check_public(receivers)
         _describe(receivers.endpoints, receiving.pending)
         waits = [asyncio.ensure_future(stop.wait())]
         if until_proven:

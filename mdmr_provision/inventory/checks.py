@@ -245,7 +245,30 @@ def _check_organisations(c: Checker, orgs: dict[str, Any], envs: dict[str, Any])
                 c.error(rpath, "dr has no file transfer, so no receiver (R1)", key=True)
             elif canonical not in known_envs:
                 c.error(rpath, f"receiver for environment '{env}', which is not declared", key=True)
-            _check_url(c, (*rpath, "url"), receiver["url"])
+            scheme = _check_url(c, (*rpath, "url"), receiver["url"])
+            _check_receiver_tls(c, rpath, receiver, scheme)
+
+
+def _check_receiver_tls(c: Checker, path: PathT, receiver: dict[str, Any],
+                        scheme: str) -> None:
+    tls = receiver.get("tls")
+    builtin = receiver.get("product", "builtin") == "builtin"
+    if tls is None:
+        if scheme == "https" and builtin:
+            c.error((*path, "url"), "an https receiver needs 'tls' (cert and key) for the "
+                    "built-in receiver to serve it, or product: external")
+        return
+    if scheme == "http":
+        c.error((*path, "tls"), "tls applies to https receivers only", key=True)
+    if not builtin:
+        c.error((*path, "tls"), "tls is for the built-in receiver (product: builtin)", key=True)
+    for name, what in (("cert", "TLS certificate file"), ("key", "TLS private key file"),
+                       ("chain", "TLS chain file"), ("passphrase_file", "passphrase file")):
+        if name in tls:
+            c.file_exists((*path, "tls", name), what)
+    if "passphrase_env" in tls and "passphrase_file" in tls:
+        c.error((*path, "tls", "passphrase_file"), "set passphrase_env or passphrase_file, "
+                "not both", key=True)
 
 
 def _check_ssh(c: Checker, path: PathT, ssh: dict[str, Any]) -> None:

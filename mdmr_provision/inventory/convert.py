@@ -41,6 +41,7 @@ from mdmr_provision.inventory.model import (
     ProductName,
     Receiver,
     ReceiverProduct,
+    ReceiverTls,
     Relationship,
     Resolver,
     Role,
@@ -165,7 +166,15 @@ class Converter:
         )
 
     def receiver(self, path: PathT, env: str, raw: dict[str, Any]) -> Receiver:
+        tls = raw.get("tls")
         return Receiver(
+            tls=None if tls is None else ReceiverTls(
+                cert=self.path((*path, "tls", "cert")),
+                key=self.path((*path, "tls", "key")),
+                chain=self.opt_path((*path, "tls", "chain")),
+                passphrase=SecretRef(env=tls.get("passphrase_env"),
+                                     file=self.opt_path((*path, "tls", "passphrase_file"))),
+            ),
             environment=canonical_environment(env),
             url=raw["url"],
             product=ReceiverProduct(raw.get("product", "builtin")),

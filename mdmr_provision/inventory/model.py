@@ -193,6 +193,17 @@ class Server:
 
 
 @dataclass(frozen=True)
+class ReceiverTls:
+    """The certificate an ``https`` receiver presents (the MDM/R checks it like any site's)."""
+
+    cert: Path
+    key: Path
+    #: Intermediate certificates sent after the leaf, when not already in ``cert``.
+    chain: Path | None = None
+    passphrase: SecretRef = field(default_factory=SecretRef)
+
+
+@dataclass(frozen=True)
 class Receiver:
     """The organisation's inbound AS2 receiver for one environment (R3)."""
 
@@ -203,6 +214,8 @@ class Receiver:
     listen_host: str | None = None
     listen_port: int | None = None
     inbox: Path | None = None
+    #: For an ``https`` URL: the certificate and key the built-in receiver serves.
+    tls: ReceiverTls | None = None
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 
 from mdmr_provision.as2 import (
     AS2Receiver,
@@ -31,8 +31,14 @@ from mdmr_provision.as2 import (
     ReceivePolicy,
 )
 from mdmr_provision.errors import MdmrError
-from mdmr_provision.inventory.model import Inventory, Organisation, ReceiverProduct
+from mdmr_provision.inventory.model import (
+    Inventory,
+    Organisation,
+    ReceiverProduct,
+    ReceiverTls,
+)
 from mdmr_provision.keys import PrivateKey, load_certificate, load_private_key
+from mdmr_provision.runtime.tls import server_tls_context
 
 
 @dataclass(frozen=True)
@@ -108,6 +114,9 @@ class OurReceivers:
     on_replied: OnReplied | None = None
     #: Filled by :meth:`build`; listen URLs are final once started (port 0 is resolved).
     endpoints: list[Listening] = field(default_factory=list)
+    #: (environment, ORG ID) -> why that receiver is not listening (filled by :meth:`start`).
+    failures: dict[tuple[str, str], str] = field(default_factory=dict)
+    _owners: list[list[tuple[str, str]]] = field(default_factory=list, repr=False)
     # What :meth:`build` read, so each file is read (and each key decrypted) once per build
     # however many organisations and environments share it.
     _certs: dict[Path, x509.Certificate] = field(default_factory=dict, repr=False)
@@ -180,12 +189,23 @@ class OurReceivers:
         self._certs.clear()
         self._keys.clear()
         groups: dict[tuple[str, int], list[Endpoint]] = {}
+        owners: dict[tuple[str, int], list[tuple[str, str]]] = {}
+        tls: dict[tuple[str, int], tuple[ReceiverTls | None, str]] = {}
         mdn_paths: dict[tuple[str, int], str] = {}
+        # A public URL (host:port) -> where the receiver behind it binds.
+        binds: dict[tuple[str, int], tuple[str, int]] = {}
+        for org in self.inventory.organisations:
+            for rec in org.receivers:
+                host, port, _ = _host_port(rec.url)
+                binds.setdefault((host, port), (rec.listen_host or host, rec.listen_port or port))
         for env in self.inventory.environments:
             if wanted is not None and env.name not in wanted:
                 continue
             if env.endpoint.async_mdn_url:
                 host, port, path = _host_port(env.endpoint.async_mdn_url)
+                # The asynchronous MDN comes to the public URL; listen where that
+                # receiver binds, not on a name that may not resolve on this host.
+                host, port = binds.get((host, port), (host, port))
                 mdn_paths[(host, port)] = path
                 groups.setdefault((host, port), [])
         for org in self.inventory.organisations:
@@ -197,32 +217,69 @@ class OurReceivers:
                 host, port, path = _host_port(rec.url)
                 host = rec.listen_host or host
                 port = rec.listen_port or port
+                who = f"{org.org_id}'s receiver ({rec.environment})"
+                first = tls.setdefault((host, port), (rec.tls, who))
+                if first[0] != rec.tls:
+                    raise MdmrError(f"{who} and {first[1]} both listen on "
+                                    f"{_listen_url(host, port, '')} but with different TLS "
+                                    "settings; give them the same or another port")
                 ep = self._endpoint(org, rec.environment, path)
                 if ep is not None:
                     groups.setdefault((host, port), []).append(ep)
-                    self.endpoints.append(Listening(rec.environment, org.org_id, rec.url,
-                                                    _listen_url(host, port, path), ep.inbox))
+                    owners.setdefault((host, port), []).append((rec.environment, org.org_id))
+                    scheme = "https" if rec.tls else "http"
+                    self.endpoints.append(Listening(
+                        rec.environment, org.org_id, rec.url,
+                        _listen_url(host, port, path, scheme), ep.inbox))
         certs = self._mdmr_certs()
-        self.servers = [
-            AS2Receiver(eps, host=host, port=port,
-                        mdn_path=mdn_paths.get((host, port), "/as2/mdn"), mdn_certs=certs)
-            for (host, port), eps in groups.items()
-        ]
+        self.servers, self._owners = [], []
+        for (host, port), eps in groups.items():
+            spec = tls.get((host, port), (None, ""))
+            context = server_tls_context(spec[0], spec[1]) if spec[0] is not None else None
+            self.servers.append(AS2Receiver(
+                eps, host=host, port=port, ssl_context=context,
+                mdn_path=mdn_paths.get((host, port), "/as2/mdn"), mdn_certs=certs))
+            self._owners.append(owners.get((host, port), []))
 
     async def start(self) -> None:
-        started: list[AS2Receiver] = []
-        try:
-            for server in self.servers:
+        """Start every receiver on its own: one that cannot listen (an address this host
+        does not have, a port in use) is recorded in :attr:`failures` under the
+        organisations and environments it serves, and the others keep running.  Raises
+        :class:`MdmrError` only when none could start."""
+        self.failures.clear()
+        started: list[tuple[AS2Receiver, list[tuple[str, str]]]] = []
+        problems: list[str] = []
+        owned = self._owners if len(self._owners) == len(self.servers) else [
+            [] for _ in self.servers]
+        for server, owners in zip(self.servers, owned, strict=True):
+            try:
                 await server.start()
-                started.append(server)
-        except (OSError, MdmrError) as exc:
-            # AS2Receiver reports a port it cannot bind as MdmrError: stop the ones already
-            # listening either way, or they outlive this failure unowned.
-            for server in started:
-                await server.stop()
-            if isinstance(exc, MdmrError):
-                raise
-            raise MdmrError(f"cannot start our AS2 receiver: {exc.strerror or exc}") from None
+            except (OSError, MdmrError) as exc:
+                reason = exc.message if isinstance(exc, MdmrError) else (
+                    f"cannot start: {exc.strerror or exc}")
+                text = f"{_owners_text(owners)}: {reason}"
+                problems.append(text)
+                for owner in owners:
+                    self.failures[owner] = text
+                continue
+            started.append((server, owners))
+        if problems and not started:
+            raise MdmrError("; ".join(problems))
+        # Only what listens is stopped later and asked for asynchronous MDNs.
+        self.servers = [s for s, _ in started]
+        self._owners = [o for _, o in started]
+
+    def served_der(self, environment: str, org_id: str) -> bytes | None:
+        """The DER leaf certificate ``org_id``'s https receiver serves in ``environment``."""
+        org = next((o for o in self.inventory.organisations if o.org_id == org_id), None)
+        rec = org.receiver(environment) if org is not None else None
+        if rec is None or rec.tls is None:
+            return None
+        return self._cert(rec.tls.cert).public_bytes(serialization.Encoding.DER)
+
+    def problem(self, environment: str, org_id: str) -> str | None:
+        """Why ``org_id``'s receiver for ``environment`` is not listening, if it is not."""
+        return self.failures.get((environment, org_id))
 
     async def stop(self) -> None:
         for server in self.servers:
@@ -246,6 +303,15 @@ class OurReceivers:
         raise MdmrError(f"no asynchronous MDN for {message_id} within {timeout:g}s")
 
 
-def _listen_url(host: str, port: int, path: str) -> str:
+def _listen_url(host: str, port: int, path: str, scheme: str = "http") -> str:
     shown = f"[{host}]" if ":" in host else host
-    return f"http://{shown}:{port}{path}"
+    return f"{scheme}://{shown}:{port}{path}"
+
+
+def _owners_text(owners: list[tuple[str, str]]) -> str:
+    by_org: dict[str, list[str]] = {}
+    for env, org in owners:
+        by_org.setdefault(org, []).append(env)
+    if not by_org:
+        return "our AS2 receiver"
+    return "; ".join(f"{org}'s receiver ({', '.join(envs)})" for org, envs in by_org.items())

@@ -18,6 +18,7 @@ from typing import Any
 
 from mdmr_provision.as2 import Mdn
 from mdmr_provision.core.runtime import FtsVerdict
+from mdmr_provision.errors import MdmrError
 from mdmr_provision.inventory.model import Inventory
 from mdmr_provision.runtime.loop import BackgroundLoop
 from mdmr_provision.runtime.receivers import OurReceivers, Received
@@ -115,6 +116,10 @@ class Services:
         if sim is None:
             return None
         await self.ensure_receivers()
+        problem = self.receivers.problem(environment, org_id)
+        if problem is not None:
+            # That receiver could not start; the others run and their proofs go on.
+            raise MdmrError(problem)
         return await self._loop.call(sim.send_test_file(environment, org_id))
 
     def received(self, message_id: str) -> Received | None:

@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -275,7 +276,18 @@ class DemoPki:
                 self.mdmr(ep)
             if ep.scheme == "https":
                 self.tls(ep)
+        for org in self.inventory.organisations:
+            for rec in org.receivers:
+                if rec.tls is not None and under(rec.tls.cert, self.layout.workdir):
+                    self.receiver_tls(rec.url, rec.tls.cert, rec.tls.key)
         return list(self.created)
+
+    def receiver_tls(self, url: str, cert: Path, key: Path) -> Identity:
+        """The TLS certificate of one of our https receivers (SAN = the URL's host)."""
+        host = urlsplit(url).hostname or ""
+        self._leaf(cert, key, host, server=True,
+                   dns_names=() if is_ip(host) else (host,), ips=(host,) if is_ip(host) else ())
+        return Identity(cert, key)
 
 
 def _available_passphrase(ref: SecretRef) -> bytes | None:

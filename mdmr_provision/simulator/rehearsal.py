@@ -43,6 +43,7 @@ from mdmr_provision.inventory.model import (
     Inventory,
     Organisation,
     Receiver,
+    ReceiverTls,
     Resolver,
 )
 from mdmr_provision.simulator.topology import simulated_as2_id, under, workdir_of
@@ -81,8 +82,30 @@ def rehearse(inventory: Inventory) -> Rehearsal:
     inventory = _demo_material(inventory, workdir)
     sim = inventory.simulator
     if sim is not None and sim.addresses == "pinned":
-        return Rehearsal(inventory)
-    return _Mapper(inventory, workdir).run()
+        return Rehearsal(_demo_receiver_tls(inventory, workdir))
+    mapped = _Mapper(inventory, workdir).run()
+    return replace(mapped, inventory=_demo_receiver_tls(mapped.inventory, workdir))
+
+
+def receiver_tls_path(workdir: Path, url: str) -> Path:
+    """Where the demo PKI keeps the TLS certificate of the receiver at ``url``."""
+    host, port = _url_key(url)
+    return workdir / "tls" / "receivers" / f"{host.replace(':', '_')}-{port}.pem"
+
+
+def _demo_receiver_tls(inventory: Inventory, workdir: Path) -> Inventory:
+    """An https receiver serves a demo certificate for its (rehearsal) URL: the simulator
+    trusts only its demo CA, and a real certificate names the public host."""
+    orgs = []
+    for org in inventory.organisations:
+        recs = []
+        for rec in org.receivers:
+            if rec.tls is not None and not under(rec.tls.cert, workdir):
+                cert = receiver_tls_path(workdir, rec.url)
+                rec = replace(rec, tls=ReceiverTls(cert=cert, key=cert.with_suffix(".key")))
+            recs.append(rec)
+        orgs.append(replace(org, receivers=tuple(recs)))
+    return replace(inventory, organisations=tuple(orgs))
 
 
 def _demo_material(inventory: Inventory, workdir: Path) -> Inventory:
