@@ -112,3 +112,72 @@ def write_realistic(root: Path) -> Path:
     path = root / "inventory.yaml"
     path.write_text(INVENTORY, encoding="utf-8")
     return path
+
+
+#: The billing agent as the LDC's inventory declares it when another company runs it:
+#: public facts only.
+AGENT_RUN_BY_OTHER = """\
+  ORG6601B:
+    name: Shared Billing and Metering
+    roles: [billing_agent, ami_operator]
+    run_by: other_party
+    certificate: {cert: certs/ORG6601B.pem}
+    source_addresses: [192.168.50.5]
+"""
+
+#: The billing agent's own inventory: it runs ORG6601B; the LDCs are the other parties.
+AGENT_INVENTORY = """\
+version: 1
+organisations:
+  ORG6601B:
+    name: Shared Billing and Metering
+    roles: [billing_agent, ami_operator]
+    certificate: {cert: ../certs/ORG6601B.pem, key: ../certs/ORG6601B.key}
+    servers:
+      sbm-1: {address: 192.168.50.5}
+  ORG66010:
+    name: Grand Valley Hydro
+    role: ldc
+    run_by: other_party
+    certificate: {cert: ../certs/ORG66010.pem}
+    source_addresses: [10.20.0.11, 10.20.0.12]
+  ORG66020:
+    name: Lakeside Power
+    role: ldc
+    run_by: other_party
+    certificate: {cert: ../certs/ORG66020.pem}
+relationships:
+  - {ldc: ORG66010, agent: ORG6601B, role: billing_agent}
+  - {ldc: ORG66010, agent: ORG6601B, role: ami_operator}
+  - {ldc: ORG66020, agent: ORG6601B, role: billing_agent}
+environments:
+  sandbox:
+    endpoint: {url: "https://fts-sandbox.mdmr.example/as2", as2_id: MDMRSBX,
+               certificate: pending, tls_ca: ../certs/public-ca.pem}
+  enrolment:
+    endpoint: {url: "https://fts-qa.mdmr.example/as2", as2_id: pending,
+               certificate: pending, tls_ca: ../certs/public-ca.pem}
+  production:
+    endpoint: {url: "https://fts.mdmr.example/as2", as2_id: MDMRPRD,
+               certificate: pending, tls_ca: ../certs/public-ca.pem}
+  dr:
+    endpoint: {url: "https://fts-dr.mdmr.example/as2", tls_ca: ../certs/public-ca.pem}
+dns:
+  resolvers: [192.168.50.53]
+policy:
+  large_file_size: 5MB
+"""
+
+
+def agent_runs_itself(ldc_inventory: Path) -> Path:
+    """Make the LDC's inventory declare ORG6601B as run by another party, and write that
+    party's own inventory in ``<root>/agent/``; returns the agent's inventory path."""
+    text = ldc_inventory.read_text(encoding="utf-8")
+    start = text.index("  ORG6601B:\n")
+    end = text.index("relationships:\n")
+    ldc_inventory.write_text(text[:start] + AGENT_RUN_BY_OTHER + text[end:], encoding="utf-8")
+    agent = ldc_inventory.parent / "agent"
+    agent.mkdir()
+    path = agent / "inventory.yaml"
+    path.write_text(AGENT_INVENTORY, encoding="utf-8")
+    return path

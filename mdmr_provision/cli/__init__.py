@@ -42,6 +42,7 @@ COMMANDS: tuple[str, ...] = (
     "simulate",
     "status",
     "confirm",
+    "import_evidence",
     "receive",
     "report",
     "verify_report",

@@ -7,6 +7,7 @@ key or value.  Missing files below the simulator's work directory are *warnings*
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -208,6 +209,7 @@ def _check_organisations(c: Checker, orgs: dict[str, Any], envs: dict[str, Any])
         as2_ids.setdefault(as2, org_id)
         cert = org["certificate"]
         cpath = (*base, "certificate")
+        _check_run_by(c, base, org)
         for name, what in (
             ("cert", "certificate file"),
             ("key", "private key file"),
@@ -247,6 +249,32 @@ def _check_organisations(c: Checker, orgs: dict[str, Any], envs: dict[str, Any])
                 c.error(rpath, f"receiver for environment '{env}', which is not declared", key=True)
             scheme = _check_url(c, (*rpath, "url"), receiver["url"])
             _check_receiver_tls(c, rpath, receiver, scheme)
+
+
+def _check_run_by(c: Checker, base: PathT, org: dict[str, Any]) -> None:
+    """Another party's organisation declares public facts only: no key, servers, receivers."""
+    if org.get("run_by", "us") == "us":
+        if "source_addresses" in org:
+            c.error((*base, "source_addresses"), "source_addresses are for run_by: "
+                    "other_party; this team's servers give their own addresses", key=True)
+        return
+    why = "run_by: other_party declares public facts only"
+    for name, what in (("key", "its private key stays with that party"),
+                       ("passphrase_env", "its private key stays with that party"),
+                       ("passphrase_file", "its private key stays with that party")):
+        if name in org["certificate"]:
+            c.error((*base, "certificate", name), f"{why}: {what}", key=True)
+    if "servers" in org:
+        c.error((*base, "servers"), f"{why}: list the addresses its servers connect from "
+                "as source_addresses; that party proves its servers", key=True)
+    if "receivers" in org:
+        c.error((*base, "receivers"), f"{why}: its receivers are that party's to prove",
+                key=True)
+    for i, address in enumerate(org.get("source_addresses", [])):
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            c.error((*base, "source_addresses", i), f"'{address}' is not an IP address")
 
 
 def _check_receiver_tls(c: Checker, path: PathT, receiver: dict[str, Any],
@@ -357,13 +385,15 @@ def _check_provable(
                 and env in {canonical_environment(x) for x in r.get("environments",
                                                                      TRANSFER_ENVIRONMENTS)}
             ]
-            if not any(orgs.get(s, {}).get("servers") for s in senders):
+            if not any(orgs.get(s, {}).get("servers")
+                       or orgs.get(s, {}).get("run_by") == "other_party" for s in senders):
                 missing.append(env)
         if missing:
             c.warnings.append(c.problem(
                 ("organisations", org_id),
                 f"nothing can prove {org_id}'s outbound criteria in {', '.join(missing)}: "
-                "neither it nor an agent authorised for it declares a server",
+                "neither it nor an agent authorised for it declares a server or is run by "
+                "another party (whose evidence can be imported)",
                 key=True,
             ))
 

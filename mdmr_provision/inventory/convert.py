@@ -45,6 +45,7 @@ from mdmr_provision.inventory.model import (
     Relationship,
     Resolver,
     Role,
+    RunBy,
     SecretRef,
     Server,
     Simulator,
@@ -105,6 +106,8 @@ class Converter:
                 for k, v in raw.get("receivers", {}).items()
             ),
             location=Location(loc.file, loc.key_line, loc.key_column),
+            run_by=RunBy(raw.get("run_by", "us")),
+            source_addresses=tuple(raw.get("source_addresses", [])),
         )
 
     def certificate(self, path: PathT, raw: dict[str, Any]) -> CertificateSpec:

@@ -59,6 +59,13 @@ class ReceiverProduct(enum.StrEnum):
     EXTERNAL = "external"  # the LDC's own AS2 product: inbound proof is confirmed by a person
 
 
+class RunBy(enum.StrEnum):
+    """Who runs an organisation's AS2 systems, and so holds its keys and proves it."""
+
+    US = "us"  # this team: keys, servers and receivers are declared and proven here
+    OTHER_PARTY = "other_party"  # only public facts here; proofs come from its evidence
+
+
 class Direction(enum.StrEnum):
     EGRESS = "egress"
     INGRESS = "ingress"
@@ -231,6 +238,14 @@ class Organisation:
     servers: tuple[Server, ...] = ()
     receivers: tuple[Receiver, ...] = ()
     location: Location | None = field(default=None, compare=False)
+    run_by: RunBy = RunBy.US
+    #: Another party's organisation: the addresses its servers connect from (firewall, forms).
+    source_addresses: tuple[str, ...] = ()
+
+    @property
+    def ours(self) -> bool:
+        """Whether this team runs it (declares its key and servers and proves it here)."""
+        return self.run_by is RunBy.US
 
     @property
     def role(self) -> Role:

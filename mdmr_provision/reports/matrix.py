@@ -25,13 +25,15 @@ def _cell(criterion: Criterion | None, unicode: bool) -> str:
         return "-"
     marks = _MARKS[unicode]
     total = len(criterion.items)
+    # "*": another party proves it (its evidence was imported or confirmed here).
+    by = "*" if criterion.proven_by else ""
     if criterion.ok:
-        return f"{marks['proven']} {total}/{total}"
+        return f"{marks['proven']} {total}/{total}{by}"
     if criterion.ok_rehearsal:
         # Holds against the simulator only: never shown with the mark of real evidence.
-        return f"{marks['rehearsed']} {total}/{total}"
+        return f"{marks['rehearsed']} {total}/{total}{by}"
     done = sum(1 for i in criterion.items if i.rehearsed)
-    return f"{marks[worst(i.status for i in criterion.items)]} {done}/{total}"
+    return f"{marks[worst(i.status for i in criterion.items)]} {done}/{total}{by}"
 
 
 def render_status(status: Status, *, unicode: bool = True) -> str:
@@ -50,6 +52,10 @@ def render_status(status: Status, *, unicode: bool = True) -> str:
             label = f"{kind} {org}".ljust(24)
             lines.append("  " + label + "".join(
                 _cell(cells.get(e), unicode).ljust(width) for e in ENVIRONMENTS).rstrip())
+        lines.append("")
+    if any(c.proven_by for c in status.criteria):
+        lines.append("* proven by the party that runs that organisation: its signed evidence "
+                     "imported (import-evidence) or confirmed here")
         lines.append("")
     problems = [(c, i) for c in status.criteria for i in c.items if not i.real]
     if problems:

@@ -66,6 +66,9 @@ class Criterion:
     ldc: str
     org_id: str
     items: tuple[Item, ...]
+    #: The party that proves it when another party runs the organisation (its evidence
+    #: was imported or confirmed here); None when this team proves it.
+    proven_by: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -197,20 +200,28 @@ def build_status(inventory: Inventory, changes: Mapping[str, Change],
                 continue
             for org in inventory.senders_for(ldc.org_id, env):
                 prefix = f"proof.outbound.{env}.{ldc.org_id}.{org.org_id}."
+                by = None if org.ours else org.org_id
                 items = tuple(_item(a, changes.get(a), records.get(a), last.get(a))
-                              for a in sorted(changes) if a.startswith(prefix))
+                              for a in sorted(changes)
+                              if a.startswith(prefix) or a == prefix.rstrip("."))
                 items = items or _unprovable(prefix.rstrip("."), org.org_id)
                 criteria.append(Criterion(f"outbound.{env}.{ldc.org_id}.{org.org_id}",
-                                          "outbound", env, ldc.org_id, org.org_id, items))
-                if org.receiver(env) is not None:
-                    a = f"proof.inbound.{env}.{org.org_id}"
+                                          "outbound", env, ldc.org_id, org.org_id, items, by))
+                a = f"proof.inbound.{env}.{org.org_id}"
+                if org.receiver(env) is not None or a in changes:
                     criteria.append(Criterion(
                         f"inbound.{env}.{org.org_id}", "inbound", env, ldc.org_id, org.org_id,
-                        (_item(a, changes.get(a), records.get(a), last.get(a)),)))
+                        (_item(a, changes.get(a), records.get(a), last.get(a)),), by))
         if inventory.environment("dr") is None:
             criteria.extend(_undeclared(inventory, ldc.org_id, "dr"))
         else:
             for org in inventory.senders_for(ldc.org_id, "production"):
+                if not org.ours:
+                    a = f"proof.dr.{org.org_id}"
+                    criteria.append(Criterion(
+                        f"dr.{ldc.org_id}.{org.org_id}", "dr", "dr", ldc.org_id, org.org_id,
+                        (_item(a, changes.get(a), records.get(a), last.get(a)),), org.org_id))
+                    continue
                 items = tuple(_dr_item(f"reachability.dr.{s.name}",
                                        records.get(f"reachability.dr.{s.name}"), inventory, now,
                                        simulate)
@@ -305,6 +316,7 @@ def status_to_json(status: Status) -> dict[str, JsonValue]:
         "criteria": [
             {"id": c.id, "kind": c.kind, "environment": c.environment, "ldc": c.ldc,
              "org_id": c.org_id, "ok": c.ok, "ok_rehearsal": c.ok_rehearsal,
+             "proven_by": c.proven_by,
              "proofs": [{"address": i.address, "status": i.status, "proven_at": i.proven_at,
                          "evidence": i.evidence, "reason": i.reason} for i in c.items]}
             for c in status.criteria

@@ -348,7 +348,9 @@ def resources(inventory: Inventory) -> list[Resource]:
     out: list[Resource] = []
     for org in inventory.organisations:
         out.append(OrganisationCertificate(org, production=sends_to_production(inventory, org)))
-        out.append(DerCopy(org))
+        if org.ours:
+            # Another party converts and sends its own DER copy to the IESO.
+            out.append(DerCopy(org))
     for env in inventory.environments:
         if env.endpoint.certificate is not None:
             out.append(MdmrCertificate(env.name, env.endpoint.certificate))

@@ -138,6 +138,8 @@ class _Proof(Resource):
     inputs: tuple[str, ...] = ()
     what: str = ""
     rules: str = ""
+    #: Whether the proof cannot run while the IESO's material for its environment is pending.
+    waits_for_mdmr: bool = True
 
     def probes(self) -> Sequence[Probe]:
         # A proof gathers no facts of its own: its inputs are its dependencies' fingerprints.
@@ -167,7 +169,8 @@ class _Proof(Resource):
                     "proven_at": prior.attributes.get("proven_at")} if prior else {},
         )
         env = ctx.inventory.environment(self.environment or "")
-        waiting = env.endpoint.waiting_for() if env is not None else None
+        waiting = env.endpoint.waiting_for() if env is not None and self.waits_for_mdmr \
+            else None
         if waiting is not None:
             return replace(base, action=Action.MANUAL, severity=Severity.WARNING,
                            reason=f"{waiting}: this proof runs once the IESO sends it")
@@ -468,4 +471,8 @@ def resources(inventory: Inventory) -> list[Resource]:
         for org in inventory.organisations:
             if org.receiver(env.name) is not None:
                 out.append(InboundProof(env.name, org))
+    # Imported here: that module builds on this one's proofs.
+    from mdmr_provision.resources import imported
+
+    out.extend(imported.resources(inventory))
     return out

@@ -88,7 +88,7 @@ def test_an_ldc_nothing_can_prove_is_warned_about_and_shown(tmp_path: Path) -> N
     assert [str(w) for w in warnings] == [
         f"{tmp_path / 'inv.yaml'}:21:3: organisations.ORG66030: nothing can prove ORG66030's "
         "outbound criteria in sandbox: neither it nor an agent authorised for it declares "
-        "a server"
+        "a server or is run by another party (whose evidence can be imported)"
     ]
     changes: dict[str, Change] = {}
     records: dict[str, ResourceRecord] = {}
