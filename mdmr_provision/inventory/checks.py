@@ -247,8 +247,10 @@ def _check_organisations(c: Checker, orgs: dict[str, Any], envs: dict[str, Any])
                 c.error(rpath, "dr has no file transfer, so no receiver (R1)", key=True)
             elif canonical not in known_envs:
                 c.error(rpath, f"receiver for environment '{env}', which is not declared", key=True)
+            before = len(c.errors)
             scheme = _check_url(c, (*rpath, "url"), receiver["url"])
-            _check_receiver_tls(c, rpath, receiver, scheme)
+            if len(c.errors) == before:  # a URL already wrong says nothing about TLS yet
+                _check_receiver_tls(c, rpath, receiver, scheme)
 
 
 def _check_run_by(c: Checker, base: PathT, org: dict[str, Any]) -> None:
