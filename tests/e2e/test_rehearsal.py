@@ -13,12 +13,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from proofs_helpers import clean_env, cli
-from realistic_helpers import PASSPHRASE, PASSPHRASE_ENV, write_realistic
 
 from mdmr_provision.inventory import load_inventory
 from mdmr_provision.inventory.model import Direction
 from mdmr_provision.simulator.rehearsal import MAP_FILE, rehearse
+from tests.support.proofs import clean_env, cli
+from tests.support.realistic import PASSPHRASE, PASSPHRASE_ENV, write_realistic
 
 
 def _loopback(address: str) -> bool:
@@ -87,7 +87,6 @@ def _apply(inv: Path) -> subprocess.Popen[str]:
     )
 
 
-@pytest.mark.integration
 def test_the_real_inventory_rehearses_unedited(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -111,7 +110,6 @@ def test_the_real_inventory_rehearses_unedited(
     assert not (tmp_path / ".mdmr" / "as2").exists()
 
 
-@pytest.mark.integration
 def test_two_rehearsals_of_different_inventories_at_once(tmp_path: Path) -> None:
     invs = []
     for name in ("one", "two"):

@@ -10,14 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cert_helpers import CertFactory
-from proofs_helpers import clean_env, cli
-from realistic_helpers import PASSPHRASE, PASSPHRASE_ENV, agent_runs_itself, write_realistic
 
 from mdmr_provision.keys import load_certificate, load_private_key
 from mdmr_provision.verify import MANIFEST, SIGNATURE, sign_manifest
-
-pytestmark = pytest.mark.integration
+from tests.support.cert import CertFactory
+from tests.support.proofs import clean_env, cli
+from tests.support.realistic import PASSPHRASE, PASSPHRASE_ENV, agent_runs_itself, write_realistic
 
 OUTBOUND = "proof.outbound.sandbox.ORG66010.ORG6601B"
 

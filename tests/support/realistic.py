@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cert_helpers import CertFactory
+from tests.support.cert import CertFactory
 
 PASSPHRASE_ENV = "GVH_KEY_PASSPHRASE"
 PASSPHRASE = "correct horse battery staple"

@@ -9,14 +9,14 @@ import socket
 from pathlib import Path
 
 import pytest
-from cert_helpers import CertFactory
-from proofs_helpers import cli
 
 from mdmr_provision.errors import InventoryError, MdmrError
 from mdmr_provision.inventory import load_inventory
 from mdmr_provision.inventory.model import ReceiverTls, SecretRef
 from mdmr_provision.runtime.receivers import OurReceivers
 from mdmr_provision.runtime.tls import server_tls_context
+from tests.support.cert import CertFactory
+from tests.support.proofs import cli
 
 PASS = "s3cret passphrase"
 
