@@ -68,9 +68,11 @@ def test_a_valid_bundle_counts_as_proven_by_that_party(
     rows = {c["id"]: c for c in json.loads(after.out)["criteria"]}
     for cid in ("outbound.sandbox.ORG66010.ORG6601B", "outbound.production.ORG66020.ORG6601B",
                 "dr.ORG66010.ORG6601B", "dr.ORG66020.ORG6601B"):
-        assert rows[cid]["ok"] and rows[cid]["proven_by"] == "ORG6601B", cid
+        # The agent rehearsed: its evidence counts as a rehearsal, never as real.
+        assert rows[cid]["ok_rehearsal"] and not rows[cid]["ok"], cid
+        assert rows[cid]["proven_by"] == "ORG6601B", cid
     assert rows["outbound.sandbox.ORG66010.ORG66010"]["proven_by"] is None
-    assert "outbound ORG6601B       ✔ 1/1*" in text.out or "ok 1/1*" in text.out
+    assert "outbound ORG6601B       ≈ 1/1*" in text.out or "reh 1/1*" in text.out
     assert "* proven by the party that runs that organisation" in text.out
     kept = list((inv.parent / ".mdmr" / "evidence" / "imported" / "ORG6601B").glob(
         f"*/{SIGNATURE}"))
