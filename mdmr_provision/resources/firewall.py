@@ -43,7 +43,7 @@ from mdmr_provision.core.types import (
 from mdmr_provision.errors import StalePlanError
 from mdmr_provision.facts import text_probe
 from mdmr_provision.facts.dns import dns_probe
-from mdmr_provision.inventory.model import Direction, FirewallRule, Inventory
+from mdmr_provision.inventory.model import Direction, FirewallRule, Inventory, Organisation
 from mdmr_provision.resources.network import allowed_addresses, drift_words, sending_servers
 from mdmr_provision.templating import render
 
@@ -73,6 +73,8 @@ class Row:
     purpose: str
     #: Who the source is (a server name for egress), shown in the CSV reason.
     who: str = ""
+    #: The organisation whose network the rule concerns (its own change request).
+    org: str = ""
 
     @property
     def reason(self) -> str:
@@ -178,22 +180,45 @@ def egress_rows(inventory: Inventory, learned: Learned) -> list[Row]:
             for address, reason in targets:
                 if _same_family(server.address, address):
                     rows.append(Row(rule.name, "egress", rule.environment, server.address,
-                                    address, rule.port, rule.protocol, reason, who=server.name))
+                                    address, rule.port, rule.protocol, reason, who=server.name,
+                                    org=server.org_id))
+        if rule.servers:
+            continue  # a rule for named servers of ours only
+        for org in _other_parties(inventory, rule.environment):
+            for source in org.source_addresses:
+                for address, reason in targets:
+                    if _same_family(source, address):
+                        rows.append(Row(rule.name, "egress", rule.environment, source, address,
+                                        rule.port, rule.protocol, reason,
+                                        who=f"{org.org_id} (run by another party)",
+                                        org=org.org_id))
     return rows
 
 
-def _receiver_hosts(inventory: Inventory, rule: FirewallRule) -> list[tuple[str, str]]:
-    """(listen host, environments) of the receivers an ingress rule opens."""
+def _other_parties(inventory: Inventory, environment: str) -> list[Organisation]:
+    """Organisations another party runs that connect to ``environment`` (all for DR)."""
+    if environment == "dr":
+        return [o for o in inventory.organisations if not o.ours]
+    found: dict[str, Organisation] = {}
+    for ldc in inventory.ldcs:
+        for org in inventory.senders_for(ldc.org_id, environment):
+            if not org.ours:
+                found.setdefault(org.org_id, org)
+    return list(found.values())
+
+
+def _receiver_hosts(inventory: Inventory, rule: FirewallRule) -> list[tuple[str, str, str]]:
+    """(listen host, environments, organisation) of the receivers an ingress rule opens."""
     orgs = ([inventory.organisation(rule.org_id)] if rule.org_id
             else list(inventory.organisations))
-    hosts: dict[str, list[str]] = {}
+    hosts: dict[tuple[str, str], list[str]] = {}
     for org in orgs:
         for receiver in org.receivers:
             if rule.environment and receiver.environment != rule.environment:
                 continue
             host = receiver.listen_host or urlsplit(receiver.url).hostname or ""
-            hosts.setdefault(host, []).append(receiver.environment)
-    return [(h, " ".join(envs)) for h, envs in hosts.items() if h]
+            hosts.setdefault((host, org.org_id), []).append(receiver.environment)
+    return [(h, " ".join(envs), org) for (h, org), envs in hosts.items() if h]
 
 
 def ingress_rows(inventory: Inventory) -> list[Row]:
@@ -202,13 +227,13 @@ def ingress_rows(inventory: Inventory) -> list[Row]:
     for rule in inventory.firewall:
         if rule.direction is not Direction.INGRESS:
             continue
-        for host, envs in _receiver_hosts(inventory, rule):
+        for host, envs, org in _receiver_hosts(inventory, rule):
             for address in rule.addresses:
                 if _same_family(address, host):
                     rows.append(Row(rule.name, "ingress", rule.environment or "all", address,
                                     host, rule.port, rule.protocol,
                                     f"the MDM/R sends test files to our AS2 receiver "
-                                    f"({envs}) (R3, R10)"))
+                                    f"({envs}) (R3, R10)", org=org))
     return rows
 
 
@@ -241,9 +266,14 @@ def _listen_port(url: str, listen_port: int | None) -> int:
     return parts.port or (443 if parts.scheme == "https" else 80)
 
 
-def render_file(name: str, inventory: Inventory, learned: Learned) -> str:
-    """The text of ``firewall.<name>`` for these learned addresses."""
+def render_file(name: str, inventory: Inventory, learned: Learned,
+                org: str | None = None) -> str:
+    """The text of ``firewall.<name>`` for these learned addresses: every organisation's
+    rows, or (``org``) only those of that organisation's own network."""
     egress, ingress = egress_rows(inventory, learned), ingress_rows(inventory)
+    if org is not None:
+        egress = [r for r in egress if r.org == org]
+        ingress = [r for r in ingress if r.org == org]
     _file, template = FILES[name]
     if name == "csv":
         return render(template, header=_csv_line(CSV_HEADER), rows=[*egress, *ingress])
@@ -259,11 +289,15 @@ class FirewallFile(Resource):
 
     kind = "firewall"
 
-    def __init__(self, inventory: Inventory, name: str) -> None:
-        super().__init__(f"firewall.{name}")
+    def __init__(self, inventory: Inventory, name: str, org: str | None = None) -> None:
+        super().__init__(f"firewall.{name}" + (f".{org}" if org else ""))
         self.inventory = inventory
         self.name = name
-        self.path = firewall_dir(inventory) / FILES[name][0]
+        self.org = org
+        # One change request per organisation beside the combined one: each network team
+        # (or the other party) acts on its own rows only.
+        folder = firewall_dir(inventory) / org if org else firewall_dir(inventory)
+        self.path = folder / FILES[name][0]
         self._text = text_probe(self.path)
         # Environments whose endpoint addresses the firewall pins: DNS can drift for them.
         self.hosts: dict[str, str] = {}
@@ -311,7 +345,7 @@ class FirewallFile(Resource):
                            reason=str(text_fact.error))
         learned, drift = self.learned(facts, prior)
         drift += port_problems(self.inventory)
-        text = render_file(self.name, self.inventory, learned)
+        text = render_file(self.name, self.inventory, learned, self.org)
         digest = _sha256(text)
         after: dict[str, JsonValue] = {
             "path": str(self.path), "sha256": digest,
@@ -347,7 +381,7 @@ class FirewallFile(Resource):
         raw = change.after.get("learned")
         learned = ({env: tuple(str(a) for a in v) for env, v in raw.items()
                     if isinstance(v, list)} if isinstance(raw, dict) else {})
-        text = render_file(self.name, self.inventory, learned)
+        text = render_file(self.name, self.inventory, learned, self.org)
         if change.after.get("sha256") not in (None, _sha256(text)):
             raise StalePlanError(f"{self.address}: the rendered rules differ from the plan's;"
                                  " plan again")
@@ -358,7 +392,13 @@ class FirewallFile(Resource):
 
 
 def resources(inventory: Inventory) -> list[Resource]:
-    """``firewall.nftables`` and ``firewall.csv`` when the inventory declares any rule."""
+    """``firewall.nftables`` and ``firewall.csv`` (every organisation's rows) when the
+    inventory declares any rule, and ``firewall.<nftables|csv>.<ORG>`` per organisation
+    with rows of its own."""
     if not inventory.firewall:
         return []
-    return [FirewallFile(inventory, name) for name in FILES]
+    out: list[Resource] = [FirewallFile(inventory, name) for name in FILES]
+    rows = [*egress_rows(inventory, {}), *ingress_rows(inventory)]
+    orgs = [o.org_id for o in inventory.organisations if any(r.org == o.org_id for r in rows)]
+    out.extend(FirewallFile(inventory, name, org) for org in orgs for name in FILES)
+    return out

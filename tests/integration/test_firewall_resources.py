@@ -98,7 +98,10 @@ def test_agent_servers_without_a_relationship_are_not_opened(tmp_path: Path) -> 
 
 
 def test_resources_are_registered_names(inventory: Inventory) -> None:
-    assert [r.address for r in resources(inventory)] == ["firewall.nftables", "firewall.csv"]
+    # The combined files, then one pair per organisation with rows of its own (issue 15).
+    assert [r.address for r in resources(inventory)] == [
+        "firewall.nftables", "firewall.csv", "firewall.nftables.ORG10000",
+        "firewall.csv.ORG10000"]
     empty = replace(inventory, firewall=())
     assert resources(empty) == []
 
