@@ -255,6 +255,11 @@ def _check_organisations(c: Checker, orgs: dict[str, Any], envs: dict[str, Any])
 
 def _check_run_by(c: Checker, base: PathT, org: dict[str, Any]) -> None:
     """Another party's organisation declares public facts only: no key, servers, receivers."""
+    if "async_mdn_url" in org:
+        _check_url(c, (*base, "async_mdn_url"), org["async_mdn_url"])
+    for name, server in org.get("servers", {}).items():
+        if "async_mdn_url" in server:
+            _check_url(c, (*base, "servers", name, "async_mdn_url"), server["async_mdn_url"])
     if org.get("run_by", "us") == "us":
         if "source_addresses" in org:
             c.error((*base, "source_addresses"), "source_addresses are for run_by: "
@@ -271,6 +276,9 @@ def _check_run_by(c: Checker, base: PathT, org: dict[str, Any]) -> None:
                 "as source_addresses; that party proves its servers", key=True)
     if "receivers" in org:
         c.error((*base, "receivers"), f"{why}: its receivers are that party's to prove",
+                key=True)
+    if "async_mdn_url" in org:
+        c.error((*base, "async_mdn_url"), f"{why}: where its MDNs go is that party's setting",
                 key=True)
     for i, address in enumerate(org.get("source_addresses", [])):
         try:
@@ -433,8 +441,9 @@ def _check_environments(c: Checker, envs: dict[str, Any]) -> None:
                         f"{canonical} transfers files, so the endpoint needs '{field}' ({what})",
                         key=True,
                     )
-        if ep.get("mdn") == "async" and "async_mdn_url" not in ep:
-            c.error((*epath, "mdn"), "async MDN needs 'async_mdn_url'")
+        if ep.get("mdn") == "async" and "async_mdn_url" not in ep and not _own_mdn_urls(c):
+            c.error((*epath, "mdn"), "async MDN needs 'async_mdn_url' (here, or on every "
+                    "organisation or server that sends)")
         if "async_mdn_url" in ep:
             _check_url(c, (*epath, "async_mdn_url"), ep["async_mdn_url"])
         if "reachability" in env and canonical != "dr":
@@ -449,6 +458,14 @@ def _check_environments(c: Checker, envs: dict[str, Any]) -> None:
         for field, what in (("certificate", "MDM/R certificate file"), ("tls_ca", "CA bundle")):
             if field in ep and ep[field] != PENDING:
                 c.file_exists((*epath, field), what)
+
+
+def _own_mdn_urls(c: Checker) -> bool:
+    """Whether every server this team runs says where its asynchronous MDNs go."""
+    orgs: dict[str, Any] = c.doc.data.get("organisations", {})
+    servers = [(org, s) for org in orgs.values() for s in org.get("servers", {}).values()]
+    return bool(servers) and all("async_mdn_url" in org or "async_mdn_url" in s
+                                 for org, s in servers)
 
 
 def _check_url(c: Checker, path: PathT, url: str) -> str:

@@ -108,6 +108,7 @@ class Converter:
             location=Location(loc.file, loc.key_line, loc.key_column),
             run_by=RunBy(raw.get("run_by", "us")),
             source_addresses=tuple(raw.get("source_addresses", [])),
+            async_mdn_url=raw.get("async_mdn_url"),
         )
 
     def certificate(self, path: PathT, raw: dict[str, Any]) -> CertificateSpec:
@@ -136,6 +137,7 @@ class Converter:
             org_id=org_id,
             address=raw["address"],
             connection=raw.get("connection", "local"),
+            async_mdn_url=raw.get("async_mdn_url"),
             ssh=None
             if ssh is None
             else SshSpec(

@@ -197,6 +197,9 @@ class Server:
     ssh: SshSpec | None = None
     #: The AS2 product that sends for this server; None: the built-in agent.
     product: As2Product | None = None
+    #: Where this server asks for asynchronous MDNs (over the organisation's and the
+    #: environment's ``async_mdn_url``).
+    async_mdn_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -241,6 +244,8 @@ class Organisation:
     run_by: RunBy = RunBy.US
     #: Another party's organisation: the addresses its servers connect from (firewall, forms).
     source_addresses: tuple[str, ...] = ()
+    #: Where its servers ask for asynchronous MDNs (over the environment's default).
+    async_mdn_url: str | None = None
 
     @property
     def ours(self) -> bool:
@@ -438,3 +443,12 @@ class Inventory:
     @property
     def servers(self) -> tuple[Server, ...]:
         return tuple(s for o in self.organisations for s in o.servers)
+
+    def async_mdn_url(self, environment: str, server: Server) -> str | None:
+        """Where ``server`` asks the MDM/R of ``environment`` to send asynchronous MDNs: its
+        own URL, else its organisation's, else the environment's; None for sync MDNs."""
+        env = self.environment(environment)
+        if env is None or env.endpoint.mdn is not MdnMode.ASYNC:
+            return None
+        org = self.organisation(server.org_id)
+        return server.async_mdn_url or org.async_mdn_url or env.endpoint.async_mdn_url

@@ -33,7 +33,13 @@ from mdmr_provision.core.types import (
     Severity,
 )
 from mdmr_provision.facts import text_probe
-from mdmr_provision.inventory.model import Environment, Inventory, Organisation, Server
+from mdmr_provision.inventory.model import (
+    Environment,
+    Inventory,
+    MdnMode,
+    Organisation,
+    Server,
+)
 from mdmr_provision.jsonvalue import digest
 from mdmr_provision.templating import render
 
@@ -96,6 +102,8 @@ def render_profile(
     """
     endpoint = environment.endpoint
     receiver = sender.receiver(environment.name)
+    async_mdn_url = (server.async_mdn_url or sender.async_mdn_url or endpoint.async_mdn_url
+                     if endpoint.mdn is MdnMode.ASYNC else endpoint.async_mdn_url)
     ref = sender.certificate.passphrase
     context: dict[str, object] = {
         "paths": {
@@ -117,6 +125,8 @@ def render_profile(
             else None
         ),
         "receiver_url": receiver.url if receiver else None,
+        # Per sending organisation/server: an agent's MDNs go to its own receiver.
+        "async_mdn_url": async_mdn_url,
     }
     return {name: render(template, **context) for name, template in TEMPLATES.items()}
 

@@ -201,8 +201,13 @@ class OurReceivers:
         for env in self.inventory.environments:
             if wanted is not None and env.name not in wanted:
                 continue
-            if env.endpoint.async_mdn_url:
-                host, port, path = _host_port(env.endpoint.async_mdn_url)
+            # The environment's URL and each of our servers' own (per organisation/server).
+            urls = dict.fromkeys(u for u in (
+                env.endpoint.async_mdn_url,
+                *(self.inventory.async_mdn_url(env.name, s) for s in self.inventory.servers
+                  if self.inventory.organisation(s.org_id).ours)) if u)
+            for url in urls:
+                host, port, path = _host_port(url)
                 # The asynchronous MDN comes to the public URL; listen where that
                 # receiver binds, not on a name that may not resolve on this host.
                 host, port = binds.get((host, port), (host, port))

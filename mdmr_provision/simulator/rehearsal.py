@@ -231,9 +231,11 @@ class _Mapper:
         for org in inv.organisations:
             for rec in org.receivers:
                 self._receiver_pick(receivers, rec.url, rec.listen_host, rec.listen_port)
-        for env in inv.environments:
-            if env.endpoint.async_mdn_url:
-                self._receiver_pick(receivers, env.endpoint.async_mdn_url, None, None)
+        own = [u for o in inv.organisations
+               for u in (o.async_mdn_url, *(s.async_mdn_url for s in o.servers)) if u]
+        for url in [*(e.endpoint.async_mdn_url for e in inv.environments), *own]:
+            if url:
+                self._receiver_pick(receivers, url, None, None)
         dns_address, dns_port = self._pick("dns", _DNS_HOST, udp=True)
         envs = tuple(self._environment(e, endpoints[e.name], receivers)
                      for e in inv.environments)
@@ -307,7 +309,9 @@ class _Mapper:
             self.moved.append(Moved(f"server {server.name} source address",
                                     server.address, address))
             # A rehearsal runs every server's connections from this machine.
-            servers.append(replace(server, address=address, connection="local", ssh=None))
+            servers.append(replace(server, address=address, connection="local", ssh=None,
+                                   async_mdn_url=self._moved_url(server.async_mdn_url,
+                                                                 receivers)))
         recs: list[Receiver] = []
         for rec in org.receivers:
             address, port = receivers[(rec.listen_host or _url_key(rec.url)[0],
@@ -315,7 +319,13 @@ class _Mapper:
             url = _with_netloc(rec.url, address, port)
             self.moved.append(Moved(f"{org.org_id} receiver ({rec.environment})", rec.url, url))
             recs.append(replace(rec, url=url, listen_host=None, listen_port=None))
-        return replace(org, servers=tuple(servers), receivers=tuple(recs))
+        return replace(org, servers=tuple(servers), receivers=tuple(recs),
+                       async_mdn_url=self._moved_url(org.async_mdn_url, receivers))
+
+    @staticmethod
+    def _moved_url(url: str | None,
+                   receivers: dict[tuple[str, int], tuple[str, int]]) -> str | None:
+        return _with_netloc(url, *receivers[_url_key(url)]) if url else None
 
     def _rule(self, rule: FirewallRule, endpoints: dict[str, tuple[str, int]],
               receivers: dict[tuple[str, int], tuple[str, int]]) -> FirewallRule:

@@ -66,6 +66,24 @@ def test_picks_are_kept_and_reused_while_free(tmp_path: Path) -> None:
     assert first.dns == second.dns
 
 
+def test_async_mdn_urls_are_per_sending_organisation(tmp_path: Path) -> None:
+    from mdmr_provision.resources.as2_profiles import render_profile
+
+    inventory = load_inventory(write_realistic(tmp_path))
+    env = inventory.environment("enrolment")
+    assert env is not None
+    for server, url in (("sbm-1", "http://mdn.sbm.example:8080/as2/mdn"),
+                        ("gvh-as2-a", "https://as2.grvh.lab:15444/as2/mdn")):
+        spec = next(s for s in inventory.servers if s.name == server)
+        org = inventory.organisation(spec.org_id)
+        assert inventory.async_mdn_url("enrolment", spec) == url
+        profile = json.loads(render_profile(env, spec, org, ["ORG66010"],
+                                            inventory.root)["agent.json"])
+        assert profile["mdn"]["async_url"] == url
+    sandbox = next(s for s in inventory.servers if s.name == "sbm-1")
+    assert inventory.async_mdn_url("sandbox", sandbox) is None  # sync there
+
+
 def test_pinned_serves_the_declared_addresses(tmp_path: Path) -> None:
     path = write_realistic(tmp_path)
     path.write_text(path.read_text() + "simulator:\n  addresses: pinned\n")
@@ -106,6 +124,13 @@ def test_the_real_inventory_rehearses_unedited(
         again = cli(capsys, "plan", "-i", str(path), "--simulate", "--detailed-exitcode")
     assert again.code == 0, again.out + again.err
     assert path.read_bytes() == before
+    # Each sender asks for asynchronous MDNs at its own URL (moved to loopback).
+    agent = json.loads((tmp_path / ".demo" / "rehearsal" / "as2" / "enrolment" / "sbm-1" /
+                        "agent.json").read_text())
+    gvh = json.loads((tmp_path / ".demo" / "rehearsal" / "as2" / "enrolment" / "gvh-as2-a" /
+                      "agent.json").read_text())
+    assert agent["mdn"]["async_url"].endswith("/as2/mdn")
+    assert agent["mdn"]["async_url"].split("/")[2] != gvh["mdn"]["async_url"].split("/")[2]
     # What the rehearsal generated names loopback addresses: kept apart from the real ones.
     assert (tmp_path / ".demo" / "rehearsal" / "firewall").is_dir()
     assert not (tmp_path / ".mdmr" / "firewall").exists()

@@ -52,6 +52,8 @@ organisations:
     name: Shared Billing and Metering
     roles: [billing_agent, ami_operator]
     certificate: {cert: certs/ORG6601B.pem, key: certs/ORG6601B.key}
+    # Its asynchronous MDNs come to its own network, not to the LDC's receiver.
+    async_mdn_url: http://mdn.sbm.example:8080/as2/mdn
     servers:
       sbm-1: {address: 192.168.50.5}
 relationships:
