@@ -1,15 +1,18 @@
 """What ``mdmr-provision cert`` does, apart from argument parsing and printing.
 
 * :func:`convert_to_der` writes the DER copy of a certificate's leaf for the MDM/R (R6).
-* :func:`make_request` makes a new RSA private key (PKCS#8, mode 0600, optionally
-  passphrase-encrypted) and a CSR whose subject CN is the ORG ID, ready for a CA.
+* :func:`make_request` makes a new RSA private key (PKCS#8, mode 0600, passphrase-encrypted
+  unless asked not to) and a CSR whose subject CN is the ORG ID (with the organisation,
+  unit, locality, province and country a CA asks for), ready for a CA.
 
 Key generation and CSR building go through ``cryptography`` here and nowhere else.
 """
 
 from __future__ import annotations
 
+import getpass
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,29 +57,59 @@ def passphrase_from(env: str | None, file: Path | None) -> bytes | None:
 
 
 @dataclass(frozen=True)
+class Subject:
+    """The subject fields of a CSR besides the CN (which is always the ORG ID)."""
+
+    organization: str | None = None  # O
+    unit: str | None = None  # OU
+    locality: str | None = None  # L
+    province: str | None = None  # ST
+    country: str | None = None  # C: two letters, e.g. CA
+
+    def attributes(self, org_id: str) -> list[x509.NameAttribute[str]]:
+        """The X.509 name, most general first (C, ST, L, O, OU, CN), as CAs expect."""
+        if self.country is not None and not re.fullmatch(r"[A-Z]{2}", self.country):
+            raise MdmrError(f"--country {self.country!r}: two capital letters (ISO 3166), "
+                            "e.g. CA")
+        pairs = [(NameOID.COUNTRY_NAME, "C", self.country),
+                 (NameOID.STATE_OR_PROVINCE_NAME, "ST", self.province),
+                 (NameOID.LOCALITY_NAME, "L", self.locality),
+                 (NameOID.ORGANIZATION_NAME, "O", self.organization),
+                 (NameOID.ORGANIZATIONAL_UNIT_NAME, "OU", self.unit)]
+        out = []
+        for oid, label, value in pairs:
+            if value is None:
+                continue
+            if not value.strip() or len(value) > 64:  # X.509's upper bound for these names
+                raise MdmrError(f"subject {label}: 1-64 characters, got {value!r}")
+            out.append(x509.NameAttribute(oid, value))
+        return [*out, x509.NameAttribute(NameOID.COMMON_NAME, org_id)]
+
+
+@dataclass(frozen=True)
 class Request:
     """The files :func:`make_request` wrote."""
 
     key: Path
     csr: Path
     encrypted: bool
+    #: The CSR's subject as RFC 4514 text (``CN=ORG10000,O=...``).
+    subject: str = ""
 
 
 def make_request(
     org_id: str, out_dir: Path, *, key_size: int = 2048, passphrase: bytes | None = None,
-    force: bool = False,
+    force: bool = False, subject: Subject | None = None,
 ) -> Request:
     """A new private key ``<ORG_ID>.key`` and CSR ``<ORG_ID>.csr`` in ``out_dir``.
 
     Refuses to overwrite an existing key unless ``force``: a lost key means a new
     certificate and another round of connectivity tests (R7).
     """
-    if not ORG_ID.fullmatch(org_id):
-        raise MdmrError(
-            f"--org {org_id!r}: an MDM/R ORG ID is 8 characters, 'ORG' then letters or digits"
-        )
+    check_org_id(org_id)
     if key_size not in KEY_SIZES:
         raise MdmrError(f"--key-size {key_size}: choose one of {', '.join(map(str, KEY_SIZES))}")
+    name = x509.Name((subject or Subject()).attributes(org_id))
     key_path, csr_path = out_dir / f"{org_id}.key", out_dir / f"{org_id}.csr"
     for path in (key_path, csr_path):
         if path.exists() and not force:
@@ -92,7 +125,7 @@ def make_request(
     )
     csr = (
         x509.CertificateSigningRequestBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, org_id)]))
+        .subject_name(name)
         .add_extension(
             # Signing (AS2 signatures, MDNs) and key encipherment (receiving encrypted files).
             x509.KeyUsage(
@@ -108,4 +141,26 @@ def make_request(
     # fchmod before the first byte, not subject to umask: never readable by others.
     atomic_write(key_path, key_pem, mode=0o600)
     atomic_write(csr_path, csr.public_bytes(serialization.Encoding.PEM), mode=0o644)
-    return Request(key=key_path, csr=csr_path, encrypted=passphrase is not None)
+    return Request(key=key_path, csr=csr_path, encrypted=passphrase is not None,
+                   subject=name.rfc4514_string())
+
+
+def check_org_id(org_id: str) -> None:
+    """MdmrError unless ``org_id`` is an MDM/R ORG ID (checked before asking for anything)."""
+    if not ORG_ID.fullmatch(org_id):
+        raise MdmrError(
+            f"--org {org_id!r}: an MDM/R ORG ID is 8 characters, 'ORG' then letters or digits"
+        )
+
+
+def ask_new_passphrase() -> bytes:
+    """A new key's passphrase typed twice on the terminal; MdmrError when there is none."""
+    if not sys.stdin.isatty():
+        raise MdmrError("the new key is encrypted by default: give --passphrase-env VAR or "
+                        "--passphrase-file FILE (or --no-encrypt to write it unencrypted)")
+    first = getpass.getpass("Passphrase for the new key: ")
+    if len(first) < 8:
+        raise MdmrError("the passphrase must be at least 8 characters")
+    if getpass.getpass("Again: ") != first:
+        raise MdmrError("the two passphrases differ; nothing was written")
+    return first.encode("utf-8")

@@ -15,7 +15,15 @@ import argparse
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mdmr_provision.certs_cli import KEY_SIZES, convert_to_der, make_request, passphrase_from
+from mdmr_provision.certs_cli import (
+    KEY_SIZES,
+    Subject,
+    ask_new_passphrase,
+    check_org_id,
+    convert_to_der,
+    make_request,
+    passphrase_from,
+)
 from mdmr_provision.cli.parser import add_passphrase_options
 from mdmr_provision.errors import EXIT_OK, EXIT_USER_ERROR
 from mdmr_provision.facts.certificates import CertificateFacts, inspect_certificate, key_fingerprint
@@ -65,7 +73,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     request.add_argument("--key-size", type=int, default=2048, choices=KEY_SIZES, metavar="N",
                          help=f"RSA key size: {', '.join(map(str, KEY_SIZES))} (default 2048)")
     request.add_argument("--force", action="store_true", help="overwrite existing files")
-    add_passphrase_options(request, "that encrypts the new key")
+    for option, field, what in (("--organization", "O", "legal name, e.g. 'Example Hydro Inc.'"),
+                                ("--unit", "OU", "e.g. 'Metering Services'"),
+                                ("--locality", "L", "city"),
+                                ("--province", "ST", "e.g. Ontario"),
+                                ("--country", "C", "two letters, e.g. CA")):
+        request.add_argument(option, metavar=field, help=f"subject {field}: {what}")
+    group = request.add_mutually_exclusive_group()
+    group.add_argument("--passphrase-env", metavar="VAR",
+                       help="environment variable holding the passphrase that encrypts the key")
+    group.add_argument("--passphrase-file", type=Path, metavar="FILE",
+                       help="file whose first line is the passphrase that encrypts the key")
+    group.add_argument("--no-encrypt", action="store_true",
+                       help="write the key unencrypted (it is encrypted by default; without a "
+                       "passphrase option one is asked for on a terminal)")
     request.set_defaults(func=run_request)
 
     keystore = sub.add_parser(
@@ -144,12 +165,17 @@ def run_convert(args: argparse.Namespace) -> int:
 
 def run_request(args: argparse.Namespace) -> int:
     """Make the key and the CSR; print where they are (never the key)."""
+    check_org_id(args.org)
     secret = passphrase_from(args.passphrase_env, args.passphrase_file)
+    if secret is None and not args.no_encrypt:
+        secret = ask_new_passphrase()
+    subject = Subject(organization=args.organization, unit=args.unit, locality=args.locality,
+                      province=args.province, country=args.country)
     made = make_request(args.org, args.out, key_size=args.key_size, passphrase=secret,
-                        force=args.force)
+                        force=args.force, subject=subject)
     state = "encrypted" if made.encrypted else "NOT encrypted: keep it safe"
     print(f"wrote {made.key} (private key, mode 0600, {state})")
-    print(f"wrote {made.csr} (certificate signing request, CN={args.org})")
+    print(f"wrote {made.csr} (certificate signing request, {made.subject})")
     print("next: send the CSR to your certificate authority; convert the certificate it "
           "returns with `mdmr-provision cert convert` for the MDM/R")
     return EXIT_OK

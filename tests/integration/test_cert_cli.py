@@ -108,7 +108,8 @@ def _csr_subject_and_verify(csr: Path) -> str:
 
 
 def test_request_unencrypted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["cert", "request", "--org", "ORG10000", "--out", str(tmp_path)]) == 0
+    assert main(["cert", "request", "--org", "ORG10000", "--out", str(tmp_path),
+                 "--no-encrypt"]) == 0
     out = capsys.readouterr().out
     key, csr = tmp_path / "ORG10000.key", tmp_path / "ORG10000.csr"
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
@@ -177,9 +178,39 @@ def test_request_refuses_to_overwrite_a_key(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (tmp_path / "ORG10000.key").write_text("precious")
-    assert main(["cert", "request", "--org", "ORG10000", "--out", str(tmp_path)]) == 1
+    assert main(["cert", "request", "--org", "ORG10000", "--out", str(tmp_path),
+                 "--no-encrypt"]) == 1
     assert "already exists; move it away or use --force" in capsys.readouterr().err
     assert (tmp_path / "ORG10000.key").read_text() == "precious"
+
+
+def test_request_encrypts_by_default_and_takes_subject_fields(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # No passphrase option and no terminal: refused, nothing written.
+    assert main(["cert", "request", "--org", "ORG10000", "--out", str(tmp_path)]) == 1
+    assert capsys.readouterr().err == (
+        "mdmr-provision: error: the new key is encrypted by default: give --passphrase-env "
+        "VAR or --passphrase-file FILE (or --no-encrypt to write it unencrypted)\n")
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.setenv("NEW_KEY_PASS", "a long passphrase")
+    assert main(["cert", "request", "--org", "ORG10000", "--out", str(tmp_path),
+                 "--passphrase-env", "NEW_KEY_PASS", "--organization", "Grand Valley Hydro Inc.",
+                 "--unit", "Metering", "--locality", "Guelph", "--province", "Ontario",
+                 "--country", "CA"]) == 0
+    out = capsys.readouterr().out
+    assert "encrypted)" in out and "NOT encrypted" not in out
+    assert ("CN=ORG10000,OU=Metering,O=Grand Valley Hydro Inc.,L=Guelph,ST=Ontario,C=CA"
+            in out)
+    subject = _csr_subject_and_verify(tmp_path / "ORG10000.csr")
+    assert subject.strip() == ("subject=C = CA, ST = Ontario, L = Guelph, "
+                               "O = Grand Valley Hydro Inc., OU = Metering, CN = ORG10000")
+    assert (tmp_path / "ORG10000.key").read_text().startswith(
+        "-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    assert main(["cert", "request", "--org", "ORG20000", "--out", str(tmp_path),
+                 "--no-encrypt", "--country", "Canada"]) == 1
+    assert "--country 'Canada': two capital letters (ISO 3166), e.g. CA" in \
+        capsys.readouterr().err
 
 
 def test_bad_key_size_is_usage_error(tmp_path: Path) -> None:

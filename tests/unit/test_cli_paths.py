@@ -44,7 +44,7 @@ def test_inventory_path_the_os_refuses(
     [
         ["validate", "-i", "{long}"],
         ["testfile", "--for", "ORG10000", "--sender", "ORG10000", "--out", "{long}"],
-        ["cert", "request", "--org", "ORG99999", "--out", "{long}"],
+        ["cert", "request", "--org", "ORG99999", "--out", "{long}", "--no-encrypt"],
     ],
 )
 def test_command_line_path_too_long(
