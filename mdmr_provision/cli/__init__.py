@@ -30,6 +30,7 @@ from mdmr_provision.outstream import tolerant_stdout
 
 #: Sub-command modules, in the order ``--help`` lists them.
 COMMANDS: tuple[str, ...] = (
+    "init",
     "validate",
     "testfile",
     "plan",
@@ -45,6 +46,7 @@ COMMANDS: tuple[str, ...] = (
     "import_evidence",
     "receive",
     "report",
+    "export",
     "verify_report",
     "schema",
 )

@@ -88,6 +88,7 @@ class Converter:
             root=self.root,
             simulator=simulator,
             fingerprint=digest(data),
+            outputs_dir=self.opt_path(("outputs", "dir")),
         )
 
     def organisation(self, org_id: str, raw: dict[str, Any]) -> Organisation:

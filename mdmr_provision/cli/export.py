@@ -1,0 +1,33 @@
+"""``mdmr-provision export -i INV DIR``: the artefacts a reviewer or the IESO needs, in DIR."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from mdmr_provision.errors import EXIT_OK
+from mdmr_provision.planner.session import add_inventory_options, open_session
+from mdmr_provision.scaffold import export
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "export",
+        help="write firewall change requests, AS2 settings and DER certificates to a folder",
+        description="Render the inventory's review artefacts into DIR: the firewall change "
+        "requests (combined and one per organisation), the AS2 client settings per "
+        "environment and server, and the DER copies of this team's certificates. Reads "
+        "the state only for addresses DNS taught the last apply; probes nothing.",
+    )
+    add_inventory_options(parser)
+    parser.add_argument("out", type=Path, metavar="DIR")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    session = open_session(args)
+    written = export(session.inventory, session.store.load(), args.out)
+    for path in written:
+        print(f"wrote {path}")
+    print(f"export: {len(written)} files in {args.out}")
+    return EXIT_OK
