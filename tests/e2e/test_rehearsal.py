@@ -18,7 +18,12 @@ from mdmr_provision.inventory import load_inventory
 from mdmr_provision.inventory.model import Direction
 from mdmr_provision.simulator.rehearsal import MAP_FILE, rehearse
 from tests.support.proofs import clean_env, cli
-from tests.support.realistic import PASSPHRASE, PASSPHRASE_ENV, write_realistic
+from tests.support.realistic import (
+    PASSPHRASE,
+    PASSPHRASE_ENV,
+    agent_runs_itself,
+    write_realistic,
+)
 
 
 def _loopback(address: str) -> bool:
@@ -138,18 +143,21 @@ def test_the_real_inventory_rehearses_unedited(
 
 
 def test_two_rehearsals_of_different_inventories_at_once(tmp_path: Path) -> None:
-    invs = []
-    for name in ("one", "two"):
-        (tmp_path / name).mkdir()
-        invs.append(write_realistic(tmp_path / name))
-    # The second inventory is another LDC's: same shape, other names.
-    invs[1].write_text(invs[1].read_text().replace("fts-sandbox.mdmr.example",
-                                                   "sandbox.fts.mdmr.example"))
-    runs = [_apply(inv) for inv in invs]
+    # The LDC's inventory (its billing agent run by another company) and that company's
+    # own inventory: both teams rehearse on one machine at the same moment.
+    ldc = write_realistic(tmp_path)
+    agent = agent_runs_itself(ldc)
+    runs = [_apply(inv) for inv in (ldc, agent)]
     outs = [r.communicate(timeout=600) for r in runs]
     for run, (out, err) in zip(runs, outs, strict=True):
         assert run.returncode == 0, out + err
-        assert "Connectivity testing: COMPLETE" in out
+    # Steps are logged on stderr when not on a terminal; the matrix is on stdout.
+    ldc_out, agent_out = outs[0][0] + outs[0][1], outs[1][0] + outs[1][1]
+    assert "succeeded proof.outbound.sandbox.ORG66010.ORG66010.gvh-as2-a" in ldc_out
+    assert "succeeded proof.inbound.production.ORG66010" in ldc_out
+    assert "ORG6601B is run by another party: import the signed evidence" in ldc_out
+    assert "succeeded proof.outbound.enrolment.ORG66020.ORG6601B.sbm-1" in agent_out
+    assert "succeeded proof.outbound.sandbox.ORG66010.ORG6601B.sbm-1" in agent_out
     blocks = {json.loads((inv.parent / ".demo" / MAP_FILE).read_text())["picks"]["dns"][0]
-              for inv in invs}
+              for inv in (ldc, agent)}
     assert len(blocks) == 2
