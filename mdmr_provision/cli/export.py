@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from mdmr_provision.cli.session import add_inventory_options, open_session
 from mdmr_provision.errors import EXIT_OK
-from mdmr_provision.planner.session import add_inventory_options, open_session
 from mdmr_provision.scaffold import export
 
 

@@ -16,6 +16,7 @@ import asyncio
 import shutil
 from pathlib import Path
 
+from mdmr_provision.cli.session import add_inventory_options, now, open_session
 from mdmr_provision.core.types import (
     Action,
     Evidence,
@@ -25,7 +26,6 @@ from mdmr_provision.core.types import (
 )
 from mdmr_provision.errors import EXIT_OK, MdmrError
 from mdmr_provision.planner.plan import build_plan
-from mdmr_provision.planner.session import add_inventory_options, now, open_session
 from mdmr_provision.reports.imports import BundleImport, examine_bundle
 from mdmr_provision.resources.imported import KIND
 from mdmr_provision.state import state_lock

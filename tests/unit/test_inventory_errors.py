@@ -114,7 +114,7 @@ BAD_INVENTORIES = [
     ),
     pytest.param(
         {34: "      mdn: async"},
-        ["inv.yaml:34:12: environments.sandbox.endpoint.mdn: async MDN needs 'async_mdn_url'"],
+        ["inv.yaml:34:12: environments.sandbox.endpoint.mdn: async MDN needs 'async_mdn_url' (here, or on every organisation or server that sends)"],
         id="async-mdn-without-url",
     ),
     pytest.param(
