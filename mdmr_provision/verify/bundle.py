@@ -187,6 +187,8 @@ def _check_proof(bundle: _Bundle, proof: Mapping[str, Any]) -> ProofCheck:
                 if f not in files]
     problems += [bundle.broken[f] for f in files if f in bundle.broken]
     directory = _attempt_dir(bundle.root, files)
+    if isinstance(details.get("imported"), dict) or details.get("proven_by"):
+        return _imported(bundle, address, kind, env, rehearsal, details, files, problems)
     if kind == "dr" or address.startswith("reachability."):
         return _connection(address, kind, env, rehearsal, attempt, problems)
     if directory is None:
@@ -215,6 +217,33 @@ def _check_proof(bundle: _Bundle, proof: Mapping[str, Any]) -> ProofCheck:
                           tuple(problems))
     note = " (rehearsal: the built-in simulator, not the MDM/R)" if rehearsal else ""
     return ProofCheck(address, kind, env, "verified", rehearsal, f"{what}{note}")
+
+
+def _imported(bundle: _Bundle, address: str, kind: str, env: str | None, rehearsal: bool,
+              details: Mapping[str, Any], files: Sequence[str],
+              problems: list[str]) -> ProofCheck:
+    """A proof another party made: its own signed bundle, kept inside this one, is checked
+    the same way (its signature, its files, the proofs this one counted from it)."""
+    nested = next((bundle.root / f[: -len(SIGNATURE)] for f in files
+                   if f.endswith("/" + SIGNATURE)), None)
+    by = str(details.get("proven_by") or "another party")
+    if nested is None:
+        why = f"proven by {by}, but its signed bundle is not in this report"
+        return ProofCheck(address, kind, env, "failed", rehearsal, why, (why, *problems))
+    inner = verify_bundle(nested, mdmr_certs=bundle.mdmr_certs)
+    checks = {p.address: p for p in inner.proofs}
+    wanted = [str(a) for a in details.get("proofs") or []]
+    if not inner.signature.ok:
+        problems.append(f"{by}'s bundle: {inner.signature.problem or 'not signed'}")
+    problems += [f"{by}'s bundle: {p}" for p in inner.problems]
+    problems += [f"{by}'s bundle: {a}: {checks[a].summary if a in checks else 'missing'}"
+                 for a in wanted if a not in checks or not checks[a].ok]
+    if problems:
+        return ProofCheck(address, kind, env, "failed", rehearsal, problems[0], tuple(problems))
+    note = " (rehearsal: the built-in simulator, not the MDM/R)" if rehearsal else ""
+    return ProofCheck(address, kind, env, "verified", rehearsal,
+                      f"proven by {by}: its bundle signed by {inner.signature.signer}, "
+                      f"{len(wanted)} of its proofs verified{note}")
 
 
 def _connection(address: str, kind: str, env: str | None, rehearsal: bool,

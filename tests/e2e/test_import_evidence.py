@@ -77,6 +77,18 @@ def test_a_valid_bundle_counts_as_proven_by_that_party(
     kept = list((inv.parent / ".mdmr" / "evidence" / "imported" / "ORG6601B").glob(
         f"*/{SIGNATURE}"))
     assert len(kept) == 1
+    # The LDC's own signed report carries the agent's bundle, and verify-report re-checks it.
+    with clean_env(), pytest.MonkeyPatch.context() as mp:
+        mp.setenv(PASSPHRASE_ENV, PASSPHRASE)
+        out = tmp_path / "ldc-report"
+        assert cli(capsys, "report", "-i", str(inv), "--out", str(out), "--sign",
+                   "ORG66010").code == 0
+        check = cli(capsys, "verify-report", str(out))
+    # (The LDC's own proofs were not made here, so the report as a whole does not verify.)
+    assert (f"verified  {OUTBOUND}: proven by ORG6601B: its bundle signed by CN=ORG6601B "
+            "(SHA-256 ") in check.out
+    assert "1 of its proofs verified (rehearsal: the built-in simulator" in check.out
+    assert "verified  proof.dr.ORG6601B: proven by ORG6601B" in check.out
 
 
 def test_a_tampered_bundle_is_refused(parties: tuple[Path, Path], tmp_path: Path,
