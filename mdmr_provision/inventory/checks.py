@@ -423,7 +423,13 @@ def _check_environments(c: Checker, envs: dict[str, Any]) -> None:
         seen[canonical] = name
         ep = env["endpoint"]
         epath = (*path, "endpoint")
-        scheme = _check_url(c, (*epath, "url"), ep["url"])
+        if ep["url"] == PENDING:
+            c.warnings.append(c.problem(
+                (*epath, "url"), f"the MDM/R endpoint is pending: {canonical}'s DNS, "
+                "reachability, AS2 profiles and proofs wait until the IESO sends it"))
+            scheme = "https"
+        else:
+            scheme = _check_url(c, (*epath, "url"), ep["url"])
         if canonical in TRANSFER_ENVIRONMENTS:
             for field, what in (
                 ("as2_id", "the MDM/R AS2 ID"),

@@ -204,7 +204,8 @@ class Converter:
     def environment(self, name: str, raw: dict[str, Any]) -> Environment:
         path: PathT = ("environments", name, "endpoint")
         ep = raw["endpoint"]
-        scheme, host, port = url_port(ep["url"])
+        # A URL the IESO has not sent yet: no host to resolve or reach until it comes.
+        scheme, host, port = ("https", "", 0) if ep["url"] == PENDING else url_port(ep["url"])
         canonical = canonical_environment(name)
         default_checks = ("dns", "tcp", "tls") if canonical == "dr" else ()
         return Environment(
@@ -224,7 +225,8 @@ class Converter:
                 compression=ep.get("compression", False),
                 tls_ca=self.opt_path((*path, "tls_ca")),
                 timeout_seconds=float(ep.get("timeout_seconds", 30.0)),
-                pending=tuple(f for f in ("as2_id", "certificate") if ep.get(f) == PENDING),
+                pending=tuple(f for f in ("url", "as2_id", "certificate")
+                              if ep.get(f) == PENDING),
             ),
             dr_checks=tuple(DrCheck(x) for x in raw.get("reachability", default_checks)),
         )

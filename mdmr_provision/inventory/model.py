@@ -294,12 +294,15 @@ class Endpoint:
     #: CA bundle that signs the endpoint's TLS certificate (https only).
     tls_ca: Path | None = None
     timeout_seconds: float = 30.0
-    #: What the IESO has not sent yet (``as2_id``, ``certificate`` declared ``pending``):
+    #: What the IESO has not sent yet (``url``, ``as2_id``, ``certificate`` declared
+    #: ``pending``; a pending URL leaves ``host`` empty and ``port`` 0):
     #: forms and our own certificates proceed, proofs wait for it.
     pending: tuple[str, ...] = ()
 
     def waiting_for(self) -> str | None:
         """What proofs in this environment wait for, in words, or None."""
+        if "url" in self.pending:
+            return "waiting for the MDM/R endpoint"
         if "certificate" in self.pending:
             return "waiting for the MDM/R certificate"
         if "as2_id" in self.pending:

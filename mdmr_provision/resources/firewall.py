@@ -168,7 +168,7 @@ def egress_rows(inventory: Inventory, learned: Learned) -> list[Row]:
         if rule.direction is not Direction.EGRESS or rule.environment is None:
             continue
         env = inventory.environment(rule.environment)
-        host = env.endpoint.host if env else rule.environment
+        host = (env.endpoint.host or "(endpoint pending)") if env else rule.environment
         servers = [s for s in sending_servers(inventory, rule.environment)
                    if not rule.servers or s.name in rule.servers]
         targets = [(a, f"to the MDM/R {rule.environment} FTS {host} (R10)")
@@ -243,7 +243,7 @@ def port_problems(inventory: Inventory) -> list[str]:
     for rule in inventory.firewall:
         if rule.direction is Direction.EGRESS and rule.environment:
             env = inventory.environment(rule.environment)
-            if env is not None and env.endpoint.port != rule.port:
+            if env is not None and env.endpoint.port and env.endpoint.port != rule.port:
                 out.append(f"{rule.name} opens port {rule.port}, but the {env.name} endpoint "
                            f"{env.endpoint.host} listens on {env.endpoint.port} (R10)")
         elif rule.direction is Direction.INGRESS:
@@ -303,7 +303,7 @@ class FirewallFile(Resource):
         self.hosts: dict[str, str] = {}
         for rule in inventory.firewall:
             env = inventory.environment(rule.environment) if rule.environment else None
-            if rule.direction is Direction.EGRESS and env is not None:
+            if rule.direction is Direction.EGRESS and env is not None and env.endpoint.host:
                 self.hosts[env.name] = env.endpoint.host
         self._dns = {env: dns_probe(host, inventory.dns) for env, host in self.hosts.items()}
 

@@ -39,7 +39,7 @@ from mdmr_provision.core.types import (
     ResourceRecord,
     Severity,
 )
-from mdmr_provision.errors import TransportError
+from mdmr_provision.errors import MdmrError, TransportError
 from mdmr_provision.facts.dns import dns_probe, resolve
 from mdmr_provision.facts.net import Connector, LocalConnector, Target
 from mdmr_provision.inventory.model import (
@@ -339,7 +339,32 @@ def resources(inventory: Inventory) -> list[Resource]:
     """``dns.<ENV>`` for each environment and ``reachability.<ENV>.<SERVER>`` per sender."""
     out: list[Resource] = []
     for environment in inventory.environments:
+        if "url" in environment.endpoint.pending:
+            # Nothing to resolve or reach yet; DR and the proofs wait with it.
+            out.append(PendingEndpoint(environment.name))
+            continue
         out.append(DnsCheck(inventory, environment))
         for server in sending_servers(inventory, environment.name):
             out.append(Reachability(inventory, environment, server))
     return out
+
+
+class PendingEndpoint(Resource):
+    """``dns.<ENV>`` while the IESO has not sent the endpoint's URL (declared ``pending``)."""
+
+    kind = "dns"
+
+    def __init__(self, environment: str) -> None:
+        super().__init__(f"dns.{environment}", environment=environment)
+
+    def probes(self) -> Sequence[Probe]:
+        return []
+
+    def diff(self, facts: Facts, prior: ResourceRecord | None, ctx: PlanContext) -> Change:
+        return Change(address=self.address, kind=self.kind, action=Action.MANUAL, rule="R10",
+                      environment=self.environment, severity=Severity.WARNING,
+                      reason="waiting for the MDM/R endpoint: when the IESO sends it, set "
+                      f"environments.{self.environment}.endpoint.url")
+
+    async def apply(self, change: Change, ctx: ApplyContext) -> Outcome:
+        raise MdmrError(f"{self.address}: {change.reason}")

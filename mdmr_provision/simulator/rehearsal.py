@@ -123,6 +123,12 @@ def _demo_material(inventory: Inventory, workdir: Path) -> Inventory:
         if ep.scheme == "https" and (tls_ca is None or not under(tls_ca, workdir)):
             tls_ca = ca
         as2_id = ep.as2_id or (simulated_as2_id(env.name) if env.transfers_files else None)
+        if "url" in ep.pending:
+            # A stand-in the simulator's DNS answers; the real one comes from the IESO.
+            host = f"fts-{env.name}.mdmr.rehearsal.invalid"
+            ep = replace(ep, url=f"https://{host}:443/as2", host=host, port=443,
+                         scheme="https", tls_ca=tls_ca or ca)
+            tls_ca = ep.tls_ca
         envs.append(replace(env, endpoint=replace(
             ep, certificate=cert if env.transfers_files else ep.certificate, tls_ca=tls_ca,
             as2_id=as2_id, pending=())))

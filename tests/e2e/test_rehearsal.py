@@ -161,3 +161,30 @@ def test_two_rehearsals_of_different_inventories_at_once(tmp_path: Path) -> None
     blocks = {json.loads((inv.parent / ".demo" / MAP_FILE).read_text())["picks"]["dns"][0]
               for inv in (ldc, agent)}
     assert len(blocks) == 2
+
+
+def test_a_pending_endpoint_waits_for_real_and_is_rehearsed_with_a_stand_in(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_realistic(tmp_path)
+    path.write_text(path.read_text().replace("url: https://fts-qa.mdmr.example/as2",
+                                             "url: pending"))
+    monkeypatch.setenv(PASSPHRASE_ENV, PASSPHRASE)
+    check = cli(capsys, "validate", "-i", str(path))
+    assert check.code == 0, check.err
+    assert ("environments.enrolment.endpoint.url: the MDM/R endpoint is pending: enrolment's "
+            "DNS, reachability, AS2 profiles and proofs wait until the IESO sends it") in check.err
+    real = cli(capsys, "plan", "-i", str(path), "--json", "--show-unchanged")
+    changes = {c["address"]: c for c in json.loads(real.out)["changes"]}
+    assert changes["dns.enrolment"]["action"] == "manual"
+    assert changes["dns.enrolment"]["reason"].startswith("waiting for the MDM/R endpoint")
+    proof = changes["proof.outbound.enrolment.ORG66010.ORG66010.gvh-as2-a"]
+    assert (proof["action"], proof["reason"]) == (
+        "manual", "waiting for the MDM/R endpoint: this proof runs once the IESO sends it")
+    assert not any(a.startswith("reachability.enrolment.") for a in changes)
+    rehearsal = cli(capsys, "plan", "-i", str(path), "--simulate", "--json", "--show-unchanged")
+    assert rehearsal.code in (0, 2), rehearsal.err
+    changes = {c["address"]: c for c in json.loads(rehearsal.out)["changes"]}
+    assert changes["dns.enrolment"]["action"] != "manual"
+    assert changes["proof.outbound.enrolment.ORG66010.ORG66010.gvh-as2-a"]["action"] == "create"
+    assert "fts-enrolment.mdmr.rehearsal.invalid" in rehearsal.err

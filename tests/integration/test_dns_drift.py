@@ -86,7 +86,9 @@ async def test_drift_shows_as_a_firewall_update_and_settles(
         for r in inv.firewall))
     third = await build_plan(fixed, _resources(fixed), state, now=NOW)
     pending = {c.address: c for c in third.pending}
-    assert set(pending) == {"firewall.nftables", "firewall.csv"}
+    # The combined files and the organisation's own (issue 15) all change.
+    assert set(pending) == {"firewall.nftables", "firewall.csv", "firewall.nftables.ORG10000",
+                            "firewall.csv.ORG10000"}
     assert pending["firewall.nftables"].reason == "the inventory's firewall rules changed (R10)"
     state = await _apply(fixed, third, state, tmp_path)
     fourth = await build_plan(fixed, _resources(fixed), state, now=NOW)

@@ -67,7 +67,7 @@ def test_export_writes_the_review_artefacts(
     assert "firewall/change-request.csv" in files and "firewall/mdmr.nft" in files
     assert "firewall/ORG30000/change-request.csv" in files
     assert "as2/enrolment/bill-1/agent.json" in files
-    assert "as2/sandbox/as2-a/partnerships.xml" in files
+    assert "as2/sandbox/as2-a/export.json" in files
     assert "certificates/ORG10000.der" in files
     assert run.out.endswith(f"export: {len(files)} files in {out}\n")
     assert not any(p.endswith(".key") for p in files)
