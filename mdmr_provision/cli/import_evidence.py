@@ -28,7 +28,6 @@ from mdmr_provision.errors import EXIT_OK, MdmrError
 from mdmr_provision.planner.plan import build_plan
 from mdmr_provision.reports.imports import BundleImport, examine_bundle
 from mdmr_provision.resources.imported import KIND
-from mdmr_provision.state import state_lock
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -58,15 +57,15 @@ def run(args: argparse.Namespace) -> int:
     if not result.imported:
         raise MdmrError(f"{args.bundle}: verified, but it proves no criterion of this "
                         f"inventory for {result.org.org_id}")
-    with state_lock(session.store.path, f"import-evidence {result.org.org_id}",
-                    timeout=args.lock_timeout):
+    with session.store.lock(f"import-evidence {result.org.org_id}",
+                            timeout=args.lock_timeout):
         state = session.store.load()
         moment = now()
         targets = [c.address for c in result.imported]
         plan = asyncio.run(build_plan(session.inventory, session.resources, state, now=moment,
                                       targets=targets))
         changes = {c.address: c for c in plan.changes}
-        evidence_dir = session.store.path.parent / "evidence"
+        evidence_dir = session.store.evidence_dir
         kept = _keep(result, evidence_dir)
         new = state
         for item in result.imported:
