@@ -20,7 +20,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "the state only for addresses DNS taught the last apply; probes nothing.",
     )
     add_inventory_options(parser)
-    parser.add_argument("out", type=Path, metavar="DIR")
+    parser.add_argument("out", type=Path, metavar="DIR",
+                        help="where to write the artefacts (made when missing)")
     parser.set_defaults(func=run)
 
 

@@ -17,7 +17,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "keeps private keys, passphrase files, the state (.mdmr/) and the simulator's work "
         "folder (.demo/) out of git; generated artefacts for review go to DIR/generated/.",
     )
-    parser.add_argument("directory", type=Path, metavar="DIR")
+    parser.add_argument("directory", type=Path, metavar="DIR",
+                        help="the folder to start the inventory in (made when missing)")
     parser.add_argument("--org", required=True, metavar="ORG_ID",
                         help="the LDC's MDM/R ORG ID (8 characters, 'ORG' first)")
     parser.add_argument("--name", default="Example Hydro Inc.", metavar="NAME",
