@@ -22,6 +22,7 @@ FORMAT_VERSIONS: dict[str, int] = {
     "apply-event": 1,
     "status": 1,
     "report": 1,
+    "verify-report": 1,
     "cert-inspect": 1,
     "state-list": 1,
     "state-history": 1,

@@ -1,4 +1,4 @@
-"""``mdmr-provision schema [inventory|plan|report|state]``: print a JSON Schema.
+"""``mdmr-provision schema [inventory|plan|report|state|verify-report]``: print a JSON Schema.
 
 The schemas ship inside the package, so another repository (a CI job, an editor setup, a
 tool that reads our plans or reports) can take the exact version its installed tool
@@ -16,7 +16,7 @@ from importlib import resources
 from mdmr_provision.errors import EXIT_OK
 
 #: Schema names, as ``schemas/<name>.schema.json``.
-SCHEMAS = ("inventory", "plan", "report", "state")
+SCHEMAS = ("inventory", "plan", "report", "state", "verify-report")
 
 
 def load_schema(name: str) -> dict[str, object]:
@@ -30,7 +30,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     """Add the ``schema`` sub-command."""
     parser = subparsers.add_parser(
         "schema",
-        help="print the JSON Schema of the inventory, a plan, a report or the state",
+        help="print the JSON Schema of the inventory, a plan, a report, the state or a "
+        "verify-report verdict",
         description="Print a JSON Schema shipped with this version (stable $id "
         "urn:mdmr-provision:schema:NAME:VERSION). Without NAME, list them.",
     )

@@ -11,14 +11,13 @@ every proof verifies.
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 
 from cryptography import x509
 
 from mdmr_provision.errors import EXIT_OK, EXIT_USAGE, EXIT_USER_ERROR, MdmrError
 from mdmr_provision.inventory.model import ENVIRONMENTS, canonical_environment
+from mdmr_provision.jsonout import print_json
 from mdmr_provision.keys import load_certificate
 from mdmr_provision.verify import BundleCheck, ProofCheck, verify_bundle
 
@@ -87,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         doc = result.to_json()
         doc["ok"] = ok
         doc["require_real"] = bool(args.require_real)
-        sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        print_json("verify-report", doc)
         return EXIT_OK if ok else EXIT_USER_ERROR
     for check in result.proofs:
         print(_line(check, args.require_real))

@@ -316,6 +316,48 @@ def _proof_rows(report: Mapping[str, Any]) -> str:
             "</tr>" + "".join(rows) + "</table>")
 
 
+def _verification(report: Mapping[str, Any]) -> str:
+    """How a reviewer checks the report offline, and which certificates to expect."""
+    v = report.get("verification")
+    if not isinstance(v, Mapping):
+        return ""
+    manifest = _e(v.get("manifest"))
+    parts = [
+        "<h2 id='check'>How to check this report</h2>",
+        "<p>Trust nothing here but signatures. Every proof keeps the MDM/R's signed receipt (MDN) "
+        "exactly as received, what the MIC covers, and the test files: re-check all of it "
+        "offline, with no inventory and no state, with the MDM/R certificates you obtained from "
+        "the IESO:</p>",
+        f"<pre><code>{_e(v.get('command'))}</code></pre>",
+        "<p>It prints one line per proof (verified, or failed and why) and exits 0 only when every "
+        f"proof verifies; <code>sha256sum -c {manifest}</code> shows the files are as written.</p>",
+    ]
+    signer = v.get("signer")
+    if isinstance(signer, Mapping):
+        parts.append(
+            f"<p>Expect the report to be signed by <strong>{_e(signer.get('subject'))}</strong>, "
+            f"certificate SHA-256 <code>{_e(signer.get('sha256'))}</code> (expires "
+            f"{local_time(signer.get('expires'), with_time=False)}): "
+            f"<code>{_e(v.get('signature'))}</code> is its signature over <code>{manifest}</code>. "
+            f"<code>verify-report --signer-cert {_e(signer.get('org_id'))}.pem</code> insists on "
+            f"that certificate, as does <code>{_e(v.get('openssl'))}</code>.</p>")
+    else:
+        parts.append("<p>This report is not signed (<code>mdmr-provision report --sign</code> "
+                     "signs it with the LDC's certificate).</p>")
+    certs = [c for c in v.get("mdmr_certificates") or [] if isinstance(c, Mapping)]
+    if certs:
+        rows = "".join(
+            f"<tr><td>{_e(c.get('environment'))}</td><td>{_e(c.get('subject'))}</td>"
+            f"<td><code>{_e(c.get('sha256'))}</code></td>"
+            f"<td>{local_time(c.get('expires'), with_time=False)}</td></tr>" for c in certs)
+        parts.append(
+            "<p>The receipts must verify against these MDM/R certificates (compare the SHA-256 "
+            "with the certificate the IESO gave you; <code>--mdmr-cert ENV=FILE</code> checks "
+            "against your copy):</p><table id='mdmr-certificates'><tr><th>environment</th>"
+            f"<th>certificate subject</th><th>SHA-256</th><th>expires</th></tr>{rows}</table>")
+    return "".join(parts)
+
+
 def render_html(report: Mapping[str, Any], *, now: datetime | None = None) -> str:
     """The whole page: verdict, matrix, timeline, certificate chart, proofs, embedded JSON."""
     moment = now or _parse(report.get("generated_at")) or datetime.now(UTC)
@@ -348,6 +390,7 @@ def render_html(report: Mapping[str, Any], *, now: datetime | None = None) -> st
         f"<div id='verdict' class='banner {banner}'>{verdict}</div>",
         f"<div id='rehearsal' class='banner note'>{_e(note)}</div>" if note else "",
         f"<p>Exit criteria (guide §2): {_e(report.get('exit_criteria'))}.</p>",
+        _verification(report),
         f"<h2>Exit-criteria matrix</h2><p class='legend'>{legend}</p>", _matrix(report, envs),
         "<h2>Proofs over time</h2><p>Latest successful proof (green: real, blue: rehearsal) and "
         "failed attempts (red)"

@@ -51,7 +51,8 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reports]:
         mp.setenv(PASS_ENV, PASSPHRASE)  # the demo PKI then encrypts ORG10000's key
         assert main(["apply", "-i", str(inv), "--simulate", "--auto-approve"]) == 0
         assert main(["report", "-i", str(inv), "--out", str(base / "plain")]) == 0
-        assert main(["report", "-i", str(inv), "--out", str(base / "signed"), "--sign"]) == 0
+        assert main(["report", "-i", str(inv), "--out", str(base / "signed"), "--sign",
+                     "--html"]) == 0
         yield Reports(inv, base / "plain", base / "signed")
 
 
@@ -107,6 +108,7 @@ def test_the_main_jobs_report_verifies_offline_as_rehearsal(
     result = json.loads(out)
     schema = json.loads((SCHEMAS / "verify-report.schema.json").read_text())
     jsonschema.validate(result, schema)
+    assert result["format"] == "mdmr-provision-verify-report"
     assert code == 0 and result["ok"] and result["rehearsal"]
     assert all(p["ok"] for p in result["proofs"])
     code, out = verify(capsys, str(moved), "--require-real")
@@ -228,6 +230,10 @@ def test_a_signed_report_verifies_and_names_its_signer(
     sha = x509.load_pem_x509_certificate(org_cert.read_bytes()).fingerprint(
         hashes.SHA256()).hex()
     assert "mdmr-provision verify-report ." in front and sha in front
+    page = (reports.signed / "connectivity-report.html").read_text()
+    assert "<h2 id='check'>How to check this report</h2>" in page
+    assert "mdmr-provision verify-report ." in page and sha in page
+    assert "id='mdmr-certificates'" in page and "CN=MDMRSANDBOX" in page
     # Independently: openssl checks the same signature over the same bytes.
     check = _openssl_verify(reports.signed, org_cert)
     assert check.returncode == 0, check.stderr

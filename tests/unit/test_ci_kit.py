@@ -104,7 +104,7 @@ def test_plan_annotations() -> None:
     assert "certificate.O" not in "\n".join(lines)
 
 
-@pytest.mark.parametrize("name", ["inventory", "plan", "report", "state"])
+@pytest.mark.parametrize("name", ["inventory", "plan", "report", "state", "verify-report"])
 def test_schema_command(name: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["schema", name]) == 0
     doc = json.loads(capsys.readouterr().out)
