@@ -24,7 +24,7 @@ Transport
     :class:`AS2TransportError`) and :class:`AS2Receiver` (an aiohttp server with
     :class:`Endpoint`, :class:`LocalIdentity`, :class:`Partner`, ``partner_lookup``,
     ``on_message``, ``mdn_policy`` (:class:`MdnDirective`) and ``on_replied`` hooks, and
-    ``wait_for_mdn`` for asynchronous receipts).
+    ``wait_for_mdn`` for asynchronous receipts), bounded by :class:`Limits`.
 Wire format
     :func:`read_wire` / :func:`write_wire`: headers, a blank line, the body.
 """
@@ -52,8 +52,10 @@ if TYPE_CHECKING:
         IntegrityCheckFailed,
         MdnError,
         UnexpectedProcessingError,
+        UnknownPartner,
     )
     from mdmr_provision.as2.inbound import InboundMessage, ReceivePolicy, parse_message
+    from mdmr_provision.as2.limits import Limits
     from mdmr_provision.as2.mdn import Mdn, MdnReply, build_mdn, check_mdn, mdn_for, parse_mdn
     from mdmr_provision.as2.message import (
         MdnRequest,
@@ -99,6 +101,7 @@ __all__ = [
     "InboundMessage",
     "InsufficientSecurity",
     "IntegrityCheckFailed",
+    "Limits",
     "LocalIdentity",
     "Mdn",
     "MdnDirective",
@@ -114,6 +117,7 @@ __all__ = [
     "ReceivePolicy",
     "SendResult",
     "UnexpectedProcessingError",
+    "UnknownPartner",
     "build_mdn",
     "build_message",
     "check_mdn",
@@ -149,6 +153,7 @@ _HOMES: dict[str, str] = {
     "InboundMessage": "mdmr_provision.as2.inbound",
     "InsufficientSecurity": "mdmr_provision.as2.errors",
     "IntegrityCheckFailed": "mdmr_provision.as2.errors",
+    "Limits": "mdmr_provision.as2.limits",
     "LocalIdentity": "mdmr_provision.as2.receiver",
     "Mdn": "mdmr_provision.as2.mdn",
     "MdnDirective": "mdmr_provision.as2.receiver",
@@ -164,6 +169,7 @@ _HOMES: dict[str, str] = {
     "ReceivePolicy": "mdmr_provision.as2.inbound",
     "SendResult": "mdmr_provision.as2.sender",
     "UnexpectedProcessingError": "mdmr_provision.as2.errors",
+    "UnknownPartner": "mdmr_provision.as2.errors",
     "build_mdn": "mdmr_provision.as2.mdn",
     "build_message": "mdmr_provision.as2.message",
     "check_mdn": "mdmr_provision.as2.mdn",

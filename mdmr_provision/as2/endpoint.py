@@ -26,11 +26,17 @@ class LocalIdentity:
 
 @dataclass(frozen=True)
 class Partner:
-    """A trading partner: its AS2 id, certificates (current and rollover) and policy."""
+    """A trading partner: its AS2 id, certificates (current and rollover) and policy.
+
+    ``mdn_urls``: the partner's configured URLs (its AS2 URL, its asynchronous MDN URL); an
+    asynchronous MDN is posted only to a host (scheme, host, port) among them, otherwise it
+    is answered on the same connection.
+    """
 
     as2_id: str
     certs: tuple[x509.Certificate, ...]
     policy: ReceivePolicy = field(default_factory=ReceivePolicy)
+    mdn_urls: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -320,8 +320,48 @@ def compress_packed(compressed: bytes) -> bytes:
     return bytes(cms.ContentInfo({"content_type": "compressed_data", "content": value}).dump())
 
 
-def decompress(data: Buffer) -> bytes:
-    """The content of a CompressedData ContentInfo."""
+#: Inflated size refused by default (the receiver passes its configured message size).
+MAX_INFLATED = 64 * 1024 * 1024
+_INFLATE_STEP = 1 << 20
+_FEED_STEP = 1 << 16
+
+
+def _inflate(packed: bytes, into: memoryview | None, max_size: int) -> int:
+    """Stream ``packed`` through zlib, a slice of input and at most one step of output at a
+    time; return the inflated size (writing it to ``into`` when given), refusing beyond
+    ``max_size``."""
+    z = zlib.decompressobj()
+    size = 0
+    view = memoryview(packed)
+    for start in range(0, len(view), _FEED_STEP):
+        data: bytes | memoryview = view[start : start + _FEED_STEP]
+        while True:
+            chunk = z.decompress(data, _INFLATE_STEP)
+            if size + len(chunk) > max_size:
+                raise UnexpectedProcessingError(
+                    f"compressed content inflates beyond the {max_size}-byte limit"
+                )
+            if into is not None:
+                into[size : size + len(chunk)] = chunk
+            size += len(chunk)
+            data = z.unconsumed_tail
+            # A full step may leave output pending inside zlib even with no input left.
+            if not data and len(chunk) < _INFLATE_STEP:
+                break
+    if not z.eof:
+        raise UnexpectedProcessingError("cannot decompress: the zlib stream is truncated")
+    return size
+
+
+def decompress(data: Buffer, *, max_size: int = MAX_INFLATED) -> bytearray:
+    """The content of a CompressedData ContentInfo, refused when it inflates beyond
+    ``max_size`` bytes.
+
+    A few kilobytes can inflate to gigabytes, and this runs before any signature or partner
+    check, so the stream is first inflated without keeping the output (memory stays at one
+    step) to learn its size; only content within the limit is inflated again into one buffer
+    of exactly that size.
+    """
     try:
         info = cms.ContentInfo.load(bytes(data))
         if info["content_type"].native != "compressed_data":
@@ -332,8 +372,12 @@ def decompress(data: Buffer) -> bytes:
         if inner["compression_algorithm"]["algorithm"].native != "zlib":
             raise UnexpectedProcessingError("unsupported compression algorithm (only zlib)")
         packed = inner["encap_content_info"]["content"].native
-        return zlib.decompress(packed)
+        if not isinstance(packed, bytes):
+            raise UnexpectedProcessingError("compressed-data carries no content")
+        out = bytearray(_inflate(packed, None, max_size))
+        _inflate(packed, memoryview(out), max_size)
+        return out
     except AS2Error:
         raise
-    except (ValueError, TypeError, KeyError, zlib.error) as exc:
+    except (ValueError, TypeError, KeyError, zlib.error, RecursionError) as exc:
         raise UnexpectedProcessingError(f"cannot decompress: {exc}") from None

@@ -27,6 +27,10 @@ class AuthenticationFailed(DispositionError):
     modifier = "authentication-failed"
 
 
+class UnknownPartner(AuthenticationFailed):
+    """AS2-From names no partner: a receiver answers HTTP 403 and signs or sends nothing."""
+
+
 class IntegrityCheckFailed(DispositionError):
     """The signature does not verify: the content was altered or the signature is broken."""
 

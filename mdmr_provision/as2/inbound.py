@@ -132,8 +132,10 @@ def parse_message(
     decrypt_key: PrivateKey | None = None,
     verify_certs: Sequence[x509.Certificate] = (),
     policy: ReceivePolicy = ReceivePolicy(),
+    max_size: int = envelope.MAX_INFLATED,
 ) -> InboundMessage:
-    """Decode an AS2 message received with ``headers`` and ``body``.
+    """Decode an AS2 message received with ``headers`` and ``body``; compressed content
+    that would inflate beyond ``max_size`` bytes is refused before it is expanded.
 
     Raises a :class:`~mdmr_provision.as2.errors.DispositionError` whose ``modifier`` is the
     MDN error to send back.
@@ -158,7 +160,11 @@ def parse_message(
             smime = p.get("smime-type", "").lower()
             data = _content_bytes(part)
             if smime == "compressed-data" or (not smime and _looks_compressed(data)):
-                plain: Buffer = envelope.decompress(data)
+                if compressed:
+                    # AS2 compresses once (before or after signing); a second layer only
+                    # multiplies what a small message can expand to.
+                    raise UnexpectedProcessingError("compressed content is compressed again")
+                plain: Buffer = envelope.decompress(data, max_size=max_size)
                 compressed = True
             elif smime in ("enveloped-data", "authenveloped-data", ""):
                 if decrypt_cert is None or decrypt_key is None:

@@ -26,6 +26,7 @@ from mdmr_provision.as2.mime import (
     Headers,
     Part,
     header_block,
+    logical_lines,
     params,
     quote_as2_name,
     split_multipart,
@@ -202,17 +203,10 @@ def mdn_for(
 def _fields(data: bytes) -> dict[str, str]:
     text = data.decode("utf-8", "replace").replace("\r\n", "\n")
     out: dict[str, str] = {}
-    last = None
-    for line in text.split("\n"):
-        if not line.strip():
-            continue
-        if line[0] in " \t" and last:
-            out[last] += " " + line.strip()
-            continue
+    for _, line in logical_lines(text.split("\n")):
         name, sep, value = line.partition(":")
         if sep:
-            last = name.strip().lower()
-            out.setdefault(last, value.strip())
+            out.setdefault(name.strip().lower(), value.strip())
     return out
 
 

@@ -23,6 +23,10 @@ CRLF = b"\r\n"
 _BLANK_LINE = re.compile(rb"\r?\n\r?\n")
 _SPECIALS = re.compile(r'[\s()<>@,;:\\"/\[\]?=]')
 _TOKEN_SPECIALS = re.compile(r'[\s()<>@,;:\\"/\[\]?=\x00-\x1f\x7f]')
+#: Bounds on one MIME entity's header block: an AS2 part has a handful of short headers, and
+#: whatever comes before a signature is checked is read by anyone who can reach the receiver.
+MAX_HEADER_BYTES = 64 * 1024
+MAX_HEADER_LINES = 200
 
 
 class Headers:
@@ -78,20 +82,40 @@ class Part:
         return bytes(data)
 
 
+def logical_lines(lines: Iterable[str]) -> list[tuple[int, str]]:
+    """Header lines with their continuations (lines starting with a space or tab) joined by
+    one space, each with the number of the physical line it starts on.
+
+    Linear in the input: the pieces of a folded line are joined once at the end (appending
+    to a growing string per continuation line made a long folded header quadratic).
+    """
+    out: list[tuple[int, str]] = []
+    folds: dict[int, list[str]] = {}  # index in ``out`` -> its continuation pieces
+    for number, line in enumerate(lines, 1):
+        if line[:1] in (" ", "\t") and out:
+            folds.setdefault(len(out) - 1, []).append(line.strip())
+        elif line.strip():
+            out.append((number, line.rstrip()))
+    for index, pieces in folds.items():
+        number, first = out[index]
+        out[index] = (number, " ".join([first, *pieces]))
+    return out
+
+
 def _unfold(block: bytes) -> list[tuple[str, str]]:
     text = block.decode("latin-1").replace("\r\n", "\n").replace("\r", "")
     out: list[tuple[str, str]] = []
-    for line in text.split("\n"):
-        if not line:
-            continue
-        if line[0] in " \t" and out:
-            name, value = out[-1]
-            out[-1] = (name, f"{value} {line.strip()}")
-            continue
+    for _, line in logical_lines(text.split("\n")):
+        if line[0] in " \t":
+            line = line.lstrip()  # a continuation with nothing to continue
         name, sep, value = line.partition(":")
         if not sep or not name.strip() or " " in name.strip():
             raise UnexpectedProcessingError(f"malformed MIME header line {line[:60]!r}")
         out.append((name.strip(), value.strip()))
+        if len(out) > MAX_HEADER_LINES:
+            raise UnexpectedProcessingError(
+                f"MIME entity has more than {MAX_HEADER_LINES} header fields"
+            )
     return out
 
 
@@ -102,9 +126,16 @@ def parse_entity(buf: Buf, start: int = 0, end: int | None = None) -> Part:
         return Part(Headers(()), buf, start + 2, end, start)
     if buf[start : start + 1] == b"\n":
         return Part(Headers(()), buf, start + 1, end, start)
-    # Line ends may be CRLF, bare LF or a mix (``\n\r\n`` after a conversion).
-    blank = _BLANK_LINE.search(buf, start, end)
+    # Line ends may be CRLF, bare LF or a mix (``\n\r\n`` after a conversion).  Only the
+    # first MAX_HEADER_BYTES are searched for the blank line: a header block that long is
+    # refused without scanning (or unfolding) the rest.
+    limit = min(end, start + MAX_HEADER_BYTES + 4)
+    blank = _BLANK_LINE.search(buf, start, limit)
     if blank is None:
+        if limit < end:
+            raise UnexpectedProcessingError(
+                f"MIME header block larger than {MAX_HEADER_BYTES} bytes"
+            )
         raise UnexpectedProcessingError("MIME entity has no blank line after its headers")
     head_end, body = blank.start(), blank.end()
     return Part(Headers(_unfold(bytes(buf[start:head_end]))), buf, body, end, start)

@@ -7,18 +7,22 @@ sender's Receipt-Delivery-Option; a duplicate Message-ID gets the earlier MDN an
 stored again.  Hooks: ``partner_lookup`` to find a partner per message (certificates read
 afresh, extra rules), ``on_message`` after acceptance, ``mdn_policy`` to misbehave on purpose
 or sign with another certificate, ``on_replied`` once the answer has gone out.
+
+Everything a stranger can send is bounded (:class:`~.limits.Limits`): header and body sizes
+and read times, decompression, messages decoded at once, asynchronous MDNs kept.  A sender
+that is not a partner gets HTTP 403 and nothing else: no MDN is signed for it and no request
+leaves for its ``Receipt-Delivery-Option``; a partner's asynchronous MDN goes only to a host
+configured for that partner.  An error inside a handler is one line in the answer and the
+log, never a traceback.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import inspect
 import logging
-import socket
 import ssl
-import struct
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -37,14 +41,28 @@ from mdmr_provision.as2.endpoint import (
     PartnerLookup,
     UrlCheck,
 )
-from mdmr_provision.as2.errors import DispositionError, UnexpectedProcessingError
+from mdmr_provision.as2.errors import (
+    DispositionError,
+    UnexpectedProcessingError,
+    UnknownPartner,
+)
 from mdmr_provision.as2.inbound import InboundMessage, ReceivePolicy, parse_message
-from mdmr_provision.as2.mdn import Mdn, MdnReply, mdn_for, parse_mdn
+from mdmr_provision.as2.limits import Limits, url_allowed
+from mdmr_provision.as2.mdn import Mdn, MdnReply, mdn_for
+from mdmr_provision.as2.mdnbox import MdnBox
 from mdmr_provision.as2.mime import Headers, params, unquote
 from mdmr_provision.as2.sender import AS2TransportError, post_bytes
+from mdmr_provision.as2.serving import (
+    Refused,
+    drain_tasks,
+    guarded,
+    printable,
+    read_body,
+    reset_connection,
+)
 from mdmr_provision.as2.store import Inbox
 from mdmr_provision.as2.wire import wire_from_raw
-from mdmr_provision.errors import AS2Error, MdmrError
+from mdmr_provision.errors import MdmrError
 from mdmr_provision.keys import PrivateKey
 
 log = logging.getLogger("mdmr_provision.as2.receiver")
@@ -52,6 +70,7 @@ log = logging.getLogger("mdmr_provision.as2.receiver")
 __all__ = [
     "AS2Receiver",
     "Endpoint",
+    "Limits",
     "LocalIdentity",
     "MdnDirective",
     "MdnPolicy",
@@ -63,17 +82,6 @@ __all__ = [
     "drain_tasks",
     "reset_connection",
 ]
-
-
-async def drain_tasks(tasks: set[asyncio.Task[None]], timeout: float | None) -> None:
-    """Wait for ``tasks``; cancel (and reap) those still running after ``timeout`` seconds."""
-    if not tasks:
-        return
-    _, pending = await asyncio.wait(list(tasks), timeout=timeout)
-    for task in pending:
-        task.cancel()
-    if pending:
-        await asyncio.gather(*pending, return_exceptions=True)
 
 
 @dataclass(frozen=True)
@@ -101,9 +109,11 @@ class AS2Receiver:
         async_ssl_context: ssl.SSLContext | None = None,
         async_url_check: UrlCheck | None = None,
         async_timeout: float = 30.0,
+        limits: Limits | None = None,
     ) -> None:
         """``mdn_path`` None takes no asynchronous MDNs; ``async_ssl_context`` and
-        ``async_url_check`` apply to the asynchronous MDNs we post to senders."""
+        ``async_url_check`` apply to the asynchronous MDNs we post to senders (only ever to
+        a host in the partner's ``mdn_urls``)."""
         self.endpoints = tuple(endpoints)
         self.host, self._port, self.ssl_context = host, port, ssl_context
         self.mdn_path = mdn_path
@@ -114,8 +124,9 @@ class AS2Receiver:
         self._inboxes = {ep.path: Inbox(ep.inbox, keep_files=ep.keep_files,
                                         keep_bytes=ep.keep_bytes) for ep in self.endpoints}
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
-        self._mdns: dict[str, Mdn] = {}
-        self._waiters: dict[str, list[asyncio.Future[Mdn]]] = {}
+        self.limits = limits or Limits()
+        self._mdn_box = MdnBox(self._partner_certs, self.limits.max_pending_mdns)
+        self._decoding = asyncio.Semaphore(max(1, self.limits.decode_slots))
         self._tasks: set[asyncio.Task[None]] = set()
         self._runner: web.AppRunner | None = None
 
@@ -123,9 +134,9 @@ class AS2Receiver:
 
     def routes(self) -> list[web.RouteDef]:
         """Routes to add to another aiohttp application (to mount this receiver in it)."""
-        out = [web.post(self.mdn_path, self._handle_mdn)] if self.mdn_path else []
+        out = [web.post(self.mdn_path, guarded(self._handle_mdn))] if self.mdn_path else []
         for ep in self.endpoints:
-            out.append(web.post(ep.path, self._handler(ep)))
+            out.append(web.post(ep.path, guarded(self._handler(ep))))
         return out
 
     def app(self) -> web.Application:
@@ -137,7 +148,8 @@ class AS2Receiver:
 
     async def start(self) -> None:
         """Listen on host:port (port 0 picks a free one; see :attr:`port`)."""
-        self._runner = web.AppRunner(self.app(), access_log=None)
+        self._runner = web.AppRunner(self.app(), access_log=None,
+                                     **self.limits.server_options())  # type: ignore[arg-type]
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self._port, ssl_context=self.ssl_context)
         try:
@@ -186,15 +198,7 @@ class AS2Receiver:
 
     async def wait_for_mdn(self, message_id: str, timeout: float) -> Mdn:
         """The async MDN answering ``message_id``; AS2Error after ``timeout`` seconds."""
-        key = message_id.strip()
-        if key in self._mdns:
-            return self._mdns[key]
-        future: asyncio.Future[Mdn] = asyncio.get_running_loop().create_future()
-        self._waiters.setdefault(key, []).append(future)
-        try:
-            return await asyncio.wait_for(future, timeout)
-        except TimeoutError:
-            raise AS2Error(f"no asynchronous MDN for {message_id} within {timeout:g}s") from None
+        return await self._mdn_box.wait(message_id, timeout)
 
     def _partner_certs(self, as2_id: str) -> list[x509.Certificate]:
         certs = list(self._mdn_certs)
@@ -205,26 +209,13 @@ class AS2Receiver:
         return certs
 
     async def _handle_mdn(self, request: web.Request) -> web.StreamResponse:
-        body = await request.read()
-        headers = dict(request.headers)
-        return self._accept_mdn(headers, body, wire_from_raw(request.raw_headers, body))
+        body = await read_body(request, self.limits.max_mdn_body, self.limits)
+        return self._accept_mdn(dict(request.headers), body,
+                                wire_from_raw(request.raw_headers, body))
 
     def _accept_mdn(self, headers: dict[str, str], body: bytes, wire: bytes) -> web.Response:
-        sender = unquote(Headers(headers).get("as2-from"))
-        try:
-            mdn = parse_mdn(headers, body, verify_cert=self._partner_certs(sender) or None)
-            # Kept whole: the evidence of a proof is the receipt as the partner signed it.
-            mdn = replace(mdn, wire=wire)
-        except AS2Error as exc:
-            log.warning("as2 async-mdn from=%s rejected: %s", sender, exc)
-            return web.Response(status=400, text=f"invalid MDN: {exc}\n")
-        key = mdn.original_message_id.strip()
-        self._mdns[key] = mdn
-        for future in self._waiters.pop(key, []):
-            if not future.done():
-                future.set_result(mdn)
-        log.info("as2 async-mdn from=%s original=%s disposition=%s", sender, key, mdn.disposition)
-        return web.Response(status=200)
+        status, text = self._mdn_box.accept(headers, body, wire)
+        return web.Response(status=status, text=text or None)
 
     # -- messages --------------------------------------------------------------------------
 
@@ -234,33 +225,18 @@ class AS2Receiver:
 
         return handle
 
-    async def _read(self, ep: Endpoint, request: web.Request) -> bytes | None:
-        if request.content.at_eof():
-            # A middleware read the body already; aiohttp keeps it (bounded by the app's
-            # client_max_size).
-            whole = await request.read()
-            return whole if len(whole) <= ep.max_body else None
-        if request.content_length is not None and request.content_length > ep.max_body:
-            return None
-        data = bytearray()
-        async for chunk in request.content.iter_chunked(1 << 16):
-            data += chunk
-            if len(data) > ep.max_body:
-                return None
-        return bytes(data)
-
     async def _handle(self, ep: Endpoint, request: web.Request) -> web.StreamResponse:
-        body = await self._read(ep, request)
-        if body is None:
-            log.warning("as2 refused body over %d bytes on %s", ep.max_body, ep.path)
-            return web.Response(status=413, text=f"body larger than {ep.max_body} bytes\n")
+        body = await read_body(request, ep.max_body, self.limits)
         headers = dict(request.headers)
         ctype, _ = params(headers.get("Content-Type"))
         if ctype == "multipart/report" or (
             ctype == "multipart/signed" and b"multipart/report" in body[:4096]
         ):
             return self._accept_mdn(headers, body, wire_from_raw(request.raw_headers, body))
-        message_id = (Headers(headers).get("message-id") or "").strip()
+        h = Headers(headers)
+        message_id = (h.get("message-id") or "").strip()
+        for name in ("Message-ID", "AS2-From", "AS2-To"):
+            printable(name, h.get(name))
         # One message at a time per Message-ID, so a concurrent duplicate waits for the
         # first delivery's MDN instead of being stored twice.
         lock, users = self._locks.get(message_id, (asyncio.Lock(), 0))
@@ -282,6 +258,32 @@ class AS2Receiver:
             partner = await asyncio.to_thread(ep.partner_lookup, as2_from)
         return partner
 
+    async def _known_partner(self, ep: Endpoint, as2_from: str) -> Partner | None:
+        """The partner behind ``as2_from``; :class:`Refused` (403) for a stranger unless the
+        endpoint takes unknown senders.  A lookup's own refusal (a DispositionError other
+        than :class:`UnknownPartner`) is the message's MDN error, raised later."""
+        if not as2_from:
+            raise Refused(400, "not an AS2 message: no AS2-From header")
+        try:
+            partner = await self._partner(ep, as2_from)
+        except UnknownPartner as exc:
+            raise Refused(403, str(exc)) from None
+        if partner is None and not ep.accept_unknown_partners:
+            raise Refused(403, f"unknown AS2-From {as2_from[:80]!r} on {ep.path}")
+        return partner
+
+    def _mdn_url(self, ep: Endpoint, partner: Partner | None, url: str | None) -> str | None:
+        """``url`` when an asynchronous MDN may go there: a host configured for
+        ``partner``; otherwise None, and the MDN is answered on the same connection."""
+        if url is None:
+            return None
+        if partner is not None and url_allowed(url, partner.mdn_urls):
+            return url
+        who = partner.as2_id if partner else "an unknown sender"
+        log.warning("as2 async MDN to %r refused on %s: not a host configured for %s; "
+                    "the MDN is returned synchronously", url[:200], ep.path, who)
+        return None
+
     async def _process(
         self, ep: Endpoint, headers: dict[str, str], body: bytes, message_id: str,
         peer: str | None,
@@ -291,8 +293,21 @@ class AS2Receiver:
         inbox = self._inboxes[ep.path]
         identity = next((i for i in ep.identities if i.as2_id == as2_to), None)
         partner: Partner | None = None
-        async_url = h.get("receipt-delivery-option") or None
-        if message_id and (earlier := await asyncio.to_thread(inbox.lookup, message_id)):
+        lookup_error: DispositionError | None = None
+        try:
+            # A stranger gets a 403 before anything is decrypted, looked up or signed for it.
+            partner = await self._known_partner(ep, as2_from)
+        except DispositionError as exc:
+            lookup_error = exc
+        except MdmrError as exc:
+            lookup_error = UnexpectedProcessingError(str(exc))
+        asked_url = h.get("receipt-delivery-option") or None
+        async_url = None if lookup_error else self._mdn_url(ep, partner, asked_url)
+        try:
+            earlier = await asyncio.to_thread(inbox.lookup, message_id) if message_id else None
+        except MdmrError as exc:  # an unusable inbox: said in the MDN, not a 500
+            earlier, lookup_error = None, lookup_error or UnexpectedProcessingError(str(exc))
+        if earlier is not None:
             log.info(
                 "as2 duplicate from=%s to=%s id=%s answered with the earlier MDN",
                 as2_from,
@@ -304,20 +319,21 @@ class AS2Receiver:
         error: DispositionError | None = None
         stored: Path | None = None
         try:
+            if lookup_error is not None:
+                raise lookup_error
             if identity is None:
                 raise UnexpectedProcessingError(f"unknown AS2-To {as2_to!r} on {ep.path}")
-            partner = await self._partner(ep, as2_from)
-            if partner is None and not ep.accept_unknown_partners:
-                raise UnexpectedProcessingError(f"unknown AS2-From {as2_from!r} on {ep.path}")
-            inbound = await asyncio.to_thread(
-                parse_message,
-                headers,
-                body,
-                decrypt_cert=identity.cert,
-                decrypt_key=identity.key,
-                verify_certs=partner.certs if partner else (),
-                policy=partner.policy if partner else ReceivePolicy(),
-            )
+            async with self._decoding:
+                inbound = await asyncio.to_thread(
+                    parse_message,
+                    headers,
+                    body,
+                    decrypt_cert=identity.cert,
+                    decrypt_key=identity.key,
+                    verify_certs=partner.certs if partner else (),
+                    policy=partner.policy if partner else ReceivePolicy(),
+                    max_size=ep.max_body,
+                )
             inbound = replace(inbound, peer=peer)
         except DispositionError as exc:
             error = exc
@@ -466,16 +482,3 @@ def _signer(
     if identity is None:
         return None, None
     return identity.cert, identity.key
-
-
-def reset_connection(request: web.BaseRequest) -> None:
-    """Drop the client's connection with a TCP RST, as a crashing peer or middlebox would."""
-    # SO_LINGER 0 makes close() send RST: the client sees "connection reset", not a clean EOF.
-    transport = request.transport
-    if transport is None:
-        return
-    sock = transport.get_extra_info("socket")
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    transport.abort()

@@ -57,6 +57,14 @@ class SendResult:
     wire: bytes = b""
 
 
+def _first_line(body: bytes) -> str:
+    """The first line of a short plain-text error answer (the server's one-line reason)."""
+    if not body or len(body) > 4096:
+        return ""
+    line = body.decode("utf-8", "replace").strip().split("\n", 1)[0].strip()
+    return line[:200] if line.isprintable() else ""
+
+
 def translate(exc: BaseException, url: str, timeout: float) -> AS2TransportError:
     """One :class:`AS2TransportError` for any aiohttp/OS failure talking to ``url``."""
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
@@ -213,8 +221,10 @@ class AS2Client:
                                  source_address=source_address)
         status, resp_headers, body = reply.status, reply.headers, reply.body
         if status >= 400:
+            said = _first_line(body)
             raise AS2TransportError(
-                f"HTTP {status} {reply.reason} from {url}".rstrip(), kind="http", status=status
+                f"HTTP {status} {reply.reason} from {url}".rstrip() + (f": {said}" if said else ""),
+                kind="http", status=status,
             )
         if not 200 <= status < 300:
             raise AS2TransportError(

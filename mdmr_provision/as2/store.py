@@ -61,19 +61,27 @@ class Inbox:
         fallback = hashlib.sha256(message_id.encode()).hexdigest()[:16] + ".bin"
         folder = self.root / safe_name(as2_from, "unknown-sender")
         name = safe_name(filename, fallback)
-        with self._names:  # choosing a free name and claiming it must not race
-            folder.mkdir(parents=True, exist_ok=True)
-            target = folder / name
-            counter = 1
-            while target.exists():
-                stem, dot, ext = name.rpartition(".")
-                alt = f"{stem}.{counter}.{ext}" if dot and stem else f"{name}.{counter}"
-                target = folder / alt
-                counter += 1
-            target.touch(mode=0o644, exist_ok=False)
-        atomic_write(target, payload)
-        if self.keep_files is not None or self.keep_bytes is not None:
-            self.prune(keep=target)
+        try:
+            with self._names:  # choosing a free name and claiming it must not race
+                folder.mkdir(parents=True, exist_ok=True)
+                target = folder / name
+                counter = 1
+                while target.exists():
+                    stem, dot, ext = name.rpartition(".")
+                    alt = f"{stem}.{counter}.{ext}" if dot and stem else f"{name}.{counter}"
+                    target = folder / alt
+                    counter += 1
+                target.touch(mode=0o644, exist_ok=False)
+            atomic_write(target, payload)
+            if self.keep_files is not None or self.keep_bytes is not None:
+                self.prune(keep=target)
+        except OSError as exc:
+            # An inbox that is a file, a full disk, no permission: the sender gets an error
+            # MDN and the log one line, not a traceback.
+            if isinstance(exc, NotADirectoryError | FileExistsError):
+                raise MdmrError(f"the inbox {self.root} is not a directory") from None
+            where = exc.filename or folder
+            raise MdmrError(f"cannot store the payload in {where}: {exc.strerror}") from None
         return target
 
     def prune(self, keep: Path | None = None) -> list[Path]:
@@ -117,6 +125,8 @@ class Inbox:
             stored = Path(data["stored"]) if data.get("stored") else None
         except FileNotFoundError:
             return None
+        except NotADirectoryError:
+            raise MdmrError(f"the inbox {self.root} is not a directory") from None
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise MdmrError(f"{path}: unreadable MDN index entry: {exc}") from None
         return Recorded(reply, stored)

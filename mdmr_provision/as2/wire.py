@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from mdmr_provision.as2.mime import header_block
+from mdmr_provision.as2.mime import header_block, logical_lines
 from mdmr_provision.errors import AS2Error
 
 #: The end of a header block: an empty line, whatever each line ends with.
@@ -69,19 +69,18 @@ def read_capture(data: bytes, *, source: str = "message") -> Capture:
         raise AS2Error(f"{source}: no blank line between the HTTP headers and the body")
     head, body = data[: blank.start()], data[blank.end() :]
     headers: dict[str, str] = {}
-    last: str | None = None
-    for number, raw in enumerate(head.decode("latin-1").split("\n"), 1):
-        line = raw.removesuffix("\r")
-        if line[:1] in (" ", "\t") and last:
-            headers[last] += " " + line.strip()
-            continue
+    seen: set[str] = set()
+    # Each line may end with CRLF or bare LF.  Linear in the header count: continuations
+    # are joined once and names looked up in a set.
+    lines = [raw.removesuffix("\r") for raw in head.decode("latin-1").split("\n")]
+    for number, line in logical_lines(lines):
         name, sep, value = line.partition(":")
         if not sep or not name.strip() or " " in name.strip():
             raise AS2Error(f"{source}: line {number}: not an HTTP header: {line[:60]!r}")
         key = name.strip()
-        if not any(k.lower() == key.lower() for k in headers):
+        if key.lower() not in seen:
+            seen.add(key.lower())
             headers[key] = value.strip()
-            last = key
     length = next((v for k, v in headers.items() if k.lower() == "content-length"), None)
     if length is not None and not length.isdigit():
         raise AS2Error(f"{source}: Content-Length {length!r} is not a number of bytes")

@@ -140,8 +140,10 @@ class OurReceivers:
         if env is None or env.endpoint.as2_id is None or env.endpoint.certificate is None:
             return None
         cert = self._cert(env.endpoint.certificate)
+        # The MDM/R's asynchronous MDNs may go back to its own FTS host only.
         return Partner(env.endpoint.as2_id, (cert,),
-                       ReceivePolicy(require_encryption=True, require_signature=True))
+                       ReceivePolicy(require_encryption=True, require_signature=True),
+                       mdn_urls=(env.endpoint.url,))
 
     def _mdmr_certs(self) -> list[x509.Certificate]:
         return [self._cert(e.endpoint.certificate) for e in self.inventory.environments

@@ -30,6 +30,7 @@ from mdmr_provision.as2 import (
     MdnReply,
     Partner,
     ReceivePolicy,
+    UnknownPartner,
 )
 from mdmr_provision.errors import SimulatorError
 from mdmr_provision.inventory.model import Inventory
@@ -73,6 +74,15 @@ class As2Endpoint:
         cert, key = pki.mdmr(endpoint).load()
         # AS2 id -> (ORG ID, registered certificate file: what the organisation filed, R6).
         self.partners = {o.as2_id: (o.org_id, o.certificate.cert) for o in inventory.organisations}
+        # Where an organisation's asynchronous MDNs may go: its receiver and the MDN URL the
+        # inventory configures for this environment, nowhere a message merely asks for.
+        env = inventory.environment(endpoint.environment)
+        common = (env.endpoint.async_mdn_url,) if env and env.endpoint.async_mdn_url else ()
+        self.mdn_urls = {
+            o.as2_id: common + tuple(r.url for r in o.receivers
+                                     if r.environment == endpoint.environment)
+            for o in inventory.organisations
+        }
         self.receiver = AS2Receiver(
             [Endpoint(
                 path=endpoint.path,
@@ -117,7 +127,7 @@ class As2Endpoint:
         """The registered organisation behind ``as2_from``, its certificate read now."""
         known = self.partners.get(as2_from)
         if known is None:
-            raise AuthenticationFailed(f"AS2-From {as2_from!r} is not a registered organisation")
+            raise UnknownPartner(f"AS2-From {as2_from!r} is not a registered organisation")
         org_id, cert_path = known
         registered = load_certificate(cert_path)
         # Only the registered certificate verifies, so the signer's CN is this one's.
@@ -126,7 +136,7 @@ class As2Endpoint:
             raise AuthenticationFailed(
                 f"signer CN is {cn!r}; the MDM/R requires CN = ORG ID {org_id}"
             )
-        return Partner(as2_from, (registered,), _POLICY)
+        return Partner(as2_from, (registered,), _POLICY, self.mdn_urls.get(as2_from, ()))
 
     async def _accepted(self, inbound: InboundMessage, _stored: Path) -> None:
         await self.intake.receive(

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from mdmr_provision.as2 import reset_connection
+from mdmr_provision.as2 import Limits, reset_connection
 from mdmr_provision.errors import SimulatorError
 from mdmr_provision.simulator.faults import FaultKind, FaultSet
 from mdmr_provision.simulator.pki import DemoPki, Identity
@@ -103,7 +103,8 @@ class Site:
 
     async def start(self) -> None:
         runner = web.AppRunner(
-            self.app, access_log=None, handle_signals=False, shutdown_timeout=1.0
+            self.app, access_log=None, handle_signals=False, shutdown_timeout=1.0,
+            **Limits().server_options(),  # type: ignore[arg-type]
         )
         await runner.setup()
         site = web.TCPSite(runner, self.address, self.port, ssl_context=self.ssl_context)

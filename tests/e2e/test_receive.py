@@ -161,8 +161,8 @@ def test_other_files_are_answered_but_prove_nothing(
     assert "first record names" in proc.expect("proves nothing")
 
     # Not the MDM/R's AS2 id: refused by the receiver, never stored.
-    assert mdmr.as_other("sandbox", "ORG20000") == 200
-    assert "result=error" in proc.expect("from=ORG20000")
+    assert mdmr.as_other("sandbox", "ORG20000") == 403
+    assert "unknown AS2-From 'ORG20000'" in proc.expect("refused")
     # The MDM/R's AS2 id, but signed by another party's key: refused too.
     assert mdmr.as_other("sandbox", "MDMRSANDBOX") == 200
     assert "authentication-failed" in proc.expect("from=MDMRSANDBOX")

@@ -46,9 +46,10 @@ PAYLOAD = b"<FTSN>ORG20000.ORG10000.0000.00.20100408105200.DAT</FTSN>\r\n"
 POLICY = ReceivePolicy(require_encryption=True, require_signature=True)
 
 
-def _endpoint(tmp_path: Path, *, static: bool = True, **kwargs: Any) -> Endpoint:
+def _endpoint(tmp_path: Path, *, static: bool = True, mdn_urls: tuple[str, ...] = (),
+              **kwargs: Any) -> Endpoint:
     p = parties()
-    partners = (Partner("ORG10000", (p.ldc.cert,), POLICY),) if static else ()
+    partners = (Partner("ORG10000", (p.ldc.cert,), POLICY, mdn_urls),) if static else ()
     return Endpoint(path="/as2", inbox=tmp_path / "inbox",
                     identities=(LocalIdentity("ORG20000", p.mdmr.cert, p.mdmr.key),),
                     partners=partners, **kwargs)
@@ -142,9 +143,11 @@ async def test_static_partners_come_first(tmp_path: Path) -> None:
 async def test_partner_lookup_none_is_an_unknown_sender(tmp_path: Path) -> None:
     ep = _endpoint(tmp_path, static=False, partner_lookup=lambda _: None)
     async with AS2Receiver([ep]) as rx:
-        result = await AS2Client().send(_message(), rx.url(), timeout=10)
-    assert result.mdn is not None and result.mdn.error == "unexpected-processing-error"
-    assert "unknown AS2-From 'ORG10000'" in result.mdn.text
+        with pytest.raises(AS2TransportError) as info:
+            await AS2Client().send(_message(), rx.url(), timeout=10, retries=0)
+    # A stranger gets a 403 with the reason, and no MDN is signed for it.
+    assert info.value.status == 403
+    assert str(info.value).endswith(": unknown AS2-From 'ORG10000' on /as2")
     assert _stored(tmp_path) == []
 
 
@@ -294,7 +297,8 @@ async def test_on_replied_after_an_async_mdn_with_its_status(tmp_path: Path) -> 
     hook = Recorder()
     async with AS2Receiver([], mdn_certs=[p.mdmr.cert]) as home:
         msg = _message(mdn=MdnRequest(async_url=home.url(home.mdn_path)))
-        async with AS2Receiver([_endpoint(tmp_path, on_replied=hook)]) as rx:
+        ep = _endpoint(tmp_path, on_replied=hook, mdn_urls=(home.url("/"),))
+        async with AS2Receiver([ep]) as rx:
             result = await AS2Client().send(msg, rx.url(), timeout=10)
             mdn = await home.wait_for_mdn(msg.message_id, timeout=10)
             await asyncio.wait_for(hook.called.wait(), 10)
@@ -314,7 +318,7 @@ async def test_async_mdn_undeliverable_or_refused_by_the_url_check(tmp_path: Pat
             raise MdmrError(f"{url}: not allowed")
 
     closed = f"http://127.0.0.1:{_free_port()}/mdn"
-    ep = _endpoint(tmp_path, on_replied=hook)
+    ep = _endpoint(tmp_path, on_replied=hook, mdn_urls=(closed, "http://127.0.0.1:1/"))
     async with AS2Receiver([ep], async_url_check=check, async_timeout=5) as rx:
         for url in (closed, "http://127.0.0.1:1/refuse"):
             msg = _message(mdn=MdnRequest(async_url=url))

@@ -1,0 +1,116 @@
+"""The receiver's HTTP boundary: bounded body reads, refusals and one-line errors.
+
+Whatever goes wrong while a request is handled ends as one line in the HTTP answer and one
+in the log (:func:`guarded`); aiohttp never gets an exception to print with a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import struct
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from mdmr_provision.as2.limits import Limits
+
+log = logging.getLogger("mdmr_provision.as2.receiver")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+async def drain_tasks(tasks: set[asyncio.Task[None]], timeout: float | None) -> None:
+    """Wait for ``tasks``; cancel (and reap) those still running after ``timeout`` seconds."""
+    if not tasks:
+        return
+    _, pending = await asyncio.wait(list(tasks), timeout=timeout)
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.gather(*pending, return_exceptions=True)
+
+
+class Refused(Exception):
+    """Answer with ``status`` and a one-line ``reason``; no MDN, no processing."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def guarded(handler: Handler) -> Handler:
+    """``handler`` whose failures become a one-line answer and log line, not a traceback."""
+
+    async def run(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except Refused as refused:
+            log.warning("as2 %s %s from %s refused: %s", request.method, request.path,
+                        request.remote, refused.reason)
+            response = web.Response(status=refused.status, text=f"{refused.reason}\n")
+            if refused.status in (408, 413):
+                response.force_close()  # the rest of the body is not worth waiting for
+            return response
+        except web.HTTPException:
+            raise
+        except ConnectionError:
+            raise  # the client went away: nobody to answer
+        except Exception as exc:  # noqa: BLE001 - the one place a handler's bug is contained
+            why = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+            log.error("as2 %s %s from %s failed: %s", request.method, request.path,
+                      request.remote, why)
+            return web.Response(status=500, text=f"internal error: {why}\n")
+
+    return run
+
+
+def printable(name: str, value: str | None) -> None:
+    # Names used in logs, file names and the MDN index: printable ASCII, as RFC 4130 says.
+    if value and not (value.isascii() and value.isprintable()):
+        raise Refused(400, f"{name} must be printable ASCII")
+
+
+async def read_body(request: web.Request, limit: int, limits: Limits) -> bytes:
+        """The body, refused (413) beyond ``limit`` bytes and (408) when it stalls for
+        ``read_timeout`` or takes longer than ``body_timeout`` in all."""
+        if request.content.at_eof():
+            # A middleware read the body already; aiohttp keeps it (bounded by the app's
+            # client_max_size).
+            whole = await request.read()
+            if len(whole) > limit:
+                raise Refused(413, f"body larger than {limit} bytes")
+            return whole
+        if request.content_length is not None and request.content_length > limit:
+            raise Refused(413, f"body larger than {limit} bytes")
+        data = bytearray()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limits.body_timeout
+        while True:
+            wait = min(limits.read_timeout, deadline - loop.time())
+            try:
+                async with asyncio.timeout(max(wait, 0)):
+                    chunk = await request.content.readany()
+            except TimeoutError:
+                raise Refused(408, "request body too slow") from None
+            if not chunk:
+                return bytes(data)
+            data += chunk
+            if len(data) > limit:
+                raise Refused(413, f"body larger than {limit} bytes")
+
+
+
+def reset_connection(request: web.BaseRequest) -> None:
+    """Drop the client's connection with a TCP RST, as a crashing peer or middlebox would."""
+    # SO_LINGER 0 makes close() send RST: the client sees "connection reset", not a clean EOF.
+    transport = request.transport
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
