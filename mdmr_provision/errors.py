@@ -48,7 +48,12 @@ class Problem:
     def __str__(self) -> str:
         # Line 0: the problem is the file itself (missing, empty directory), no position.
         where = f"{self.file}:{self.line}:{self.column}" if self.line > 0 else self.file
-        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+        text = f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+        # One line, whatever the input held: a newline or control character quoted from a
+        # key or value is shown escaped.
+        return text if text.isprintable() else "".join(
+            c if c.isprintable() else repr(c)[1:-1] for c in text
+        )
 
 
 class UsageError(MdmrError):

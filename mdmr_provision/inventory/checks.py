@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from mdmr_provision.errors import Problem
+from mdmr_provision.files import os_reason, resolve_path, special_kind
 from mdmr_provision.inventory.model import TRANSFER_ENVIRONMENTS, canonical_environment
 from mdmr_provision.inventory.yamlsource import Doc, PathT
 
@@ -38,6 +39,8 @@ _SIZE_UNITS = {
 
 def parse_size(value: int | str) -> int:
     """Bytes from ``5242880``, ``"5MiB"`` or ``"10 MB"``; raises ValueError when unreadable."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError(f"not a size: {value!r}")
     if isinstance(value, int):
         return value
     text = value.strip().upper()
@@ -103,27 +106,37 @@ class Checker:
         self.errors.append(self.problem(path, message, key=key))
 
     def resolve(self, path: PathT, value: str) -> Path:
-        """A path value resolved against the directory of the file that holds it."""
+        """A path value resolved against the directory of the file that holds it;
+        :class:`~mdmr_provision.files.PathProblem` when it cannot be (symlink loop...)."""
         loc = self.doc.locs.get(path)
         base = self.base_dir(loc.file) if loc else Path.cwd()
-        return (base / Path(value).expanduser()).resolve()
+        return resolve_path(base, value)
+
+    def usable_path(self, path: PathT, what: str) -> Path | None:
+        """The resolved path at ``path``, or None after reporting why it is not usable."""
+        value = self.doc_value(path)
+        if not isinstance(value, str):
+            return None
+        try:
+            target = self.resolve(path, value)
+            target.exists()  # a name longer than the OS allows fails here
+        except (OSError, ValueError) as exc:  # PathProblem is a ValueError
+            reason = os_reason(exc) if isinstance(exc, OSError) else str(exc)
+            shown = value if len(value) <= 60 else value[:57] + "..."
+            self.error(path, f"{what} {shown!r} is not a usable path: {reason}")
+            return None
+        return target
 
     def file_exists(self, path: PathT, what: str) -> None:
         value = self.doc_value(path)
-        if not isinstance(value, str):
+        target = self.usable_path(path, what)
+        if target is None:
             return
-        try:
-            target = self.resolve(path, value)
-            if target.is_file():
-                return
-            exists = target.exists()
-        except (OSError, ValueError) as exc:  # a NUL byte, a name longer than the OS allows
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            shown = value if len(value) <= 60 else value[:57] + "..."
-            self.error(path, f"{what} {shown!r} is not a usable path: {reason}")
+        if target.is_file():
             return
-        if exists:
-            self.error(path, f"{what} '{value}' is not a file")
+        if target.exists():
+            kind = special_kind(target) or "not a file"
+            self.error(path, f"{what} '{value}' is {kind}, not a regular file")
         elif target.is_relative_to(self.workdir):
             self.warnings.append(
                 self.problem(

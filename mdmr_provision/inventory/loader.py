@@ -15,6 +15,7 @@ from mdmr_provision.inventory.convert import Converter
 from mdmr_provision.inventory.merge import merge_docs
 from mdmr_provision.inventory.model import Inventory, Simulator
 from mdmr_provision.inventory.schema import validate_doc
+from mdmr_provision.inventory.values import check_values
 from mdmr_provision.inventory.yamlsource import Doc, load_yaml_file
 from mdmr_provision.suggest import closest_path
 
@@ -81,6 +82,7 @@ def load_inventory_with_warnings(path: Path) -> tuple[Inventory, list[Problem]]:
     simulator = _simulator(checker, root)
     checker.workdir = simulator.workdir
     run_checks(checker)
+    check_values(checker)
     if checker.errors:
         raise InventoryError(checker.errors)
     converter = Converter(checker, tuple(f.absolute() for f in files), root)
@@ -90,7 +92,10 @@ def load_inventory_with_warnings(path: Path) -> tuple[Inventory, list[Problem]]:
 def _simulator(checker: Checker, root: Path) -> Simulator:
     raw = checker.doc.data.get("simulator", {})
     if "workdir" in raw:
-        workdir = checker.resolve(("simulator", "workdir"), raw["workdir"])
+        # An unusable workdir is reported by check_values; the default stands in meanwhile.
+        workdir = checker.usable_path(("simulator", "workdir"), "simulator workdir") or (
+            root / DEFAULT_WORKDIR
+        ).resolve()
     else:
         workdir = (root / DEFAULT_WORKDIR).resolve()
     return Simulator(workdir=workdir, dns_port=raw.get("dns_port", 0),

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import json
+import re
+from collections.abc import Iterator
 from importlib import resources
 from typing import Any
 
@@ -47,11 +49,35 @@ def inventory_schema() -> dict[str, Any]:
     return schema
 
 
+def _strict_integer(_checker: object, value: object) -> bool:
+    # JSON Schema counts 5500000.0 as an integer; the code after validation does not.
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _pattern(
+    validator: Any, pattern: str, instance: object, schema: dict[str, Any]
+) -> Iterator[jsonschema.ValidationError]:
+    # As in JSON Schema's own (ECMA 262) regexes, '$' is the end of the text: Python's '$'
+    # also matches before a final newline, which let "ORG10000\n" pass as an ORG ID.
+    if not isinstance(instance, str):
+        return
+    anchored = pattern
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        anchored = pattern[:-1] + r"\Z"
+    if not re.search(anchored, instance):
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+_Strict = jsonschema.validators.extend(  # type: ignore[no-untyped-call]
+    Draft202012Validator,
+    validators={"pattern": _pattern},
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _strict_integer),
+)
+
+
 @functools.cache
-def _validator() -> Draft202012Validator:
-    return Draft202012Validator(
-        inventory_schema(), format_checker=Draft202012Validator.FORMAT_CHECKER
-    )
+def _validator() -> Any:
+    return _Strict(inventory_schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
 def validate_doc(doc: Doc) -> list[Problem]:

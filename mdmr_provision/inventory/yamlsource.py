@@ -15,6 +15,7 @@ the same way whichever file they came from.
 
 from __future__ import annotations
 
+import codecs
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,8 @@ from mdmr_provision.errors import Problem
 PathT: TypeAlias = tuple[str | int, ...]
 #: Upper bound on nodes built per file, aliases counted each time they are expanded.
 MAX_NODES = 100_000
+#: Deepest nesting of mappings and lists (an inventory needs about eight).
+MAX_DEPTH = 64
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,8 @@ def dotted(path: PathT) -> str:
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
+        elif not part.isprintable():
+            out += f"[{part!r}]"  # a key with a newline, shown as Python would write it
         else:
             out += f".{part}" if out else part
     return out
@@ -145,8 +150,55 @@ def load_yaml_file(path: Path, display: str) -> tuple[Doc | None, list[Problem]]
     return load_yaml_bytes(raw, display)
 
 
+def _wide_encoding(raw: bytes) -> str | None:
+    """UTF-16/32 by their byte-order mark, or UTF-16 by NULs between ASCII characters."""
+    for bom, name in ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
+                      (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16")):
+        if raw.startswith(bom):
+            return name
+    head = raw[:64]
+    if len(head) >= 4 and (head[1::2].count(0) == len(head) // 2
+                           or head[0::2].count(0) == len(head) // 2):
+        return "UTF-16"
+    return None
+
+
+def _too_deep(text: str, display: str) -> Problem | None:
+    """The first collection nested deeper than MAX_DEPTH, found from the parser's events
+    (iteratively: building nodes recursively is what a very deep document breaks).  libyaml
+    gives up on its own at 1,000 levels, so the pure-Python parser looks again then."""
+    for loader_class in (_FastLoader, _Loader):
+        depth = 0
+        loader = loader_class(text)
+        try:
+            while loader.check_event():
+                event = loader.get_event()
+                if isinstance(event, yaml.CollectionStartEvent):
+                    depth += 1
+                    if depth > MAX_DEPTH:
+                        line, col = _event_position(event)
+                        return Problem(display, line, col, "",
+                                       f"nested more than {MAX_DEPTH} levels deep")
+                elif isinstance(event, yaml.CollectionEndEvent):
+                    depth -= 1
+            return None
+        except yaml.YAMLError:
+            continue  # composing reports it, with the pure-Python parser's wording
+        finally:
+            loader.dispose()
+    return None
+
+
+def _event_position(event: yaml.Event) -> tuple[int, int]:
+    mark = event.start_mark
+    return (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+
+
 def load_yaml_bytes(raw: bytes, display: str) -> tuple[Doc | None, list[Problem]]:
     """Load YAML from bytes (UTF-8, optional BOM); see :func:`load_yaml_file`."""
+    wide = _wide_encoding(raw)
+    if wide:
+        return None, [Problem(display, 1, 1, "", f"{wide} text: save the file as UTF-8")]
     if b"\x00" in raw:
         line, col = _position(raw, raw.index(b"\x00"))
         return None, [
@@ -158,10 +210,15 @@ def load_yaml_bytes(raw: bytes, display: str) -> tuple[Doc | None, list[Problem]
         line, col = _position(raw, exc.start)
         bad = raw[exc.start]
         return None, [Problem(display, line, col, "", f"not UTF-8 text (byte 0x{bad:02x})")]
+    deep = _too_deep(text, display)
+    if deep is not None:
+        return None, [deep]
     try:
         node = _compose(text)
     except yaml.YAMLError as exc:
         return None, [_yaml_problem(exc, display)]
+    except RecursionError:  # a safety net: _too_deep stops this long before
+        return None, [Problem(display, 1, 1, "", "nested too deeply")]
     if node is None:
         return None, [
             Problem(display, 1, 1, "", "empty file: expected a mapping starting with 'version: 1'")
