@@ -21,7 +21,7 @@ def _one_line(capsys: pytest.CaptureFixture[str]) -> str:
 @pytest.mark.parametrize(
     ("value", "shown", "reason"),
     [
-        ('"c\\0.pem"', "'c\\x00.pem'", "embedded null byte"),
+        ('"c\\0.pem"', "'c\\x00.pem'", "contains a NUL byte"),
         (LONG, repr(LONG[:57] + "..."), "File name too long"),
     ],
 )
