@@ -8,9 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from example_helpers import copy_example
 
 from mdmr_provision.cli import main
+from tests.support.example import copy_example
 
 ORGS, ENVS, NET = "organisations.yaml", "environments.yaml", "network.yaml"
 
