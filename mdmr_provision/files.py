@@ -76,28 +76,30 @@ def resolve_path(base: Path, value: str) -> Path:
 
 
 def read_regular(
-    path: Path, what: str, *, limit: int = SMALL_FILE, error: type[MdmrError] = MdmrError
+    path: Path, what: str = "", *, limit: int = SMALL_FILE, error: type[MdmrError] = MdmrError
 ) -> bytes:
-    """The bytes of the regular file ``path``; ``error`` (one line) when it is missing,
-    unreadable, not a regular file, or larger than ``limit`` bytes."""
+    """The bytes of the regular file ``path`` (a ``what`` file: "certificate"...); ``error``
+    (one line) when it is missing, unreadable, not a regular file, or over ``limit`` bytes."""
+    noun = f"{what} file" if what else "file"
     try:
         # O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused just below.
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
-        raise error(f"{path}: {what} file not found") from None
+        raise error(f"{path}: {noun} not found") from None
     except OSError as exc:
-        raise error(f"{path}: cannot read {what}: {os_reason(exc)}") from None
-    with os.fdopen(fd, "rb") as handle:
-        mode = os.fstat(fd).st_mode
+        raise error(f"{path}: cannot read {what or 'it'}: {os_reason(exc)}") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
         if stat.S_ISDIR(mode):
-            raise error(f"{path}: is a directory, expected a {what} file")
-        if not stat.S_ISREG(mode):
-            raise error(f"{path}: is {kind_of(mode)}, expected a regular {what} file")
+            raise error(f"{path}: is a directory, expected a {noun}")
+        raise error(f"{path}: is {kind_of(mode)}, expected a regular {noun}")
+    with os.fdopen(fd, "rb") as handle:
         os.set_blocking(fd, True)
         try:
             data = handle.read(limit + 1)
         except OSError as exc:
-            raise error(f"{path}: cannot read {what}: {os_reason(exc)}") from None
+            raise error(f"{path}: cannot read {what or 'it'}: {os_reason(exc)}") from None
     if len(data) > limit:
-        raise error(f"{path}: {what} file is larger than {limit} bytes")
+        raise error(f"{path}: {noun} is larger than {limit} bytes")
     return data

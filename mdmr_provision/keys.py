@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_der_private_key, load_pem_private_key
 
 from mdmr_provision.errors import CertificateError
+from mdmr_provision.files import SMALL_FILE, read_regular
 
 if TYPE_CHECKING:  # a type only: importing the model would load the inventory's YAML stack
     from mdmr_provision.inventory.model import SecretRef
@@ -38,16 +39,10 @@ _PEM_CERT = b"-----BEGIN CERTIFICATE-----"
 CACHE_ENTRIES = 1024
 
 
-def read_file(path: Path, what: str) -> bytes:
-    """The bytes of ``path``; a missing or unreadable file is a one-line CertificateError."""
-    try:
-        return Path(path).read_bytes()
-    except FileNotFoundError:
-        raise CertificateError(f"{path}: {what} file not found") from None
-    except IsADirectoryError:
-        raise CertificateError(f"{path}: is a directory, expected a {what} file") from None
-    except OSError as exc:
-        raise CertificateError(f"{path}: cannot read {what}: {exc.strerror or exc}") from None
+def read_file(path: Path, what: str, *, limit: int = SMALL_FILE) -> bytes:
+    """The bytes of the regular file ``path``; a missing, unreadable or special file (a FIFO,
+    a device) or one over ``limit`` bytes is a one-line CertificateError."""
+    return read_regular(Path(path), what, limit=limit, error=CertificateError)
 
 
 class _Cache:

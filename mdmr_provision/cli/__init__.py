@@ -7,8 +7,10 @@ Each sub-command lives in its own module in this package and exposes
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import importlib
+import logging
 import os
 import sys
 import traceback
@@ -116,9 +118,31 @@ def _log_internal_error() -> str:
     return f"details in {path}"
 
 
+class _DebugLogHandler(logging.Handler):
+    """Appends records to the debug log; never raises, never writes to the terminal."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        path = debug_log_path()
+        with contextlib.suppress(OSError, ValueError):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("a", encoding="utf-8") as log:
+                log.write(f"--- {datetime.now(UTC).isoformat()} {self.format(record)}\n")
+
+
+def _asyncio_to_debug_log() -> None:
+    # What asyncio reports on its own (a task's exception nobody retrieved while a run is
+    # being interrupted, a task still pending at shutdown) is for a developer: the debug log
+    # gets it, the user's terminal does not.
+    logger = logging.getLogger("asyncio")
+    if not any(isinstance(h, _DebugLogHandler) for h in logger.handlers):
+        logger.addHandler(_DebugLogHandler())
+    logger.propagate = False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (0 ok, 1 user error, 2 usage, 3 bug, 130 Ctrl-C)."""
     args_list = list(sys.argv[1:] if argv is None else argv)
+    _asyncio_to_debug_log()
     try:
         parser = build_parser(commands_for(args_list))  # imports: Ctrl-C often lands here
         args = parse(parser, args_list)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import sys
 from pathlib import Path
@@ -105,7 +106,14 @@ def run(args: argparse.Namespace) -> int:
         saved = read_plan(args.plan_file)
         check_inputs(saved, inventory_fingerprint=inventory_fingerprint(session.inventory),
                      state=session.store.load(), simulate=bool(args.simulate))
-    with runtime(session, args) as services:
+    with contextlib.ExitStack() as stack:
+        if not args.check:
+            # Before any server starts: a second apply waits here (--lock-timeout) or says
+            # who holds the lock, instead of failing on "address already in use".
+            command = "apply " + (str(args.plan_file) if args.plan_file
+                                  else f"-i {args.inventory}")
+            stack.enter_context(session.store.lock(command, timeout=args.lock_timeout))
+        services = stack.enter_context(runtime(session, args))
         announce(services, session.moved)
         code = _run(session, args, services, saved)
     if not args.check and not args.json and has_proofs(session.resources):
@@ -123,22 +131,20 @@ def _run(session: Session, args: argparse.Namespace, services: Services,
         if args.detailed_exitcode and code == EXIT_OK and plan.has_changes:
             return EXIT_CHANGES_PENDING
         return code
-    command = "apply " + (str(args.plan_file) if args.plan_file else f"-i {args.inventory}")
-    with session.store.lock(command, timeout=args.lock_timeout):
-        state = session.store.load()
-        if saved is not None:
-            plan = _saved_plan(session, args, state, saved)
-        else:
-            plan = make_plan(session, args, state)
-            _show_plan(args, plan)
-            if not plan.has_changes:
-                if args.json:
-                    sys.stdout.write(event_line("summary", ok=True, counts={}, changed=0))
-                return EXIT_OK
-            _confirm(args.auto_approve)
-        if saved is not None and args.json:
-            _show_plan(args, plan)
-        return _execute(session, args, plan, state, services, check_only=False)
+    state = session.store.load()  # under the lock run() took
+    if saved is not None:
+        plan = _saved_plan(session, args, state, saved)
+    else:
+        plan = make_plan(session, args, state)
+        _show_plan(args, plan)
+        if not plan.has_changes:
+            if args.json:
+                sys.stdout.write(event_line("summary", ok=True, counts={}, changed=0))
+            return EXIT_OK
+        _confirm(args.auto_approve)
+    if saved is not None and args.json:
+        _show_plan(args, plan)
+    return _execute(session, args, plan, state, services, check_only=False)
 
 
 def _show_plan(args: argparse.Namespace, plan: Plan) -> None:

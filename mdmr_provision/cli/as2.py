@@ -28,6 +28,7 @@ from mdmr_provision.as2.wire import Capture, read_capture
 from mdmr_provision.atomic import atomic_write
 from mdmr_provision.cli.parser import add_passphrase_options
 from mdmr_provision.errors import EXIT_OK, AS2Error
+from mdmr_provision.files import LARGE_FILE
 from mdmr_provision.inventory.model import SecretRef
 from mdmr_provision.jsonout import print_json
 from mdmr_provision.keys import (
@@ -143,7 +144,7 @@ def _emit(data: dict[str, Any]) -> None:
 
 def run_encode(args: argparse.Namespace) -> int:
     """Build the message, write it to ``--out``, print its id and MIC."""
-    payload = read_file(args.payload, "payload")
+    payload = read_file(args.payload, "payload", limit=LARGE_FILE)
     digest, cipher = parse_digest(args.digest), parse_cipher(args.cipher)
     sign_cert = sign_key = None
     if _pair_given(args.sign_cert, args.sign_key, "sign"):
@@ -193,7 +194,8 @@ def run_decode(args: argparse.Namespace) -> int:
     disagrees with the body is a warning on stderr and in the JSON, not a failure, unless no
     reading of the body decodes.
     """
-    capture = read_capture(read_file(args.file, "message"), source=str(args.file))
+    capture = read_capture(read_file(args.file, "message", limit=LARGE_FILE),
+                           source=str(args.file))
     verify = load_certificates(args.verify_cert) if args.verify_cert else []
     decrypt_cert = decrypt_key = None
     if _pair_given(args.decrypt_cert, args.decrypt_key, "decrypt"):

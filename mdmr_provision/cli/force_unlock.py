@@ -1,4 +1,6 @@
-"""``mdmr-provision force-unlock``: remove a state lock left by a dead apply."""
+"""``mdmr-provision force-unlock``: kept for scripts.  Both state locks (an ``flock`` on a
+state file, an advisory lock in PostgreSQL) are released when their holder ends, so a dead
+apply leaves nothing to remove; this names a live holder instead."""
 
 from __future__ import annotations
 
@@ -12,9 +14,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     """Add the ``force-unlock`` sub-command."""
     parser = subparsers.add_parser(
         "force-unlock",
-        help="remove the state lock (only when no apply is running)",
-        description="Remove the lock beside the state file. Give LOCK_ID (from the "
-        "'locked by' message) to remove only that lock.",
+        help="check the state lock (a dead apply's lock is already released)",
+        description="The state lock is released when its holder ends, even after kill -9 "
+        "(an flock for a state file, an advisory lock for PostgreSQL), so there is nothing to "
+        "remove by hand: this names a running holder (exit 1). LOCK_ID (from the 'locked by' "
+        "message) must match that holder.",
     )
     add_inventory_options(parser)
     parser.add_argument("lock_id", nargs="?", metavar="LOCK_ID", help="the lock's id")
@@ -22,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    """Remove the lock and say whose it was."""
+    """Say that nothing is left to remove, or name the running holder (an error)."""
     removed = open_state(args).force_unlock(args.lock_id)
     print(f"Removed {removed}")
     return EXIT_OK

@@ -1,15 +1,19 @@
-"""``mdmr-provision state``: read the state file (records and the evidence history)."""
+"""``mdmr-provision state``: read the state file (records and the evidence history), or
+restore it from its backup."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from mdmr_provision.cli.session import add_inventory_options, inventory_dir, open_state
 from mdmr_provision.errors import EXIT_OK, MdmrError
+from mdmr_provision.inventory import load_inventory
 from mdmr_provision.jsonout import print_json
 from mdmr_provision.planner.graph import matches_target
-from mdmr_provision.state import open_backend
+from mdmr_provision.state import StateStore, open_backend, state_location
+from mdmr_provision.state.backend import is_postgres
 from mdmr_provision.state.migrate import migrate
 from mdmr_provision.state.store import evidence_to_json, record_to_json
 
@@ -27,8 +31,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ("list", "one line per recorded resource"),
         ("show", "one resource's record as JSON"),
         ("history", "the evidence history, oldest first"),
+        ("restore", "put the previous version (state.json.backup) back, keeping the "
+                    "damaged file as state.json.damaged"),
     ):
         cmd = sub.add_parser(name, help=text, description=text)
+        if name == "restore":
+            _restore_options(cmd)
+            continue
         add_inventory_options(cmd)
         if name == "show":
             cmd.add_argument("address", metavar="ADDRESS", help="the resource address to show")
@@ -59,6 +68,33 @@ def run_migrate(args: argparse.Namespace) -> int:
     print(f"Copied state lineage {moved.lineage} serial {moved.serial} ({moved.records} "
           f"records, {moved.history} history entries, {moved.files} evidence files) from "
           f"{source.location} to {target.location}; set --state or MDMR_STATE to use it")
+    return EXIT_OK
+
+
+def _restore_options(cmd: argparse.ArgumentParser) -> None:
+    # -i or --state: a damaged state must be restorable even when only its path is known.
+    cmd.add_argument("-i", "--inventory", type=Path, metavar="PATH",
+                     help="inventory file or directory (its state is restored)")
+    cmd.add_argument("--state", metavar="PATH", help="the state file to restore")
+    cmd.add_argument("--lock-timeout", type=float, default=0.0, metavar="SECONDS",
+                     help="wait this long for a running apply's lock (default 0)")
+    cmd.set_defaults(func=restore)
+
+
+def restore(args: argparse.Namespace) -> int:
+    """Restore the state from its backup, under the state lock."""
+    if args.inventory is None and not args.state:
+        raise MdmrError("state restore: give -i INVENTORY or --state PATH")
+    location = args.state or state_location(load_inventory(args.inventory).root)
+    if is_postgres(location):
+        raise MdmrError("state restore puts a state file's backup back; a PostgreSQL state "
+                        "keeps no backup file (restore the database instead)")
+    path = Path(location)
+    store = StateStore(path)
+    with store.lock("state restore", timeout=args.lock_timeout):
+        state = store.restore()
+    print(f"{path}: restored from {store.backup_path} (serial {state.serial}, "
+          f"{len(state.records)} resource(s), {len(state.history)} evidence entries)")
     return EXIT_OK
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from mdmr_provision.core.types import FactResult, JsonValue, Probe
 from mdmr_provision.errors import MdmrError
 from mdmr_provision.facts.certificates import inspect_certificate, key_fingerprint
+from mdmr_provision.files import LARGE_FILE, read_regular
 from mdmr_provision.inventory.model import SecretRef
 
 #: ``text:`` probes keep at most this much of a file for diffs; larger files compare by digest.
@@ -83,9 +84,11 @@ def text_probe(path: Path) -> Probe:
 
 
 def _read_or_none(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
+    if not path.exists() and not path.is_symlink():
         return None
-    except IsADirectoryError:
-        raise MdmrError(f"{path}: is a directory, expected a file") from None
+    try:
+        return read_regular(path, limit=LARGE_FILE)
+    except MdmrError:
+        if not path.exists():
+            return None  # removed meanwhile
+        raise

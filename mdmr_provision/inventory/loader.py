@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mdmr_provision.errors import InventoryError, Problem
+from mdmr_provision.files import PathProblem, resolve_path
 from mdmr_provision.inventory.checks import Checker, run_checks
 from mdmr_provision.inventory.convert import Converter
 from mdmr_provision.inventory.merge import merge_docs
@@ -31,9 +32,9 @@ def inventory_files(path: Path) -> list[Path]:
             p
             for p in path.iterdir()
             if p.suffix in YAML_SUFFIXES and not p.name.startswith(".")
-            # A broken symlink is kept so it is reported: skipping it would silently drop
-            # part of the inventory (its firewall rules, say).
-            and (p.is_file() or (p.is_symlink() and not p.exists()))
+            # A broken symlink, a FIFO or a device is kept so it is reported: skipping it
+            # would silently drop part of the inventory (its firewall rules, say).
+            and not p.is_dir()
         )
         if not files:
             raise InventoryError(
@@ -41,9 +42,18 @@ def inventory_files(path: Path) -> list[Path]:
             )
         return files
     if not path.exists():
-        near = closest_path(path)
-        hint = f" (did you mean {near}?)" if near is not None else ""
-        raise InventoryError([Problem(str(path), 0, 0, "", f"no such file or directory{hint}")])
+        why = "no such file or directory"
+        if path.is_symlink():
+            try:
+                resolve_path(Path.cwd(), str(path))
+            except PathProblem as exc:
+                why = str(exc)
+            else:
+                why = "a symlink to nothing (no such file or directory)"
+        else:
+            near = closest_path(path)
+            why += f" (did you mean {near}?)" if near is not None else ""
+        raise InventoryError([Problem(str(path), 0, 0, "", why)])
     return [path]
 
 

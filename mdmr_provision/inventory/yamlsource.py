@@ -23,12 +23,15 @@ from typing import Any, TypeAlias
 
 import yaml
 
-from mdmr_provision.errors import Problem
+from mdmr_provision.errors import MdmrError, Problem
+from mdmr_provision.files import read_regular
 
 #: A path into the document: mapping keys and list indexes.
 PathT: TypeAlias = tuple[str | int, ...]
 #: Upper bound on nodes built per file, aliases counted each time they are expanded.
 MAX_NODES = 100_000
+#: Largest inventory file read (a big one is a few hundred kilobytes).
+MAX_FILE = 16 * 1024 * 1024
 #: Deepest nesting of mappings and lists (an inventory needs about eight).
 MAX_DEPTH = 64
 
@@ -144,9 +147,12 @@ def dotted(path: PathT) -> str:
 def load_yaml_file(path: Path, display: str) -> tuple[Doc | None, list[Problem]]:
     """Load one YAML file; returns (document, problems) and never raises for bad content."""
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        return None, [Problem(display, 1, 1, "", f"cannot read file: {exc.strerror or exc}")]
+        raw = read_regular(path, "inventory", limit=MAX_FILE)
+    except MdmrError as exc:  # missing, a FIFO or device, too large: said in one line
+        reason = str(exc).removeprefix(f"{path}: ")
+        if path.is_symlink() and not path.exists():
+            reason = "a symlink to nothing (the file it names does not exist)"
+        return None, [Problem(display, 1, 1, "", reason)]
     return load_yaml_bytes(raw, display)
 
 

@@ -16,6 +16,7 @@ from typing import Any, TextIO
 from mdmr_provision.atomic import atomic_write_text
 from mdmr_provision.core.types import Action, Change, FactResult, JsonValue, Severity
 from mdmr_provision.errors import MdmrError, StalePlanError
+from mdmr_provision.files import read_regular
 from mdmr_provision.mask import mask_mapping
 from mdmr_provision.planner.graph import closure
 from mdmr_provision.planner.plan import Plan
@@ -23,6 +24,9 @@ from mdmr_provision.state.store import State
 
 FORMAT = "mdmr-provision-plan"
 FORMAT_VERSION = 1
+
+#: A saved plan of a large inventory is a few megabytes.
+MAX_PLAN = 256 * 1024 * 1024
 
 
 def change_to_json(change: Change) -> dict[str, JsonValue]:
@@ -125,12 +129,11 @@ def write_plan(path: Path, plan: Plan) -> None:
 
 def read_plan(path: Path) -> Plan:
     """Load a saved plan; a one-line error when it is missing or not a plan."""
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        raise MdmrError(f"{path}: cannot read plan: {exc.strerror or exc}") from exc
+    raw = read_regular(Path(path), "saved plan", limit=MAX_PLAN)
     try:
         return plan_from_json(json.loads(raw))
+    except RecursionError:
+        raise MdmrError(f"{path}: not a valid saved plan (nested too deeply)") from None
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         detail = f"missing key {exc}" if isinstance(exc, KeyError) else str(exc)
         raise MdmrError(f"{path}: not a valid saved plan ({detail})") from exc

@@ -1,18 +1,21 @@
-"""The state lock: a file beside the state naming its holder, so two applies never overlap.
+"""The state lock: an ``flock`` on a file beside the state, so two applies never overlap.
 
-The lock is created with ``O_EXCL`` (atomic on local file systems) and holds JSON:
-id, pid, host, since and the command line.  A lock whose process is gone (same host only:
-a pid means nothing elsewhere) is reported with the ``force-unlock`` hint rather than taken
-over silently: the user decides whether the dead apply's work needs a look first.
+The operating system holds the lock for the process and drops it when the process ends,
+however it ends: ``kill -9``, a closed terminal, a full disk.  So a dead apply never leaves
+a lock behind for the next run to clear by hand.  The lock file itself stays; it holds JSON
+naming the current holder (id, pid, host, since, command) for the "locked by" message, and
+is emptied when the holder lets go.  Its content never decides anything: only the ``flock``
+does.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
-import shlex
 import socket
+import stat
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,8 +24,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from mdmr_provision.errors import StateError
+from mdmr_provision.files import os_reason
 
 _POLL_SECONDS = 0.1
+#: The holder information is a few hundred bytes; more is not a lock file of ours.
+_MAX_INFO = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -41,100 +47,105 @@ class LockInfo:
             f"(command: {self.command}; lock id {self.id})"
         )
 
-    def holder_dead(self) -> bool:
-        """True when the holder ran on this host and its process no longer exists."""
-        if self.host != socket.gethostname():
-            return False
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:  # exists, owned by someone else
-            return False
-        return False
-
 
 def lock_path(state_path: Path) -> Path:
     return state_path.with_name(state_path.name + ".lock")
 
 
-def read_lock(state_path: Path) -> LockInfo | None:
-    """The current holder, or None when unlocked.  Raises StateError if unreadable."""
-    path = lock_path(state_path)
+def _open(path: Path, *, create: bool) -> int | None:
+    """A descriptor on the lock file (None when it does not exist and ``create`` is off)."""
+    flags = os.O_RDWR | os.O_CLOEXEC | (os.O_CREAT if create else 0)
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        return LockInfo(
-            id=str(raw["id"]),
-            pid=int(raw["pid"]),
-            host=str(raw["host"]),
-            since=datetime.fromisoformat(raw["since"]),
-            command=str(raw["command"]),
-        )
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, flags | os.O_NONBLOCK, 0o644)
     except FileNotFoundError:
+        if create:
+            raise StateError(f"{path}: cannot create lock: no such directory") from None
         return None
     except OSError as exc:
-        raise StateError(f"{path}: cannot read lock: {exc.strerror or exc}") from exc
-    except (ValueError, KeyError, TypeError) as exc:
-        raise StateError(
-            f"{path}: unreadable lock file; if no apply is running, remove it with force-unlock"
-        ) from exc
+        raise StateError(f"{path}: cannot open lock: {os_reason(exc)}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise StateError(f"{path}: the lock is not a regular file; remove it")
+    os.set_blocking(fd, True)
+    return fd
 
 
-def _try_create(path: Path, info: LockInfo) -> bool:
+def _parse(raw: bytes) -> LockInfo | None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileExistsError:
-        return False
-    except OSError as exc:
-        raise StateError(f"{path}: cannot create lock: {exc.strerror or exc}") from exc
-    body = {
-        "id": info.id,
-        "pid": info.pid,
-        "host": info.host,
-        "since": info.since.isoformat(),
-        "command": info.command,
-    }
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(body, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    return True
+        doc = json.loads(raw)
+        return LockInfo(id=str(doc["id"]), pid=int(doc["pid"]), host=str(doc["host"]),
+                        since=datetime.fromisoformat(doc["since"]),
+                        command=str(doc["command"]))
+    except (ValueError, KeyError, TypeError, RecursionError):
+        return None
 
 
-def _read_holder(state_path: Path) -> LockInfo | None:
-    # A lock just created by another process may not be written yet: look twice before
-    # calling it damaged (and suggesting force-unlock).
+def _holder(fd: int) -> LockInfo | None:
     try:
-        return read_lock(state_path)
-    except StateError:
-        time.sleep(_POLL_SECONDS)
+        return _parse(os.pread(fd, _MAX_INFO, 0))
+    except OSError:
+        return None
+
+
+def _locked_by_other(fd: int) -> bool:
+    """True when another open file description holds the lock (we take and drop a shared
+    lock to find out: it is refused only while someone holds it exclusively)."""
     try:
-        return read_lock(state_path)
-    except StateError as exc:
-        raise StateError(
-            f"{state_path} is locked by another process or a damaged lock: {exc}"
-        ) from exc
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    return False
+
+
+def read_lock(state_path: Path) -> LockInfo | None:
+    """The current holder, or None when nobody holds the lock.  A holder whose information
+    cannot be read (being written, or a full disk when it was) is reported as ``unknown``."""
+    path = lock_path(state_path)
+    fd = _open(path, create=False)
+    if fd is None:
+        return None
+    try:
+        if not _locked_by_other(fd):
+            return None
+        return _holder(fd) or LockInfo("unknown", 0, "unknown", datetime.now(UTC), "unknown")
+    finally:
+        os.close(fd)
+
+
+def _write_info(fd: int, info: LockInfo) -> None:
+    body = json.dumps({"id": info.id, "pid": info.pid, "host": info.host,
+                       "since": info.since.isoformat(), "command": info.command})
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, body.encode("utf-8"), 0)
+        os.fsync(fd)
+    except OSError:
+        # A full disk must not fail the run: the flock is what locks, this is only
+        # what the "locked by" message quotes (it says "unknown" meanwhile).
+        pass
 
 
 def _held_message(state_path: Path, holder: LockInfo | None) -> str:
-    if holder is None:  # vanished or half-written while we looked
+    if holder is None:
         return f"{state_path} is locked by another process"
-    msg = f"{state_path} is locked by {holder.describe()}"
-    unlock = shlex.join(["mdmr-provision", "force-unlock", "-i", _inventory_of(state_path),
-                         "--state", str(state_path), holder.id])
-    if holder.holder_dead():
-        msg += (f"; that process is no longer running: if no apply is in progress, run "
-                f"`{unlock}`")
-    else:
-        msg += ("; wait for it to finish (--lock-timeout SECONDS waits for it), or, if it is "
-                f"stuck, stop it and run `{unlock}`")
-    return msg
+    return (f"{state_path} is locked by {holder.describe()}; wait for it to finish "
+            "(--lock-timeout SECONDS waits for it); the lock is released when that process "
+            "ends, however it ends, so there is nothing to force-unlock")
 
 
-def _inventory_of(state_path: Path) -> str:
-    """The inventory a default state path belongs to (``<inventory>/.mdmr/state.json``)."""
-    return str(state_path.parent.parent) if state_path.parent.name == ".mdmr" else "."
+def remove_stale_temp_files(state_path: Path) -> list[Path]:
+    """Temp files a killed writer left beside the state (only the lock holder writes
+    there, so under the lock any of them is stale); the ones removed."""
+    removed = []
+    with contextlib.suppress(OSError):
+        for tmp in state_path.parent.glob(f".{state_path.name}.*.tmp"):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+                removed.append(tmp)
+    return removed
 
 
 @contextlib.contextmanager
@@ -145,53 +156,54 @@ def state_lock(state_path: Path, command: str, timeout: float = 0.0) -> Iterator
     :class:`StateError` naming the holder.
     """
     path = lock_path(state_path)
-    info = LockInfo(
-        id=str(uuid.uuid4()),
-        pid=os.getpid(),
-        host=socket.gethostname(),
-        since=datetime.now(UTC),
-        command=command,
-    )
-    deadline = time.monotonic() + max(timeout, 0.0)
-    while not _try_create(path, info):
-        if time.monotonic() >= deadline:
-            raise StateError(_held_message(state_path, _read_holder(state_path)))
-        time.sleep(_POLL_SECONDS)
+    info = LockInfo(id=str(uuid.uuid4()), pid=os.getpid(), host=socket.gethostname(),
+                    since=datetime.now(UTC), command=command)
+    fd = _open(path, create=True)
+    assert fd is not None
     try:
-        yield info
+        deadline = time.monotonic() + max(timeout, 0.0)
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise StateError(_held_message(state_path, _holder(fd))) from None
+                time.sleep(_POLL_SECONDS)
+        _write_info(fd, info)
+        remove_stale_temp_files(state_path)
+        try:
+            yield info
+        finally:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)  # nobody holds it now; the file itself stays
     finally:
-        # Only remove our own lock (someone may have force-unlocked and re-locked).
-        with contextlib.suppress(StateError):
-            current = read_lock(state_path)
-            if current is not None and current.id == info.id:
-                path.unlink(missing_ok=True)
+        os.close(fd)  # closing drops the flock (the OS does the same if we die)
 
 
-def force_unlock(state_path: Path, lock_id: str | None = None) -> LockInfo:
-    """Remove the lock; with ``lock_id`` only if it is that lock.  Returns what was removed."""
-    path = lock_path(state_path)
-    try:
-        holder = read_lock(state_path)
-    except StateError:
-        holder = None
-        if not path.exists():
-            raise
-        if lock_id is not None:
-            raise
-        _remove(path)
-        return LockInfo("unknown", 0, "unknown", datetime.now(UTC), "unknown")
+def force_unlock(state_path: Path, lock_id: str | None = None) -> None:
+    """Nothing is ever left to force: the operating system releases a dead holder's lock.
+
+    Returns when the state is not locked (and clears what an earlier version's lock file
+    said); raises :class:`StateError` naming a live holder (``lock_id`` checked against it).
+    """
+    holder = read_lock(state_path)
     if holder is None:
-        raise StateError(f"{state_path} is not locked")
+        fd = _open(lock_path(state_path), create=False)
+        if fd is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                os.ftruncate(fd, 0)
+            except OSError:
+                pass  # taken meanwhile: then it is a live holder's, not ours to clear
+            finally:
+                os.close(fd)
+        return
     if lock_id is not None and lock_id != holder.id:
         raise StateError(
             f"{state_path} is locked with id {holder.id}, not {lock_id}; nothing removed"
         )
-    _remove(path)
-    return holder
-
-
-def _remove(path: Path) -> None:
-    try:
-        path.unlink(missing_ok=True)
-    except OSError as exc:  # e.g. a directory in the lock's place: leave it to a human
-        raise StateError(f"{path}: cannot remove lock: {exc.strerror or exc}") from exc
+    raise StateError(
+        f"{state_path} is locked by {holder.describe()}, a running process; the lock is "
+        "released when it ends (stop it with Ctrl-C or kill; even kill -9 releases it)"
+    )

@@ -31,9 +31,12 @@ from mdmr_provision.core.types import (
     ResourceRecord,
 )
 from mdmr_provision.errors import MdmrError, StateError
+from mdmr_provision.files import read_regular
 from mdmr_provision.mask import mask_mapping
 from mdmr_provision.state.lock import force_unlock, state_lock
 
+#: A state file larger than this is not one of ours (years of proofs take a few MB).
+MAX_STATE = 256 * 1024 * 1024
 #: 2: evidence says its kind (``"evidence": "real"`` or ``"rehearsal"``) in every history
 #: entry and proof record.  Version 1 files are read and migrated (see :func:`migrate_v1`).
 FORMAT_VERSION = 2
@@ -266,28 +269,57 @@ class StateStore:
 
     def load(self) -> State:
         """The state on disk; an empty state when there is no file yet."""
-        try:
-            raw = self.path.read_bytes()
-        except FileNotFoundError:
+        if not self.path.exists() and not self.path.is_symlink():
             if self.backup_path.exists():
                 # Starting afresh here would hide every record and proof behind a new lineage.
                 raise StateError(
                     f"{self.path}: missing, but its previous version {self.backup_path} exists; "
-                    "restore it (rename it to the state file) or remove it to start a new state"
+                    f"restore it with `{self.restore_command}` or remove it to start a new state"
                 ) from None
             return State()
-        except OSError as exc:
-            raise StateError(f"{self.path}: cannot read state: {exc.strerror or exc}") from exc
+        return self._parse(read_regular(self.path, "state", limit=MAX_STATE, error=StateError),
+                           self.path)
+
+    @property
+    def restore_command(self) -> str:
+        """The command that puts the backup back (shown in messages)."""
+        return f"mdmr-provision state restore --state {self.path}"
+
+    def _parse(self, raw: bytes, path: Path) -> State:
         try:
             return state_from_json(json.loads(raw))
+        except RecursionError:
+            detail = "nested too deeply"
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             detail = str(exc) if not isinstance(exc, KeyError) else f"missing key {exc}"
-            hint = (
-                f"; the previous version is {self.backup_path}"
-                if self.backup_path.exists()
-                else "; no backup exists"
-            )
-            raise StateError(f"{self.path}: corrupt state file ({detail}){hint}") from exc
+        if path != self.path:
+            raise StateError(f"{path}: corrupt state file too ({detail})")
+        hint = (
+            f"; the previous version is {self.backup_path}: restore it with "
+            f"`{self.restore_command}`"
+            if self.backup_path.exists()
+            else "; no backup exists"
+        )
+        raise StateError(f"{self.path}: corrupt state file ({detail}){hint}")
+
+    def restore(self) -> State:
+        """Put the backup back as the state (the caller holds the lock); the damaged file is
+        kept as ``<state>.damaged``.  Refused when the backup cannot be read either."""
+        if not self.backup_path.exists():
+            raise StateError(f"{self.path}: no backup ({self.backup_path}) to restore")
+        raw = read_regular(self.backup_path, "state backup", limit=MAX_STATE, error=StateError)
+        state = self._parse(raw, self.backup_path)
+        if self.path.exists():
+            damaged = self.path.with_name(self.path.name + ".damaged")
+            try:
+                self.path.replace(damaged)
+            except OSError as exc:
+                raise StateError(f"{self.path}: cannot set it aside: {exc.strerror}") from None
+        try:
+            atomic_write(self.path, raw, mode=0o600)
+        except MdmrError as exc:
+            raise StateError(exc.message) from exc
+        return state
 
     @property
     def location(self) -> str:
@@ -324,8 +356,9 @@ class StateStore:
         return state_lock(self.path, command, timeout=timeout)
 
     def force_unlock(self, lock_id: str | None = None) -> str:
-        holder = force_unlock(self.path, lock_id)
-        return f"the lock of {self.path} held by {holder.describe()}"
+        force_unlock(self.path, lock_id)  # raises naming a live holder
+        return (f"nothing: {self.path} is not locked (the operating system releases the "
+                "lock when its holder ends, even after kill -9)")
 
     def fetch_evidence(self) -> Path:
         return self.evidence_dir  # the files are here already

@@ -15,7 +15,7 @@ import pytest
 from mdmr_provision.core.types import ApplyContext, Change, Outcome, Resource
 from mdmr_provision.executor.apply import Executor
 from mdmr_provision.planner.plan import build_plan
-from mdmr_provision.state import StateStore
+from mdmr_provision.state import StateStore, read_lock
 from tests.support.planner import NOW, FileResource, make_inventory
 
 
@@ -91,4 +91,4 @@ def test_sigterm_unwinds_like_ctrl_c_and_releases_the_lock(tmp_path: Path) -> No
     assert proc.wait(timeout=30) == 130
     assert proc.stderr.read().startswith(
         "mdmr-provision: interrupted: every step that finished is saved")
-    assert not (tmp_path / "state.json.lock").exists()
+    assert read_lock(tmp_path / "state.json") is None

@@ -66,6 +66,7 @@ def test_broken_symlink_in_an_inventory_directory_is_reported(
     (path.parent / "network.yaml").symlink_to(tmp_path / "gone.yaml")
     assert main(["validate", "-i", str(path.parent)]) == 1
     assert capsys.readouterr().err.splitlines() == [
-        f"error: {path.parent / 'network.yaml'}:1:1: cannot read file: No such file or directory",
+        f"error: {path.parent / 'network.yaml'}:1:1: a symlink to nothing (the file it names "
+        "does not exist)",
         f"{path.parent}: invalid (1 error)",
     ]
