@@ -99,3 +99,27 @@ def test_stale_temp_files_are_removed_under_the_lock(tmp_path: Path) -> None:
     other.write_text("not ours")
     with state_lock(state, "apply"):
         assert not stray.exists() and other.exists()
+
+
+def test_a_full_disk_while_naming_the_holder_still_locks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # ENOSPC while writing who holds the lock: the flock is taken all the same, others are
+    # told "unknown", and nothing is left behind once the holder is done.
+    import errno
+    import os
+
+    state = tmp_path / "state.json"
+
+    def full(*_: object) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "pwrite", full)
+    with state_lock(state, "apply") as info:
+        monkeypatch.undo()
+        holder = read_lock(state)
+        assert holder is not None and holder.pid == 0 and holder.command == "unknown"
+        assert info.id not in lock_path(state).read_text()
+    assert read_lock(state) is None
+    with state_lock(state, "next"):
+        pass
