@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 import traceback
+import warnings
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -139,6 +140,20 @@ def _asyncio_to_debug_log() -> None:
     logger.propagate = False
 
 
+def _quiet_teardown() -> None:
+    # An interrupt can land anywhere, even while an event loop is being built: what the
+    # half-made objects report as they are collected on the way out ("Exception ignored
+    # in...", "coroutine ... was never awaited") goes to the debug log, not the terminal.
+    handler = _DebugLogHandler()
+
+    def unraisable(info: sys.UnraisableHookArgs) -> None:
+        handler.emit(logging.makeLogRecord({"msg": f"{info.err_msg or 'ignored'}: "
+                                                   f"{info.exc_type.__name__}: {info.exc_value}"}))
+
+    sys.unraisablehook = unraisable
+    warnings.simplefilter("ignore")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (0 ok, 1 user error, 2 usage, 3 bug, 130 Ctrl-C)."""
     args_list = list(sys.argv[1:] if argv is None else argv)
@@ -172,6 +187,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mdmr-provision: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
+        if argv is None:  # the real process, about to exit
+            _quiet_teardown()
         print("mdmr-provision: interrupted: every step that finished is saved in the state "
               "(nothing is left half-written); run the same command again to carry on",
               file=sys.stderr)
