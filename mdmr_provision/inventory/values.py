@@ -26,6 +26,8 @@ def check_values(c: Checker) -> None:
             if not _is_ip(server.get("address", "")):
                 c.error(path, f"'{server.get('address')}' is not an IP address: a server's "
                         "address is the source address its connections come from")
+            else:
+                _unmapped(c, path, server["address"])
         cert = org.get("certificate", {})
         if "der" in cert:
             _not_special(c, ("organisations", org_id, "certificate", "der"), "DER copy")
@@ -39,6 +41,8 @@ def check_values(c: Checker) -> None:
             why = _firewall_address(address)
             if why:
                 c.error(("firewall", i, "addresses", j), why)
+            else:
+                _unmapped(c, ("firewall", i, "addresses", j), address)
     for i, text in enumerate(data.get("dns", {}).get("resolvers", [])):
         try:
             host, _ = split_host_port(text, 53)
@@ -47,6 +51,8 @@ def check_values(c: Checker) -> None:
         if not _is_ip(host):
             c.error(("dns", "resolvers", i),
                     f"resolver '{text}' is not an IP address (with an optional :port)")
+        else:
+            _unmapped(c, ("dns", "resolvers", i), host)
     if "workdir" in data.get("simulator", {}):
         _directory(c, ("simulator", "workdir"), "simulator workdir")
 
@@ -57,6 +63,14 @@ def _is_ip(text: object) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _unmapped(c: Checker, path: PathT, text: str) -> None:
+    # ::ffff:127.0.0.1 is 127.0.0.1 to the network but not to a comparison of addresses
+    # (a DNS answer, a firewall rule, a bind): one spelling only.
+    mapped = getattr(ipaddress.ip_address(text), "ipv4_mapped", None)
+    if mapped is not None:
+        c.error(path, f"'{text}' is an IPv4-mapped IPv6 address: write it as {mapped}")
 
 
 def _firewall_address(text: str) -> str | None:

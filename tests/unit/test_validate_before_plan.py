@@ -165,6 +165,9 @@ CASES: dict[str, Setup] = {
                                "rules list the MDM/R's addresses one by one"),
     "firewall host name": _firewall("fts.example", "'fts.example' is a host name: firewall "
                                     "rules take IP addresses"),
+    "firewall IPv4-mapped address": _firewall("::ffff:127.77.10.1", "'::ffff:127.77.10.1' is "
+                                              "an IPv4-mapped IPv6 address: write it as "
+                                              "127.77.10.1"),
     "resolver name": _resolver("resolver.example"),
     "resolver a:b:c": _resolver("a:b:c"),
     "workdir /dev/null": _workdir_device,
