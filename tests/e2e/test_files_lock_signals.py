@@ -69,7 +69,7 @@ def test_inventory_given_as_a_symlink_loop_says_so(tmp_path: Path) -> None:
     (tmp_path / "b.yaml").symlink_to("a.yaml")
     run = _cli("validate", "-i", tmp_path / "a.yaml")
     assert run.returncode == 1
-    assert f"{tmp_path / 'a.yaml'}:1:1: symlink loop" in run.stderr
+    assert f"error: {tmp_path / 'a.yaml'}: symlink loop\n" in run.stderr
 
 
 # -- a state file that cannot be parsed ------------------------------------------------------
