@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -72,9 +73,16 @@ from mdmr_provision.resources.network import forwarder_for
 from mdmr_provision.resources.openas2 import openas2_dir
 from mdmr_provision.tis import TisNamer
 
-MANUAL_HINT = "mdmr-provision confirm {address} -i INVENTORY --note '...'"
+
+def shown(root: Path) -> str:
+    """The inventory's path for a hint, quoted for a shell (absolute: a plan does not depend
+    on the working directory; the Markdown plan shows it relative to the checkout)."""
+    return shlex.quote(str(root))
+
+
+MANUAL_HINT = "mdmr-provision confirm {address} -i {inventory} --note '...'"
 #: For our built-in receiver: run it during the MDM/R's scheduled test and it records the proof.
-RECEIVE_HINT = "mdmr-provision receive -i INVENTORY --env {environment} --until-proven"
+RECEIVE_HINT = "mdmr-provision receive -i {inventory} --env {environment} --until-proven"
 
 #: One namer per evidence directory (per state), seeded with every name sent before.
 _NAMERS: dict[str, TisNamer] = {}
@@ -151,9 +159,11 @@ class _Proof(Resource):
     def _fresh_action(self, ctx: PlanContext) -> Action:
         return Action.VERIFY if self._automatic(ctx) else Action.MANUAL
 
-    def _manual_hint(self) -> str:
-        """How a person carries out this proof when the tool cannot."""
-        return f"a person confirms it: {MANUAL_HINT.format(address=self.address)}"
+    def _manual_hint(self, root: Path) -> str:
+        """How a person carries out this proof when the tool cannot (a command that works
+        pasted: the inventory's own path, quoted)."""
+        confirm = MANUAL_HINT.format(address=self.address, inventory=shown(root))
+        return f"a person confirms it: {confirm}"
 
     def _own_inputs(self) -> dict[str, str]:
         """Inputs declared in the inventory rather than by a dependency (R7)."""
@@ -182,12 +192,12 @@ class _Proof(Resource):
                            reason=f"waits for {dep.address}: {dep.reason}")
         automatic = self._automatic(ctx)
         if prior is None:
-            how = "" if automatic else f"; {self._manual_hint()}"
+            how = "" if automatic else f"; {self._manual_hint(ctx.inventory.root)}"
             return replace(base, action=Action.CREATE if automatic else Action.MANUAL,
                            rule=self.rules.split(",")[0],
                            reason=f"never proven: {self.what} ({self.rules}){how}"
                            f"{last_failure(ctx.history, self.address)}")
-        how = "" if automatic else f"; {self._manual_hint()}"
+        how = "" if automatic else f"; {self._manual_hint(ctx.inventory.root)}"
         stale = policy.proof_stale(_recorded_inputs(prior), current)
         if stale is not None:
             return replace(base, action=self._fresh_action(ctx), rule=stale.rule,
@@ -376,19 +386,21 @@ class InboundProof(_Proof):
                                       "product": self.receiver.product.value}
         return {f"receiver.{self.environment}.{self.org.org_id}": digest(seen)}
 
-    def _manual_hint(self) -> str:
-        confirm = super()._manual_hint()
+    def _manual_hint(self, root: Path) -> str:
+        confirm = super()._manual_hint(root)
         if self.receiver.product is not ReceiverProduct.BUILTIN:
             return confirm
-        receive = RECEIVE_HINT.format(environment=self.environment)
+        receive = RECEIVE_HINT.format(environment=self.environment, inventory=shown(root))
         return f"run `{receive}` during the MDM/R's scheduled test, or {confirm}"
 
     async def apply(self, change: Change, ctx: ApplyContext) -> Outcome:
         assert self.environment is not None
         result = await ctx.runtime.send_inbound_test(self.environment, self.org.org_id)
         if result is None:
+            confirm = MANUAL_HINT.format(address=self.address,
+                                         inventory=shown(ctx.inventory.root))
             raise MdmrError(f"{self.address}: the MDM/R sends this file; confirm it with "
-                            f"{MANUAL_HINT.format(address=self.address)}")
+                            f"{confirm}")
         # Only the simulator can be asked to send its test file: this is a rehearsal.
         details: dict[str, JsonValue] = {**result.evidence(),
                                           "evidence": EvidenceKind.REHEARSAL.value}

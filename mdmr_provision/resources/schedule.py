@@ -34,6 +34,7 @@ from mdmr_provision.errors import MdmrError
 from mdmr_provision.inventory.model import Inventory
 from mdmr_provision.jsonvalue import digest
 from mdmr_provision.resources import proofs
+from mdmr_provision.resources.proofs import shown
 
 #: Connectivity testing completes at least this long before unit testing (guide §2).
 CONNECTIVITY_BEFORE_UNIT_TESTS = timedelta(weeks=1)
@@ -87,7 +88,8 @@ class FormsDeadline(Resource):
         return replace(
             base, severity=_severity(today, self.deadline),
             reason=f"{what} by {self.deadline.isoformat()}{late}, then confirm with "
-                   f"`mdmr-provision confirm schedule.forms -i INVENTORY --note '...'` "
+                   f"`mdmr-provision confirm schedule.forms -i {shown(ctx.inventory.root)} "
+                   "--note '...'` "
                    f"(guide: {GUIDE_FORMS})",
         )
 

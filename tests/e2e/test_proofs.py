@@ -358,7 +358,8 @@ def test_inbound_external_is_manual_then_confirmed(
     edit_state(work, lambda d: d["resources"].pop(address))
     changes = plan_changes(capsys, work)
     assert changes[address]["action"] == "manual"
-    assert f"mdmr-provision confirm {address} -i INVENTORY --note" in changes[address]["reason"]
+    hint = f"mdmr-provision confirm {address} -i {work.absolute()} --note"
+    assert hint in changes[address]["reason"]
     # Confirming something that is not manual is refused in one line.
     other = "proof.outbound.sandbox.ORG10000.ORG10000.as2-a"
     run = cli(capsys, "confirm", other, "-i", str(work), "--note", "saw it")

@@ -74,7 +74,8 @@ def test_plan_hints_receive_for_builtin_receivers_only(tmp_path: Path, demo_pki:
     orgs.write_text(text.replace(marker, marker + "        product: external\n", 1))
     reasons = _inbound_reasons(inv)
     builtin = reasons["proof.inbound.sandbox.ORG10000"]
-    assert "mdmr-provision receive -i INVENTORY --env sandbox --until-proven" in builtin
+    # A hint that works pasted: the inventory's own (quoted) path, not a placeholder.
+    assert f"mdmr-provision receive -i {inv.absolute()} --env sandbox --until-proven" in builtin
     assert "mdmr-provision confirm proof.inbound.sandbox.ORG10000" in builtin
     external = reasons["proof.inbound.enrolment.ORG10000"]
     assert "mdmr-provision receive" not in external
