@@ -129,16 +129,18 @@ class Hanging:
     """``head`` then ``body`` wrapped to the console's width, continuation lines indented
     under the body (no trailing spaces, unlike a table grid)."""
 
-    def __init__(self, head: Text, body: Text, indent: int) -> None:
+    def __init__(self, head: Text, body: Text, indent: int, *, extra: int = 0) -> None:
         self.head = head
         self.body = body
         self.indent = indent
+        #: Further indentation of continuation lines only (a hanging indent).
+        self.extra = extra
 
     def __rich_console__(self, console: Console, opts: ConsoleOptions) -> RenderResult:
-        room = max(20, opts.max_width - self.indent)
+        room = max(20, opts.max_width - self.indent - self.extra)
         lines = self.body.wrap(console, room, overflow="fold") if self.body.plain else [Text("")]
         for number, line in enumerate(lines):
             line.rstrip()
             first = self.head.copy() if number == 0 else Text("")
-            first.pad_right(self.indent - first.cell_len)
+            first.pad_right(self.indent - first.cell_len + (self.extra if number else 0))
             yield first + line

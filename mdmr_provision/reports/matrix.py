@@ -114,5 +114,7 @@ def print_status(status: Status, stream: TextIO | None = None) -> None:
         text = Text(line)
         for word, style in _MARK_STYLES.items():
             text.highlight_regex(rf"(?<![\w.]){re.escape(word)}(?!\w)", style)
-        console.print(Hanging(Text(""), text, 0))
+        # Long lines wrap under their own text, not at the left margin.
+        lead = len(line) - len(line.lstrip(" "))
+        console.print(Hanging(Text(" " * lead), text[lead:], lead, extra=2 if lead else 0))
 

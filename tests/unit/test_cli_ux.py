@@ -130,3 +130,15 @@ def test_quiet_plan_keeps_only_what_needs_attention() -> None:
         "Test files: none (this run exchanges no connectivity test file).",
         "Plan: 1 to create, 1 blocked; 0 unchanged.",
     ]
+
+
+def test_hanging_indent_wraps_under_its_text() -> None:
+    from rich.text import Text
+
+    from mdmr_provision.console import Hanging, render_text
+
+    text = render_text([Hanging(Text("  "), Text("word " * 30), 2, extra=2)], width=40)
+    lines = text.splitlines()
+    assert len(lines) > 2 and lines[0].startswith("  word") and not lines[0].startswith("   ")
+    assert all(line.startswith("    word") and len(line) <= 40 for line in lines[1:])
+    assert all(line == line.rstrip() for line in lines)
