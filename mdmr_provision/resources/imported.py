@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 
 from mdmr_provision import policy
 from mdmr_provision.core.types import (
@@ -32,10 +33,10 @@ from mdmr_provision.core.types import (
 )
 from mdmr_provision.errors import MdmrError
 from mdmr_provision.inventory.model import Inventory, Organisation, Role
-from mdmr_provision.resources.proofs import _Proof
+from mdmr_provision.resources.proofs import _Proof, shown
 
 KIND = "proof.imported"
-IMPORT_HINT = "mdmr-provision import-evidence -i INVENTORY BUNDLE_DIR"
+IMPORT_HINT = "mdmr-provision import-evidence -i {inventory} BUNDLE_DIR"
 
 
 class ImportedProof(_Proof):
@@ -57,13 +58,14 @@ class ImportedProof(_Proof):
     def _automatic(self, ctx: PlanContext) -> bool:
         return False  # that party proves it; this team imports or confirms
 
-    def _manual_hint(self) -> str:
+    def _manual_hint(self, root: Path) -> str:
+        hint = IMPORT_HINT.format(inventory=shown(root))
         return (f"{self.org.org_id} is run by another party: import the signed evidence its "
-                f"report makes (`{IMPORT_HINT}`) or {super()._manual_hint()}")
+                f"report makes (`{hint}`) or {super()._manual_hint(root)}")
 
     async def apply(self, change: Change, ctx: ApplyContext) -> Outcome:
         # Never planned as anything but manual or no-op: this team cannot prove it.
-        raise MdmrError(f"{self.address}: {self._manual_hint()}")
+        raise MdmrError(f"{self.address}: {self._manual_hint(ctx.inventory.root)}")
 
     def diff(self, facts: Facts, prior: ResourceRecord | None, ctx: PlanContext) -> Change:
         change = super().diff(facts, prior, ctx)
@@ -75,7 +77,7 @@ class ImportedProof(_Proof):
             due = policy.dr_retest_due(when, ctx.now, ctx.inventory.policy.dr_retest_months)
             if due is not None:
                 return replace(change, action=Action.MANUAL, rule=due.rule,
-                               reason=f"{due.reason}; {self._manual_hint()}")
+                               reason=f"{due.reason}; {self._manual_hint(ctx.inventory.root)}")
         source = prior.attributes.get("imported")
         how = (f"signed evidence imported from {source.get('bundle', 'a bundle')}"
                if isinstance(source, dict) else "confirmed by a person")
