@@ -9,8 +9,10 @@ real source addresses and resolvers, and the IESO's certificates (perhaps still
   ports picked here, in a random ``127.X.Y.0/24`` block, so two rehearsals of different
   inventories never collide; host names stay (the simulator's DNS answers them with the
   picked addresses) and firewall rules follow the moves, so DNS and firewall still agree.
-  The picks are kept in ``<workdir>/rehearsal.json`` and reused while they are free, so a
-  saved rehearsal plan still applies.  ``simulator.addresses: pinned`` serves exactly the
+  The picks are kept in ``<workdir>/rehearsal.json`` and reused while they are free or a
+  command that made them still runs (a foreground ``simulate`` and a ``receive
+  --simulate`` beside it see the same addresses), so a saved rehearsal plan still applies.
+  ``simulator.addresses: pinned`` serves exactly the
   (loopback) addresses the inventory declares;
 * the MDM/R's certificates come from the simulator's demo PKI (``<workdir>/mdmr/``), its
   AS2 IDs stand in for pending ones, and demo certificates are allowed;
@@ -26,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import json
+import os
 import random
 import socket
 from dataclasses import dataclass, replace
@@ -179,22 +182,30 @@ class _Mapper:
         self.inventory = inventory
         self.workdir = workdir
         self.moved: list[Moved] = []
-        saved = self._load()
+        saved, holders = self._load()
         self.block = self._block(saved)
         self.picks: dict[str, list[object]] = {}
-        # Reuse the last picks only whole and only while every one is still free.
-        self.saved = saved if all(_still_free(k, v) for k, v in saved.items()) else {}
+        # Commands of one rehearsal share its picks: `simulate` in one terminal,
+        # `receive --simulate` or `simulate --send-test-file` in another.  A pick held by
+        # one of them is not taken, so the picks are reused whole while every one is free
+        # or while a command that made them still runs; otherwise picked anew.
+        self.holders = [pid for pid in holders if _alive(pid)]
+        reuse = bool(self.holders) or all(_still_free(k, v) for k, v in saved.items())
+        self.saved = saved if reuse else {}
         if not self.saved:
             self.block = self._block({})
 
     # -- the picks (kept in <workdir>/rehearsal.json while they stay free) ---------------
-    def _load(self) -> dict[str, list[object]]:
+    def _load(self) -> tuple[dict[str, list[object]], list[int]]:
         path = self.workdir / MAP_FILE
         with contextlib.suppress(OSError, ValueError):
             raw = json.loads(path.read_text(encoding="utf-8"))
             if isinstance(raw, dict) and isinstance(raw.get("picks"), dict):
-                return {str(k): list(v) for k, v in raw["picks"].items() if isinstance(v, list)}
-        return {}
+                picks = {str(k): list(v) for k, v in raw["picks"].items() if isinstance(v, list)}
+                held = raw.get("holders")
+                pids = [p for p in held if isinstance(p, int)] if isinstance(held, list) else []
+                return picks, pids
+        return {}, []
 
     @staticmethod
     def _block(saved: dict[str, list[object]]) -> str:
@@ -223,7 +234,10 @@ class _Mapper:
         return address, port
 
     def _save(self) -> None:
-        text = json.dumps({"picks": self.picks}, indent=2, sort_keys=True) + "\n"
+        # Commands still running with these picks, this one included (see __init__).
+        holders = sorted({*self.holders, os.getpid()}) if self.saved else [os.getpid()]
+        text = json.dumps({"picks": self.picks, "holders": holders}, indent=2,
+                          sort_keys=True) + "\n"
         try:
             atomic_write_text(self.workdir / MAP_FILE, text)
         except OSError as exc:
@@ -346,6 +360,19 @@ class _Mapper:
         port = ports.pop() if len(ports) == 1 else rule.port
         return replace(rule, addresses=tuple(dict.fromkeys(e[0] for e in endpoints.values())),
                        port=port)
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (another command of the same rehearsal)."""
+    if pid == os.getpid():
+        return False  # an earlier rehearsal in this process: its servers have stopped
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _still_free(key: str, value: list[object]) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -69,6 +70,32 @@ def test_picks_are_kept_and_reused_while_free(tmp_path: Path) -> None:
     assert [e.endpoint.url for e in first.environments] == \
         [e.endpoint.url for e in second.environments]
     assert first.dns == second.dns
+
+
+def test_picks_held_by_a_running_command_are_shared_not_replaced(tmp_path: Path) -> None:
+    inventory = load_inventory(write_realistic(tmp_path))
+    first = rehearse(inventory).inventory
+    address, port = json.loads((tmp_path / ".demo" / MAP_FILE).read_text())["picks"][
+        "endpoint.sandbox"]
+    with socket.socket() as busy:
+        # The sandbox endpoint's port is taken, as a foreground `simulate` would hold it.
+        busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        busy.bind((address, port))
+        busy.listen()
+        holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        try:
+            doc = json.loads((tmp_path / ".demo" / MAP_FILE).read_text())
+            doc["holders"] = [holder.pid]
+            (tmp_path / ".demo" / MAP_FILE).write_text(json.dumps(doc))
+            shared = rehearse(inventory).inventory
+        finally:
+            holder.kill()
+            holder.wait()
+        # Nobody holds them any more: a busy pick means someone else's port; pick anew.
+        fresh = rehearse(inventory).inventory
+    urls = [[e.endpoint.url for e in inv.environments] for inv in (first, shared, fresh)]
+    assert urls[0] == urls[1]
+    assert urls[2] != urls[0]
 
 
 def test_async_mdn_urls_are_per_sending_organisation(tmp_path: Path) -> None:
