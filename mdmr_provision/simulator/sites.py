@@ -11,6 +11,7 @@ in front of whatever the application does.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
 from collections.abc import Awaitable, Callable
@@ -58,6 +59,18 @@ def tls_context(pki: DemoPki, endpoint: SimEndpoint, faults: FaultSet) -> ssl.SS
     return normal
 
 
+#: How long a body is waited for before answering anyway (the AS2 receiver's read timeout).
+BODY_WAIT = Limits().read_timeout
+
+
+async def _take_body(request: web.Request) -> None:
+    """Read and drop the body, as a server does before answering; a client that stalls for
+    :data:`BODY_WAIT` is not waited for (the answer goes out regardless)."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(BODY_WAIT):
+            await request.read()
+
+
 def fault_middleware(environment: str, faults: FaultSet) -> Middleware:
     """aiohttp middleware applying ``delay``, ``reset`` and ``http-500`` to each request."""
 
@@ -66,15 +79,15 @@ def fault_middleware(environment: str, faults: FaultSet) -> Middleware:
         now = faults.snapshot(environment)
         delay = now.get(FaultKind.DELAY)
         if delay is not None:
-            await request.read()  # a slow server still takes the request first
+            await _take_body(request)  # a slow server still takes the request first
             await asyncio.sleep(delay.seconds)
         if FaultKind.RESET in now:
-            await request.read()
+            await _take_body(request)
             log.info("%s: fault: resetting the connection", environment)
             reset_connection(request)
             raise asyncio.CancelledError  # aiohttp drops the handler without answering
         if FaultKind.HTTP_500 in now:
-            await request.read()
+            await _take_body(request)
             log.info("%s: fault: answering HTTP 500", environment)
             return web.Response(status=500, text="Internal Server Error (injected fault)\n")
         return await handler(request)
@@ -130,7 +143,7 @@ def dr_application(environment: str, faults: FaultSet) -> web.Application:
     """DR: connections and TLS handshakes succeed, every HTTP request is refused (R1)."""
 
     async def refuse(request: web.Request) -> web.Response:
-        await request.read()
+        await _take_body(request)
         log.info("%s: refused %s %s (reachability only)", environment, request.method,
                  request.path)
         return web.Response(

@@ -399,3 +399,29 @@ async def test_an_inbox_that_is_a_file_is_an_error_mdn(
 def test_receiver_limits_reach_aiohttp() -> None:
     options = Limits(header_timeout=3, max_http_headers=50).server_options()
     assert options["keepalive_timeout"] == 3 and options["max_headers"] == 50
+
+
+async def test_the_simulated_dr_site_does_not_wait_for_a_stalled_body(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mdmr_provision.simulator import sites
+    from mdmr_provision.simulator.faults import FaultSet
+
+    monkeypatch.setattr(sites, "BODY_WAIT", 0.5)
+    site = sites.Site(sites.dr_application("dr", FaultSet()), "127.0.0.1", _free_port())
+    await site.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", site.port)
+        writer.write(b"POST /as2 HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n0123")
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.readline(), 30)
+        writer.close()
+    finally:
+        await site.stop()
+    assert answer.startswith(b"HTTP/1.1 503 ")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
