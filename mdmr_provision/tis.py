@@ -15,10 +15,11 @@ with :func:`verify_content`.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import string
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -139,15 +140,44 @@ class TisName:
 
 
 class TisNamer:
-    """Hands out names that are unique within this namer (a run): when a name's second is
-    already used, the time moves on a second until it is free (R4: change the TIME).
+    """Hands out names that are unique within this namer (a run; R4: change the TIME).
+
+    A name made *now* carries the moment it is made: when that second already has a name
+    for the pair, the namer waits for the next second rather than borrowing a future one, so
+    names never run ahead of the clock and a later run (another clone, another CI runner,
+    a fresh state) cannot reuse one the FTS already holds (E170).  A name for an explicit
+    ``at`` moves on a second at a time until it is free.
 
     ``used`` seeds names already taken (from state, or files already in a directory).
+    ``clock`` and ``sleep`` are the time source and the waiting (tests pass fakes).
     """
 
-    def __init__(self, used: Iterable[str] = ()) -> None:
+    def __init__(self, used: Iterable[str] = (), *,
+                 clock: Callable[[], datetime] | None = None,
+                 sleep: Callable[[float], Awaitable[None]] | None = None) -> None:
         self._used = set(used)
         self._lock = threading.Lock()
+        self._clock = clock or (lambda: datetime.now(EST))
+        self._sleep = sleep or asyncio.sleep
+
+    def _take(self, candidate: TisName) -> bool:
+        with self._lock:
+            if str(candidate) in self._used:
+                return False
+            self._used.add(str(candidate))
+            return True
+
+    async def name_now(self, participant: str, sender: str, *,
+                       file_id: str = CONNECTIVITY_FILE_ID, file_ver: str = "00") -> TisName:
+        """A fresh name stamped with the current second, waiting for the next second while
+        the current one is taken for this pair (never a second ahead of the clock)."""
+        while True:
+            now = self._clock()
+            candidate = TisName(participant, sender, to_est(now), file_id, file_ver)
+            if self._take(candidate):
+                return candidate
+            # To the start of the next second (a hair past it, so the clock has moved on).
+            await self._sleep(1.0 - now.microsecond / 1_000_000 + 0.001)
 
     def name(
         self,
@@ -158,8 +188,11 @@ class TisNamer:
         file_id: str = CONNECTIVITY_FILE_ID,
         file_ver: str = "00",
     ) -> TisName:
-        """A fresh name for ``at`` (default: now) or the first free second after it."""
-        moment = to_est(at if at is not None else datetime.now(EST))
+        """A fresh name for ``at`` (default: now) or the first free second after it.
+
+        Made now, from async code, use :meth:`name_now`, which never runs ahead of the clock.
+        """
+        moment = to_est(at if at is not None else self._clock())
         with self._lock:
             while True:
                 candidate = TisName(participant, sender, moment, file_id, file_ver)

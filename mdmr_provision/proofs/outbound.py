@@ -215,7 +215,7 @@ async def _prove(req: OutboundRequest, namer: TisNamer, context: dict[str, JsonV
     await asyncio.to_thread(keep.store_partner_certificate, req.evidence_dir, partner_cert)
 
     async def send(label: str, size: int | None) -> None:
-        name = str(namer.name(req.ldc, profile.org_id))
+        name = str(await namer.name_now(req.ldc, profile.org_id))
         payload = await asyncio.to_thread(content, name, size, req.tag)
         mdn_request = MdnRequest(
             signed=profile.mdn_signed,

@@ -89,10 +89,10 @@ _NAMERS: dict[str, TisNamer] = {}
 
 
 def _namer(ctx: ApplyContext) -> TisNamer:
-    """The namer for this state's proofs.  A run's names run ahead of the clock (a second
-    per file and sender), so a run started soon after another, in another process, would
-    reuse names the FTS already holds (E170) unless it knows them: they come from the
-    evidence summaries (failed attempts too) and the proofs' records."""
+    """The namer for this state's proofs, seeded with every name sent before (from the
+    evidence summaries, failed attempts too, and the proofs' records).  Names never run
+    ahead of the clock, so another process or a fresh state cannot collide with them; the
+    seed covers names an older version sent ahead of the clock."""
     namer = _NAMERS.get(ctx.evidence_dir)
     if namer is None:
         used = names_sent(Path(ctx.evidence_dir))

@@ -94,7 +94,9 @@ class MdmrSender:
         at: datetime | None = None, timeout: float = 30.0,
     ) -> DeliveryResult:
         """Send the MDM/R's test file to ``org_id``'s receiver for ``environment`` (R3)."""
-        name = str(self.namer.name(org_id, MDMR_ORG_ID, at))
+        made = self.namer.name(org_id, MDMR_ORG_ID, at) if at is not None \
+            else await self.namer.name_now(org_id, MDMR_ORG_ID)
+        name = str(made)
         tag = self.inventory.policy.file_name_tag
         return await self.send_file(
             environment, org_id, name, content(name, size, tag), timeout=timeout

@@ -19,6 +19,7 @@ import pytest
 
 from mdmr_provision.inventory import load_inventory
 from mdmr_provision.simulator.pki import rotate_certificate
+from mdmr_provision.tis import EST
 from tests.support.proofs import (
     clean_env,
     cli,
@@ -402,3 +403,25 @@ def test_a_simulated_saved_plan_is_applied_simulated_only(
                         "with --simulate\n")
     done = cli(capsys, "apply", "-i", str(work), "--simulate", str(saved))
     assert done.code == 0, done.err
+
+
+def test_a_fresh_state_right_after_a_run_sends_no_name_twice(
+    work: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The reproduction: apply, remove .mdmr/ (a new clone, another CI runner), apply
+    # again.  The simulated FTS still holds every earlier name and rejects a repeat (E170);
+    # names never run ahead of the clock, so none of the new ones can repeat an earlier one.
+    def sent() -> set[str]:
+        return {f for a, r in records(work).items() if a.startswith("proof.outbound.")
+                for f in r["attributes"]["files"]}
+
+    sent_before = sent()
+    assert len(sent_before) == 24
+    shutil.rmtree(work / ".mdmr")
+    run = cli(capsys, "apply", "-i", str(work), "--simulate", "--auto-approve")
+    assert run.code == 0, run.out + run.err
+    assert "E170" not in run.out + run.err
+    sent_now = sent()
+    assert len(sent_now) == 24 and not sent_now & sent_before
+    stamp = datetime.now(UTC).astimezone(EST).strftime("%Y%m%d%H%M%S")
+    assert max(n.split(".")[4] for n in sent_now) <= stamp

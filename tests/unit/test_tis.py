@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import string
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -348,3 +349,51 @@ def test_content_is_the_numbered_lines_whether_kept_or_built(
     assert verify_content(expected, "ORG10000.ORG10000.0000.00.20100408105201.DAT") == (
         "byte 0: first record names 'ORG10000.ORG10000.0000.00.20100408105200.DAT', expected "
         "'ORG10000.ORG10000.0000.00.20100408105201.DAT'")
+
+
+class _Clock:
+    """A fake clock that only moves when the namer sleeps (so the test never waits)."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+        self.slept: list[float] = []
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += timedelta(seconds=seconds)
+
+
+def test_names_made_now_wait_for_the_clock_instead_of_running_ahead() -> None:
+    clock = _Clock(datetime(2026, 11, 29, 10, 0, 0, 250_000, tzinfo=EST))
+    namer = TisNamer(clock=clock, sleep=clock.sleep)
+
+    async def three() -> list[str]:
+        return [str(await namer.name_now("ORG10000", "ORG10000")) for _ in range(3)]
+
+    made = asyncio.run(three())
+    assert [m.split(".")[4] for m in made] == ["20261129100000", "20261129100001",
+                                               "20261129100002"]
+    # Each name is the second it was made in: the namer waited (to just past the next
+    # second), it never stamped a second the clock had not reached.
+    assert clock.slept[0] == pytest.approx(0.751) and len(clock.slept) == 2
+    assert clock.now < datetime(2026, 11, 29, 10, 0, 3, tzinfo=EST)
+    # Another pair in the same second does not wait.
+    other = asyncio.run(namer.name_now("ORG10000", "ORG20000"))
+    assert str(other).split(".")[4] == "20261129100002" and len(clock.slept) == 2
+
+
+def test_a_later_run_from_a_fresh_state_cannot_reuse_an_earlier_runs_names() -> None:
+    # Run 1 sends 4 files as fast as it can; run 2 starts right after with no memory of it.
+    clock = _Clock(datetime(2026, 11, 29, 10, 0, 0, 900_000, tzinfo=EST))
+    first = TisNamer(clock=clock, sleep=clock.sleep)
+    earlier = {str(asyncio.run(first.name_now("ORG10000", "ORG10000"))) for _ in range(4)}
+    # Every earlier name is at or before the clock: once the last file's second is over
+    # (its transfer alone takes that), nothing a later run makes can equal one of them.
+    assert max(n.split(".")[4] for n in earlier) == clock.now.strftime("%Y%m%d%H%M%S")
+    clock.now += timedelta(seconds=1)
+    second = TisNamer(clock=clock, sleep=clock.sleep)
+    later = {str(asyncio.run(second.name_now("ORG10000", "ORG10000"))) for _ in range(4)}
+    assert len(earlier) == 4 and not earlier & later
