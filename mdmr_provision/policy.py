@@ -1,7 +1,8 @@
 """Policy as data: the guide's rules that make a change necessary, named and explained.
 
-Each rule is a :class:`Rule` (its number in GUIDE.md §1, a title and the guide's own
-words).  The functions below decide *whether* a rule applies; when it does they return a
+Each rule is a :class:`~mdmr_provision.rules.Rule` of the catalogue in
+:mod:`mdmr_provision.rules` (``docs/rules.md``: its id, the guide's section and words).
+The functions below decide *whether* a rule applies; when it does they return a
 :class:`Verdict` whose ``reason`` is the one-line text a plan shows, ending with the guide's
 words so every plan line can be traced to the source.  Resources call these from their pure
 ``diff``; nothing here does I/O or reads the clock.
@@ -15,51 +16,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from mdmr_provision.core.types import EvidenceKind
+from mdmr_provision.rules import RULES, Rule
+
+__all__ = ["RULES", "Rule", "Verdict"]
 from mdmr_provision.tis import EST
-
-
-@dataclass(frozen=True)
-class Rule:
-    """One rule of GUIDE.md §1 that the tool enforces."""
-
-    id: str
-    title: str
-    #: The guide's wording, quoted at the end of plan reasons.
-    guide: str
-
-
-RULES: Mapping[str, Rule] = {
-    rule.id: rule
-    for rule in (
-        Rule(
-            "R6",
-            "certificate renewal window",
-            "replace and re-test certificates at least two weeks before they expire",
-        ),
-        Rule(
-            "R7",
-            "changed certificate or AS2 client",
-            "any change to the AS2 client or the certificates means connectivity testing "
-            "must be redone",
-        ),
-        Rule(
-            "R11",
-            "exit criteria met with real evidence",
-            "files sent via FTS to sandbox, enrolment and production, and a connection "
-            "established to DR",
-        ),
-        Rule(
-            "R8",
-            "production re-verification before cutover",
-            "production connectivity is re-verified when preparing for cutover",
-        ),
-        Rule(
-            "R9",
-            "disaster recovery re-test interval",
-            "DR connectivity is re-tested every six months after cutover",
-        ),
-    )
-}
 
 
 @dataclass(frozen=True)

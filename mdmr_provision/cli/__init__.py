@@ -52,6 +52,7 @@ COMMANDS: tuple[str, ...] = (
     "export",
     "verify_report",
     "schema",
+    "rules",
 )
 
 

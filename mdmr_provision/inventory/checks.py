@@ -173,6 +173,7 @@ def run_checks(checker: Checker) -> None:
     _check_organisations(checker, orgs, envs)
     _check_relationships(checker, orgs, data.get("relationships", []))
     _check_provable(checker, orgs, envs, data.get("relationships", []))
+    _check_two_way(checker, orgs, envs, data.get("relationships", []))
     _check_environments(checker, envs)
     _check_firewall(checker, orgs, envs, data.get("firewall", []))
     _check_dns_policy(checker, data)
@@ -419,6 +420,50 @@ def _check_provable(
                 "another party (whose evidence can be imported)",
                 key=True,
             ))
+
+
+def _rel_envs(rel: dict[str, Any]) -> set[str]:
+    return {canonical_environment(x) for x in rel.get("environments", TRANSFER_ENVIRONMENTS)}
+
+
+def _receives_in(org: dict[str, Any]) -> set[str]:
+    return {canonical_environment(e) for e in org.get("receivers", {})}
+
+
+def _check_two_way(
+    c: Checker, orgs: dict[str, Any], envs: dict[str, Any], rels: list[Any]
+) -> None:
+    """The guide's exit criterion is two-way (§2, R3): every LDC needs a way to receive the
+    MDM/R's test file in each transfer environment (its own receiver, built in or its own
+    AS2 product, or an agent that receives for it), and an agent declared to receive for an
+    LDC needs a receiver of its own there."""
+    declared = [e for e in TRANSFER_ENVIRONMENTS
+                if e in {canonical_environment(x) for x in envs}]
+    for i, rel in enumerate(rels):
+        agent = orgs.get(rel["agent"])
+        if not rel.get("receives") or agent is None:
+            continue
+        lacking = [e for e in declared if e in _rel_envs(rel) and e not in _receives_in(agent)]
+        if lacking:
+            c.error(("relationships", i, "receives"),
+                    f"{rel['agent']} receives for {rel['ldc']} but has no receiver in "
+                    f"{', '.join(lacking)}: add organisations.{rel['agent']}.receivers."
+                    f"{lacking[0]} (R3)")
+    for org_id, org in orgs.items():
+        if "ldc" not in org_roles(org):
+            continue
+        agents = [r for r in rels if r["ldc"] == org_id and r.get("receives")]
+        missing = [e for e in declared if e not in _receives_in(org)
+                   and not any(e in _rel_envs(r) for r in agents)]
+        if not missing:
+            continue
+        where: PathT = ("organisations", org_id, "receivers") if "receivers" in org \
+            else ("organisations", org_id)
+        c.error(where,
+                f"{org_id} cannot receive the MDM/R's test file in {', '.join(missing)} "
+                f"(two-way, R3): add organisations.{org_id}.receivers.{missing[0]} (product: "
+                "external for your own AS2 product) or an agent relationship with "
+                "receives: true", key=True)
 
 
 def _roles_text(org: dict[str, Any]) -> str:

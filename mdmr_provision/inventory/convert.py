@@ -199,6 +199,7 @@ class Converter:
                 TRANSFER_ENVIRONMENTS if envs is None
                 else tuple(canonical_environment(e) for e in envs)
             ),
+            receives=bool(raw.get("receives", False)),
         )
 
     def environment(self, name: str, raw: dict[str, Any]) -> Environment:

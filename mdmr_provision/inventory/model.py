@@ -273,6 +273,8 @@ class Relationship:
     agent: str
     role: Role
     environments: tuple[str, ...] = TRANSFER_ENVIRONMENTS
+    #: The agent receives the MDM/R's files for the LDC (it needs its own inbound proofs).
+    receives: bool = False
 
 
 @dataclass(frozen=True)
@@ -442,6 +444,14 @@ class Inventory:
             if rel.agent == agent and rel.ldc not in out:
                 out.append(rel.ldc)
         return tuple(out)
+
+    def received_for(self, ldc: str, environment: str) -> tuple[Organisation, ...]:
+        """Organisations whose receivers take the MDM/R's files for ``ldc`` in
+        ``environment``: the LDC itself and agents receiving for it (R3, two-way)."""
+        out = [self.organisation(ldc)]
+        out += [self.organisation(r.agent) for r in self.relationships
+                if r.ldc == ldc and r.receives and environment in r.environments]
+        return tuple(o for o in out if o.receiver(environment) is not None)
 
     @property
     def servers(self) -> tuple[Server, ...]:

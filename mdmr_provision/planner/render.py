@@ -32,6 +32,7 @@ from mdmr_provision.inventory.model import ENVIRONMENTS
 from mdmr_provision.jsonout import github_annotation
 from mdmr_provision.planner.plan import Plan
 from mdmr_provision.planner.symbols import files_line, label, symbol
+from mdmr_provision.rules import RULES, lookup
 
 MARKDOWN_LIMIT = 60_000
 _MD_DIFF_LINES = 40
@@ -87,6 +88,7 @@ def _diff_rows(diff: str, diff_lines: int | None) -> list[Text]:
 
 
 _CITED = re.compile(r"\((R\d+(?:, R\d+)*)\)$")
+_RULE_ID = re.compile(r"\bR\d{1,2}\b")
 
 
 def cite(reason: str, rule: str | None) -> str:
@@ -204,9 +206,15 @@ def print_plan(plan: Plan, *, show_unchanged: bool = False, full_diff: bool = Fa
         console.print(item)
 
 
+def linked(text: str) -> str:
+    """``text`` with each rule id it cites (``R7``) linked to its entry in docs/rules.md."""
+    return _RULE_ID.sub(lambda m: f"[{m.group(0)}]({lookup(m.group(0)).link})"
+                        if m.group(0) in RULES else m.group(0), text)
+
+
 def _md_change(change: Change, diff_lines: int) -> list[str]:
     out = [f"- `{symbol(change)} {label(change)}` **{change.address}** — "
-           f"{cite(change.reason, change.rule)}"]
+           f"{linked(cite(change.reason, change.rule))}"]
     if change.diff and diff_lines > 0:
         lines = change.diff.rstrip("\n").splitlines()
         shown = lines[:diff_lines]

@@ -11,7 +11,9 @@ criteria hold when rehearsal evidence counts too, which is what a ``--simulate``
 Criteria, per LDC:
   * outbound, for each transfer environment and each organisation sending for the LDC
     (the LDC and its authorised agents): every server proven (R2, R4, R5, R12);
-  * inbound, for each transfer environment where the organisation has a receiver (R3);
+  * inbound, for each transfer environment where the organisation has a receiver (R3),
+    and for the LDC always: the exit criterion is two-way, so an LDC that nothing receives
+    for (its own receiver or an agent receiving for it) is not complete;
   * DR, for each server: reachability proven within the re-test interval (R1, R9).
 An environment the inventory leaves out is a criterion not met (R11 names all four).
 """
@@ -212,6 +214,12 @@ def build_status(inventory: Inventory, changes: Mapping[str, Change],
                     criteria.append(Criterion(
                         f"inbound.{env}.{org.org_id}", "inbound", env, ldc.org_id, org.org_id,
                         (_item(a, changes.get(a), records.get(a), last.get(a)),), by))
+                elif org is ldc and not inventory.received_for(ldc.org_id, env):
+                    # Two-way (R3): an LDC nothing receives for is a criterion not met.
+                    criteria.append(Criterion(
+                        f"inbound.{env}.{org.org_id}", "inbound", env, ldc.org_id, org.org_id,
+                        (Item(a, "blocked", None, f"{ldc.org_id} declares no receiver in {env} "
+                              "and no agent receives for it (R3)"),), by))
         if inventory.environment("dr") is None:
             criteria.extend(_undeclared(inventory, ldc.org_id, "dr"))
         else:

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from mdmr_provision.inventory import load_inventory
+from mdmr_provision.rules import RULES, cited
 from mdmr_provision.simulator.pki import rotate_certificate
 from mdmr_provision.tis import EST
 from tests.support.proofs import (
@@ -425,3 +426,21 @@ def test_a_fresh_state_right_after_a_run_sends_no_name_twice(
     assert len(sent_now) == 24 and not sent_now & sent_before
     stamp = datetime.now(UTC).astimezone(EST).strftime("%Y%m%d%H%M%S")
     assert max(n.split(".")[4] for n in sent_now) <= stamp
+
+
+def test_every_rule_a_plan_cites_has_an_entry(
+    work: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Both kinds of run, every resource shown: each reason's rule ids resolve in
+    # docs/rules.md (no plan line may cite a rule a reader cannot look up).
+    cited_rules: set[str] = set()
+    for extra in ((), ("--simulate",)):
+        run = cli(capsys, "plan", "-i", str(work), "--json", "--show-unchanged", *extra)
+        assert run.code == 0, run.err
+        for change in json.loads(run.out)["changes"]:
+            ids = cited(change["reason"]) + ([change["rule"]] if change["rule"] else [])
+            assert set(ids) <= set(RULES), (change["address"], ids)
+            cited_rules.update(ids)
+    assert {"R1", "R7", "R10", "R11"} <= cited_rules
+    md = cli(capsys, "plan", "-i", str(work), "--markdown")
+    assert "[R11](docs/rules.md#r11)" in md.out

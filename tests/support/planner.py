@@ -312,6 +312,8 @@ def write_inventory(root: Path) -> Path:
         "    role: ldc\n"
         "    certificate:\n"
         "      cert: c.pem\n"
+        "    receivers:\n"
+        "      sandbox: {url: 'http://127.0.0.1:9/in', product: external}\n"
         "environments:\n"
         "  sandbox:\n"
         "    endpoint:\n"

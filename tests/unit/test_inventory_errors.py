@@ -191,7 +191,8 @@ BAD_INVENTORIES = [
     pytest.param(
         {14: "      dr:"},
         [
-            "inv.yaml:14:7: organisations.ORG10000.receivers.dr: dr has no file transfer, so no receiver (R1)"
+            "inv.yaml:13:5: organisations.ORG10000.receivers: ORG10000 cannot receive the MDM/R's test file in sandbox (two-way, R3): add organisations.ORG10000.receivers.sandbox (product: external for your own AS2 product) or an agent relationship with receives: true",
+            "inv.yaml:14:7: organisations.ORG10000.receivers.dr: dr has no file transfer, so no receiver (R1)",
         ],
         id="receiver-for-dr",
     ),

@@ -19,6 +19,7 @@ organisations:
     certificate: {cert: certs/ldc.pem, key: certs/ldc.key}
     servers:
       as2-a: {address: 127.0.30.1}
+    receivers: {qa: {url: "http://127.0.20.1:15080/as2", product: external}}
 policy:
   dr_retest_months: 6
 """
@@ -92,7 +93,7 @@ def test_same_policy_knob_in_two_files(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.chdir(tmp_path)
     write(tmp_path, {"a.yaml": ORGS, "b.yaml": ENVS + "policy:\n  dr_retest_months: 12\n"})
     assert problems(Path()) == [
-        "b.yaml:11:3: policy.dr_retest_months: 'dr_retest_months' is already defined at a.yaml:10:3"
+        "b.yaml:11:3: policy.dr_retest_months: 'dr_retest_months' is already defined at a.yaml:11:3"
     ]
 
 
@@ -118,7 +119,7 @@ def test_problems_from_all_files_sorted(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.chdir(tmp_path)
     write(tmp_path, {"b.yaml": ENVS.replace("14080}", "0}"), "a.yaml": ORGS + "bogus: 1\n"})
     assert problems(Path()) == [
-        "a.yaml:11:1: bogus: unknown key 'bogus' (allowed: dns, environments, firewall, "
+        "a.yaml:12:1: bogus: unknown key 'bogus' (allowed: dns, environments, firewall, "
         "organisations, outputs, policy, relationships, simulator, version)",
         "b.yaml:9:90: firewall[0].port: must be at least 1, got 0",
     ]

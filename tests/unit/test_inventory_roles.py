@@ -22,12 +22,14 @@ organisations:
     name: Grand Valley Hydro
     role: ldc
     certificate: {cert: c/a.pem, key: c/a.key}
+    receivers: {sandbox: {url: "http://127.0.20.1:15080/as2", product: external}}
     servers:
       gv-1: {address: 127.0.30.1}
   ORG66020:
     name: Lakeside Power
     roles: [ldc, billing_agent]
     certificate: {cert: c/b.pem}
+    receivers: {sandbox: {url: "http://127.0.20.1:15080/as2", product: external}}
     servers:
       lp-1: {address: 127.0.30.2}
   ORG6601B:
@@ -40,6 +42,7 @@ organisations:
     name: Hilltop Utilities
     role: ldc
     certificate: {cert: c/d.pem}
+    receivers: {sandbox: {url: "http://127.0.20.1:15080/as2", product: external}}
 relationships:
   - {ldc: ORG66010, agent: ORG6601B, role: billing_agent}
   - {ldc: ORG66010, agent: ORG6601B, role: ami_operator}
@@ -86,7 +89,7 @@ def test_agent_proofs_cover_every_ldc_it_serves(tmp_path: Path) -> None:
 def test_an_ldc_nothing_can_prove_is_warned_about_and_shown(tmp_path: Path) -> None:
     inventory, warnings = load_inventory_with_warnings(_write(tmp_path))
     assert [str(w) for w in warnings] == [
-        f"{tmp_path / 'inv.yaml'}:21:3: organisations.ORG66030: nothing can prove ORG66030's "
+        f"{tmp_path / 'inv.yaml'}:23:3: organisations.ORG66030: nothing can prove ORG66030's "
         "outbound criteria in sandbox: neither it nor an agent authorised for it declares "
         "a server or is run by another party (whose evidence can be imported)"
     ]

@@ -191,8 +191,9 @@ def test_fact_errors_once_per_cause_without_internal_keys() -> None:
 def test_markdown_cites_each_rule_once() -> None:
     md = render_markdown(plan_of(Change("x.a", "k", Action.CREATE, "write it (R10)", rule="R10"),
                                  Change("x.b", "k", Action.CREATE, "write it", rule="R6")))
-    assert "write it (R10)" in md and "R10_" not in md and md.count("R10") == 1
-    assert "write it (R6)" in md
+    # Each cited rule links to its entry in docs/rules.md (cited once, linked once).
+    assert "write it ([R10](docs/rules.md#r10))" in md and md.count("[R10]") == 1
+    assert "write it ([R6](docs/rules.md#r6))" in md
 
 
 def test_markdown_for_a_pull_request(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -213,7 +214,7 @@ def test_markdown_for_a_pull_request(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert "`--simulate`" in md and "a rehearsal" in md and "`--env sandbox`" in md
     assert str(tmp_path) not in md  # no path of the machine that planned it
     assert "+++ inventories/prod/.mdmr/firewall/mdmr.nft" in md
-    assert "write inventories/prod/.mdmr/firewall/mdmr.nft (R10)" in md
+    assert "write inventories/prod/.mdmr/firewall/mdmr.nft ([R10](docs/rules.md#r10))" in md
     assert "+line 50" not in md and "+line 50" in render_markdown(plan, full_diff=True)
     real = dataclasses.replace(plan, simulate=False)
     assert "the real MDM/R endpoints" in render_markdown(real)
