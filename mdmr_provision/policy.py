@@ -108,6 +108,32 @@ def rehearsal_only(attributes: Mapping[str, object], simulate: bool) -> Verdict 
     return _because("R11", f"{what}; prove it against the MDM/R")
 
 
+def _shown(value: object) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
+
+
+def settings_change(before: Mapping[str, object], now: Mapping[str, object]) -> str | None:
+    """Which settings differ, named with both values ("digest sha256 → sha384"); None when
+    none does.  Only settings both sides have are compared: one a later version of the tool
+    starts recording is not a change to the AS2 client."""
+    changed = [k for k in sorted(before) if k in now and before[k] != now[k]]
+    if not changed:
+        return None
+    parts = [f"{k} {_shown(before[k])} → {_shown(now[k])}" for k in changed[:3]]
+    more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+    return ", ".join(parts) + more
+
+
+def settings_changed(before: Mapping[str, object], now: Mapping[str, object]) -> Verdict | None:
+    """R7: a setting the exchange depends on changed since the proof was made."""
+    what = settings_change(before, now)
+    return None if what is None else _because("R7", f"{what} since the last proof")
+
+
 def ontario_date(moment: datetime) -> date:
     """The calendar day of ``moment`` where the cutover date is meant: Ontario, in EST as
     the MDM/R keeps time (a naive time is taken as that already)."""

@@ -58,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
             raise MdmrError(f"{args.address} is not a manual step ({label(change)}: "
                             f"{change.reason}); `mdmr-provision apply` carries it out")
         inputs = change.after.get("inputs")
+        settings = change.after.get("settings")
         evidence = Evidence(address=change.address, kind="proof.manual",
                             environment=change.environment, ok=True, at=moment,
                             details={"note": note, "confirmed_by": who,
@@ -66,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
         return Outcome(
             ok=True, message=f"confirmed by {who}", evidence=(evidence,),
             attributes={"inputs": inputs if isinstance(inputs, dict) else {},
+                        "settings": settings if isinstance(settings, dict) else {},
                         "proven_at": moment.isoformat(), "manual": True, "note": note,
                         # A person saw it happen: what they confirm is the real exchange.
                         "evidence": EvidenceKind.REAL.value, "confirmed_by": who})

@@ -38,9 +38,11 @@ from mdmr_provision.inventory.model import (
     Inventory,
     MdnMode,
     Organisation,
+    Policy,
     Server,
 )
 from mdmr_provision.jsonvalue import digest
+from mdmr_provision.policy import settings_change
 from mdmr_provision.templating import render
 
 #: Output file name -> template that renders it.  OpenAS2's files are per server, not per
@@ -131,6 +133,27 @@ def render_profile(
     return {name: render(template, **context) for name, template in TEMPLATES.items()}
 
 
+def exchange_settings(environment: Environment, server: Server, sender: Organisation,
+                      policy: Policy) -> dict[str, JsonValue]:
+    """The settings a connectivity proof from ``server`` depends on (R7), by name.
+
+    A proof is stale when one of these changes, not when a profile's wording does (a
+    template comment, a format the sender never reads).  Certificates are inputs of their
+    own (their fingerprints); file paths are not settings (the same certificate elsewhere
+    is the same certificate).
+    """
+    ep = environment.endpoint
+    return {
+        "as2_from": sender.as2_id, "as2_to": ep.as2_id, "url": ep.url,
+        "digest": ep.signing.value, "cipher": ep.encryption.value,
+        "compression": ep.compression, "mdn": ep.mdn.value, "mdn_signed": True,
+        "async_mdn_url": ep.async_mdn_url if ep.mdn.value == "async" else None,
+        "server": server.name, "source_address": server.address,
+        "connection": server.connection, "large_file_size": policy.large_file_size,
+        "file_name_tag": policy.file_name_tag.value,
+    }
+
+
 def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -150,6 +173,7 @@ class As2Profile(Resource):
         on_behalf_of: Sequence[str],
         directory: Path,
         root: Path,
+        policy: Policy,
     ) -> None:
         super().__init__(
             f"as2_profile.{environment.name}.{server.name}",
@@ -164,6 +188,7 @@ class As2Profile(Resource):
             else render_profile(environment, server, sender, on_behalf_of, root)
         )
         self.fingerprint = digest(dict(self.rendered)) if self.rendered else ""
+        self.settings = exchange_settings(environment, server, sender, policy)
         self._probes = {name: text_probe(directory / name) for name in TEMPLATES}
 
     def variant(self, simulate: bool) -> tuple[dict[str, str], list[str]]:
@@ -184,6 +209,7 @@ class As2Profile(Resource):
             fingerprint=digest(dict(rendered)) if rendered else "",
             facts={f.key: f.digest for f in found.values()},
             before=dict(prior.attributes) if prior else {},
+            after={"settings": {**self.settings}},
         )
         if self.waiting is not None:
             # The IESO's material is expected later (guide: forms first): a wait, not an error.
@@ -200,6 +226,7 @@ class As2Profile(Resource):
         after: dict[str, JsonValue] = {
             "directory": str(self.directory),
             "files": {n: _sha256(t) for n, t in rendered.items()},
+            "settings": {**self.settings},
         }
         changed, diffs, existing = [], [], 0
         for name, text in rendered.items():
@@ -215,6 +242,18 @@ class As2Profile(Resource):
         if existing == 0:
             return replace(base, action=Action.CREATE, diff="".join(diffs), after=after,
                            reason=f"write the {self.noun} for {self._for()} ({', '.join(changed)})")
+        before = prior.attributes.get("settings") if prior is not None else None
+        if isinstance(before, dict):
+            what = settings_change(before, self.settings)
+            if what is None:
+                return replace(
+                    base, action=Action.UPDATE, diff="".join(diffs), after=after, rule=None,
+                    reason=f"rewrite the {self.noun} ({', '.join(changed)}); no setting "
+                    "the exchange depends on changed, so every proof stays current")
+            return replace(
+                base, action=Action.UPDATE, diff="".join(diffs), after=after,
+                reason=f"{self.noun} changed ({', '.join(changed)}): {what}: "
+                f"re-test connectivity ({R7_GUIDE})")
         return replace(
             base, action=Action.UPDATE, diff="".join(diffs), after=after,
             reason=f"{self.noun} changed ({', '.join(changed)}): re-test connectivity "
@@ -243,7 +282,8 @@ class As2Profile(Resource):
             message=f"wrote {', '.join(written)} in {self.directory}" if written
             else f"{self.directory} is up to date",
             attributes={"directory": str(self.directory),
-                        "files": {n: _sha256(t) for n, t in rendered.items()}},
+                        "files": {n: _sha256(t) for n, t in rendered.items()},
+                        "settings": {**self.settings}},
         )
 
     def _planned(self, change: Change) -> dict[str, str]:
@@ -295,5 +335,5 @@ def resources(inventory: Inventory) -> list[Resource]:
             continue
         for server, org, ldcs in sending_servers(inventory, env.name):
             out.append(As2Profile(env, server, org, ldcs, root / env.name / server.name,
-                                  inventory.root))
+                                  inventory.root, inventory.policy))
     return out

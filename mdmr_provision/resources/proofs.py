@@ -139,6 +139,11 @@ def last_failure(history: Sequence[Evidence], address: str) -> str:
     return ""
 
 
+#: Inputs older records kept as digests of whole texts (rendered profiles, receivers), before
+#: proofs recorded the settings themselves.
+_LEGACY_INPUTS = ("as2_profile.", "receiver.")
+
+
 class _Proof(Resource):
     """What outbound and inbound proofs share: inputs, staleness, R8."""
 
@@ -165,17 +170,40 @@ class _Proof(Resource):
         confirm = MANUAL_HINT.format(address=self.address, inventory=shown(root))
         return f"a person confirms it: {confirm}"
 
-    def _own_inputs(self) -> dict[str, str]:
-        """Inputs declared in the inventory rather than by a dependency (R7)."""
+    def _settings(self, ctx: PlanContext) -> dict[str, JsonValue]:
+        """The settings the exchange depends on (R7): AS2 IDs, URLs, algorithms, MDN
+        options, server, sizes.  Staleness is judged on these, never on a file's wording."""
         return {}
 
+    def _legacy_inputs(self, ctx: PlanContext) -> dict[str, str]:
+        """What a record older than recorded settings kept instead (see _LEGACY_INPUTS)."""
+        return {}
+
+    def _stale(self, prior: ResourceRecord, current: dict[str, str],
+               settings: dict[str, JsonValue], ctx: PlanContext) -> policy.Verdict | None:
+        """R7: a certificate or a setting the proof relied on changed since it was made."""
+        stale = policy.proof_stale(_recorded_inputs(prior), current)
+        if stale is not None:
+            return stale
+        before = prior.attributes.get("settings")
+        if isinstance(before, dict):
+            return policy.settings_changed(before, settings)
+        # Recorded before settings were kept: its profile texts must be the same still.
+        recorded = {k: v for k, v in _recorded_inputs(prior).items()
+                    if k.startswith(_LEGACY_INPUTS)}
+        return policy.proof_stale(recorded, {k: v for k, v in self._legacy_inputs(ctx).items()
+                                             if k in recorded})
+
     def diff(self, facts: Facts, prior: ResourceRecord | None, ctx: PlanContext) -> Change:
-        current = {**_inputs(self.inputs, ctx), **self._own_inputs()}
+        current = _inputs(self.inputs, ctx)
+        settings = self._settings(ctx)
         base = Change(
             address=self.address, kind=self.kind, action=Action.NOOP, reason="",
             environment=self.environment, depends_on=self.depends_on,
-            fingerprint=digest(dict(current)), after={"inputs": {**current}},
+            fingerprint=digest({"inputs": dict(current), "settings": settings}),
+            after={"inputs": {**current}, "settings": settings},
             before={"inputs": {**_recorded_inputs(prior)},
+                    "settings": prior.attributes.get("settings"),
                     "proven_at": prior.attributes.get("proven_at")} if prior else {},
         )
         env = ctx.inventory.environment(self.environment or "")
@@ -198,7 +226,7 @@ class _Proof(Resource):
                            reason=f"never proven: {self.what} ({self.rules}){how}"
                            f"{last_failure(ctx.history, self.address)}")
         how = "" if automatic else f"; {self._manual_hint(ctx.inventory.root)}"
-        stale = policy.proof_stale(_recorded_inputs(prior), current)
+        stale = self._stale(prior, current, settings, ctx)
         if stale is not None:
             return replace(base, action=self._fresh_action(ctx), rule=stale.rule,
                            reason=stale.reason + how)
@@ -228,10 +256,12 @@ class _Proof(Resource):
 
 def proof_attributes(change: Change, proven_at: datetime, kind: EvidenceKind,
                      **extra: JsonValue) -> dict[str, JsonValue]:
-    """The state attributes of a proof made for ``change`` (the planned inputs it used)
-    with ``kind`` of evidence."""
+    """The state attributes of a proof made for ``change`` (the planned inputs and settings
+    it used) with ``kind`` of evidence."""
     inputs = change.after.get("inputs")
+    settings = change.after.get("settings")
     return {"inputs": inputs if isinstance(inputs, dict) else {},
+            "settings": settings if isinstance(settings, dict) else {},
             "proven_at": proven_at.isoformat(), "evidence": kind.value, **extra}
 
 
@@ -243,14 +273,15 @@ class OutboundProof(_Proof):
     def __init__(self, inventory: Inventory, environment: str, ldc: str,
                  sender: Organisation, server: Server, profile_dir: Path) -> None:
         address = f"proof.outbound.{environment}.{ldc}.{sender.org_id}.{server.name}"
-        self.inputs = (f"certificate.{sender.org_id}", f"mdmr_certificate.{environment}",
-                       f"as2_profile.{environment}.{server.name}")
+        self.inputs = (f"certificate.{sender.org_id}", f"mdmr_certificate.{environment}")
+        self.profile = f"as2_profile.{environment}.{server.name}"
         product = server.product
         if product is not None and product.name is ProductName.OPENAS2:
             # The product's own configuration is the AS2 client being proven (R7).
             self.inputs = (*self.inputs, f"openas2.{server.name}")
         super().__init__(address, environment=environment,
-                         depends_on=[*self.inputs, f"certificate.{sender.org_id}.der"])
+                         depends_on=[*self.inputs, self.profile,
+                                     f"certificate.{sender.org_id}.der"])
         self.inventory = inventory
         self.ldc, self.sender, self.server = ldc, sender, server
         self.profile_path = profile_dir / "agent.json"
@@ -259,14 +290,30 @@ class OutboundProof(_Proof):
                      f"by a signed MDN with a matching MIC")
         self.rules = "R2, R4, R5"
 
-    def _own_inputs(self) -> dict[str, str]:
+    def _product(self) -> dict[str, JsonValue]:
         # Another product or product version is a changed AS2 client (R7).
         product = self.server.product
         if product is None:
             return {}
-        seen: dict[str, JsonValue] = {"name": product.name.value, "version": product.version,
-                                      "drive_proofs": product.drive_proofs}
-        return {f"product.{self.server.name}": digest(seen)}
+        return {"name": product.name.value, "version": product.version,
+                "drive_proofs": product.drive_proofs}
+
+    def _settings(self, ctx: PlanContext) -> dict[str, JsonValue]:
+        planned = ctx.changes.get(self.profile)
+        settings = planned.after.get("settings") if planned is not None else None
+        out = dict(settings) if isinstance(settings, dict) else {}
+        product = self._product()
+        if product:
+            out.update({"product": product["name"], "product_version": product["version"],
+                        "product_drives_proofs": product["drive_proofs"]})
+        return out
+
+    def _legacy_inputs(self, ctx: PlanContext) -> dict[str, str]:
+        planned = ctx.changes.get(self.profile)
+        out = {self.profile: planned.fingerprint} if planned is not None else {}
+        if self._product():
+            out[f"product.{self.server.name}"] = digest(self._product())
+        return out
 
     async def apply(self, change: Change, ctx: ApplyContext) -> Outcome:
         runtime = ctx.runtime
@@ -379,9 +426,13 @@ class InboundProof(_Proof):
     def _automatic(self, ctx: PlanContext) -> bool:
         return ctx.simulate and self.receiver.product is ReceiverProduct.BUILTIN
 
-    def _own_inputs(self) -> dict[str, str]:
+    def _settings(self, ctx: PlanContext) -> dict[str, JsonValue]:
         # Our AS2 system is part of what was proven: another URL, product or AS2 id is a
         # changed AS2 client (R7), though no certificate changed.
+        return {"receiver_url": self.receiver.url, "as2_id": self.org.as2_id,
+                "product": self.receiver.product.value}
+
+    def _legacy_inputs(self, ctx: PlanContext) -> dict[str, str]:
         seen: dict[str, JsonValue] = {"url": self.receiver.url, "as2_id": self.org.as2_id,
                                       "product": self.receiver.product.value}
         return {f"receiver.{self.environment}.{self.org.org_id}": digest(seen)}

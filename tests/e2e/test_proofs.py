@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from mdmr_provision import templating
 from mdmr_provision.inventory import load_inventory
 from mdmr_provision.rules import RULES, cited
 from mdmr_provision.simulator.pki import rotate_certificate
@@ -444,3 +445,44 @@ def test_every_rule_a_plan_cites_has_an_entry(
     assert {"R1", "R7", "R10", "R11"} <= cited_rules
     md = cli(capsys, "plan", "-i", str(work), "--markdown")
     assert "[R11](docs/rules.md#r11)" in md.out
+
+
+def test_a_template_comment_updates_profiles_and_stales_no_proof(
+    work: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A new version of the tool adds a comment to the OpenAS2 template (a format the
+    # built-in sender never reads): the profiles are rewritten, no setting changed (R7).
+    templates = tmp_path / "templates"
+    shutil.copytree(templating.TEMPLATE_DIR, templates)
+    xml = templates / "as2" / "partnerships.xml.j2"
+    xml.write_text(xml.read_text().replace("<partnerships>", "<partnerships>\n  <!-- new -->",
+                                           1))
+    monkeypatch.setattr(templating, "TEMPLATE_DIR", templates)
+    changes = plan_changes(capsys, work)
+    profiles = {a: c for a, c in changes.items() if a.startswith("as2_profile.")}
+    assert profiles and all(c["action"] == "update" for c in profiles.values())
+    for change in profiles.values():
+        assert change["reason"] == (
+            "rewrite the AS2 client profile (partnerships.xml); no setting the exchange "
+            "depends on changed, so every proof stays current"), change
+    assert {a: act for a, act in proofs(changes).items() if act != "no-op"} == {}
+
+
+def test_a_digest_change_stales_exactly_the_dependent_proofs(
+    work: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def sha384(doc: dict[str, Any]) -> None:
+        doc["environments"]["sandbox"]["endpoint"]["signing"] = "sha384"
+    edit_yaml(work / "environments.yaml", sha384)
+    changes = plan_changes(capsys, work)
+    stale = {a: c for a, c in changes.items()
+             if a.startswith("proof.") and c["action"] != "no-op"}
+    assert sorted(stale) == sorted(a for a in changes if a.startswith("proof.outbound.sandbox."))
+    assert len(stale) == 4
+    for change in stale.values():
+        assert (change["action"], change["rule"]) == ("verify", "R7")
+        assert change["reason"].startswith("digest sha256 → sha384 since the last proof "
+                                           "(guide: any change to the AS2 client"), change
+    profile = changes["as2_profile.sandbox.as2-a"]
+    assert profile["action"] == "update" and "digest sha256 → sha384" in profile["reason"]

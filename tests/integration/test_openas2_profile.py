@@ -183,15 +183,17 @@ async def test_no_email_blocks_with_the_reason(factory: CertFactory, tmp_path: P
 def test_product_version_is_a_proof_input(factory: CertFactory, tmp_path: Path) -> None:
     from mdmr_provision.resources.proofs import OutboundProof, resources
 
-    def inputs(version: str) -> dict[str, str]:
+    def settings(version: str) -> dict[str, object]:
         inv = with_product(build(factory, tmp_path), dataclasses.replace(PRODUCT,
                                                                          version=version))
         proof = next(r for r in resources(inv) if isinstance(r, OutboundProof)
                      and r.address == "proof.outbound.sandbox.ORG10000.ORG10000.as2-a")
         assert "openas2.as2-a" in proof.depends_on
-        return proof._own_inputs()
+        return dict(proof._settings(PlanContext(inv, datetime.now(UTC), {})))
 
-    assert inputs("4.9.0") != inputs("4.10.0")
+    # A setting of its own, so a stale proof names it ("product_version 4.9.0 → 4.10.0").
+    assert settings("4.9.0")["product_version"] == "4.9.0"
+    assert settings("4.10.0")["product_version"] == "4.10.0"
 
 
 def test_driver_refuses_an_ssh_server_at_plan_time(factory: CertFactory, tmp_path: Path) -> None:

@@ -127,9 +127,9 @@ async def test_create_apply_noop_then_update_with_diff(
     third = await plan_one(res2, changed, prior=record_of(first, outcome))
     assert third.action is Action.UPDATE
     assert third.reason == (
-        "AS2 client profile changed (agent.json, export.json): re-test "
-        "connectivity (guide: any change to the AS2 client means connectivity testing must "
-        "be redone)")
+        "AS2 client profile changed (agent.json, export.json): cipher aes256 → aes128: "
+        "re-test connectivity (guide: any change to the AS2 client means connectivity "
+        "testing must be redone)")
     assert third.fingerprint != first.fingerprint
     assert third.diff is not None
     assert f"--- {agent_path}\n+++ {agent_path}\n" in third.diff
