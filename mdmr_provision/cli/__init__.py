@@ -39,6 +39,7 @@ COMMANDS: tuple[str, ...] = (
     "plan",
     "show",
     "apply",
+    "prove",
     "force_unlock",
     "state",
     "cert",

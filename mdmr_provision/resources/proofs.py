@@ -144,6 +144,15 @@ def last_failure(history: Sequence[Evidence], address: str) -> str:
 _LEGACY_INPUTS = ("as2_profile.", "receiver.")
 
 
+def _failed_since(address: str, prior: ResourceRecord, ctx: PlanContext) -> Evidence | None:
+    """The latest attempt at ``address`` when it failed after the recorded proof was made."""
+    proven = _proven_at(prior)
+    last = next((e for e in reversed(ctx.history) if e.address == address), None)
+    if last is None or last.ok or proven is None or last.at <= proven:
+        return None
+    return last
+
+
 class _Proof(Resource):
     """What outbound and inbound proofs share: inputs, staleness, R8."""
 
@@ -237,6 +246,12 @@ class _Proof(Resource):
             if due is not None:
                 return replace(base, action=self._fresh_action(ctx), rule=due.rule,
                                reason=due.reason + how)
+        failed = _failed_since(self.address, prior, ctx)
+        if failed is not None:
+            # A re-verification (``prove``) failed after the proof: it no longer holds.
+            return replace(base, action=self._fresh_action(ctx), rule=self.rules.split(",")[0],
+                           reason=f"the last attempt ({failed.at.date().isoformat()}) failed: "
+                                  f"{failed.details.get('error') or 'see the history'}{how}")
         rehearsal = policy.rehearsal_only(prior.attributes, ctx.simulate)
         if rehearsal is not None:
             # Everything else holds: ``status`` shows it as rehearsed, not as never done.

@@ -486,3 +486,36 @@ def test_a_digest_change_stales_exactly_the_dependent_proofs(
                                            "(guide: any change to the AS2 client"), change
     profile = changes["as2_profile.sandbox.as2-a"]
     assert profile["action"] == "update" and "digest sha256 → sha384" in profile["reason"]
+
+
+def test_prove_reverifies_current_proofs_on_request(
+    work: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The IESO asks for a production re-verification during cutover (R8): the proofs are
+    # current, so `apply` would send nothing; `prove` sends now and records the evidence.
+    assert set(proofs(plan_changes(capsys, work)).values()) == {"no-op"}
+    before = records(work)
+    run = cli(capsys, "prove", "proof.outbound.production", "-i", str(work), "--simulate",
+              "--server", "as2-a")
+    assert run.code == 0, run.out + run.err
+    address = "proof.outbound.production.ORG10000.ORG10000.as2-a"
+    assert f"prove {address}: re-verification requested: sending now although proven " \
+        in run.out.replace("rehearsed", "proven")
+    assert run.out.rstrip().splitlines()[-1].startswith(
+        "Evidence recorded as rehearsal (built-in simulator): Apply: 1 succeeded")
+    after = records(work)
+    assert after[address]["attributes"]["proven_at"] > before[address]["attributes"][
+        "proven_at"]
+    assert set(after[address]["attributes"]["files"]).isdisjoint(
+        before[address]["attributes"]["files"])
+    entry = history(work, address)[-1]
+    assert entry["ok"] and entry["evidence"] == "rehearsal"
+    # Nothing else was sent: the other servers keep their records.
+    others = [a for a in before if a.startswith("proof.") and a != address]
+    assert all(after[a] == before[a] for a in others)
+    # Against the MDM/R, the inbound proof is the MDM/R's to send: refused, one line.
+    refused = cli(capsys, "prove", "proof.inbound.production", "-i", str(work))
+    assert refused.code == 1 and one_line(refused.err)
+    assert "proof.inbound.production.ORG10000 cannot be sent now: " in refused.err
+    unknown = cli(capsys, "prove", "proof.outbound.nowhere", "-i", str(work))
+    assert unknown.code == 2 and "proof.outbound.nowhere: no proof matches" in unknown.err

@@ -81,7 +81,7 @@ def test_test_file_is_recorded_like_apply_and_plan_shows_no_op(
     assert record["kind"] == "proof.inbound"
     attrs = record["attributes"]
     # The same shape as the automatic proof's record: planned inputs, time, file name.
-    assert set(attrs) == {"inputs", "proven_at", "file", "evidence"}
+    assert set(attrs) == {"inputs", "settings", "proven_at", "file", "evidence"}
     # Received without --simulate: real evidence (whoever sent it passed as the MDM/R).
     assert attrs["evidence"] == "real" and ev_kind(inv, ADDRESS) == "real"
     assert attrs["file"] == result.file_name
