@@ -12,13 +12,7 @@ import argparse
 import asyncio
 import dataclasses
 
-from mdmr_provision.core.types import Action, ApplyContext, Change
-from mdmr_provision.errors import EXIT_OK, EXIT_USER_ERROR, MdmrError, UsageError
-from mdmr_provision.executor.apply import DEFAULT_PARALLELISM, Executor
-from mdmr_provision.executor.progress import make_progress
-from mdmr_provision.inventory.model import canonical_environment
-from mdmr_provision.planner.plan import Plan, build_plan
-from mdmr_provision.planner.session import (
+from mdmr_provision.cli.session import (
     Session,
     add_inventory_options,
     add_runtime_options,
@@ -27,8 +21,13 @@ from mdmr_provision.planner.session import (
     open_session,
     runtime,
 )
-from mdmr_provision.runtime.services import SERVICE_KEY, Services
-from mdmr_provision.state import state_lock
+from mdmr_provision.core.types import Action, ApplyContext, Change
+from mdmr_provision.errors import EXIT_OK, EXIT_USER_ERROR, MdmrError, UsageError
+from mdmr_provision.executor.apply import DEFAULT_PARALLELISM, Executor
+from mdmr_provision.executor.progress import make_progress
+from mdmr_provision.inventory.model import canonical_environment
+from mdmr_provision.planner.plan import Plan, build_plan
+from mdmr_provision.runtime.services import Services
 
 #: What ``prove`` can make again: file-transfer proofs and the DR reachability proof.
 PROVABLE = ("proof.", "reachability.dr.")
@@ -114,8 +113,8 @@ def run(args: argparse.Namespace) -> int:
     chosen = select(session, list(args.addresses), env, args.server)
     with runtime(session, args) as services:
         announce(services)
-        with state_lock(session.store.path, "prove " + " ".join(args.addresses),
-                        timeout=args.lock_timeout):
+        with session.store.lock("prove " + " ".join(args.addresses),
+                                timeout=args.lock_timeout):
             return _prove(session, args, services, chosen)
 
 
@@ -129,9 +128,8 @@ def _prove(session: Session, args: argparse.Namespace, services: Services,
         if change.address in chosen:
             print(f"prove {change.address}: {change.reason}")
     ctx = ApplyContext(inventory=session.inventory, now=now(),
-                       evidence_dir=str(session.store.path.parent / "evidence"),
-                       services={SERVICE_KEY: services}, facts=plan.facts,
-                       simulate=bool(args.simulate))
+                       evidence_dir=str(session.store.evidence_dir), runtime=services,
+                       facts=plan.facts)
     progress = make_progress(len(plan.changes))
     executor = Executor(plan, session.index, session.store, state, ctx,
                         parallelism=DEFAULT_PARALLELISM, progress=progress)
