@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from mdmr_provision.errors import Problem
 from mdmr_provision.files import os_reason, resolve_path, special_kind
+from mdmr_provision.inventory.calendar import check_calendar
 from mdmr_provision.inventory.model import TRANSFER_ENVIRONMENTS, canonical_environment
 from mdmr_provision.inventory.yamlsource import Doc, PathT
 
@@ -177,6 +178,7 @@ def run_checks(checker: Checker) -> None:
     _check_environments(checker, envs)
     _check_firewall(checker, orgs, envs, data.get("firewall", []))
     _check_dns_policy(checker, data)
+    check_calendar(checker, data.get("policy", {}))
 
 
 def _check_roles(c: Checker, orgs: dict[str, Any]) -> None:

@@ -269,6 +269,8 @@ class Converter:
             ),
             connectivity_test_date=day("connectivity_test_date"),
             unit_test_date=day("unit_test_date"),
+            sit_date=day("sit_date"),
+            qt_date=day("qt_date"),
             forms_lead_weeks=raw.get("forms_lead_weeks", defaults.forms_lead_weeks),
             allow_test_certificates=raw.get(
                 "allow_test_certificates", defaults.allow_test_certificates

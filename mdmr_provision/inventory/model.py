@@ -367,6 +367,8 @@ class Policy:
     production_reverify_days: int = 30  # R8: how close to cutover a re-verification counts
     connectivity_test_date: date | None = None  # R13
     unit_test_date: date | None = None  # R13
+    sit_date: date | None = None  # R13: system integration testing starts (guide §4)
+    qt_date: date | None = None  # R13: qualification testing starts (guide §5)
     forms_lead_weeks: int = 4  # R13
     allow_test_certificates: bool = False  # R6: real certificates only; demo/simulator sets it
 

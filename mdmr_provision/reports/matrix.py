@@ -73,13 +73,25 @@ def render_status(status: Status, *, unicode: bool = True) -> str:
         note = "" if cert.status == "ok" else f" [{cert.status}: {cert.reason}]"
         lines.append(f"  {cert.org_id}: expires {expiry}, replace and re-test by {renew}{note}")
     due = status.due
+
+    def late(key: str) -> str:
+        return " OVERDUE" if key in status.overdue else ""
+
     lines.append("Next due:")
-    lines.append(f"  certificate renewal: {due.get('certificate_renewal') or 'n/a'}")
-    lines.append(f"  DR re-test: {due.get('dr_retest') or 'n/a'}")
+    lines.append(f"  certificate renewal: {due.get('certificate_renewal') or 'n/a'}"
+                 f"{late('certificate_renewal')}")
+    lines.append(f"  DR re-test: {due.get('dr_retest') or 'n/a'}{late('dr_retest')}")
     prod = due.get("production_reverification")
     lines.append("  production re-verification: "
                  + (f"from {prod} (cutover {due.get('cutover')})" if prod
-                    else "set policy.cutover_date to plan it"))
+                    else "set policy.cutover_date to plan it")
+                 + late("production_reverification"))
+    for key, what in (("forms", "forms and DER certificates to the IESO"),
+                      ("connectivity_complete", "connectivity testing complete"),
+                      ("unit_testing", "unit testing starts"), ("sit", "SIT starts"),
+                      ("qt", "QT starts")):
+        if due.get(key):
+            lines.append(f"  {what}: {due[key]}{late(key)}")
     total = len(status.criteria)
     if status.simulated:
         lines.append("Rehearsal evidence (≈) was made against the built-in MDM/R simulator: it "
@@ -101,7 +113,8 @@ _MARK_STYLES = {
     "✔": "green", "ok": "green", "✘": "bold red", "FAIL": "bold red", "…": "yellow",
     "..": "yellow", "!": "bold red", "!!": "bold red", "✋": "bold yellow", "man": "bold yellow",
     "≈": "cyan", "reh": "cyan", "rehearsed": "cyan",
-    "INCOMPLETE": "bold red", "COMPLETE": "bold green", "rehearsal": "bold yellow",
+    "INCOMPLETE": "bold red", "OVERDUE": "bold red", "COMPLETE": "bold green",
+    "rehearsal": "bold yellow",
     "failed": "red", "blocked": "red", "pending": "yellow", "manual": "yellow",
 }
 

@@ -21,7 +21,7 @@ An environment the inventory leaves out is a criterion not met (R11 names all fo
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 from mdmr_provision import policy
@@ -34,6 +34,9 @@ from mdmr_provision.core.types import (
     ResourceRecord,
 )
 from mdmr_provision.inventory.model import TRANSFER_ENVIRONMENTS, Inventory
+
+#: Connectivity testing completes at least this long before unit testing (guide §2).
+CONNECTIVITY_BEFORE_UNIT = timedelta(weeks=1)
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,8 @@ class Status:
     due: Mapping[str, str | None] = field(default_factory=dict)
     #: The latest evidence of some proof came from the built-in simulator (a rehearsal).
     simulated: bool = False
+    #: Keys of ``due`` whose date has passed with the work not done (R6, R8, R9, R13).
+    overdue: tuple[str, ...] = ()
 
     @property
     def complete(self) -> bool:
@@ -241,7 +246,9 @@ def build_status(inventory: Inventory, changes: Mapping[str, Change],
                   for o in inventory.organisations)
     kept = _dedupe(criteria)
     simulated = any(i.evidence == EvidenceKind.REHEARSAL.value for c in kept for i in c.items)
-    return Status(now, kept, certs, _due(inventory, certs, records, now), simulated)
+    due = _due(inventory, certs, records, now)
+    status = Status(now, kept, certs, due, simulated)
+    return replace(status, overdue=overdue(status, inventory, records))
 
 
 def _unprovable(address: str, org_id: str) -> tuple[Item, ...]:
@@ -303,12 +310,44 @@ def _due(inventory: Inventory, certs: Sequence[CertStatus],
     cutover: date | None = inventory.policy.cutover_date
     prod = (cutover - timedelta(days=inventory.policy.production_reverify_days)) \
         if cutover else None
+    pol = inventory.policy
+    forms = pol.connectivity_test_date - timedelta(weeks=pol.forms_lead_weeks) \
+        if pol.connectivity_test_date else None
+    done_by = pol.unit_test_date - CONNECTIVITY_BEFORE_UNIT if pol.unit_test_date else None
     return {
         "certificate_renewal": renewals[0] if renewals else None,
         "dr_retest": dr_due.isoformat() if dr_due else now.date().isoformat(),
         "production_reverification": prod.isoformat() if prod else None,
         "cutover": cutover.isoformat() if cutover else None,
+        # The guide's calendar (R13), when the inventory declares it.
+        "forms": forms.isoformat() if forms else None,
+        "connectivity_complete": done_by.isoformat() if done_by else None,
+        "unit_testing": pol.unit_test_date.isoformat() if pol.unit_test_date else None,
+        "sit": pol.sit_date.isoformat() if pol.sit_date else None,
+        "qt": pol.qt_date.isoformat() if pol.qt_date else None,
     }
+
+
+def overdue(status: Status, inventory: Inventory,
+            records: Mapping[str, ResourceRecord]) -> tuple[str, ...]:
+    """The due dates that have passed with their work not done, as ``due`` keys."""
+    today = policy.ontario_date(status.generated_at).isoformat()
+    due = status.due
+
+    def past(key: str) -> bool:
+        when = due.get(key)
+        return when is not None and when < today
+
+    production = [c for c in status.criteria if c.environment == "production"]
+    late = {
+        "certificate_renewal": past("certificate_renewal"),
+        "dr_retest": past("dr_retest"),
+        "forms": past("forms") and "schedule.forms" not in records,
+        "connectivity_complete": past("connectivity_complete") and not status.complete,
+        "production_reverification": past("cutover")
+        and not all(c.ok for c in production),
+    }
+    return tuple(k for k, v in late.items() if v)
 
 
 def status_to_json(status: Status) -> dict[str, JsonValue]:
@@ -320,6 +359,7 @@ def status_to_json(status: Status) -> dict[str, JsonValue]:
         "criteria_met_rehearsal": status.met_rehearsal,
         "criteria_total": len(status.criteria),
         "simulated": status.simulated,
+        "overdue": list(status.overdue),
         "generated_at": status.generated_at.isoformat(),
         "criteria": [
             {"id": c.id, "kind": c.kind, "environment": c.environment, "ldc": c.ldc,

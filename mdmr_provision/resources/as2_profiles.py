@@ -243,7 +243,7 @@ class As2Profile(Resource):
             return replace(base, action=Action.CREATE, diff="".join(diffs), after=after,
                            reason=f"write the {self.noun} for {self._for()} ({', '.join(changed)})")
         before = prior.attributes.get("settings") if prior is not None else None
-        if isinstance(before, dict):
+        if isinstance(before, dict) and before and self.settings:
             what = settings_change(before, self.settings)
             if what is None:
                 return replace(

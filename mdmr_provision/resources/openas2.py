@@ -228,6 +228,8 @@ class OpenAs2Config(As2Profile):
             else render_openas2(inventory, server, org, product, simulated_urls)
         )
         self.fingerprint = digest(dict(self.rendered)) if self.rendered else ""
+        # One file for every environment: its proofs rely on its text (see OutboundProof).
+        self.settings = {}
         self._probes = {name: text_probe(self.directory / name) for name in TEMPLATES}
 
     def variant(self, simulate: bool) -> tuple[dict[str, str], list[str]]:

@@ -51,6 +51,34 @@ def _severity(today: date, deadline: date) -> Severity:
     return Severity.WARNING if today >= deadline - WARN_AHEAD else Severity.INFO
 
 
+def forms_content(inventory: Inventory) -> dict[str, JsonValue]:
+    """What the registration and relationship forms tell the IESO, by line: each
+    relationship (R12) and each organisation's contacts."""
+    out: dict[str, JsonValue] = {}
+    for rel in inventory.relationships:
+        what = ", ".join(rel.environments) + (" (receives for it)" if rel.receives else "")
+        out[f"relationship {rel.agent} for {rel.ldc} as {rel.role.value}"] = what
+    for org in inventory.organisations:
+        out[f"contacts of {org.org_id}"] = "; ".join(
+            " ".join(x for x in (c.name, f"<{c.email}>" if c.email else "", c.phone or "",
+                                 f"({c.role})" if c.role else "") if x)
+            for c in org.contacts)
+    return out
+
+
+def what_changed(before: dict[str, JsonValue], now: dict[str, JsonValue]) -> list[str]:
+    """Lines added, removed or changed between two :func:`forms_content` results."""
+    out: list[str] = []
+    for key in sorted(set(before) | set(now)):
+        if key not in before:
+            out.append(f"{key} added")
+        elif key not in now:
+            out.append(f"{key} removed")
+        elif before[key] != now[key]:
+            out.append(f"{key}: {before[key] or 'none'} → {now[key] or 'none'}")
+    return out
+
+
 class FormsDeadline(Resource):
     """``schedule.forms``: forms and DER certificates sent in time (R13)."""
 
@@ -70,10 +98,24 @@ class FormsDeadline(Resource):
             d: ctx.changes[d].fingerprint for d in self.depends_on if d in ctx.changes
         }
         fingerprint = digest({"test_date": self.test_date.isoformat(), "certificates": {**sent}})
+        settings = forms_content(ctx.inventory)
         base = Change(address=self.address, kind=self.kind, action=Action.MANUAL, reason="",
                       rule="R13", fingerprint=fingerprint, depends_on=self.depends_on,
                       after={"deadline": self.deadline.isoformat(),
-                             "connectivity_test_date": self.test_date.isoformat()})
+                             "connectivity_test_date": self.test_date.isoformat(),
+                             "settings": {**settings}})
+        recorded = prior.attributes.get("settings") if prior is not None else None
+        # A record from before the forms' content was kept has nothing to compare with.
+        changed = what_changed(recorded, settings) if isinstance(recorded, dict) and recorded \
+            else []
+        if prior is not None and prior.fingerprint == fingerprint and changed:
+            return replace(
+                base, severity=_severity(ctx.now.date(), self.deadline), rule="R12",
+                reason=f"the forms changed since they were sent ({'; '.join(changed[:3])}"
+                       f"{f' and {len(changed) - 3} more' if len(changed) > 3 else ''}): send "
+                       "the updated relationship and contact forms to the IESO, then confirm "
+                       "with `mdmr-provision confirm schedule.forms -i INVENTORY --note '...'` "
+                       "(guide §6: tell the IESO about relationship and contact changes)")
         if prior is not None and prior.fingerprint == fingerprint:
             when = str(prior.attributes.get("proven_at", ""))[:10]
             return replace(base, action=Action.NOOP,

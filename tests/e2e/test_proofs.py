@@ -451,20 +451,20 @@ def test_a_template_comment_updates_profiles_and_stales_no_proof(
     work: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # A new version of the tool adds a comment to the OpenAS2 template (a format the
+    # A new version of the tool words the product-neutral export differently (a format the
     # built-in sender never reads): the profiles are rewritten, no setting changed (R7).
     templates = tmp_path / "templates"
     shutil.copytree(templating.TEMPLATE_DIR, templates)
-    xml = templates / "as2" / "partnerships.xml.j2"
-    xml.write_text(xml.read_text().replace("<partnerships>", "<partnerships>\n  <!-- new -->",
-                                           1))
+    export = templates / "as2" / "export.json.j2"
+    export.write_text(export.read_text().replace(
+        '"version": 1,', '"version": 1,\n  "comment": "for teams with another AS2 product",', 1))
     monkeypatch.setattr(templating, "TEMPLATE_DIR", templates)
     changes = plan_changes(capsys, work)
     profiles = {a: c for a, c in changes.items() if a.startswith("as2_profile.")}
     assert profiles and all(c["action"] == "update" for c in profiles.values())
     for change in profiles.values():
         assert change["reason"] == (
-            "rewrite the AS2 client profile (partnerships.xml); no setting the exchange "
+            "rewrite the AS2 client profile (export.json); no setting the exchange "
             "depends on changed, so every proof stays current"), change
     assert {a: act for a, act in proofs(changes).items() if act != "no-op"} == {}
 
