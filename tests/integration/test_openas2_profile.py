@@ -264,6 +264,8 @@ organisations:
       as2-a:
         address: 127.0.30.1
         product: {{name: openas2, version: "4.9.0", keystore_passphrase_env: KS_PASS}}
+    receivers:
+      sandbox: {{url: "http://127.0.20.1:15080/as2", product: external}}
 environments:
   sandbox:
     endpoint:
