@@ -203,6 +203,17 @@ class OrganisationCertificate(_Checked):
             return self._change(Action.MANUAL, _renewal_reason(cert, policy.renewal_window_days),
                                 "R6", Severity.WARNING, before, after, digests, fingerprint)
         action, reason, rule = self._changed_or_noop(cert, prior, "certificate")
+        lead = policy.renewal_window_days + 7 * policy.forms_lead_weeks
+        if _in_window(cert, ctx.now, lead):
+            # Early enough to send the new DER certificate with the forms (R13) and still
+            # re-test before the renewal window (R6).
+            retest_by = (cert.not_after - timedelta(days=policy.renewal_window_days)).date()
+            send_by = retest_by - timedelta(weeks=policy.forms_lead_weeks)
+            note = (f"order its replacement now: send the new DER certificate to the IESO by "
+                    f"{send_by.isoformat()}, {policy.forms_lead_weeks} weeks before re-testing "
+                    f"by {retest_by.isoformat()} ({RENEWAL_GUIDE})")
+            return self._change(action, f"{reason}; {note}", rule or "R6", Severity.WARNING,
+                                before, after, digests, fingerprint)
         return self._change(action, reason, rule, Severity.INFO, before, after, digests,
                             fingerprint)
 

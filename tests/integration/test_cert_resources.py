@@ -85,6 +85,11 @@ CASES = [
          severity=Severity.WARNING,
          reason="expires {not_after}, inside the 14-day renewal window: replace it and "
                 "re-test connectivity " + GUIDE_RENEW),
+    # 42 days = the 14-day window + the 4 weeks the forms need: time to order it now.
+    Case("renew-early", start_days=-300, end_days=30, severity=Severity.WARNING,
+         reason="certificate is valid until {not_after}; order its replacement now: send the "
+                "new DER certificate to the IESO by {send_by}, 4 weeks before re-testing by "
+                "{retest_by} " + GUIDE_RENEW),
     Case("self-signed-production", self_signed=True, action=Action.BLOCKED,
          severity=Severity.ERROR,
          reason="test certificate (self-signed) for an organisation that sends to "
@@ -133,9 +138,11 @@ async def test_certificate_plan(case: Case, factory: CertFactory) -> None:
     change = await plan_one(res, inventory, prior=prior,
                             now=datetime.now(UTC) + timedelta(seconds=1))
     expected_end = (NOW + timedelta(days=365 if case.self_signed else case.end_days)).date()
+    retest_by = expected_end - timedelta(days=14)
     assert change.reason == case.reason.format(
         not_after=expected_end.isoformat(), not_before=start.date().isoformat(), cert=cert,
-        key=key,
+        key=key, retest_by=retest_by.isoformat(),
+        send_by=(retest_by - timedelta(weeks=4)).isoformat(),
     )
     assert (change.action, change.severity) == (case.action, case.severity)
     assert change.address == "certificate.ORG10000"
