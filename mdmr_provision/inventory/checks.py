@@ -452,7 +452,8 @@ def _check_two_way(
                     f"{', '.join(lacking)}: add organisations.{rel['agent']}.receivers."
                     f"{lacking[0]} (R3)")
     for org_id, org in orgs.items():
-        if "ldc" not in org_roles(org):
+        # Another party's LDC proves its own inbound side; this inventory cannot.
+        if "ldc" not in org_roles(org) or org.get("run_by") == "other_party":
             continue
         agents = [r for r in rels if r["ldc"] == org_id and r.get("receives")]
         missing = [e for e in declared if e not in _receives_in(org)

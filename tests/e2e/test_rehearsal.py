@@ -147,7 +147,8 @@ def test_the_real_inventory_rehearses_unedited(
         run = cli(capsys, "apply", "-i", str(path), "--simulate", "--auto-approve")
         assert run.code == 0, run.out + run.err
         # A rehearsal: complete, but never counted as real evidence.
-        assert "(19 of 19 counting rehearsals)" in run.out
+        # Two-way: both LDCs inbound in three environments too (R3).
+        assert "(22 of 22 counting rehearsals)" in run.out
         assert "Connectivity testing: COMPLETE (rehearsal only)" in run.out
         assert "rehearsal: server gvh-as2-a source address: 10.20.0.11 -> 127." in run.err
         assert "rehearsal: MDM/R sandbox endpoint: https://fts-sandbox.mdmr.example/as2 -> " \

@@ -46,6 +46,10 @@ organisations:
     name: Lakeside Power
     role: ldc
     certificate: {cert: certs/ORG66020.pem, key: certs/ORG66020.key}
+    receivers:  # its AS2 node takes the MDM/R's files too (two-way)
+      sandbox: {url: "http://10.30.0.5:8080/as2/sandbox"}
+      enrolment: {url: "http://10.30.0.5:8080/as2/enrolment"}
+      production: {url: "http://10.30.0.5:8080/as2/production"}
     servers:
       lsp-as2: {address: 10.30.0.5}
   ORG6601B:
