@@ -41,7 +41,7 @@ GUIDE_RENEW = "(guide: replace and re-test at least two weeks before expiry)"
 
 @pytest.fixture(scope="module")
 def factory(tmp_path_factory: pytest.TempPathFactory) -> CertFactory:
-    return CertFactory(tmp_path_factory.mktemp("res"))
+    return CertFactory(tmp_path_factory.mktemp("res"), clock=lambda: NOW)
 
 
 def org(cert: Path, key: Path | None, *, org_id: str = "ORG10000", role: Role = Role.LDC,
@@ -134,9 +134,8 @@ async def test_certificate_plan(case: Case, factory: CertFactory) -> None:
     # As after a first apply: state holds this very certificate's fingerprint.
     prior = None if case.garbage else ResourceRecord(
         res.address, res.kind, factory.fingerprint(cert).replace(":", "").lower(), {}, NOW)
-    # Later than every not_before (openssl req -x509 starts validity at "now").
-    change = await plan_one(res, inventory, prior=prior,
-                            now=datetime.now(UTC) + timedelta(seconds=1))
+    # Just after every not_before: a self-signed certificate starts at the factory's NOW.
+    change = await plan_one(res, inventory, prior=prior, now=NOW + timedelta(seconds=1))
     expected_end = (NOW + timedelta(days=365 if case.self_signed else case.end_days)).date()
     retest_by = expected_end - timedelta(days=14)
     assert change.reason == case.reason.format(

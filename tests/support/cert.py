@@ -4,12 +4,17 @@ Everything a test needs is made the way a user would make it: keys with ``openss
 a small CA with ``openssl req -x509``, leaves issued with ``openssl ca`` (which, unlike
 OpenSSL 3.0's ``x509``, accepts explicit ``-startdate``/``-enddate`` for expired and
 not-yet-valid certificates).
+
+Every date the factory picks comes from its ``clock``: a test that computes expected dates
+from its own fixed "now" hands the factory the same clock, so the two cannot drift apart (a
+run that crosses midnight UTC would otherwise expect a date one day off).
 """
 
 from __future__ import annotations
 
 import asyncio
 import subprocess
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -74,14 +79,24 @@ basicConstraints = CA:FALSE
 keyUsage = critical, digitalSignature, keyEncipherment
 extendedKeyUsage = clientAuth, emailProtection
 subjectKeyIdentifier = hash
+[ self_ext ]
+# What `openssl req -x509` gives a self-signed certificate: it is its own CA.
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, digitalSignature, keyEncipherment, keyCertSign
+extendedKeyUsage = clientAuth, emailProtection
+subjectKeyIdentifier = hash
 """
 
 
 class CertFactory:
-    """Makes keys, a CA and certificates under ``root`` with openssl."""
+    """Makes keys, a CA and certificates under ``root`` with openssl; ``clock`` is "now"
+    for every default validity period."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(
+        self, root: Path, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
         self.root = root
+        self.clock = clock
         root.mkdir(parents=True, exist_ok=True)
         self._cas: dict[str, tuple[Path, Path, Path]] = {}
         self._serial = 0x1000
@@ -127,7 +142,7 @@ class CertFactory:
         chain: bool = False,
     ) -> Path:
         """A PEM leaf for ``cn`` signed by the CA; default validity: yesterday + 1 year."""
-        now = datetime.now(UTC)
+        now = self.clock()
         not_before = not_before or now - timedelta(days=1)
         not_after = not_after or now + timedelta(days=365)
         key = key or self.key(name, passphrase=passphrase)
@@ -146,10 +161,19 @@ class CertFactory:
         return out
 
     def self_signed(self, name: str, cn: str, *, days: int = 365) -> Path:
-        """A self-signed certificate (with its key at ``<name>.key``)."""
-        out, key = self.root / f"{name}.pem", self.root / f"{name}.key"
-        openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
-                "-out", str(out), "-subj", f"/CN={cn}", "-days", str(days))
+        """A self-signed certificate (with its key at ``<name>.key``), valid from the
+        factory's "now" for ``days`` days, as ``openssl req -x509 -days`` would make it."""
+        key = self.key(name)
+        csr = self.root / f"{name}.csr"
+        openssl("req", "-new", "-key", str(key), "-subj", f"/CN={cn}", "-out", str(csr))
+        # `openssl ca -selfsign` because, unlike OpenSSL 3.0's `req -x509`, it takes dates.
+        self.ca()  # the CA folder holds the config, index and serial `openssl ca` keeps
+        config = self._cas[REAL_CA][2]
+        now = self.clock()
+        out = self.root / f"{name}.pem"
+        openssl("ca", "-batch", "-selfsign", "-config", str(config), "-extensions", "self_ext",
+                "-in", str(csr), "-keyfile", str(key), "-out", str(out), "-notext",
+                "-startdate", stamp(now), "-enddate", stamp(now + timedelta(days=days)))
         return out
 
     def to_der(self, pem: Path, out: Path | None = None) -> Path:
