@@ -249,26 +249,39 @@ def test_kill_minus_9_mid_apply_then_plain_apply_completes(
     assert not list(state.parent.glob(".state.json.*.tmp"))
 
 
-def test_ctrl_c_finishes_state_and_exits_130(inv: Path) -> None:
+def test_ctrl_c_finishes_state_and_exits_130(inv: Path, tmp_path: Path) -> None:
+    # Every step after the first waits for a file nobody creates: the run cannot end by
+    # itself, so however slowly this process gets to send the signal, only Ctrl-C stops it.
     env = {**os.environ, "MDMR_TEST_COUNT": "8", "MDMR_TEST_DELAY": "0.4",
-           "PYTHONPATH": str(ROOT)}
+           "MDMR_TEST_HOLD": str(tmp_path / "never"), "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "mdmr_provision", "apply", "-i", str(inv), *T,
          "--auto-approve", "--parallelism", "1"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     assert proc.stderr is not None
+    first = ""
     for line in proc.stderr:
         if " succeeded " in line:
+            first = line
             break
+    assert first.startswith("[1/8] succeeded slow.file00"), first
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    try:
+        _, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+        pytest.fail(f"apply did not stop within 60 s of SIGINT: {err}")
+    err = first + err
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
+    assert "[2/8]" not in err  # nothing finished after the signal
     doc = json.loads(state_file(inv).read_text())
     jsonschema.validate(doc, STATE_SCHEMA)
-    assert 1 <= len(doc["resources"]) < 8
+    assert list(doc["resources"]) == ["slow.file00"]  # the step done before Ctrl-C is kept
     assert read_lock(state_file(inv)) is None
+    assert not list(state_file(inv).parent.glob(".state.json.*.tmp"))
 
 
 class FakeTty(io.StringIO):

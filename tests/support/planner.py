@@ -72,7 +72,8 @@ def _read(path: Path) -> FactResult:
 
 
 class FileResource(Resource):
-    """A text file with fixed content; ``delay``/``fail`` make apply slow or failing."""
+    """A text file with fixed content; ``delay``/``fail`` make apply slow or failing, and
+    ``hold`` makes apply wait until that path exists (a step that cannot finish by itself)."""
 
     kind = "test_file"
 
@@ -86,12 +87,14 @@ class FileResource(Resource):
         depends_on: Sequence[str] = (),
         delay: float = 0.0,
         fail: str | None = None,
+        hold: Path | None = None,
     ) -> None:
         super().__init__(address, environment=environment, depends_on=depends_on)
         self.path = path
         self.content = content
         self.delay = delay
         self.fail = fail
+        self.hold = hold
 
     def probes(self) -> Sequence[Probe]:
         async def run() -> FactResult:
@@ -126,6 +129,8 @@ class FileResource(Resource):
     async def apply(self, change: Change, ctx: ApplyContext) -> Outcome:
         if self.delay:
             await asyncio.sleep(self.delay)
+        while self.hold is not None and not self.hold.exists():
+            await asyncio.sleep(0.05)
         if self.fail:
             raise MdmrError(self.fail)
         atomic_write_text(self.path, self.content)
@@ -266,18 +271,21 @@ class SlowListener:
 def slow_provider(inventory: Inventory) -> list[Resource]:
     """``MDMR_EXTRA_PROVIDERS=tests.support.planner:slow_provider``: N slow files in a chain pair.
 
-    Configured by ``MDMR_TEST_DIR`` (where files go), ``MDMR_TEST_COUNT`` and
-    ``MDMR_TEST_DELAY`` (seconds per apply).
+    Configured by ``MDMR_TEST_DIR`` (where files go), ``MDMR_TEST_COUNT``,
+    ``MDMR_TEST_DELAY`` (seconds per apply) and ``MDMR_TEST_HOLD`` (a path: every file but
+    the first waits for it to exist, so a run can only end early by being interrupted).
     """
     out_dir = Path(os.environ["MDMR_TEST_DIR"])
     count = int(os.environ.get("MDMR_TEST_COUNT", "6"))
     delay = float(os.environ.get("MDMR_TEST_DELAY", "0.5"))
     fail = os.environ.get("MDMR_TEST_FAIL")
+    hold = Path(os.environ["MDMR_TEST_HOLD"]) if os.environ.get("MDMR_TEST_HOLD") else None
     out: list[Resource] = []
     for i in range(count):
         address = f"slow.file{i:02d}"
         out.append(FileResource(address, out_dir / f"f{i:02d}.txt", f"content {i}\n",
-                                delay=delay, fail=fail if address == fail else None))
+                                delay=delay, fail=fail if address == fail else None,
+                                hold=hold if i else None))
     port = os.environ.get("MDMR_TEST_REACH_PORT")
     if port:
         out.append(ReachResource("slow.reach", "127.0.0.1", int(port), environment="sandbox",
@@ -292,7 +300,7 @@ def slow_inventory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, count: int) 
     monkeypatch.setenv("MDMR_TEST_DIR", str(tmp_path / "out"))
     monkeypatch.setenv("MDMR_TEST_COUNT", str(count))
     monkeypatch.setenv("MDMR_TEST_DELAY", "0")
-    for name in ("MDMR_STATE", "MDMR_TEST_REACH_PORT", "MDMR_TEST_FAIL"):
+    for name in ("MDMR_STATE", "MDMR_TEST_REACH_PORT", "MDMR_TEST_FAIL", "MDMR_TEST_HOLD"):
         monkeypatch.delenv(name, raising=False)
     (tmp_path / "out").mkdir()
     return write_inventory(tmp_path / "inv")
