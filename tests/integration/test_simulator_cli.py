@@ -71,13 +71,19 @@ def test_foreground_run_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
         assert "AS2 endpoint MDMRSANDBOX" in text and "DR (connect only)" in text
         assert "fault      dr:reset" in text
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        # Unloaded it stops within about a second; the margin is for a starved machine.
+        try:
+            out, err = proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate()
+            pytest.fail(f"simulate did not stop within 120 s of SIGINT: {err}")
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
     assert proc.returncode == 0, err
-    assert "simulator stopped" in out
+    assert "simulator stopped" in out  # printed only once the interrupt has unwound the run
     assert "Traceback" not in err
 
 
