@@ -76,11 +76,18 @@ class As2Endpoint:
         self.partners = {o.as2_id: (o.org_id, o.certificate.cert) for o in inventory.organisations}
         # Where an organisation's asynchronous MDNs may go: its receiver and the MDN URL the
         # inventory configures for this environment, nowhere a message merely asks for.
+        # Besides its receivers, that is every URL its servers are configured to ask for
+        # (server, organisation or environment ``async_mdn_url``) and the MDN receiver of the
+        # AS2 product that sends for a server (OpenAS2's ``as2_receipt_option``).
         env = inventory.environment(endpoint.environment)
         common = (env.endpoint.async_mdn_url,) if env and env.endpoint.async_mdn_url else ()
         self.mdn_urls = {
-            o.as2_id: common + tuple(r.url for r in o.receivers
-                                     if r.environment == endpoint.environment)
+            o.as2_id: common
+            + tuple(r.url for r in o.receivers if r.environment == endpoint.environment)
+            + tuple(u for srv in o.servers
+                    for u in (inventory.async_mdn_url(endpoint.environment, srv),
+                              srv.product.mdn_url if srv.product else None)
+                    if u)
             for o in inventory.organisations
         }
         self.receiver = AS2Receiver(

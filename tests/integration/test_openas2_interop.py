@@ -149,15 +149,24 @@ async def test_both_ways_sync_and_async_every_digest_and_cipher(
     ids = [partner_id(d, c) for d, c in COMBOS]
     identities = tuple(LocalIdentity(i, p.ldc.cert, p.ldc.key) for i in
                        [*ids, *(i + "A" for i in ids)])
+    # OpenAS2's MDN receiver is the partner's configured async MDN URL (the hardened receiver
+    # posts an async MDN nowhere else); its port is picked by _configure below.
+    mdn_urls: list[str] = []
+
+    def openas2_partner(as2_id: str) -> Partner | None:
+        if as2_id != "OPENAS2":
+            return None
+        return Partner("OPENAS2", (p.mdmr.cert,), ReceivePolicy(True, True), tuple(mdn_urls))
+
     endpoint = Endpoint(path="/as2", inbox=tmp_path / "inbox", identities=identities,
-                        partners=(Partner("OPENAS2", (p.mdmr.cert,), ReceivePolicy(True, True)),),
-                        on_message=on_message)
+                        partner_lookup=openas2_partner, on_message=on_message)
     captures = tmp_path / "captures"
     async with (
         AS2Receiver([endpoint], mdn_certs=[p.mdmr.cert]) as ours,
         Capture(captures / "to-us", ours.url("/")) as tap,
     ):
-        openas2_url, _ = _configure(tmp_path / "openas2", p, tap.url("/as2"))
+        openas2_url, openas2_mdn_url = _configure(tmp_path / "openas2", p, tap.url("/as2"))
+        mdn_urls.append(openas2_mdn_url)
         with run_openas2(tmp_path / "openas2", passphrase=PASSPHRASE) as openas2:
             async with Capture(captures / "to-openas2", openas2_url) as to_openas2:
                 await _outbound(p, ours, tap, to_openas2.url("/"), openas2.home)
