@@ -9,6 +9,7 @@ touch the checkout: inventories, PKIs and states live in pytest's temporary fold
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +24,19 @@ from tests.support.simulator import make_demo_pki, seed_pki
 _SHELL_VARS = ("ORG10000_KEY_PASSPHRASE", "MDMR_STATE", "MDMR_EXTRA_PROVIDERS")
 #: Folder -> markers: whole-command runs use real servers too, so e2e is also integration.
 _KIND_MARKERS = {"integration": ("integration",), "e2e": ("e2e", "integration")}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Let the commands the tests start see SIGINT and SIGHUP as a user's terminal sends them.
+
+    A suite started under ``nohup`` or as a background job without job control inherits those
+    signals ignored, and an ignored signal stays ignored across exec in every child: the
+    signal tests would then see a command that (rightly) keeps running.
+    """
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if signal.getsignal(signal.SIGHUP) is signal.SIG_IGN:
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
