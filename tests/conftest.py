@@ -9,6 +9,7 @@ touch the checkout: inventories, PKIs and states live in pytest's temporary fold
 
 from __future__ import annotations
 
+import logging
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,6 +59,30 @@ def _clean_shell() -> Iterator[None]:
         for name in _SHELL_VARS:
             mp.delenv(name, raising=False)
         yield
+
+
+def _our_loggers() -> list[str]:
+    return ["asyncio", *(name for name in list(logging.Logger.manager.loggerDict)
+                         if name.startswith("mdmr_provision"))]
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_it_was() -> Iterator[None]:
+    """Each test starts with our loggers as pytest set them up.
+
+    A command run in-process may route a logger elsewhere (its own handler, no propagation);
+    left that way, a later test's ``caplog`` sees nothing and the handler writes to a stream
+    pytest has already closed.
+    """
+    saved = {name: (logger.level, logger.propagate, list(logger.handlers))
+             for name in _our_loggers() if (logger := logging.getLogger(name))}
+    yield
+    for name in _our_loggers():
+        logger = logging.getLogger(name)
+        level, propagate, handlers = saved.get(name, (logging.NOTSET, True, []))
+        logger.setLevel(level)
+        logger.propagate = propagate
+        logger.handlers[:] = handlers
 
 
 @pytest.fixture(scope="session")

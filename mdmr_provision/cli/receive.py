@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import signal
 import sys
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from datetime import datetime
 from pathlib import Path
 
 from mdmr_provision.as2 import Mdn, MdnReply, parse_mdn
+from mdmr_provision.cli.logs import log_to_stdout
 from mdmr_provision.cli.session import Session, add_inventory_options, now, open_session
 from mdmr_provision.core.types import Action, Change, Evidence, EvidenceKind, JsonValue, Outcome
 from mdmr_provision.errors import (
@@ -262,17 +262,9 @@ def run(args: argparse.Namespace) -> int:
     if args.until_proven and not receiving.pending:
         print("every selected inbound proof is current")
         return EXIT_OK
-    _log_to_stdout()
-    return asyncio.run(_serve(receiving, args.until_proven, args.timeout))
+    with log_to_stdout("mdmr_provision.as2.receiver"):
+        return asyncio.run(_serve(receiving, args.until_proven, args.timeout))
 
-
-def _log_to_stdout() -> None:
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
-    logger = logging.getLogger("mdmr_provision.as2.receiver")
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
 
 
 async def _check_public(receivers: OurReceivers) -> None:

@@ -14,11 +14,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import signal
-import sys
 from pathlib import Path
 
+from mdmr_provision.cli.logs import log_to_stdout
 from mdmr_provision.cli.session import OneInventory
 from mdmr_provision.cli.testfile import size_option
 from mdmr_provision.errors import EXIT_OK, EXIT_USER_ERROR, SimulatorError
@@ -98,21 +97,11 @@ def run(args: argparse.Namespace) -> int:
                 f"--send-test-file {args.send_test_file!r}: expected ENV:ORG_ID"
             )
         return asyncio.run(_send(inventory, faults, env, org, size, args.json))
-    _log_to_stdout()
-    with contextlib.suppress(KeyboardInterrupt):
+    with log_to_stdout("mdmr_provision.simulator"), contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(inventory, faults))
     print("simulator stopped", flush=True)
     return EXIT_OK
 
-
-def _log_to_stdout() -> None:
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
-    for name in ("mdmr_provision.simulator",):
-        logger = logging.getLogger(name)
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
-        logger.propagate = False
 
 
 def _describe(sim: SimulatorHandle) -> None:
