@@ -9,6 +9,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
+from mdmr_provision.cli.prompt import read_line
 from mdmr_provision.cli.session import (
     Session,
     add_inventory_options,
@@ -44,7 +45,7 @@ from mdmr_provision.planner.saved import (
     relied_addresses,
     relied_on,
 )
-from mdmr_provision.reports.judge import has_proofs, judge
+from mdmr_provision.reports.judge import has_proofs, judge_after, judge_async
 from mdmr_provision.reports.matrix import print_status
 from mdmr_provision.runtime.services import Services
 from mdmr_provision.state import State
@@ -113,38 +114,44 @@ def run(args: argparse.Namespace) -> int:
             command = "apply " + (str(args.plan_file) if args.plan_file
                                   else f"-i {args.inventory}")
             stack.enter_context(session.store.lock(command, timeout=args.lock_timeout))
-        services = stack.enter_context(runtime(session, args))
+        # One event loop for the whole command: the simulator and our receivers, the plan,
+        # the confirmation prompt, the steps and the closing matrix.
+        return asyncio.run(_apply(session, args, saved))
+
+
+async def _apply(session: Session, args: argparse.Namespace, saved: Plan | None) -> int:
+    async with runtime(session, args) as services:
         announce(services, session.moved)
-        code = _run(session, args, services, saved)
+        code, plan, report = await _run(session, args, services, saved)
     if not args.check and not args.json and has_proofs(session.resources):
-        _print_matrix(session, args)
+        await _print_matrix(session, args, plan, report)
     return code
 
 
-def _run(session: Session, args: argparse.Namespace, services: Services,
-         saved: Plan | None) -> int:
+async def _run(session: Session, args: argparse.Namespace, services: Services,
+               saved: Plan | None) -> tuple[int, Plan, ApplyReport | None]:
+    state = await asyncio.to_thread(session.store.load)  # under the lock run() took
     if args.check:
-        state = session.store.load()
-        plan = make_plan(session, args, state)
+        plan = await make_plan(session, args, state)
         _show_plan(args, plan)
-        code = _execute(session, args, plan, state, services, check_only=True)
+        code, report = await _execute(session, args, plan, state, services, check_only=True)
         if args.detailed_exitcode and code == EXIT_OK and plan.has_changes:
-            return EXIT_CHANGES_PENDING
-        return code
-    state = session.store.load()  # under the lock run() took
+            return EXIT_CHANGES_PENDING, plan, report
+        return code, plan, report
     if saved is not None:
-        plan = _saved_plan(session, args, state, saved)
+        plan = await _saved_plan(session, args, state, saved)
     else:
-        plan = make_plan(session, args, state)
+        plan = await make_plan(session, args, state)
         _show_plan(args, plan)
         if not plan.has_changes:
             if args.json:
                 sys.stdout.write(event_line("summary", ok=True, counts={}, changed=0))
-            return EXIT_OK
-        _confirm(args.auto_approve)
+            return EXIT_OK, plan, None
+        await _confirm(args.auto_approve)
     if saved is not None and args.json:
         _show_plan(args, plan)
-    return _execute(session, args, plan, state, services, check_only=False)
+    code, report = await _execute(session, args, plan, state, services, check_only=False)
+    return code, plan, report
 
 
 def _show_plan(args: argparse.Namespace, plan: Plan) -> None:
@@ -154,9 +161,10 @@ def _show_plan(args: argparse.Namespace, plan: Plan) -> None:
         print_plan(plan)
 
 
-def _saved_plan(session: Session, args: argparse.Namespace, state: State, plan: Plan) -> Plan:
+async def _saved_plan(session: Session, args: argparse.Namespace, state: State,
+                      plan: Plan) -> Plan:
     keys = relied_on(plan)
-    facts = refetch_facts(session, relied_addresses(plan), list(keys), args.concurrency)
+    facts = await refetch_facts(session, relied_addresses(plan), list(keys), args.concurrency)
     check_fresh(
         plan,
         inventory_fingerprint=inventory_fingerprint(session.inventory),
@@ -167,7 +175,7 @@ def _saved_plan(session: Session, args: argparse.Namespace, state: State, plan: 
     return dataclasses.replace(plan, facts=facts)  # gathered just now: the steps reuse them
 
 
-def _confirm(auto_approve: bool) -> None:
+async def _confirm(auto_approve: bool) -> None:
     if auto_approve:
         return
     if not sys.stdin.isatty():
@@ -177,14 +185,14 @@ def _confirm(auto_approve: bool) -> None:
         )
     sys.stderr.write("Apply these changes? Only 'yes' is accepted: ")
     sys.stderr.flush()
-    if sys.stdin.readline().strip() != "yes":
+    if (await read_line()).strip() != "yes":
         raise MdmrError("apply cancelled: nothing was changed")
 
 
-def _execute(
+async def _execute(
     session: Session, args: argparse.Namespace, plan: Plan, state: State, services: Services,
     *, check_only: bool,
-) -> int:
+) -> tuple[int, ApplyReport]:
     ctx = ApplyContext(
         inventory=session.inventory,
         now=now(),
@@ -204,7 +212,7 @@ def _execute(
         progress=progress,
     )
     try:
-        report = asyncio.run(executor.run())
+        report = await executor.run()
     finally:
         progress.close()
     if args.json:
@@ -213,7 +221,7 @@ def _execute(
                                     check_only=check_only, text=report.summary()))
     else:
         _print_report(report)
-    return EXIT_OK if report.ok else EXIT_USER_ERROR
+    return (EXIT_OK if report.ok else EXIT_USER_ERROR), report
 
 
 class JsonEvents:
@@ -227,10 +235,24 @@ class JsonEvents:
         return None
 
 
-def _print_matrix(session: Session, args: argparse.Namespace) -> None:
-    """The exit-criteria matrix after an apply (guide §2), from the state just written."""
-    status = judge(session.inventory, session.resources, session.store.load(), now(),
-                   simulate=bool(args.simulate))
+async def _print_matrix(session: Session, args: argparse.Namespace, plan: Plan,
+                        report: ApplyReport | None) -> None:
+    """The exit-criteria matrix after an apply (guide §2), from the state just written.
+
+    A plan of the whole inventory already judged every proof and certificate; the steps'
+    results say which of those changes are now done, so nothing is probed again.  A plan cut
+    down by ``--env``/``--target`` did not look at the rest: those are judged afresh.
+    """
+    state = await asyncio.to_thread(session.store.load)
+    moment = now()
+    simulate = bool(args.simulate)
+    if plan.environment is None and not plan.targets:
+        done = {r.address for r in (report.results if report else ())
+                if r.status is Status.SUCCEEDED}
+        status = judge_after(session.inventory, session.index, plan, done, state, moment)
+    else:
+        status = await judge_async(session.inventory, session.resources, state, moment,
+                                   simulate=simulate)
     print()
     print_status(status)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import shlex
 import sys
@@ -27,6 +28,7 @@ from mdmr_provision.planner.render import github_annotations, print_plan, render
 from mdmr_provision.planner.saved import print_plan_json, write_plan
 
 if TYPE_CHECKING:
+    from mdmr_provision.planner.plan import Plan
     from mdmr_provision.runtime.services import Services
 
 
@@ -70,7 +72,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _servers(session: Session, args: argparse.Namespace
-             ) -> contextlib.AbstractContextManager[Services | None]:
+             ) -> contextlib.AbstractAsyncContextManager[Services | None]:
     """The simulator when asked for.  A plan needs no other server (ours start for an
     apply), so without ``--simulate`` it neither starts nor imports the server stack."""
     if args.simulate or args.fault:
@@ -78,14 +80,19 @@ def _servers(session: Session, args: argparse.Namespace
     return contextlib.nullcontext()
 
 
+async def _plan(session: Session, args: argparse.Namespace) -> Plan:
+    """Start what the plan probes (the simulator, in this loop), then plan."""
+    async with _servers(session, args) as services:
+        if services is not None:
+            announce(services, session.moved)
+        return await make_plan(session, args, session.store.load())
+
+
 def run(args: argparse.Namespace) -> int:
     """Plan and print; with ``--detailed-exitcode`` exit 2 when changes are pending."""
     session = open_session(args)
     check_selection(session, args)
-    with _servers(session, args) as services:
-        if services is not None:
-            announce(services, session.moved)
-        plan = make_plan(session, args, session.store.load())
+    plan = asyncio.run(_plan(session, args))
     if args.out is not None:
         write_plan(args.out, plan)
         say(f"Saved the plan to {args.out}. Review it with: "

@@ -111,18 +111,23 @@ def run(args: argparse.Namespace) -> int:
     env = canonical_environment(args.env) if args.env else None
     session = open_session(args)
     chosen = select(session, list(args.addresses), env, args.server)
-    with runtime(session, args) as services:
+    # The lock first, as apply takes it: a second prove waits or says who holds it before
+    # any server binds a port.
+    with session.store.lock("prove " + " ".join(args.addresses), timeout=args.lock_timeout):
+        return asyncio.run(_prove(session, args, chosen))
+
+
+async def _prove(session: Session, args: argparse.Namespace, chosen: list[str]) -> int:
+    async with runtime(session, args) as services:
         announce(services)
-        with session.store.lock("prove " + " ".join(args.addresses),
-                                timeout=args.lock_timeout):
-            return _prove(session, args, services, chosen)
+        return await _prove_with(session, args, services, chosen)
 
 
-def _prove(session: Session, args: argparse.Namespace, services: Services,
-           chosen: list[str]) -> int:
-    state = session.store.load()
-    plan = asyncio.run(build_plan(session.inventory, session.resources, state, now=now(),
-                                  targets=chosen, simulate=bool(args.simulate)))
+async def _prove_with(session: Session, args: argparse.Namespace, services: Services,
+                      chosen: list[str]) -> int:
+    state = await asyncio.to_thread(session.store.load)
+    plan = await build_plan(session.inventory, session.resources, state, now=now(),
+                            targets=chosen, simulate=bool(args.simulate))
     plan = forced(plan, chosen)
     for change in plan.changes:
         if change.address in chosen:
@@ -134,7 +139,7 @@ def _prove(session: Session, args: argparse.Namespace, services: Services,
     executor = Executor(plan, session.index, session.store, state, ctx,
                         parallelism=DEFAULT_PARALLELISM, progress=progress)
     try:
-        report = asyncio.run(executor.run())
+        report = await executor.run()
     finally:
         progress.close()
     ok = True

@@ -102,12 +102,12 @@ class _Receiving:
 
     # -- planning (before serving) and recording (in the receivers' loop) -------------------
 
-    def unproven(self) -> set[str]:
+    async def unproven(self) -> set[str]:
         """Selected proofs the plan does not show as no-op."""
-        state = self.session.store.load()
-        plan = asyncio.run(build_plan(
+        state = await asyncio.to_thread(self.session.store.load)
+        plan = await build_plan(
             self.session.inventory, self.session.resources, state, now=now(),
-            targets=[p.address for p in self.proofs.values()], simulate=self.simulate))
+            targets=[p.address for p in self.proofs.values()], simulate=self.simulate)
         wanted = {p.address for p in self.proofs.values()}
         return {c.address for c in plan.changes
                 if c.address in wanted and c.action is not Action.NOOP}
@@ -256,14 +256,19 @@ def run(args: argparse.Namespace) -> int:
             print(f"generated {len(created)} demo certificate and key files")
     receiving = _Receiving(session, proofs, bool(args.simulate), float(args.lock_timeout),
                            check_public=bool(args.check_public))
-    receiving.pending = receiving.unproven()
-    for address in sorted({p.address for p in proofs.values()} - receiving.pending):
+    return asyncio.run(_receive(receiving, args.until_proven, args.timeout))
+
+
+async def _receive(receiving: _Receiving, until_proven: bool, timeout: float | None) -> int:
+    """Plan the selected proofs, then serve until they are proven or the user stops."""
+    receiving.pending = await receiving.unproven()
+    for address in sorted({p.address for p in receiving.proofs.values()} - receiving.pending):
         print(f"{address}: already proven")
-    if args.until_proven and not receiving.pending:
+    if until_proven and not receiving.pending:
         print("every selected inbound proof is current")
         return EXIT_OK
     with log_to_stdout("mdmr_provision.as2.receiver"):
-        return asyncio.run(_serve(receiving, args.until_proven, args.timeout))
+        return await _serve(receiving, until_proven, timeout)
 
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
 import functools
 import shlex
@@ -89,7 +88,8 @@ def add_runtime_options(parser: argparse.ArgumentParser) -> None:
 
 
 def runtime(session: Session, args: argparse.Namespace) -> Services:
-    """The background servers of this command (simulator, our receivers), not yet started."""
+    """The servers of this command (simulator, our receivers), to be entered with
+    ``async with`` in the command's event loop."""
     simulate = bool(getattr(args, "simulate", False))
     faults = list(getattr(args, "fault", []) or [])
     if faults and not simulate:
@@ -199,25 +199,23 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def make_plan(session: Session, args: argparse.Namespace, state: State) -> Plan:
+async def make_plan(session: Session, args: argparse.Namespace, state: State) -> Plan:
     """Run the probes and diff (``--env``/``--target``/``--concurrency`` from ``args``)."""
-    plan = asyncio.run(
-        build_plan(
-            session.inventory,
-            session.resources,
-            state,
-            now=now(),
-            environment=args.env,
-            targets=args.target,
-            concurrency=args.concurrency,
-            simulate=bool(getattr(args, "simulate", False)),
-        )
+    plan = await build_plan(
+        session.inventory,
+        session.resources,
+        state,
+        now=now(),
+        environment=args.env,
+        targets=args.target,
+        concurrency=args.concurrency,
+        simulate=bool(getattr(args, "simulate", False)),
     )
     return dataclasses.replace(plan, inventory_path=str(args.inventory),
                                commit=commit_of(session.inventory.root))
 
 
-def refetch_facts(
+async def refetch_facts(
     session: Session, addresses: Sequence[str], keys: Sequence[str], concurrency: int
 ) -> Mapping[str, FactResult]:
     """Re-run the probes behind ``keys`` (those ``addresses`` declare) for a saved plan."""
@@ -226,7 +224,7 @@ def refetch_facts(
     probes: list[Probe] = [
         p for a in addresses if a in index for p in index[a].probes() if p.key in wanted
     ]
-    return asyncio.run(gather_facts(probes, concurrency=concurrency))
+    return await gather_facts(probes, concurrency=concurrency)
 
 
 def unicode_stdout() -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -194,3 +194,34 @@ async def build_plan(
         facts=facts,
         inventory_root=str(inventory.root),
     )
+
+
+def replan_after(inventory: Inventory, index: Mapping[str, Resource], plan: Plan,
+                 done: Collection[str], state: State, *, now: datetime) -> tuple[Change, ...]:
+    """What a fresh plan of ``plan``'s selection would show once the steps in ``done``
+    succeeded and ``state`` was written, without running a probe.
+
+    A resource that gathers facts (a certificate, a port) keeps its planned change, made
+    no-op when its step succeeded: the facts it was planned on are what that step made
+    true, and a step that did not succeed changed nothing.  A resource that gathers none (a
+    proof: its inputs are its dependencies' fingerprints) is diffed again against the new
+    records and history, so a proof just made reads as a plan will read it, and one that
+    just failed says why.
+    """
+    planned: dict[str, Change] = {}
+    ctx = PlanContext(inventory=inventory, now=now, records=state.records,
+                      history=state.history, changes=planned, simulate=plan.simulate)
+    for change in plan.changes:  # in dependency order: a proof's inputs come first
+        res = index.get(change.address)
+        if res is not None and change.action is not Action.FORGET and not res.probes():
+            try:
+                change = res.diff({}, state.records.get(change.address), ctx)
+            except MdmrError as exc:
+                change = _blocked(res, exc, {})
+            change = _finish(change, res, {})
+        elif change.address in done:
+            if change.action is Action.FORGET:
+                continue  # the record is gone: a fresh plan does not mention it
+            change = dataclasses.replace(change, action=Action.NOOP)
+        planned[change.address] = change
+    return tuple(planned.values())

@@ -8,12 +8,12 @@ certificates they rely on) would make, the state's records and its history.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 
 from mdmr_provision.core.types import Change, Resource
 from mdmr_provision.inventory.model import Inventory
-from mdmr_provision.planner.plan import build_plan
+from mdmr_provision.planner.plan import Plan, build_plan, replan_after
 from mdmr_provision.reports.status import Status, build_status
 from mdmr_provision.state import State
 
@@ -44,3 +44,20 @@ def judge(inventory: Inventory, resources: Sequence[Resource], state: State,
           moment: datetime, *, simulate: bool = False) -> Status:
     """:func:`judge_async` for plain code (runs its own event loop)."""
     return asyncio.run(judge_async(inventory, resources, state, moment, simulate=simulate))
+
+
+
+def judge_after(inventory: Inventory, index: Mapping[str, Resource], plan: Plan,
+                done: Collection[str], state: State, moment: datetime) -> Status:
+    """The matrix right after ``plan`` was applied, judged with no probe.
+
+    ``done`` holds the steps that succeeded and ``state`` is what the apply left (see
+    :func:`~mdmr_provision.planner.plan.replan_after`).  The plan must cover every proof and
+    certificate: one cut down by ``--env`` or ``--target`` is judged with
+    :func:`judge_async`.
+    """
+    changes = {c.address: c for c in replan_after(inventory, index, plan, done, state,
+                                                   now=moment)
+               if c.address.startswith(STATUS_TARGETS)}
+    return build_status(inventory, changes, state.records, state.history, moment,
+                        simulate=plan.simulate)

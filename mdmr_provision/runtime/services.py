@@ -1,11 +1,14 @@
 """The servers a run needs besides itself: the MDM/R simulator and our AS2 receivers.
 
-``with Services(inventory, simulate=True) as services:`` starts the simulator (which
-generates the demo certificates on first use) on a background loop before anything is
-probed; our built-in receivers start on first need (an asynchronous MDN to wait for, the
-MDM/R's inbound test file), so a run that needs none never binds their ports.  Resources
-reach these through ``ApplyContext.runtime``: :class:`Services` is the
-:class:`~mdmr_provision.core.runtime.Runtime` of a command that runs servers.
+``async with Services(inventory, simulate=True) as services:`` starts the simulator (which
+generates the demo certificates on first use) in the command's own event loop before
+anything is probed; our built-in receivers start on first need (an asynchronous MDN to wait
+for, the MDM/R's inbound test file), so a run that needs none never binds their ports.
+One loop serves the whole command, plan, confirmation and apply alike: the servers keep
+answering while the user reads the plan, and a verdict reaches the waiting proof as a
+future, with no thread in between.  Resources reach these through ``ApplyContext.runtime``:
+:class:`Services` is the :class:`~mdmr_provision.core.runtime.Runtime` of a command that
+runs servers.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ from mdmr_provision.as2 import Mdn
 from mdmr_provision.core.runtime import FtsVerdict
 from mdmr_provision.errors import MdmrError
 from mdmr_provision.inventory.model import Inventory
-from mdmr_provision.runtime.loop import BackgroundLoop
 from mdmr_provision.runtime.receivers import OurReceivers, Received
 from mdmr_provision.simulator.outbound import DeliveryResult
 from mdmr_provision.simulator.runtime import SimulatorHandle, running_simulator
@@ -30,7 +32,7 @@ FTS_VERDICT_WAIT = 10.0
 
 
 class Services:
-    """Background servers for one command; a context manager."""
+    """The servers of one command; an async context manager, entered in the command's loop."""
 
     def __init__(
         self, inventory: Inventory, *, simulate: bool, faults: Sequence[str] = ()
@@ -40,38 +42,30 @@ class Services:
         self.faults = tuple(faults)
         self.simulator: SimulatorHandle | None = None
         self.receivers = OurReceivers(inventory)
-        self._loop = BackgroundLoop()
         self._stack: contextlib.AsyncExitStack | None = None
         self._receivers_lock: asyncio.Lock | None = None
         self._receivers_started = False
 
-    # -- lifecycle (called from plain code) -------------------------------------------------
+    # -- lifecycle ------------------------------------------------------------------------------
 
-    def __enter__(self) -> Services:
-        self._loop.start()
+    async def __aenter__(self) -> Services:
+        self._stack = contextlib.AsyncExitStack()
+        self._receivers_lock = asyncio.Lock()
         try:
-            self._loop.run(self._start())
+            if self.simulate:
+                self.simulator = await self._stack.enter_async_context(
+                    running_simulator(self.inventory, faults=self.faults)
+                )
         except BaseException:
-            self._loop.close()
+            await self._stack.aclose()
             raise
         return self
 
-    def __exit__(
+    async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        try:
-            self._loop.run(self._stop(), timeout=60)
-        finally:
-            self._loop.close()
-
-    async def _start(self) -> None:
-        self._stack = contextlib.AsyncExitStack()
-        self._receivers_lock = asyncio.Lock()
-        if self.simulate:
-            self.simulator = await self._stack.enter_async_context(
-                running_simulator(self.inventory, faults=self.faults)
-            )
+        await self._stop()
 
     async def _stop(self) -> None:
         if self._receivers_started:
@@ -87,25 +81,25 @@ class Services:
                 await self.receivers.start()
                 self._receivers_started = True
 
-    # -- the Runtime protocol (callable from any event loop) -----------------------------------
+    # -- the Runtime protocol --------------------------------------------------------------------
 
     @property
     def simulated(self) -> bool:
         return self.simulate
 
     async def ensure_receivers(self) -> None:
-        await self._loop.call(self._ensure_receivers())
+        await self._ensure_receivers()
 
     async def wait_for_mdn(self, message_id: str, timeout: float) -> Mdn:
         await self.ensure_receivers()
-        return await self._loop.call(self.receivers.wait_for_mdn(message_id, timeout))
+        return await self.receivers.wait_for_mdn(message_id, timeout)
 
     async def fts_verdict(self, environment: str, message_id: str) -> FtsVerdict | None:
         """The simulated FTS's decision on a message (None when not simulating)."""
         sim = self.simulator
         if sim is None:
             return None
-        record = await self._loop.call(sim.decision(environment, message_id, FTS_VERDICT_WAIT))
+        record = await sim.decision(environment, message_id, FTS_VERDICT_WAIT)
         if record is None:
             return FtsVerdict(False, None, "the FTS recorded no decision on the file")
         return FtsVerdict(record.accepted, record.code, record.meaning)
@@ -120,7 +114,7 @@ class Services:
         if problem is not None:
             # That receiver could not start; the others run and their proofs go on.
             raise MdmrError(problem)
-        return await self._loop.call(sim.send_test_file(environment, org_id))
+        return await sim.send_test_file(environment, org_id)
 
     def received(self, message_id: str) -> Received | None:
         return self.receivers.received.get(message_id.strip())

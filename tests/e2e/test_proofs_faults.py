@@ -202,8 +202,13 @@ def test_fts_rejection_reaches_the_proof(work: Path) -> None:
     request = OutboundRequest(profile=profile, ldc="ORG10000", large_size=4096,
                               tag=inventory.policy.file_name_tag, dns=inventory.dns,
                               evidence_dir=work / "again", evidence=EvidenceKind.REHEARSAL)
-    with Services(inventory, simulate=True) as services, pytest.raises(ProofFailed) as caught:
-        asyncio.run(prove_outbound(request, _SameNames(used), fts=services.fts_verdict))
+
+    async def prove_again() -> None:
+        async with Services(inventory, simulate=True) as services:
+            await prove_outbound(request, _SameNames(used), fts=services.fts_verdict)
+
+    with pytest.raises(ProofFailed) as caught:
+        asyncio.run(prove_again())
     message = str(caught.value)
     assert message == (f"small test file {used[0]}: the FTS rejected {used[0]}: E170 a file "
                        f"with this name was already received; file names must be unique")
