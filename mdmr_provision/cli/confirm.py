@@ -8,6 +8,7 @@ confirmation is kept in the state history like any other evidence.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import getpass
 from datetime import datetime
 
@@ -72,8 +73,9 @@ def run(args: argparse.Namespace) -> int:
                         # A person saw it happen: what they confirm is the real exchange.
                         "evidence": EvidenceKind.REAL.value, "confirmed_by": who})
 
-    record_one(session.inventory, session.resources, session.store, args.address, confirmed,
-               command=f"confirm {args.address}", lock_timeout=args.lock_timeout, clock=now)
+    asyncio.run(record_one(session.inventory, session.resources, session.store, args.address,
+                           confirmed, command=f"confirm {args.address}",
+                           lock_timeout=args.lock_timeout, clock=now))
     print(f"{args.address}: confirmed by {who}")
     return EXIT_OK
 

@@ -36,7 +36,7 @@ from mdmr_provision.errors import (
     EXIT_USER_ERROR,
     MdmrError,
 )
-from mdmr_provision.executor.record import record_one_async
+from mdmr_provision.executor.record import record_one
 from mdmr_provision.inventory.model import ReceiverProduct
 from mdmr_provision.keys import load_certificate
 from mdmr_provision.planner.graph import normalise_environment
@@ -145,7 +145,7 @@ class _Receiving:
                            attributes=proof_attributes(change, moment, self.kind,
                                                        file=got.file_name))
 
-        await record_one_async(
+        await record_one(
             self.session.inventory, self.session.resources, store, proof.address, received,
             command=f"receive {proof.address}", lock_timeout=self.lock_timeout,
             simulate=self.simulate, clock=now)

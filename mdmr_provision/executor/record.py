@@ -31,7 +31,7 @@ class Recorded:
     state: State
 
 
-async def record_one_async(
+async def record_one(
     inventory: Inventory,
     resources: Sequence[Resource],
     store: StateBackend,
@@ -77,20 +77,3 @@ async def record_one_async(
     await asyncio.to_thread(lock.__exit__, None, None, None)
     return Recorded(change, outcome, written)
 
-
-def record_one(
-    inventory: Inventory,
-    resources: Sequence[Resource],
-    store: StateBackend,
-    address: str,
-    carry_out: Callable[[Change, datetime], Outcome],
-    *,
-    command: str,
-    lock_timeout: float,
-    simulate: bool = False,
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-) -> Recorded:
-    """:func:`record_one_async` for plain code (``confirm``): one event loop of its own."""
-    return asyncio.run(record_one_async(
-        inventory, resources, store, address, carry_out, command=command,
-        lock_timeout=lock_timeout, simulate=simulate, clock=clock))

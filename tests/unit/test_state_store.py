@@ -170,7 +170,7 @@ def test_record_appends_evidence_and_records_only_success() -> None:
 
 
 async def test_record_one_plans_carries_out_and_records_under_the_lock(tmp_path: Path) -> None:
-    from mdmr_provision.executor.record import record_one_async
+    from mdmr_provision.executor.record import record_one
     from mdmr_provision.state import read_lock
     from tests.support.planner import NOW as PLAN_NOW
     from tests.support.planner import FileResource, make_inventory
@@ -185,7 +185,7 @@ async def test_record_one_plans_carries_out_and_records_under_the_lock(tmp_path:
         assert read_lock(tmp_path / "state.json") is not None  # under the lock
         return Outcome(True, "done", {"by": "test"}, (evidence("file.a"),))
 
-    done = await record_one_async(inventory, [resource], store, "file.a", carry_out,
+    done = await record_one(inventory, [resource], store, "file.a", carry_out,
                                   command="test", lock_timeout=0, clock=lambda: PLAN_NOW)
     assert [c.address for c in seen] == ["file.a"] and seen[0].action is Action.CREATE
     assert done.state.records["file.a"].fingerprint == seen[0].fingerprint
@@ -195,6 +195,6 @@ async def test_record_one_plans_carries_out_and_records_under_the_lock(tmp_path:
         raise StateError("not now")
 
     with pytest.raises(StateError, match="not now"):
-        await record_one_async(inventory, [resource], store, "file.a", refuse,
+        await record_one(inventory, [resource], store, "file.a", refuse,
                                command="test", lock_timeout=0)
     assert store.load().serial == 1 and read_lock(tmp_path / "state.json") is None
