@@ -29,7 +29,6 @@ from mdmr_provision.atomic import atomic_write
 from mdmr_provision.cli.parser import add_passphrase_options
 from mdmr_provision.errors import EXIT_OK, AS2Error
 from mdmr_provision.files import LARGE_FILE
-from mdmr_provision.inventory.model import SecretRef
 from mdmr_provision.jsonout import print_json
 from mdmr_provision.keys import (
     PrivateKey,
@@ -42,6 +41,8 @@ from mdmr_provision.keys import (
 
 if TYPE_CHECKING:
     from cryptography import x509
+
+    from mdmr_provision.inventory.model import SecretRef
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -59,11 +60,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                      help="the sender's AS2 identity (the AS2-From header)")
     enc.add_argument("--as2-to", required=True, metavar="ID",
                      help="the receiver's AS2 identity (the AS2-To header)")
-    enc.add_argument("--sign-cert", type=Path, metavar="PEM",
-                     help="sign with this certificate (with --sign-key)")
-    enc.add_argument("--sign-key", type=Path, metavar="PEM",
-                     help="the signing certificate's private key")
-    add_passphrase_options(enc, "of --sign-key", old_env="--sign-key-passphrase-env")
+    _add_key_pair(enc, "sign", "sign with this certificate", "the signing certificate's")
     enc.add_argument("--encrypt-cert", type=Path, metavar="PEM",
                      help="encrypt to this certificate (the receiver's)")
     enc.add_argument("--digest", default="sha256", help="sha256 (default), sha384 or sha512")
@@ -92,15 +89,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     dec = sub.add_parser("decode", help="decode a captured AS2 message or MDN")
     dec.add_argument("file", type=Path, metavar="FILE",
                      help="a captured message or MDN (HTTP headers, blank line, body)")
-    dec.add_argument("--decrypt-cert", type=Path, metavar="PEM",
-                     help="decrypt as this certificate (with --decrypt-key)")
-    dec.add_argument("--decrypt-key", type=Path, metavar="PEM",
-                     help="the decryption certificate's private key")
-    add_passphrase_options(dec, "of --decrypt-key", old_env="--decrypt-key-passphrase-env")
+    _add_key_pair(dec, "decrypt", "decrypt as this certificate", "the decryption certificate's")
     dec.add_argument("--verify-cert", type=Path, metavar="PEM",
                      help="verify the signature against this certificate")
     dec.add_argument("--out", type=Path, metavar="PAYLOAD", help="write the payload here")
     dec.set_defaults(func=run_decode)
+
+
+def _add_key_pair(parser: argparse.ArgumentParser, what: str, cert_help: str,
+                  key_owner: str) -> None:
+    """``--WHAT-cert``, ``--WHAT-key`` and the key's passphrase options: encode's signing
+    pair and decode's decryption pair are spelled alike (see :func:`_load_pair`)."""
+    parser.add_argument(f"--{what}-cert", type=Path, metavar="PEM",
+                        help=f"{cert_help} (with --{what}-key)")
+    parser.add_argument(f"--{what}-key", type=Path, metavar="PEM",
+                        help=f"{key_owner} private key")
+    add_passphrase_options(parser, f"of --{what}-key", old_env=f"--{what}-key-passphrase-env")
 
 
 def _pair_given(cert: Path | None, key: Path | None, what: str) -> bool:
@@ -112,6 +116,9 @@ def _pair_given(cert: Path | None, key: Path | None, what: str) -> bool:
 def _secret(args: argparse.Namespace) -> SecretRef | None:
     if args.passphrase_env is None and args.passphrase_file is None:
         return None
+    # Imported here: the inventory model costs ~10 ms of start-up, paid only with a passphrase.
+    from mdmr_provision.inventory.model import SecretRef
+
     return SecretRef(env=args.passphrase_env, file=args.passphrase_file)
 
 

@@ -174,3 +174,52 @@ def test_failures_exit_1_with_one_line(
     assert err.startswith("mdmr-provision: error: ") and err.count("\n") == 1
     assert message in err
     assert not (tmp_path / "o").exists()
+
+
+def _encrypted_copy(key_path: Path, target: Path, passphrase: bytes) -> Path:
+    from cryptography.hazmat.primitives import serialization
+
+    key = serialization.load_pem_private_key(key_path.read_bytes(), None)
+    target.write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(passphrase)))
+    return target
+
+
+@pytest.mark.parametrize("spelling", ["--passphrase-env", "older"])
+def test_encode_and_decode_take_their_key_passphrase_alike(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    spelling: str,
+) -> None:
+    # encode's signing pair and decode's decryption pair share one option helper: both read
+    # an encrypted key's passphrase, under the common name and under each one's older name.
+    p = parties()
+    monkeypatch.setenv("AS2_TEST_PW", "s3cret pass")
+    sign_key = _encrypted_copy(p.ldc.key_path, tmp_path / "ldc.key", b"s3cret pass")
+    decrypt_key = _encrypted_copy(p.mdmr.key_path, tmp_path / "mdmr.key", b"s3cret pass")
+    (tmp_path / "payload.DAT").write_bytes(PAYLOAD)
+    enc_opt = "--passphrase-env" if spelling == "--passphrase-env" else "--sign-key-passphrase-env"
+    code, out, err = _run(
+        capsys, "as2", "encode", tmp_path / "payload.DAT", "--as2-from", "ORG10000",
+        "--as2-to", "ORG20000", "--sign-cert", p.ldc.cert_path, "--sign-key", sign_key,
+        enc_opt, "AS2_TEST_PW", "--encrypt-cert", p.mdmr.cert_path, "--out", tmp_path / "m.txt",
+    )
+    assert code == 0, err
+    dec_opt = ("--passphrase-env" if spelling == "--passphrase-env"
+               else "--decrypt-key-passphrase-env")
+    code, out, err = _run(
+        capsys, "as2", "decode", tmp_path / "m.txt", "--decrypt-cert", p.mdmr.cert_path,
+        "--decrypt-key", decrypt_key, dec_opt, "AS2_TEST_PW", "--verify-cert", p.ldc.cert_path,
+        "--out", tmp_path / "back.DAT",
+    )
+    assert code == 0, err
+    assert json.loads(out)["verified"] is True
+    assert (tmp_path / "back.DAT").read_bytes() == PAYLOAD
+    # Without the passphrase: one line naming the key, for either command.
+    code, _, err = _run(
+        capsys, "as2", "decode", tmp_path / "m.txt", "--decrypt-cert", p.mdmr.cert_path,
+        "--decrypt-key", decrypt_key, "--out", tmp_path / "again.DAT",
+    )
+    assert code == 1
+    assert str(decrypt_key) in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "again.DAT").exists()
