@@ -27,7 +27,7 @@ from mdmr_provision.core.types import (
 from mdmr_provision.errors import EXIT_OK, MdmrError
 from mdmr_provision.planner.plan import build_plan
 from mdmr_provision.reports.imports import BundleImport, examine_bundle
-from mdmr_provision.resources.imported import KIND
+from mdmr_provision.resources.proofs.imported import KIND
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

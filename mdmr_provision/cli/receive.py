@@ -44,11 +44,8 @@ from mdmr_provision.planner.plan import build_plan
 from mdmr_provision.proofs import keep
 from mdmr_provision.proofs.inbound import inbound_test_problem
 from mdmr_provision.resources.as2_profiles import shown_path
-from mdmr_provision.resources.proofs import (
-    InboundProof,
-    keep_inbound_evidence,
-    proof_attributes,
-)
+from mdmr_provision.resources.proofs.base import proof_attributes
+from mdmr_provision.resources.proofs.inbound import InboundProof, keep_inbound_evidence
 from mdmr_provision.runtime.receivers import Listening, OurReceivers, Received
 from mdmr_provision.simulator.pki import ensure_pki
 

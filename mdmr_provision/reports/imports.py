@@ -29,7 +29,7 @@ from cryptography import x509
 from mdmr_provision.errors import MdmrError
 from mdmr_provision.inventory.model import Inventory, Organisation, Role
 from mdmr_provision.keys import load_certificate
-from mdmr_provision.resources.imported import outbound_address
+from mdmr_provision.resources.proofs.imported import outbound_address
 from mdmr_provision.verify import (
     MANIFEST,
     SIGNATURE,

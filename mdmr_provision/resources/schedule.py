@@ -34,7 +34,7 @@ from mdmr_provision.errors import MdmrError
 from mdmr_provision.inventory.model import Inventory
 from mdmr_provision.jsonvalue import digest
 from mdmr_provision.resources import proofs
-from mdmr_provision.resources.proofs import shown
+from mdmr_provision.resources.proofs.base import shown
 
 #: Connectivity testing completes at least this long before unit testing (guide §2).
 CONNECTIVITY_BEFORE_UNIT_TESTS = timedelta(weeks=1)

@@ -10,7 +10,7 @@ import pytest
 from mdmr_provision.cli import main
 from mdmr_provision.core.types import Evidence, EvidenceKind
 from mdmr_provision.errors import MdmrError, StateError
-from mdmr_provision.resources.proofs import last_failure
+from mdmr_provision.resources.proofs.base import last_failure
 from mdmr_provision.state import state_lock
 
 AT = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)

@@ -181,7 +181,8 @@ async def test_no_email_blocks_with_the_reason(factory: CertFactory, tmp_path: P
 
 
 def test_product_version_is_a_proof_input(factory: CertFactory, tmp_path: Path) -> None:
-    from mdmr_provision.resources.proofs import OutboundProof, resources
+    from mdmr_provision.resources.proofs import resources
+    from mdmr_provision.resources.proofs.outbound import OutboundProof
 
     def settings(version: str) -> dict[str, object]:
         inv = with_product(build(factory, tmp_path), dataclasses.replace(PRODUCT,
@@ -200,7 +201,8 @@ def test_driver_refuses_an_ssh_server_at_plan_time(factory: CertFactory, tmp_pat
     """The driver reads and writes OpenAS2's folders on this machine; a server reached over
     SSH runs its OpenAS2 elsewhere, so its proof is blocked with what to do instead."""
     from mdmr_provision.inventory.model import SshSpec
-    from mdmr_provision.resources.proofs import OutboundProof, resources
+    from mdmr_provision.resources.proofs import resources
+    from mdmr_provision.resources.proofs.outbound import OutboundProof
 
     base = with_product(build(factory, tmp_path))
     orgs = tuple(dataclasses.replace(o, servers=tuple(

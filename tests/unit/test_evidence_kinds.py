@@ -23,8 +23,10 @@ from mdmr_provision.inventory import load_inventory
 from mdmr_provision.inventory.model import Inventory
 from mdmr_provision.reports.matrix import render_status
 from mdmr_provision.reports.status import build_status, status_to_json
-from mdmr_provision.resources.proofs import InboundProof, OutboundProof, proof_attributes
 from mdmr_provision.resources.proofs import resources as proof_resources
+from mdmr_provision.resources.proofs.base import proof_attributes
+from mdmr_provision.resources.proofs.inbound import InboundProof
+from mdmr_provision.resources.proofs.outbound import OutboundProof
 from mdmr_provision.state.store import FORMAT_VERSION, StateStore
 from tests.support import SCHEMAS
 from tests.support.example import copy_example

@@ -10,7 +10,8 @@ from pathlib import Path
 from mdmr_provision.core.types import Action, Change, EvidenceKind, PlanContext, ResourceRecord
 from mdmr_provision.inventory import load_inventory
 from mdmr_provision.inventory.model import Inventory, Organisation
-from mdmr_provision.resources.proofs import InboundProof, proof_attributes
+from mdmr_provision.resources.proofs.base import proof_attributes
+from mdmr_provision.resources.proofs.inbound import InboundProof
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 

@@ -19,7 +19,7 @@ from mdmr_provision.core.types import Action, ApplyContext, Change, EvidenceKind
 from mdmr_provision.errors import MdmrError
 from mdmr_provision.inventory import load_inventory
 from mdmr_provision.jsonvalue import JsonValue
-from mdmr_provision.resources.proofs import InboundProof
+from mdmr_provision.resources.proofs.inbound import InboundProof
 from mdmr_provision.runtime.services import Services
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)

@@ -33,13 +33,13 @@ from mdmr_provision.core.types import (
 )
 from mdmr_provision.errors import MdmrError
 from mdmr_provision.inventory.model import Inventory, Organisation, Role
-from mdmr_provision.resources.proofs import _Proof, shown
+from mdmr_provision.resources.proofs.base import ProofResource, shown
 
 KIND = "proof.imported"
 IMPORT_HINT = "mdmr-provision import-evidence -i {inventory} BUNDLE_DIR"
 
 
-class ImportedProof(_Proof):
+class ImportedProof(ProofResource):
     """A proof another party makes and hands over (see the module docstring)."""
 
     kind = KIND

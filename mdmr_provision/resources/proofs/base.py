@@ -1,0 +1,219 @@
+"""What every proof resource shares: its inputs, when it goes stale, the hints it prints.
+
+A proof remembers the fingerprints of the certificates it was made with and the settings
+its exchange depended on; when one changes the proof is stale (R7).  Production proofs
+are re-verified close to cutover (R8), a failed re-verification undoes a proof, and
+against the real endpoints only real evidence holds (R11).
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+
+from mdmr_provision import policy
+from mdmr_provision.core.types import (
+    Action,
+    ApplyContext,
+    Change,
+    Evidence,
+    EvidenceKind,
+    Facts,
+    JsonValue,
+    PlanContext,
+    Probe,
+    Resource,
+    ResourceRecord,
+    Severity,
+)
+from mdmr_provision.jsonvalue import digest
+
+
+def shown(root: Path) -> str:
+    """The inventory's path for a hint, quoted for a shell (absolute: a plan does not depend
+    on the working directory; the Markdown plan shows it relative to the checkout)."""
+    return shlex.quote(str(root))
+
+
+#: How a person records a proof the tool cannot make itself.
+MANUAL_HINT = "mdmr-provision confirm {address} -i {inventory} --note '...'"
+
+
+def _inputs(deps: Sequence[str], ctx: PlanContext) -> dict[str, str]:
+    """Fingerprints of the inputs this proof relies on, as planned now."""
+    return {d: ctx.changes[d].fingerprint for d in deps if d in ctx.changes}
+
+
+def _proven_at(prior: ResourceRecord | None) -> datetime | None:
+    raw = prior.attributes.get("proven_at") if prior else None
+    if not isinstance(raw, str):
+        return None
+    try:
+        return datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+
+
+def _recorded_inputs(prior: ResourceRecord) -> dict[str, str]:
+    raw = prior.attributes.get("inputs")
+    return {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
+
+
+def last_failure(history: Sequence[Evidence], address: str) -> str:
+    """``; last attempt 2026-11-29 failed: <error>`` for the newest failed attempt at
+    ``address`` when nothing succeeded after it, else ``""`` (a reviewer and the operator
+    see why it is still not proven, not only that it is not)."""
+    for ev in reversed(history):
+        if ev.address != address:
+            continue
+        if ev.ok:
+            return ""
+        error = ev.details.get("error")
+        why = f": {error}" if isinstance(error, str) and error else ""
+        return f"; last attempt {ev.at.date().isoformat()} failed{why}"
+    return ""
+
+
+#: Inputs older records kept as digests of whole texts (rendered profiles, receivers), before
+#: proofs recorded the settings themselves.
+_LEGACY_INPUTS = ("as2_profile.", "receiver.")
+
+
+def _failed_since(address: str, prior: ResourceRecord, ctx: PlanContext) -> Evidence | None:
+    """The latest attempt at ``address`` when it failed after the recorded proof was made."""
+    proven = _proven_at(prior)
+    last = next((e for e in reversed(ctx.history) if e.address == address), None)
+    if last is None or last.ok or proven is None or last.at <= proven:
+        return None
+    return last
+
+
+class ProofResource(Resource):
+    """What outbound and inbound proofs share: inputs, staleness, R8."""
+
+    #: Dependencies whose fingerprints the proof records (R7).
+    inputs: tuple[str, ...] = ()
+    what: str = ""
+    rules: str = ""
+    #: Whether the proof cannot run while the IESO's material for its environment is pending.
+    waits_for_mdmr: bool = True
+
+    def probes(self) -> Sequence[Probe]:
+        # A proof gathers no facts of its own: its inputs are its dependencies' fingerprints.
+        return ()
+
+    def _automatic(self, ctx: PlanContext) -> bool:
+        return True
+
+    def _fresh_action(self, ctx: PlanContext) -> Action:
+        return Action.VERIFY if self._automatic(ctx) else Action.MANUAL
+
+    def _manual_hint(self, root: Path) -> str:
+        """How a person carries out this proof when the tool cannot (a command that works
+        pasted: the inventory's own path, quoted)."""
+        confirm = MANUAL_HINT.format(address=self.address, inventory=shown(root))
+        return f"a person confirms it: {confirm}"
+
+    def _settings(self, ctx: PlanContext) -> dict[str, JsonValue]:
+        """The settings the exchange depends on (R7): AS2 IDs, URLs, algorithms, MDN
+        options, server, sizes.  Staleness is judged on these, never on a file's wording."""
+        return {}
+
+    def _legacy_inputs(self, ctx: PlanContext) -> dict[str, str]:
+        """What a record older than recorded settings kept instead (see _LEGACY_INPUTS)."""
+        return {}
+
+    def _stale(self, prior: ResourceRecord, current: dict[str, str],
+               settings: dict[str, JsonValue], ctx: PlanContext) -> policy.Verdict | None:
+        """R7: a certificate or a setting the proof relied on changed since it was made."""
+        stale = policy.proof_stale(_recorded_inputs(prior), current)
+        if stale is not None:
+            return stale
+        before = prior.attributes.get("settings")
+        if isinstance(before, dict):
+            return policy.settings_changed(before, settings)
+        # Recorded before settings were kept: its profile texts must be the same still.
+        recorded = {k: v for k, v in _recorded_inputs(prior).items()
+                    if k.startswith(_LEGACY_INPUTS)}
+        return policy.proof_stale(recorded, {k: v for k, v in self._legacy_inputs(ctx).items()
+                                             if k in recorded})
+
+    def diff(self, facts: Facts, prior: ResourceRecord | None, ctx: PlanContext) -> Change:
+        current = _inputs(self.inputs, ctx)
+        settings = self._settings(ctx)
+        base = Change(
+            address=self.address, kind=self.kind, action=Action.NOOP, reason="",
+            environment=self.environment, depends_on=self.depends_on,
+            fingerprint=digest({"inputs": dict(current), "settings": settings}),
+            after={"inputs": {**current}, "settings": settings},
+            before={"inputs": {**_recorded_inputs(prior)},
+                    "settings": prior.attributes.get("settings"),
+                    "proven_at": prior.attributes.get("proven_at")} if prior else {},
+        )
+        env = ctx.inventory.environment(self.environment or "")
+        waiting = env.endpoint.waiting_for() if env is not None and self.waits_for_mdmr \
+            else None
+        if waiting is not None:
+            return replace(base, action=Action.MANUAL, severity=Severity.WARNING,
+                           reason=f"{waiting}: this proof runs once the IESO sends it")
+        blocked = [d for d in self.depends_on
+                   if d in ctx.changes and ctx.changes[d].action is Action.BLOCKED]
+        if blocked:
+            dep = ctx.changes[blocked[0]]
+            return replace(base, action=Action.BLOCKED, severity=Severity.WARNING,
+                           reason=f"waits for {dep.address}: {dep.reason}")
+        automatic = self._automatic(ctx)
+        if prior is None:
+            how = "" if automatic else f"; {self._manual_hint(ctx.inventory.root)}"
+            return replace(base, action=Action.CREATE if automatic else Action.MANUAL,
+                           rule=self.rules.split(",")[0],
+                           reason=f"never proven: {self.what} ({self.rules}){how}"
+                           f"{last_failure(ctx.history, self.address)}")
+        how = "" if automatic else f"; {self._manual_hint(ctx.inventory.root)}"
+        stale = self._stale(prior, current, settings, ctx)
+        if stale is not None:
+            return replace(base, action=self._fresh_action(ctx), rule=stale.rule,
+                           reason=stale.reason + how)
+        if self.environment == "production":
+            pol = ctx.inventory.policy
+            due = policy.production_reverify_due(pol.cutover_date, _proven_at(prior), ctx.now,
+                                                 pol.production_reverify_days)
+            if due is not None:
+                return replace(base, action=self._fresh_action(ctx), rule=due.rule,
+                               reason=due.reason + how)
+        failed = _failed_since(self.address, prior, ctx)
+        if failed is not None:
+            # A re-verification (``prove``) failed after the proof: it no longer holds.
+            return replace(base, action=self._fresh_action(ctx), rule=self.rules.split(",")[0],
+                           reason=f"the last attempt ({failed.at.date().isoformat()}) failed: "
+                                  f"{failed.details.get('error') or 'see the history'}{how}")
+        rehearsal = policy.rehearsal_only(prior.attributes, ctx.simulate)
+        if rehearsal is not None:
+            # Everything else holds: ``status`` shows it as rehearsed, not as never done.
+            return replace(base, action=self._fresh_action(ctx), rule=rehearsal.rule,
+                           reason=rehearsal.reason + how,
+                           after={**base.after, "rehearsed": True})
+        when = str(prior.attributes.get("proven_at", "?"))[:10]
+        manual = " (confirmed by a person)" if prior.attributes.get("manual") else ""
+        if policy.evidence_kind(prior.attributes) is EvidenceKind.REHEARSAL:
+            return replace(base, reason=f"rehearsed {when} against the built-in simulator: "
+                                        f"{self.what}")
+        return replace(base, reason=f"proven {when}{manual}: {self.what}")
+
+    def record(self, change: Change, ctx: ApplyContext, **extra: JsonValue) -> dict[str, JsonValue]:
+        return proof_attributes(change, ctx.now, ctx.evidence_kind, **extra)
+
+
+def proof_attributes(change: Change, proven_at: datetime, kind: EvidenceKind,
+                     **extra: JsonValue) -> dict[str, JsonValue]:
+    """The state attributes of a proof made for ``change`` (the planned inputs and settings
+    it used) with ``kind`` of evidence."""
+    inputs = change.after.get("inputs")
+    settings = change.after.get("settings")
+    return {"inputs": inputs if isinstance(inputs, dict) else {},
+            "settings": settings if isinstance(settings, dict) else {},
+            "proven_at": proven_at.isoformat(), "evidence": kind.value, **extra}
+
