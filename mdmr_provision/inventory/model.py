@@ -9,6 +9,7 @@ comes from), read only at the moment it is used.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -467,3 +468,20 @@ class Inventory:
             return None
         org = self.organisation(server.org_id)
         return server.async_mdn_url or org.async_mdn_url or env.endpoint.async_mdn_url
+
+    def async_mdn_urls(self, environment: str, orgs: Iterable[Organisation], *,
+                       products: bool = True) -> tuple[str, ...]:
+        """Every URL the servers of ``orgs`` may ask the MDM/R of ``environment`` to send an
+        asynchronous MDN to, first seen first, without repeats: the environment's
+        ``async_mdn_url``, each server's own (:meth:`async_mdn_url`) and, with ``products``,
+        the MDN receiver of the AS2 product that sends for a server (OpenAS2's
+        ``as2_receipt_option``).  The built-in agent asks only for the first two, so those
+        are where our receivers listen; the product listens on its own."""
+        env = self.environment(environment)
+        urls = [env.endpoint.async_mdn_url if env is not None else None]
+        for org in orgs:
+            for server in org.servers:
+                urls.append(self.async_mdn_url(environment, server))
+                if products and server.product is not None:
+                    urls.append(server.product.mdn_url)
+        return tuple(dict.fromkeys(u for u in urls if u))

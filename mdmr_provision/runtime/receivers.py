@@ -203,12 +203,9 @@ class OurReceivers:
         for env in self.inventory.environments:
             if wanted is not None and env.name not in wanted:
                 continue
-            # The environment's URL and each of our servers' own (per organisation/server).
-            urls = dict.fromkeys(u for u in (
-                env.endpoint.async_mdn_url,
-                *(self.inventory.async_mdn_url(env.name, s) for s in self.inventory.servers
-                  if self.inventory.organisation(s.org_id).ours)) if u)
-            for url in urls:
+            # Where the built-in agent on our servers asks for asynchronous MDNs.
+            ours = [o for o in self.inventory.organisations if o.ours]
+            for url in self.inventory.async_mdn_urls(env.name, ours, products=False):
                 host, port, path = _host_port(url)
                 # The asynchronous MDN comes to the public URL; listen where that
                 # receiver binds, not on a name that may not resolve on this host.

@@ -74,20 +74,12 @@ class As2Endpoint:
         cert, key = pki.mdmr(endpoint).load()
         # AS2 id -> (ORG ID, registered certificate file: what the organisation filed, R6).
         self.partners = {o.as2_id: (o.org_id, o.certificate.cert) for o in inventory.organisations}
-        # Where an organisation's asynchronous MDNs may go: its receiver and the MDN URL the
-        # inventory configures for this environment, nowhere a message merely asks for.
-        # Besides its receivers, that is every URL its servers are configured to ask for
-        # (server, organisation or environment ``async_mdn_url``) and the MDN receiver of the
-        # AS2 product that sends for a server (OpenAS2's ``as2_receipt_option``).
-        env = inventory.environment(endpoint.environment)
-        common = (env.endpoint.async_mdn_url,) if env and env.endpoint.async_mdn_url else ()
+        # Where an organisation's asynchronous MDNs may go: its receivers and every URL the
+        # inventory lets its servers ask for in this environment, nowhere a message merely
+        # asks for.
         self.mdn_urls = {
-            o.as2_id: common
-            + tuple(r.url for r in o.receivers if r.environment == endpoint.environment)
-            + tuple(u for srv in o.servers
-                    for u in (inventory.async_mdn_url(endpoint.environment, srv),
-                              srv.product.mdn_url if srv.product else None)
-                    if u)
+            o.as2_id: (*inventory.async_mdn_urls(endpoint.environment, (o,)),
+                       *(r.url for r in o.receivers if r.environment == endpoint.environment))
             for o in inventory.organisations
         }
         self.receiver = AS2Receiver(

@@ -13,7 +13,14 @@ import pytest
 from mdmr_provision.cli import main
 from mdmr_provision.inventory import load_inventory, load_inventory_with_warnings
 from mdmr_provision.inventory.checks import parse_size, split_host_port
-from mdmr_provision.inventory.model import Cipher, MdnMode, Role
+from mdmr_provision.inventory.model import (
+    As2Product,
+    Cipher,
+    Inventory,
+    MdnMode,
+    ProductName,
+    Role,
+)
 from mdmr_provision.inventory.schema import SCHEMA_NAME, inventory_schema, schema_text
 from tests.support import ROOT, SCHEMAS
 from tests.support.example import EXAMPLE
@@ -102,6 +109,39 @@ def test_fingerprint_changes_with_any_value(tmp_path: Path) -> None:
     changed = load_inventory(write_inventory(tmp_path, {44: "    port: 14081"})).fingerprint
     assert first == again
     assert changed != first and len(first) == 64
+
+
+def test_async_mdn_urls_server_organisation_environment_product(tmp_path: Path) -> None:
+    inv = load_inventory(write_inventory(tmp_path))
+    sandbox, dr = inv.environments
+    ldc, ami = inv.organisations
+    as2_a = dataclasses.replace(
+        ldc.servers[0], async_mdn_url="http://a.test/mdn",
+        product=As2Product(ProductName.OPENAS2, mdn_url="http://a.test:10081/"))
+    # as2-b asks for the environment's URL and shares as2-a's product receiver: no repeats.
+    as2_b = dataclasses.replace(as2_a, name="as2-b", async_mdn_url=None)
+    ldc = dataclasses.replace(ldc, servers=(as2_a, as2_b))
+    ami = dataclasses.replace(ami, async_mdn_url="http://ami.test/mdn")
+
+    def with_mdn(mode: MdnMode) -> Inventory:
+        endpoint = dataclasses.replace(sandbox.endpoint, mdn=mode,
+                                       async_mdn_url="http://env.test/mdn")
+        env = dataclasses.replace(sandbox, endpoint=endpoint)
+        return dataclasses.replace(inv, environments=(env, dr), organisations=(ldc, ami))
+
+    async_inv = with_mdn(MdnMode.ASYNC)
+    assert async_inv.async_mdn_urls("sandbox", [ldc]) == (
+        "http://env.test/mdn", "http://a.test/mdn", "http://a.test:10081/")
+    assert async_inv.async_mdn_urls("sandbox", [ami]) == (
+        "http://env.test/mdn", "http://ami.test/mdn")
+    # What the built-in agent asks for (where our receivers listen): no product's receiver.
+    assert async_inv.async_mdn_urls("sandbox", [ldc, ami], products=False) == (
+        "http://env.test/mdn", "http://a.test/mdn", "http://ami.test/mdn")
+    assert async_inv.async_mdn_urls("sandbox", []) == ("http://env.test/mdn",)
+    # Synchronous MDNs: no server asks the built-in agent's way; the product still may.
+    assert with_mdn(MdnMode.SYNC).async_mdn_urls("sandbox", [ldc, ami]) == (
+        "http://env.test/mdn", "http://a.test:10081/")
+    assert inv.async_mdn_urls("sandbox", [ami], products=False) == ()
 
 
 def test_small_large_file_with_override(tmp_path: Path) -> None:
