@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,7 +13,13 @@ from mdmr_provision.facts import net
 from mdmr_provision.facts.net import LocalConnector, Target, describe_os_error, watch_seconds
 from mdmr_provision.inventory.model import DnsSettings
 from mdmr_provision.resources import network
-from tests.support.network import accepting_server, free_port, listener, make_pki, tls_server
+from tests.support.network import (
+    accepting_server,
+    free_port,
+    make_pki,
+    silent_port,
+    tls_server,
+)
 
 NOW = datetime.now(UTC)
 
@@ -46,20 +51,8 @@ async def test_reset_right_after_connect(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 async def test_timed_out_when_the_backlog_is_full() -> None:
-    # A listener that never accepts, with its queue filled: Linux drops further SYNs.
-    with listener(backlog=0) as sock:
-        port = sock.getsockname()[1]
-        fillers = []
-        for _ in range(3):
-            filler = socket.socket()
-            filler.setblocking(False)
-            filler.connect_ex(("127.0.0.1", port))
-            fillers.append(filler)
-        try:
-            result = await LocalConnector().tcp(Target("127.0.0.1", port, "x"), 0.3)
-        finally:
-            for filler in fillers:
-                filler.close()
+    with silent_port() as port:
+        result = await LocalConnector().tcp(Target("127.0.0.1", port, "x"), 0.3)
     assert result.error is not None
     assert result.error.startswith(f"127.0.0.1:{port}: timed out after 0.3s")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import ssl
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -22,7 +21,13 @@ from mdmr_provision.connectors.ssh import (
 from mdmr_provision.errors import TransportError
 from mdmr_provision.facts.net import Target
 from mdmr_provision.inventory.model import SecretRef
-from tests.support.network import accepting_server, free_port, listener, make_pki, tls_server
+from tests.support.network import (
+    accepting_server,
+    free_port,
+    make_pki,
+    silent_port,
+    tls_server,
+)
 from tests.support.ssh import (
     HAVE_SSHD,
     SSH_AGENT,
@@ -119,22 +124,10 @@ async def test_forwarding_disabled_is_administratively_prohibited(
 async def test_silent_target_times_out_and_the_login_survives(sshd: Sshd,
                                                               pool: SshPool) -> None:
     connector = SshConnector(login(sshd), pool)
-    # A listener that never accepts, its queue full: the kernel drops sshd's SYNs.
-    with listener(backlog=0) as sock, accepting_server() as (good_port, _peers):
-        port = sock.getsockname()[1]
-        fillers = []
-        for _ in range(3):
-            filler = socket.socket()
-            filler.setblocking(False)
-            filler.connect_ex(("127.0.0.1", port))
-            fillers.append(filler)
-        try:
-            silent = await connector.tcp(Target("127.0.0.1", port, "x", source=DECLARED), 0.5)
-            after = await connector.tcp(Target("127.0.0.1", good_port, "x", source=DECLARED),
-                                        2.0)
-        finally:
-            for filler in fillers:
-                filler.close()
+    # The kernel drops sshd's SYNs to a silent port.
+    with silent_port() as port, accepting_server() as (good_port, _peers):
+        silent = await connector.tcp(Target("127.0.0.1", port, "x", source=DECLARED), 0.5)
+        after = await connector.tcp(Target("127.0.0.1", good_port, "x", source=DECLARED), 2.0)
     assert silent.error == (
         f"127.0.0.1:{port} from {DECLARED}: via SSH {sshd.user}@127.0.0.1:{sshd.port}: the "
         f"server's connection to 127.0.0.1:{port} timed out after 0.5s (no answer: a firewall "

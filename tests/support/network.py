@@ -11,8 +11,7 @@ import ssl
 import struct
 import subprocess
 import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -39,6 +38,7 @@ from mdmr_provision.inventory.model import (
     Role,
     Server,
 )
+from tests.support.process import stop, wait_listening
 
 DNSMASQ = shutil.which("dnsmasq") or next(
     (p for p in ("/usr/sbin/dnsmasq", "/sbin/dnsmasq") if Path(p).exists()), None
@@ -83,29 +83,13 @@ def run_dnsmasq(*options: str) -> Iterator[Dnsmasq]:
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     try:
-        _wait_listening(port, process)
+        wait_listening(port, process, "dnsmasq",
+                       lambda: process.stderr.read().decode() if process.stderr else "")
         yield Dnsmasq(port, process)
     finally:
-        process.terminate()
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        stop(process)
         if process.stderr:
             process.stderr.close()
-
-
-def _wait_listening(port: int, process: subprocess.Popen[bytes]) -> None:
-    for _ in range(200):
-        if process.poll() is not None:
-            err = process.stderr.read().decode() if process.stderr else ""
-            raise AssertionError(f"dnsmasq exited: {err}")
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.025)
-    raise AssertionError("dnsmasq did not start listening")
 
 
 # --- TCP peers -------------------------------------------------------------------------
@@ -124,16 +108,35 @@ def listener(address: str = "127.0.0.1", *, backlog: int = 16) -> Iterator[socke
 
 
 @contextmanager
-def accepting_server(address: str = "127.0.0.1", *, reset: bool = False
-                     ) -> Iterator[tuple[int, list[str]]]:
-    """Accept connections in a thread; record each peer's address; with ``reset``, RST at once."""
+def silent_port(address: str = "127.0.0.1") -> Iterator[int]:
+    """A port that never answers: a listener that never accepts with its queue filled, so
+    Linux drops further SYNs and a connection attempt times out."""
+    with listener(address, backlog=0) as sock:
+        port = int(sock.getsockname()[1])
+        fillers: list[socket.socket] = []
+        try:
+            for _ in range(3):
+                filler = socket.socket()
+                fillers.append(filler)
+                filler.setblocking(False)
+                filler.connect_ex((address, port))
+            yield port
+        finally:
+            for filler in fillers:
+                filler.close()
+
+
+@contextmanager
+def _accepting(address: str, take: Callable[[socket.socket, str], None],
+               on_stop: Callable[[socket.socket], None]) -> Iterator[int]:
+    """Listen on ``address`` and hand each connection, with the peer's address, to ``take``
+    from a thread; yield the port.  On the way out the thread stops, ``on_stop`` gets the
+    listening socket (connections still queued on it), and it closes."""
     sock = socket.socket()
     sock.bind((address, 0))
     sock.listen(16)
     sock.settimeout(0.1)
-    peers: list[str] = []
     stop = threading.Event()
-    held: list[socket.socket] = []
 
     def loop() -> None:
         while not stop.is_set():
@@ -141,20 +144,35 @@ def accepting_server(address: str = "127.0.0.1", *, reset: bool = False
                 conn, peer = sock.accept()
             except (TimeoutError, OSError):
                 continue
-            peers.append(peer[0])
-            if reset:  # SO_LINGER 0: close sends RST instead of FIN
-                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                conn.close()
-            else:
-                held.append(conn)
+            take(conn, peer[0])
 
     thread = threading.Thread(target=loop, daemon=True)
     thread.start()
     try:
-        yield int(sock.getsockname()[1]), peers
+        yield int(sock.getsockname()[1])
     finally:
         stop.set()
         thread.join(2)
+        on_stop(sock)
+        sock.close()
+
+
+@contextmanager
+def accepting_server(address: str = "127.0.0.1", *, reset: bool = False
+                     ) -> Iterator[tuple[int, list[str]]]:
+    """Accept connections in a thread; record each peer's address; with ``reset``, RST at once."""
+    peers: list[str] = []
+    held: list[socket.socket] = []
+
+    def take(conn: socket.socket, peer: str) -> None:
+        peers.append(peer)
+        if reset:  # SO_LINGER 0: close sends RST instead of FIN
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.close()
+        else:
+            held.append(conn)
+
+    def drain(sock: socket.socket) -> None:
         sock.setblocking(False)
         while True:  # connections the thread had no time to accept still count
             try:
@@ -165,7 +183,9 @@ def accepting_server(address: str = "127.0.0.1", *, reset: bool = False
             held.append(conn)
         for conn in held:
             conn.close()
-        sock.close()
+
+    with _accepting(address, take, drain) as port:
+        yield port, peers
 
 
 # --- TLS ---------------------------------------------------------------------------------
@@ -228,35 +248,21 @@ def tls_server(pki: Pki, address: str = "127.0.0.1") -> Iterator[int]:
     """A TLS server in a thread that completes handshakes and then holds the connection."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(pki.cert_pem, pki.key_pem)
-    sock = socket.socket()
-    sock.bind((address, 0))
-    sock.listen(16)
-    sock.settimeout(0.1)
-    stop = threading.Event()
     held: list[socket.socket] = []
 
-    def loop() -> None:
-        while not stop.is_set():
-            try:
-                conn, _peer = sock.accept()
-            except (TimeoutError, OSError):
-                continue
-            conn.settimeout(5)
-            try:
-                held.append(context.wrap_socket(conn, server_side=True))
-            except (ssl.SSLError, OSError):
-                conn.close()  # the client refused our certificate: expected in some tests
+    def take(conn: socket.socket, _peer: str) -> None:
+        conn.settimeout(5)
+        try:
+            held.append(context.wrap_socket(conn, server_side=True))
+        except (ssl.SSLError, OSError):
+            conn.close()  # the client refused our certificate: expected in some tests
 
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-    try:
-        yield int(sock.getsockname()[1])
-    finally:
-        stop.set()
-        thread.join(2)
+    def close_held(_sock: socket.socket) -> None:
         for conn in held:
             conn.close()
-        sock.close()
+
+    with _accepting(address, take, close_held) as port:
+        yield port
 
 
 # --- inventories ----------------------------------------------------------------------------

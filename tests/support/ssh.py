@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import getpass
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.network import free_port
+from tests.support.process import stop, wait_listening
 
 SSHD = shutil.which("sshd") or next(
     (p for p in ("/usr/sbin/sshd", "/sbin/sshd") if Path(p).exists()), None
@@ -81,26 +81,10 @@ def run_sshd(directory: Path, *, forwarding: bool = True,
         process = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)],
                                    stdout=out, stderr=subprocess.STDOUT)
     try:
-        _wait_listening(port, process, log)
+        wait_listening(port, process, "sshd", log.read_text, timeout=20.0)
         yield Sshd(port, getpass.getuser(), key, known, host_key, log)
     finally:
-        process.terminate()
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-
-
-def _wait_listening(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    for _ in range(400):
-        if process.poll() is not None:
-            raise AssertionError(f"sshd exited: {log.read_text()}")
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.025)
-    raise AssertionError("sshd did not start listening")
+        stop(process)
 
 
 SSH_AGENT = shutil.which("ssh-agent")
