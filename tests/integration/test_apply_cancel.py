@@ -16,6 +16,7 @@ from mdmr_provision.core.types import ApplyContext, Change, Outcome, Resource
 from mdmr_provision.executor.apply import Executor
 from mdmr_provision.planner.plan import build_plan
 from mdmr_provision.state import StateStore, read_lock
+from tests.support.cli import one_command_program
 from tests.support.planner import NOW, FileResource, make_inventory
 
 
@@ -55,27 +56,17 @@ async def test_cancel_while_a_step_finishes_its_work_is_a_plain_cancellation(
 
 
 # A command that holds the state lock until it is told to stop.
-_SCRIPT = """
-import argparse, sys, time
-from pathlib import Path
-import mdmr_provision.cli as cli
-from mdmr_provision.state.lock import state_lock
+_SCRIPT = one_command_program("""
+    import time
+    from pathlib import Path
+    from mdmr_provision.state.lock import state_lock
 
-def run(args):
-    with state_lock(Path(args.state), "test"):
-        print("locked", flush=True)
-        time.sleep(60)
-    return 0
-
-def parser(*_commands):
-    p = argparse.ArgumentParser()
-    p.add_argument("state")
-    p.set_defaults(func=run)
-    return p
-
-cli.build_parser = parser
-sys.exit(cli.main([sys.argv[1]]))
-"""
+    def run(args):
+        with state_lock(Path(args.state), "test"):
+            print("locked", flush=True)
+            time.sleep(60)
+        return 0
+""", "state")
 
 
 def test_sigterm_unwinds_like_ctrl_c_and_releases_the_lock(tmp_path: Path) -> None:

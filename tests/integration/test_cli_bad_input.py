@@ -132,16 +132,21 @@ def wire(tmp_path: Path) -> Path:
     return out
 
 
+def _decode_error(wire: Path, key: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    """Decode ``wire`` as the MDM/R with ``key``: exit 1 and the one error line."""
+    capsys.readouterr()
+    args = ["as2", "decode", "--decrypt-cert", str(parties().mdmr.cert_path),
+            "--decrypt-key", str(key), str(wire)]  # fmt: skip
+    assert main(args) == 1
+    return _error(capsys)
+
+
 def test_as2_decode_with_the_wrong_key_names_it(
     wire: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Was: "cannot decrypt: Invalid key size (664) for AES." with no file named.
     p = parties()
-    capsys.readouterr()
-    args = ["as2", "decode", "--decrypt-cert", str(p.mdmr.cert_path),
-            "--decrypt-key", str(p.mallory.key_path), str(wire)]  # fmt: skip
-    assert main(args) == 1
-    assert _error(capsys) == (
+    assert _decode_error(wire, p.mallory.key_path, capsys) == (
         f"mdmr-provision: error: {p.mallory.key_path}: --decrypt-key is not the private key "
         f"of --decrypt-cert {p.mdmr.cert_path}"
     )
@@ -155,11 +160,7 @@ def test_as2_decode_of_a_truncated_capture(
     data = wire.read_bytes()
     head, _, body = data.partition(b"\r\n\r\n")
     wire.write_bytes(head + b"\r\n\r\n" + body[: len(body) // 2])
-    capsys.readouterr()
-    args = ["as2", "decode", "--decrypt-cert", str(p.mdmr.cert_path),
-            "--decrypt-key", str(p.mdmr.key_path), str(wire)]  # fmt: skip
-    assert main(args) == 1
-    assert _error(capsys) == (
+    assert _decode_error(wire, p.mdmr.key_path, capsys) == (
         f"mdmr-provision: error: {wire}: truncated: Content-Length says {len(body)} bytes, "
         f"the body has {len(body) // 2}"
     )

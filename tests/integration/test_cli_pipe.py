@@ -7,28 +7,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.support.cli import one_command_program
+
 # A command that prints a lot, then does its work: the shape of `apply` (plan first).
-_SCRIPT = """
-import argparse, sys
-from pathlib import Path
-import mdmr_provision.cli as cli
+_SCRIPT = one_command_program("""
+    from pathlib import Path
 
-def run(args):
-    for n in range(20000):
-        print(f"line {n}")
-    Path(args.marker).write_text("done")
-    print("after the work")
-    return 0
-
-def parser(*_commands):
-    p = argparse.ArgumentParser()
-    p.add_argument("marker")
-    p.set_defaults(func=run)
-    return p
-
-cli.build_parser = parser
-sys.exit(cli.main([sys.argv[1]]))
-"""
+    def run(args):
+        for n in range(20000):
+            print(f"line {n}")
+        Path(args.marker).write_text("done")
+        print("after the work")
+        return 0
+""", "marker")
 
 
 def _run_with_closed_stdout(marker: Path) -> subprocess.CompletedProcess[str]:
