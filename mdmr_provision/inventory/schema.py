@@ -113,33 +113,37 @@ def _problems(doc: Doc, error: jsonschema.ValidationError) -> list[Problem]:
     return [doc.problem(path, message)]
 
 
+#: What a value must be, by the schema keyword that refused it (``{}``: that keyword's
+#: value in the schema); the message goes on with what the value was.
+_MUST_BE = {
+    "const": "must be {!r}",
+    "format": "must be a valid {} (YYYY-MM-DD)",
+    "minimum": "must be at least {}",
+    "maximum": "must be at most {}",
+    "exclusiveMinimum": "must be greater than {}",
+}
+#: Refusals whose message needs neither the schema nor the value.
+_PLAIN = {
+    "minLength": "must not be empty",
+    "minItems": "must not be an empty list",
+    "uniqueItems": "lists the same value more than once",
+}
+
+
 def _message(kind: object, error: jsonschema.ValidationError, schema: dict[str, Any]) -> str:
-    value = error.instance
-    got = describe_type(value)
+    got = describe_type(error.instance)
     if kind == "type":
         wanted = schema.get("type")
         names = [wanted] if isinstance(wanted, str) else list(wanted or [])
         return f"expected {' or '.join(_TYPE_NAMES.get(n, n) for n in names)}, got {got}"
     if kind == "enum":
         return f"expected one of {', '.join(map(str, schema.get('enum', [])))}, got {got}"
-    if kind == "const":
-        return f"must be {schema.get('const')!r}, got {got}"
     if kind == "pattern":
         return f"{schema.get('patternErrorMessage', 'has the wrong format')}, got {got}"
-    if kind == "format":
-        return f"must be a valid {schema.get('format')} (YYYY-MM-DD), got {got}"
-    if kind == "minimum":
-        return f"must be at least {schema.get('minimum')}, got {got}"
-    if kind == "maximum":
-        return f"must be at most {schema.get('maximum')}, got {got}"
-    if kind == "exclusiveMinimum":
-        return f"must be greater than {schema.get('exclusiveMinimum')}, got {got}"
-    if kind == "minLength":
-        return "must not be empty"
-    if kind == "minItems":
-        return "must not be an empty list"
-    if kind == "uniqueItems":
-        return "lists the same value more than once"
+    if isinstance(kind, str) and kind in _MUST_BE:
+        return f"{_MUST_BE[kind].format(schema.get(kind))}, got {got}"
+    if isinstance(kind, str) and kind in _PLAIN:
+        return _PLAIN[kind]
     return error.message
 
 

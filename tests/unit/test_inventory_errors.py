@@ -245,6 +245,16 @@ BAD_INVENTORIES = [
         id="empty-name",
     ),
     pytest.param(
+        {47: '  resolvers: ["127.0.10.53:15353"]\n  timeout_seconds: 0'},
+        ["inv.yaml:48:20: dns.timeout_seconds: must be greater than 0, got 0"],
+        id="dns-timeout-zero",
+    ),
+    pytest.param(
+        {38: "    reachability: []"},
+        ["inv.yaml:38:19: environments.dr.reachability: must not be an empty list"],
+        id="dr-reachability-empty",
+    ),
+    pytest.param(
         {21: "    servers:", 22: None, 23: None},
         ["inv.yaml:21:13: organisations.ORG20000.servers: expected a mapping, got nothing (null)"],
         id="servers-null",
