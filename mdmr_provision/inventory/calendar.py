@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import itertools
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from mdmr_provision.inventory.checker import Checker
 from mdmr_provision.inventory.yamlsource import PathT
-
-if TYPE_CHECKING:
-    from mdmr_provision.inventory.checks import Checker
 
 #: The declared dates in the order the guide runs the stages.
 ORDER: tuple[tuple[str, str], ...] = (

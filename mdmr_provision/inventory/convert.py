@@ -10,13 +10,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from mdmr_provision.inventory.checks import (
-    PENDING,
-    Checker,
-    parse_size,
-    split_host_port,
-    url_port,
-)
+from mdmr_provision.inventory.checker import Checker
+from mdmr_provision.inventory.checks import PENDING, parse_size, split_host_port, url_port
 from mdmr_provision.inventory.model import (
     ENVIRONMENTS,
     TRANSFER_ENVIRONMENTS,

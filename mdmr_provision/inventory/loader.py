@@ -11,7 +11,8 @@ from pathlib import Path
 
 from mdmr_provision.errors import InventoryError, Problem
 from mdmr_provision.files import PathProblem, resolve_path
-from mdmr_provision.inventory.checks import Checker, run_checks
+from mdmr_provision.inventory.checker import Checker
+from mdmr_provision.inventory.checks import run_checks
 from mdmr_provision.inventory.convert import Converter
 from mdmr_provision.inventory.merge import merge_docs
 from mdmr_provision.inventory.model import Inventory, Simulator

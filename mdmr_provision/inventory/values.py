@@ -12,7 +12,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from mdmr_provision.files import special_kind
-from mdmr_provision.inventory.checks import Checker, split_host_port, url_port
+from mdmr_provision.inventory.checker import Checker
+from mdmr_provision.inventory.checks import split_host_port, url_port
 from mdmr_provision.inventory.yamlsource import PathT
 
 
