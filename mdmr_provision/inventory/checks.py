@@ -68,6 +68,15 @@ def split_host_port(text: str, default_port: int) -> tuple[str, int]:
     return host, int(port_text)
 
 
+def is_ip(text: str) -> bool:
+    """Whether ``text`` is an IP address literal (not a host name)."""
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def join_host_port(host: str, port: int) -> str:
     """``127.0.0.1:53`` or ``[::1]:53``: the inverse of :func:`split_host_port`."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

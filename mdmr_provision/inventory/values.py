@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from mdmr_provision.files import special_kind
 from mdmr_provision.inventory.checker import Checker
-from mdmr_provision.inventory.checks import split_host_port, url_port
+from mdmr_provision.inventory.checks import is_ip, split_host_port, url_port
 from mdmr_provision.inventory.yamlsource import PathT
 
 
@@ -24,7 +24,7 @@ def check_values(c: Checker) -> None:
     for org_id, org in orgs.items():
         for name, server in org.get("servers", {}).items():
             path: PathT = ("organisations", org_id, "servers", name, "address")
-            if not _is_ip(server.get("address", "")):
+            if not is_ip(str(server.get("address", ""))):
                 c.error(path, f"'{server.get('address')}' is not an IP address: a server's "
                         "address is the source address its connections come from")
             else:
@@ -49,21 +49,13 @@ def check_values(c: Checker) -> None:
             host, _ = split_host_port(text, 53)
         except ValueError:
             continue  # reported by the DNS checks
-        if not _is_ip(host):
+        if not is_ip(host):
             c.error(("dns", "resolvers", i),
                     f"resolver '{text}' is not an IP address (with an optional :port)")
         else:
             _unmapped(c, ("dns", "resolvers", i), host)
     if "workdir" in data.get("simulator", {}):
         _directory(c, ("simulator", "workdir"), "simulator workdir")
-
-
-def _is_ip(text: object) -> bool:
-    try:
-        ipaddress.ip_address(str(text))
-    except ValueError:
-        return False
-    return True
 
 
 def _unmapped(c: Checker, path: PathT, text: str) -> None:
@@ -75,7 +67,7 @@ def _unmapped(c: Checker, path: PathT, text: str) -> None:
 
 
 def _firewall_address(text: str) -> str | None:
-    if _is_ip(text):
+    if is_ip(text):
         return None
     try:
         ipaddress.ip_network(text, strict=False)

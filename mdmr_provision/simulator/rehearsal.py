@@ -26,7 +26,6 @@ The inventory on disk is never changed.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import json
 import os
 import random
@@ -37,6 +36,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from mdmr_provision.atomic import atomic_write_text
 from mdmr_provision.errors import SimulatorError
+from mdmr_provision.inventory.checks import is_ip
 from mdmr_provision.inventory.model import (
     Direction,
     DnsSettings,
@@ -309,7 +309,7 @@ class _Mapper:
         ep = env.endpoint
         address, port = where
         # A host name stays (the simulator's DNS answers it); an address literal moves.
-        host = ep.host if not _is_ip(ep.host) else address
+        host = ep.host if not is_ip(ep.host) else address
         url = _with_netloc(ep.url, host, port)
         self.moved.append(Moved(f"MDM/R {env.name} endpoint", ep.url,
                                 f"{url} ({address})" if host != address else url))
@@ -379,11 +379,3 @@ def _still_free(key: str, value: list[object]) -> bool:
     if len(value) != 2 or not isinstance(value[0], str) or not isinstance(value[1], int):
         return False
     return _port_free(value[0], value[1], udp=key == "dns")
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True

@@ -26,6 +26,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from mdmr_provision.errors import SimulatorError
+from mdmr_provision.inventory.checks import is_ip
 from mdmr_provision.inventory.model import (
     ENVIRONMENTS,
     Direction,
@@ -106,15 +107,6 @@ def workdir_of(inventory: Inventory) -> Path:
 def under(path: Path, root: Path) -> bool:
     """Whether ``path`` lies inside ``root`` (after resolving symlinks and ``..``)."""
     return Path(path).resolve().is_relative_to(Path(root).resolve())
-
-
-def is_ip(host: str) -> bool:
-    """Whether ``host`` is an IP address literal (not a host name)."""
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def _require_loopback(address: str, what: str) -> str:

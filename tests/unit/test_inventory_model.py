@@ -12,7 +12,7 @@ import pytest
 
 from mdmr_provision.cli import main
 from mdmr_provision.inventory import load_inventory, load_inventory_with_warnings
-from mdmr_provision.inventory.checks import parse_size, split_host_port
+from mdmr_provision.inventory.checks import is_ip, parse_size, split_host_port
 from mdmr_provision.inventory.model import (
     As2Product,
     Cipher,
@@ -87,6 +87,15 @@ def test_sizes(text: str | int, size: int) -> None:
 def test_bad_sizes(text: str) -> None:
     with pytest.raises(ValueError, match="not a size"):
         parse_size(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("127.0.0.1", True), ("::1", True), ("fts.mdmr.test", False), ("127.0.0.1:53", False),
+     ("", False), ("[::1]", False)],
+)
+def test_is_ip(text: str, expected: bool) -> None:
+    assert is_ip(text) is expected
 
 
 @pytest.mark.parametrize(
