@@ -6,12 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mdmr_provision.core.types import Action, Change, ResourceRecord
 from mdmr_provision.inventory import load_inventory, load_inventory_with_warnings
 from mdmr_provision.inventory.model import Role
 from mdmr_provision.reports.matrix import render_status
 from mdmr_provision.reports.status import build_status
 from mdmr_provision.resources.proofs import resources
+from tests.support.status import all_proven
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -93,13 +93,7 @@ def test_an_ldc_nothing_can_prove_is_warned_about_and_shown(tmp_path: Path) -> N
         "outbound criteria in sandbox: neither it nor an agent authorised for it declares "
         "a server or is run by another party (whose evidence can be imported)"
     ]
-    changes: dict[str, Change] = {}
-    records: dict[str, ResourceRecord] = {}
-    for res in resources(inventory):
-        changes[res.address] = Change(res.address, res.kind, Action.NOOP, "proven")
-        records[res.address] = ResourceRecord(res.address, res.kind, "fp",
-                                              {"proven_at": NOW.isoformat(),
-                                               "evidence": "real"}, NOW)
+    changes, records = all_proven(inventory, NOW)
     status = build_status(inventory, changes, records, (), NOW)
     by_id = {c.id: c for c in status.criteria}
     assert by_id["outbound.sandbox.ORG66020.ORG6601B"].ok

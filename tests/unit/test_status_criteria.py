@@ -7,12 +7,11 @@ import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mdmr_provision.core.types import Action, Change, ResourceRecord
 from mdmr_provision.inventory import load_inventory
 from mdmr_provision.inventory.model import Inventory
 from mdmr_provision.reports.matrix import render_status
 from mdmr_provision.reports.status import build_status
-from mdmr_provision.resources.proofs import resources
+from tests.support.status import all_proven
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -22,32 +21,16 @@ def _only(inventory: Inventory, *names: str) -> Inventory:
     return dataclasses.replace(inventory, environments=envs)
 
 
-def _all_proven(inventory: Inventory) -> tuple[dict[str, Change], dict[str, ResourceRecord]]:
-    changes: dict[str, Change] = {}
-    records: dict[str, ResourceRecord] = {}
-    for res in resources(inventory):
-        changes[res.address] = Change(res.address, res.kind, Action.NOOP, "proven")
-        records[res.address] = ResourceRecord(res.address, res.kind, "fp",
-                                              {"proven_at": NOW.isoformat(),
-                                               "evidence": "real"}, NOW)
-    for server in inventory.servers:
-        address = f"reachability.dr.{server.name}"
-        records[address] = ResourceRecord(address, "reachability", "fp",
-                                          {"checked_at": NOW.isoformat(),
-                                           "evidence": "real"}, NOW)
-    return changes, records
-
-
 def test_all_declared_environments_proven_is_complete(example: Path) -> None:
     inventory = load_inventory(example)
-    changes, records = _all_proven(inventory)
+    changes, records = all_proven(inventory, NOW)
     status = build_status(inventory, changes, records, (), NOW)
     assert status.complete
 
 
 def test_undeclared_production_and_dr_are_not_complete(example: Path) -> None:
     inventory = _only(load_inventory(example), "sandbox", "enrolment")
-    changes, records = _all_proven(inventory)
+    changes, records = all_proven(inventory, NOW)
     status = build_status(inventory, changes, records, (), NOW)
     assert not status.complete
     missing = {c.environment for c in status.criteria if not c.ok}
