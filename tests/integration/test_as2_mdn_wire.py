@@ -4,7 +4,6 @@ duplicates, spacing), and an unreadable reply is handed back whole for the evide
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 
 import pytest
 from aiohttp import web
@@ -13,19 +12,7 @@ from mdmr_provision.as2 import AS2Client, MdnRequest, build_mdn, build_message, 
 from mdmr_provision.as2.algorithms import Digest
 from mdmr_provision.as2.sender import InvalidMdn
 from tests.support.as2 import parties
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-async def _serve(handler: Handler) -> tuple[web.AppRunner, str]:
-    app = web.Application()
-    app.router.add_post("/as2", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    return runner, f"http://127.0.0.1:{port}/as2"
+from tests.support.web import partner
 
 
 def test_a_sync_mdn_is_kept_with_its_header_lines_as_received() -> None:
@@ -45,11 +32,8 @@ def test_a_sync_mdn_is_kept_with_its_header_lines_as_received() -> None:
         return response
 
     async def run() -> bytes:
-        runner, url = await _serve(handler)
-        try:
+        async with partner(handler) as url:
             result = await AS2Client(verify_cert=p.mdmr.cert).send(message, url)
-        finally:
-            await runner.cleanup()
         assert result.mdn is not None and result.mdn.verified
         assert result.mdn.wire == result.wire
         return result.wire
@@ -73,11 +57,8 @@ def test_an_unreadable_mdn_comes_back_whole() -> None:
                             headers={"Content-Type": 'multipart/report; boundary="b"'})
 
     async def run() -> None:
-        runner, url = await _serve(handler)
-        try:
+        async with partner(handler) as url:
             await AS2Client(verify_cert=p.mdmr.cert).send(message, url)
-        finally:
-            await runner.cleanup()
 
     with pytest.raises(InvalidMdn, match=r"invalid MDN from http://127\.0\.0\.1") as caught:
         asyncio.run(run())

@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import shutil
 import socket
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +39,7 @@ from mdmr_provision.as2 import (
 from mdmr_provision.errors import MdmrError
 from mdmr_provision.keys import load_certificate
 from tests.support.as2 import parties
+from tests.support.web import serving
 
 PAYLOAD = b"<FTSN>ORG20000.ORG10000.0000.00.20100408105200.DAT</FTSN>\r\n"
 POLICY = ReceivePolicy(require_encryption=True, require_signature=True)
@@ -333,19 +332,6 @@ async def test_async_mdn_undeliverable_or_refused_by_the_url_check(tmp_path: Pat
 # -- mounting and routes ------------------------------------------------------------------
 
 
-@asynccontextmanager
-async def _mounted(app: web.Application) -> AsyncIterator[str]:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
-
-
 async def test_mounted_behind_a_middleware_that_read_the_body(tmp_path: Path) -> None:
     @web.middleware
     async def slow(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -356,7 +342,7 @@ async def test_mounted_behind_a_middleware_that_read_the_body(tmp_path: Path) ->
     app = web.Application(middlewares=[slow])
     app.add_routes(rx.routes())
     msg = _message()
-    async with _mounted(app) as base:
+    async with serving(app) as base:
         result = await AS2Client(verify_cert=parties().mdmr.cert).send(
             msg, f"{base}/as2", timeout=10)
         async with aiohttp.ClientSession() as session, \
@@ -380,7 +366,7 @@ async def test_post_bytes_returns_any_status_and_translates_failures() -> None:
 
     app = web.Application()
     app.router.add_post("/", teapot)
-    async with _mounted(app) as base:
+    async with serving(app) as base:
         reply = await post_bytes(f"{base}/", {"Content-Length": "999"}, b"abc", timeout=10)
     assert (reply.status, reply.body, reply.headers["X-Length"]) == (418, b"cba", "3")
     closed = f"http://127.0.0.1:{_free_port()}/"

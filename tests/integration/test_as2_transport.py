@@ -35,6 +35,7 @@ from mdmr_provision.as2 import (
 )
 from mdmr_provision.errors import AS2Error
 from tests.support.as2 import make_tls_cert, parties
+from tests.support.web import partner, serving
 
 PAYLOAD = b"<FTSN>ORG20000.ORG10000.0000.00.20100408105200.DAT</FTSN>\r\n"
 
@@ -145,17 +146,9 @@ async def test_async_request_any_2xx_is_delivered_mdn_to_follow(
         await request.read()
         return web.Response(status=status, body=body or None, content_type=ctype)
 
-    app = web.Application()
-    app.router.add_post("/as2", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    port = runner.addresses[0][1]
     msg = _message(mdn=MdnRequest(async_url="http://127.0.0.1:9/mdn"))
-    try:
-        result = await AS2Client().send(msg, f"http://127.0.0.1:{port}/as2", timeout=10)
-    finally:
-        await runner.cleanup()
+    async with partner(handler) as url:
+        result = await AS2Client().send(msg, url, timeout=10)
     assert result.status == status and result.async_pending and result.mdn is None
 
 
@@ -166,17 +159,9 @@ async def test_sync_request_with_a_non_mdn_200_body_is_still_an_error() -> None:
         await request.read()
         return web.Response(text="200 OK")
 
-    app = web.Application()
-    app.router.add_post("/as2", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    port = runner.addresses[0][1]
-    try:
+    async with partner(handler) as url:
         with pytest.raises(AS2Error, match="invalid MDN from"):
-            await AS2Client().send(_message(), f"http://127.0.0.1:{port}/as2", timeout=10)
-    finally:
-        await runner.cleanup()
+            await AS2Client().send(_message(), url, timeout=10)
 
 
 async def test_wait_for_mdn_times_out(tmp_path: Path) -> None:
@@ -212,18 +197,9 @@ async def test_sender_sends_content_length_not_chunked() -> None:
         await request.read()
         return web.Response()
 
-    app = web.Application()
-    app.router.add_post("/as2", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
     msg = build_message(b"x" * 5000, as2_from="ORG10000", as2_to="ORG20000")
-    try:
-        result = await AS2Client().send(msg, f"http://127.0.0.1:{port}/as2", timeout=10)
-    finally:
-        await runner.cleanup()
+    async with partner(handler) as url:
+        result = await AS2Client().send(msg, url, timeout=10)
     assert result.mdn is None and not result.async_pending
     assert seen["Content-Length"] == str(len(msg.body))
     assert "Transfer-Encoding" not in seen
@@ -405,20 +381,13 @@ async def test_mounted_with_several_endpoints(tmp_path: Path) -> None:
 
     app.router.add_get("/health", health)
     app.add_routes(receiver.routes())
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
     client = AS2Client(verify_cert=parties().mdmr.cert)
-    try:
+    async with serving(app) as base:
         for env in ("sandbox", "qa"):
             msg = _message(filename=f"{env}.DAT")
-            result = await client.send(msg, f"http://127.0.0.1:{port}/{env}/as2", timeout=10)
+            result = await client.send(msg, f"{base}/{env}/as2", timeout=10)
             assert result.mdn is not None
             check_mdn(result.mdn, msg)
-    finally:
-        await runner.cleanup()
     assert [p.name for p in _stored(tmp_path / "sandbox")] == ["sandbox.DAT"]
     assert [p.name for p in _stored(tmp_path / "qa")] == ["qa.DAT"]
 
