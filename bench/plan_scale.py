@@ -39,7 +39,6 @@ from mdmr_provision.core.types import (
     Probe,
     Resource,
     ResourceRecord,
-    digest,
 )
 from mdmr_provision.inventory.model import (
     ENVIRONMENTS,
@@ -54,6 +53,7 @@ from mdmr_provision.inventory.model import (
     Role,
     Server,
 )
+from mdmr_provision.jsonvalue import digest
 from mdmr_provision.planner.facts import DEFAULT_CONCURRENCY
 from mdmr_provision.planner.plan import build_plan
 from mdmr_provision.state import State

@@ -24,7 +24,7 @@ from mdmr_provision.core.runtime import NoRuntime, Runtime
 # The JSON vocabulary lives in a leaf module (the inventory needs it too); core hands it on.
 from mdmr_provision.jsonvalue import JsonScalar as JsonScalar
 from mdmr_provision.jsonvalue import JsonValue as JsonValue
-from mdmr_provision.jsonvalue import digest as digest
+from mdmr_provision.jsonvalue import digest
 
 if TYPE_CHECKING:
     from mdmr_provision.inventory.model import Inventory

@@ -37,10 +37,10 @@ from mdmr_provision.core.types import (
     Probe,
     Resource,
     ResourceRecord,
-    digest,
 )
 from mdmr_provision.errors import MdmrError
 from mdmr_provision.inventory.model import DnsSettings, Inventory, Policy
+from mdmr_provision.jsonvalue import digest
 from mdmr_provision.policy import proof_stale
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
