@@ -8,6 +8,7 @@ as ``/dev/urandom`` never ends; both are refused here before a byte is read.
 from __future__ import annotations
 
 import errno
+import io
 import os
 import stat
 from pathlib import Path
@@ -75,11 +76,12 @@ def resolve_path(base: Path, value: str) -> Path:
         raise PathProblem(os_reason(exc)) from None
 
 
-def read_regular(
+def open_regular(
     path: Path, what: str = "", *, limit: int = SMALL_FILE, error: type[MdmrError] = MdmrError
-) -> bytes:
-    """The bytes of the regular file ``path`` (a ``what`` file: "certificate"...); ``error``
-    (one line) when it is missing, unreadable, not a regular file, or over ``limit`` bytes."""
+) -> io.BufferedReader:
+    """The regular file ``path`` (a ``what`` file: "certificate"...) open for reading;
+    ``error`` (one line) when it is missing, unreadable, not a regular file, or already
+    over ``limit`` bytes.  For readers that stream a large file instead of holding it."""
     noun = f"{what} file" if what else "file"
     try:
         # O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused just below.
@@ -88,18 +90,51 @@ def read_regular(
         raise error(f"{path}: {noun} not found") from None
     except OSError as exc:
         raise error(f"{path}: cannot read {what or 'it'}: {os_reason(exc)}") from None
-    mode = os.fstat(fd).st_mode
-    if not stat.S_ISREG(mode):
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
         os.close(fd)
-        if stat.S_ISDIR(mode):
+        if stat.S_ISDIR(info.st_mode):
             raise error(f"{path}: is a directory, expected a {noun}")
-        raise error(f"{path}: is {kind_of(mode)}, expected a regular {noun}")
-    with os.fdopen(fd, "rb") as handle:
-        os.set_blocking(fd, True)
+        raise error(f"{path}: is {kind_of(info.st_mode)}, expected a regular {noun}")
+    if info.st_size > limit:
+        os.close(fd)
+        raise error(f"{path}: {noun} is larger than {limit} bytes")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
+def read_regular(
+    path: Path, what: str = "", *, limit: int = SMALL_FILE, error: type[MdmrError] = MdmrError
+) -> bytes:
+    """The bytes of the regular file ``path`` (a ``what`` file: "certificate"...); ``error``
+    (one line) when it is missing, unreadable, not a regular file, or over ``limit`` bytes."""
+    with open_regular(path, what, limit=limit, error=error) as handle:
         try:
             data = handle.read(limit + 1)
         except OSError as exc:
             raise error(f"{path}: cannot read {what or 'it'}: {os_reason(exc)}") from None
     if len(data) > limit:
-        raise error(f"{path}: {noun} is larger than {limit} bytes")
+        raise error(f"{path}: {what + ' file' if what else 'file'} is larger than {limit} bytes")
     return data
+
+
+def read_regular_buffer(
+    path: Path, what: str = "", *, limit: int = SMALL_FILE, error: type[MdmrError] = MdmrError
+) -> bytearray:
+    """:func:`read_regular` into a bytearray sized from the file, read once: a large capture
+    its reader then works on in place (``as2 decode`` decrypts it where it lies)."""
+    with open_regular(path, what, limit=limit, error=error) as handle:
+        out = bytearray(os.fstat(handle.fileno()).st_size)
+        view = memoryview(out)
+        got = 0
+        try:
+            while got < len(out) and (n := handle.readinto(view[got:])):
+                got += n
+            view.release()
+            del out[got:]  # the file shrank while it was read
+            out += handle.read(limit + 1 - got)  # or grew
+        except OSError as exc:
+            raise error(f"{path}: cannot read {what or 'it'}: {os_reason(exc)}") from None
+    if len(out) > limit:
+        raise error(f"{path}: {what + ' file' if what else 'file'} is larger than {limit} bytes")
+    return out

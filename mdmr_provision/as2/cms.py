@@ -19,6 +19,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
+from mdmr_provision.as2 import pieces
 from mdmr_provision.as2.algorithms import Digest
 from mdmr_provision.as2.der import Buffer
 from mdmr_provision.as2.errors import (
@@ -26,6 +27,7 @@ from mdmr_provision.as2.errors import (
     IntegrityCheckFailed,
     UnexpectedProcessingError,
 )
+from mdmr_provision.as2.pieces import Piece
 from mdmr_provision.errors import AS2Error
 from mdmr_provision.keys import PrivateKey, common_name
 
@@ -79,11 +81,12 @@ def hash_algorithm(digest: Digest) -> hashes.HashAlgorithm:
     return _HASHES[digest]()
 
 
-def digest_of(pieces: Iterable[Buffer], digest: Digest) -> bytes:
-    """Hash ``pieces`` as if concatenated, without concatenating them."""
+def digest_of(parts: Iterable[Piece], digest: Digest) -> bytes:
+    """Hash ``parts`` as if concatenated, without concatenating them."""
     h = digest.new()
-    for piece in pieces:
-        h.update(piece)
+    for part in parts:
+        for chunk in pieces.steps(part):
+            h.update(chunk)
     return h.digest()
 
 
@@ -92,17 +95,17 @@ def _asn1_cert(cert: x509.Certificate) -> asn1_x509.Certificate:
 
 
 def sign_detached(
-    pieces: Sequence[Buffer],
+    parts: Sequence[Piece],
     cert: x509.Certificate,
     key: PrivateKey,
     digest: Digest,
     *,
     chain: Sequence[x509.Certificate] = (),
 ) -> tuple[bytes, bytes]:
-    """A detached DER SignedData over ``pieces`` and the content digest (the AS2 MIC)."""
+    """A detached DER SignedData over ``parts`` and the content digest (the AS2 MIC)."""
     if digest is Digest.SHA1:
         raise AS2Error("refusing to sign with sha1; use sha256, sha384 or sha512")
-    content_digest = digest_of(pieces, digest)
+    content_digest = digest_of(parts, digest)
     attrs = [
         cms.CMSAttribute({"type": "content_type", "values": ["data"]}),
         cms.CMSAttribute(
@@ -285,8 +288,8 @@ def verify_detached(
     first = describe(cert)
     try:
         if signed_attrs.native is None or len(signed_attrs) == 0:
-            for index, pieces in enumerate(candidates):
-                data = b"".join(pieces)
+            for index, candidate in enumerate(candidates):
+                data = b"".join(candidate)
                 try:
                     _check(signer, cert, data, loaded.digest)
                 except InvalidSignature:
@@ -307,8 +310,8 @@ def verify_detached(
             raise IntegrityCheckFailed(
                 f"signature does not verify with the certificate {first}"
             ) from None
-        for index, pieces in enumerate(candidates):
-            if digest_of(pieces, loaded.digest) == expected_digest:
+        for index, candidate in enumerate(candidates):
+            if digest_of(candidate, loaded.digest) == expected_digest:
                 return SignatureInfo(cert, loaded.digest, bool(trusted)), index
     except (ValueError, TypeError, KeyError, UnsupportedAlgorithm) as exc:
         if isinstance(exc, AS2Error):

@@ -1,8 +1,10 @@
 """CMS EnvelopedData / AuthEnvelopedData encryption and CompressedData (RFC 5652, 5083, 3274).
 
-Encryption streams the caller's pieces through the cipher straight into one preallocated
-output buffer (``update_into``), and decryption walks the DER by offsets
-(:mod:`mdmr_provision.as2.der`), so a large payload is held about twice, not six times.
+Encryption streams the caller's pieces (buffers, or a file read in steps) through the cipher
+straight into one preallocated output buffer (``update_into``), and decryption walks the DER
+by offsets (:mod:`mdmr_provision.as2.der`) into one output buffer, or, for a caller that hands
+its buffer over, into that same buffer (``in_place``): a large payload is held once or twice,
+never more.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers import Cipher as CryptoCipher
 from cryptography.hazmat.primitives.ciphers import CipherContext, algorithms, modes
 
-from mdmr_provision.as2 import der
+from mdmr_provision.as2 import der, pieces
 from mdmr_provision.as2.algorithms import Cipher
 from mdmr_provision.as2.cms import describe, hash_algorithm, known_digest, oaep_parameters
 from mdmr_provision.as2.der import Buffer
@@ -87,9 +89,9 @@ def _recipient(cert: x509.Certificate, cek: bytes) -> cms.RecipientInfo:
     )
 
 
-def encrypt(pieces: Sequence[Buffer], cert: x509.Certificate, cipher: Cipher) -> bytearray:
-    """DER ContentInfo (enveloped, or auth-enveloped for GCM) of ``pieces`` concatenated."""
-    total = sum(len(p) for p in pieces)
+def encrypt(parts: Sequence[pieces.Piece], cert: x509.Certificate, cipher: Cipher) -> bytearray:
+    """DER ContentInfo (enveloped, or auth-enveloped for GCM) of ``parts`` concatenated."""
+    total = sum(len(p) for p in parts)
     cek = os.urandom(cipher.key_size)
     recipients = cms.RecipientInfos([_recipient(cert, cek)]).dump()
     gcm = cipher in _GCM_OIDS
@@ -137,10 +139,9 @@ def encrypt(pieces: Sequence[Buffer], cert: x509.Certificate, cipher: Cipher) ->
     view = memoryview(out)
     view[: len(prefix)] = prefix
     pos = len(prefix)
-    for piece in (*pieces, bytes([pad_len]) * pad_len):
-        mv = memoryview(piece)
-        for off in range(0, len(mv), _CHUNK):
-            pos += ctx.update_into(mv[off : off + _CHUNK], view[pos:])
+    for part in (*parts, bytes([pad_len]) * pad_len):
+        for chunk in pieces.steps(part, _CHUNK):
+            pos += ctx.update_into(chunk, view[pos:])
     pos += len(ctx.finalize())
     if gcm:
         tag = ctx.tag  # type: ignore[attr-defined]
@@ -217,18 +218,33 @@ def _describe_rid(rid: cms.RecipientIdentifier) -> str:
     return f"key id {rid.chosen.native.hex()}"
 
 
-def decrypt(data: Buffer, cert: x509.Certificate, key: PrivateKey) -> bytearray:
-    """Plaintext of a DER/BER EnvelopedData or AuthEnvelopedData ContentInfo."""
+def decrypt(data: Buffer, cert: x509.Certificate, key: PrivateKey, *,
+            in_place: bool = False) -> bytearray:
+    """Plaintext of a DER/BER EnvelopedData or AuthEnvelopedData ContentInfo.
+
+    With ``in_place`` (``data`` must be a bytearray no one else views) the plaintext is
+    written over the ciphertext it came from and ``data`` itself, cut to the plaintext, is
+    returned: a large message is then held once.  On failure ``data`` holds garbage.
+    """
+    target: bytearray | None = None
+    if in_place:
+        if not isinstance(data, bytearray):
+            raise TypeError("in-place decryption needs a bytearray")
+        target = data
     try:
-        return _decrypt(memoryview(data), cert, key)
+        out, size = _decrypt(memoryview(data), cert, key, target)
     except UnexpectedProcessingError as exc:
         # A damaged envelope cannot be decrypted: that is what the sender must hear.
         raise DecryptionFailed(f"cannot decrypt: {exc}") from None
     except (ValueError, TypeError, KeyError, IndexError, UnsupportedAlgorithm) as exc:
         raise DecryptionFailed(f"cannot decrypt: {exc}") from None
+    # Every view of ``out`` ended with _decrypt's frame, so it can be cut to size now.
+    del out[size:]
+    return out
 
 
-def _decrypt(buf: memoryview, cert: x509.Certificate, key: PrivateKey) -> bytearray:
+def _decrypt(buf: memoryview, cert: x509.Certificate, key: PrivateKey,
+             into: bytearray | None) -> tuple[bytearray, int]:
     top = der.read(buf, 0, len(buf))
     parts = der.children(buf, top)
     if len(parts) < 2 or parts[0].tag != der.OID:
@@ -274,8 +290,11 @@ def _decrypt(buf: memoryview, cert: x509.Certificate, key: PrivateKey) -> bytear
     else:
         raise DecryptionFailed(f"unsupported content cipher {alg_name}")
     chunks = der.octets(buf, eci[2])
-    total = sum(len(c) for c in chunks)
-    out = bytearray(total + 32)
+    # In place, each step is decrypted into a scratch buffer and copied back to where the
+    # plaintext so far ends: the cipher never gives out more than it has taken in, so that
+    # only overwrites ciphertext already read.
+    out = into if into is not None else bytearray(sum(len(c) for c in chunks) + 32)
+    scratch = memoryview(bytearray(_CHUNK + 32)) if into is not None else None
     view = memoryview(out)
     dctx: CipherContext = CryptoCipher(algorithm, mode).decryptor()  # type: ignore[misc]
     pos = 0
@@ -285,8 +304,15 @@ def _decrypt(buf: memoryview, cert: x509.Certificate, key: PrivateKey) -> bytear
             dctx.authenticate_additional_data(aad)  # type: ignore[attr-defined]
         for chunk in chunks:
             for off in range(0, len(chunk), _CHUNK):
-                pos += dctx.update_into(chunk[off : off + _CHUNK], view[pos:])
-        pos += len(dctx.finalize())
+                if scratch is None:
+                    pos += dctx.update_into(chunk[off : off + _CHUNK], view[pos:])
+                else:
+                    n = dctx.update_into(chunk[off : off + _CHUNK], scratch)
+                    view[pos : pos + n] = scratch[:n]
+                    pos += n
+        last = dctx.finalize()
+        view[pos : pos + len(last)] = last
+        pos += len(last)
     except InvalidTag:
         raise DecryptionFailed(
             "AES-GCM authentication tag does not match: content altered"
@@ -299,8 +325,7 @@ def _decrypt(buf: memoryview, cert: x509.Certificate, key: PrivateKey) -> bytear
             raise DecryptionFailed("bad padding after decryption: wrong key or content altered")
         pos -= pad
     view.release()
-    del out[pos:]
-    return out
+    return out, pos
 
 
 def compress(data: Buffer) -> bytes:

@@ -51,7 +51,9 @@ class ReceivePolicy:
 class InboundMessage:
     """A decoded AS2 message and what was proven about it."""
 
-    payload: bytes
+    #: The payload: bytes, or with ``parse_message(in_place=True)`` the caller's body cut
+    #: down to it (read it here to use it without a copy).
+    content: bytes | bytearray
     filename: str | None
     content_type: str
     as2_from: str
@@ -71,8 +73,14 @@ class InboundMessage:
     peer: str | None = None
     #: The ``multipart/signed`` entity as the sender signed it (decrypted, its Content-Type
     #: header and body): kept as evidence, it lets anyone check the sender's signature over
-    #: the file and recompute the MIC our MDN returned.  None for an unsigned message.
+    #: the file and recompute the MIC our MDN returned.  None for an unsigned message, and
+    #: with ``in_place`` (the payload is cut out of the buffer that held it).
     signed_entity: bytes | None = field(default=None, repr=False)
+
+    @property
+    def payload(self) -> bytes:
+        """The payload as bytes (copied only when it was decoded in place)."""
+        return self.content if isinstance(self.content, bytes) else bytes(self.content)
 
 
 def mdn_request_from_headers(headers: Headers) -> MdnRequest | None:
@@ -133,9 +141,15 @@ def parse_message(
     verify_certs: Sequence[x509.Certificate] = (),
     policy: ReceivePolicy = ReceivePolicy(),
     max_size: int = envelope.MAX_INFLATED,
+    in_place: bool = False,
 ) -> InboundMessage:
     """Decode an AS2 message received with ``headers`` and ``body``; compressed content
     that would inflate beyond ``max_size`` bytes is refused before it is expanded.
+
+    With ``in_place`` the caller hands ``body`` over (a bytearray nothing else views): it is
+    decrypted where it lies and cut down to the payload, which is returned as that same
+    bytearray, so a large message is held once (``as2 decode``).  The signed entity is
+    then not kept, and after a failure ``body`` holds garbage.
 
     Raises a :class:`~mdmr_provision.as2.errors.DispositionError` whose ``modifier`` is the
     MDN error to send back.
@@ -149,6 +163,9 @@ def parse_message(
     request = mdn_request_from_headers(h)
     top = _top_part(h, body)
     part = top
+    # With in_place: the buffer holding the current part that we may overwrite or cut.
+    owned = body if in_place and isinstance(body, bytearray) and top.buf is body else None
+    views: list[memoryview] = []
     encrypted = signed = compressed = verified = False
     signer: x509.Certificate | None = None
     signed_entity: bytes | None = None
@@ -164,20 +181,26 @@ def parse_message(
                     # AS2 compresses once (before or after signing); a second layer only
                     # multiplies what a small message can expand to.
                     raise UnexpectedProcessingError("compressed content is compressed again")
-                plain: Buffer = envelope.decompress(data, max_size=max_size)
+                plain: bytearray = envelope.decompress(data, max_size=max_size)
                 compressed = True
             elif smime in ("enveloped-data", "authenveloped-data", ""):
                 if decrypt_cert is None or decrypt_key is None:
                     raise DecryptionFailed(
                         "message is encrypted but no decryption certificate and key were given"
                     )
-                plain = envelope.decrypt(data, decrypt_cert, decrypt_key)
+                if (owned is not None and part.buf is owned and part.start == 0
+                        and part.end == len(owned) and isinstance(data, memoryview)):
+                    data.release()  # the one view of ``owned``: it is overwritten now
+                    plain = envelope.decrypt(owned, decrypt_cert, decrypt_key, in_place=True)
+                else:
+                    plain = envelope.decrypt(data, decrypt_cert, decrypt_key)
                 if not encrypted and not signed:
                     mic_source = [memoryview(plain)]
                 encrypted = True
             else:
                 raise UnexpectedProcessingError(f"unsupported S/MIME type {smime!r}")
-            part = _inner_entity(plain if isinstance(plain, bytes | bytearray) else bytes(plain))
+            owned = plain if in_place else None
+            part = _inner_entity(plain)
         elif ctype == "multipart/signed":
             boundary = p.get("boundary")
             if not boundary:
@@ -201,8 +224,10 @@ def parse_message(
                 candidates = [[canon]]
                 info, index = cms.verify_detached(sig_der, candidates, verify_certs)
             signed, verified, signer = True, info.trusted, info.signer
-            signed_entity = header_block([("Content-Type", part.headers.get("content-type")
-                                           or "")]) + bytes(part.content())
+            if not in_place:
+                signed_entity = header_block([("Content-Type", part.headers.get("content-type")
+                                               or "")]) + bytes(part.content())
+            views.append(whole)
             mic_alg = mic_alg or info.digest
             mic_source = candidates[index]
             part = content
@@ -222,9 +247,12 @@ def parse_message(
     if mic_source is None:
         mic_source = [top.content()]
     mic = base64.b64encode(cms.digest_of(mic_source, mic_alg)).decode("ascii")
+    for view in (*mic_source, *views):
+        if isinstance(view, memoryview):
+            view.release()  # so that the payload can be cut out of the buffer they view
     ctype_value = part.headers.get("content-type") or "application/octet-stream"
     return InboundMessage(
-        payload=part.decoded(),
+        content=_payload(part, owned),
         filename=disposition_filename(
             part.headers.get("content-disposition") or top.headers.get("content-disposition")
         ),
@@ -244,6 +272,20 @@ def parse_message(
         headers=h.as_dict(),
         signed_entity=signed_entity,
     )
+
+
+def _payload(part: Part, owned: bytearray | None) -> bytes | bytearray:
+    """The decoded content of ``part``; when it lies unencoded in ``owned``, that buffer cut
+    down to it in place (deleting a bytearray's head moves no bytes in CPython)."""
+    cte = (part.headers.get("content-transfer-encoding") or "binary").lower()
+    if owned is None or part.buf is not owned or cte in ("base64", "quoted-printable"):
+        return part.decoded()
+    try:
+        del owned[part.end :]
+        del owned[: part.start]
+    except BufferError:  # still viewed somewhere: correct, if not lean
+        return part.decoded()
+    return owned
 
 
 def _inner_entity(plain: bytes | bytearray) -> Part:

@@ -1,8 +1,9 @@
 """Outbound AS2 messages (RFC 4130): payload -> MIME -> compress -> sign -> encrypt -> headers.
 
-The MIME entity is kept as a list of pieces (header blocks and the caller's payload) until
-the cipher consumes them, so the payload is neither joined nor base64-encoded; the signature
-digest is the MIC, computed once.
+The MIME entity is kept as a list of pieces (header blocks and the caller's payload, in
+memory or a file read in steps: :mod:`mdmr_provision.as2.pieces`) until the cipher consumes
+them, so the payload is neither joined nor base64-encoded, and an encrypted message holds only
+its encrypted body; the signature digest is the MIC, computed once.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from dataclasses import dataclass
 
 from cryptography import x509
 
-from mdmr_provision.as2 import cms, envelope
+from mdmr_provision.as2 import cms, envelope, pieces
 from mdmr_provision.as2.algorithms import Cipher, CompressMode, Digest, parse_compress
 from mdmr_provision.as2.der import Buffer
 from mdmr_provision.as2.mime import header_block, quote, quote_as2_name
+from mdmr_provision.as2.pieces import Piece
 from mdmr_provision.errors import AS2Error
 from mdmr_provision.keys import PrivateKey
 
@@ -56,7 +58,8 @@ class OutboundMessage:
     """A message ready to POST: HTTP headers, body, and the MIC the MDN must return."""
 
     headers: dict[str, str]
-    body: bytes
+    #: Encrypted bodies are the cipher's output buffer, kept as it is (no copy to bytes).
+    body: bytes | bytearray
     message_id: str
     mic: str
     mic_alg: Digest
@@ -68,9 +71,14 @@ class OutboundMessage:
     compressed: bool
     mdn: MdnRequest | None = None
     #: The bytes the MIC covers, in pieces (RFC 4130 §7.3.1): for a signed message the
-    #: signed entity, MIME headers included.  Kept as evidence so a reviewer can recompute
-    #: the MIC the partner's MDN returns.
-    mic_content: tuple[Buffer, ...] = ()
+    #: signed entity, MIME headers included; a payload given as a file stays a file here.
+    mic_pieces: tuple[Piece, ...] = ()
+
+    @property
+    def mic_content(self) -> tuple[Buffer, ...]:
+        """:attr:`mic_pieces` in memory (a file payload read again).  Kept as evidence so a
+        reviewer can recompute the MIC the partner's MDN returns."""
+        return pieces.buffers(self.mic_pieces)
 
     def wire(self) -> bytes:
         """The message as captured on the wire: headers, a blank line, the body."""
@@ -80,9 +88,9 @@ class OutboundMessage:
 @dataclass
 class _Entity:
     headers: list[tuple[str, str]]
-    content: list[Buffer]
+    content: list[Piece]
 
-    def pieces(self) -> list[Buffer]:
+    def pieces(self) -> list[Piece]:
         return [header_block(self.headers), *self.content]
 
 
@@ -106,7 +114,10 @@ def _disposition(filename: str | None) -> str:
 
 def _compress(entity: _Entity) -> _Entity:
     zobj = zlib.compressobj()
-    packed = b"".join([*(zobj.compress(p) for p in entity.pieces()), zobj.flush()])
+    packed = b"".join(
+        [*(zobj.compress(chunk) for p in entity.pieces() for chunk in pieces.steps(p)),
+         zobj.flush()]
+    )
     der_bytes = envelope.compress_packed(packed)
     return _Entity(
         [
@@ -152,7 +163,7 @@ def _sign(
 
 
 def build_message(
-    payload: Buffer,
+    payload: Piece,
     *,
     as2_from: str,
     as2_to: str,
@@ -172,7 +183,10 @@ def build_message(
 ) -> OutboundMessage:
     """Build an AS2 message; sign when ``sign_cert``/``sign_key`` are given, encrypt when
     ``encrypt_cert`` is.  The MIC is computed as RFC 4130 §7.3.1 says (signed entity with
-    headers; decrypted entity for unsigned encrypted; bare content otherwise)."""
+    headers; decrypted entity for unsigned encrypted; bare content otherwise).
+
+    ``payload`` may be a :class:`~mdmr_provision.as2.pieces.FilePiece`: it is then read
+    (twice when signed and encrypted) rather than held."""
     from mdmr_provision.as2.algorithms import parse_cipher, parse_digest
 
     digest = parse_digest(digest)
@@ -196,7 +210,7 @@ def build_message(
         [payload],
     )
     mic: bytes | None = None
-    mic_content: Sequence[Buffer] = ()
+    mic_content: Sequence[Piece] = ()
     if mode == "before-sign":
         entity = _compress(entity)
     if sign_cert is not None and sign_key is not None:
@@ -207,12 +221,13 @@ def build_message(
         mic = mic or sig_mic
     if mode == "after-sign":
         entity = _compress(entity)
+    body: bytes | bytearray
     if encrypt_cert is not None:
-        pieces = entity.pieces()
+        parts = entity.pieces()
         if mic is None:
-            mic_content = pieces
-            mic = cms.digest_of(pieces, mic_digest)
-        body = bytes(envelope.encrypt(pieces, encrypt_cert, cipher))
+            mic_content = parts
+            mic = cms.digest_of(parts, mic_digest)
+        body = envelope.encrypt(parts, encrypt_cert, cipher)
         gcm = cipher in (Cipher.AES128_GCM, Cipher.AES256_GCM)
         kind = "authEnveloped-data" if gcm else "enveloped-data"
         entity = _Entity(
@@ -223,7 +238,7 @@ def build_message(
             [body],
         )
     else:
-        body = b"".join(entity.content)
+        body = pieces.join(entity.content)
         if mic is None:
             mic_content = [body]
             mic = cms.digest_of([body], mic_digest)
@@ -259,5 +274,5 @@ def build_message(
         encrypted=encrypt_cert is not None,
         compressed=mode is not None,
         mdn=mdn,
-        mic_content=tuple(mic_content),
+        mic_pieces=tuple(mic_content),
     )

@@ -276,7 +276,7 @@ class HttpReply:
 async def post_bytes(
     url: str,
     headers: Mapping[str, str],
-    body: bytes,
+    body: bytes | bytearray,
     *,
     timeout: float = 30.0,
     ssl_context: ssl.SSLContext | None = None,

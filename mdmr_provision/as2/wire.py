@@ -38,7 +38,7 @@ class Capture:
 
     headers: dict[str, str]
     #: Everything after the blank line.
-    body: bytes
+    body: bytes | bytearray
     #: Content-Length, when the capture has one.
     declared_length: int | None
 
@@ -50,7 +50,7 @@ class Capture:
         return (f"Content-Length says {self.declared_length} bytes, "
                 f"the body has {len(self.body)}")
 
-    def bodies(self) -> list[bytes]:
+    def bodies(self) -> list[bytes | bytearray]:
         """The readings of the body worth trying, most likely first.
 
         A longer body is first cut at Content-Length (HTTP: what follows is not the body),
@@ -62,12 +62,21 @@ class Capture:
         return [self.body]
 
 
-def read_capture(data: bytes, *, source: str = "message") -> Capture:
-    """Split a captured message into headers (first occurrence wins) and body, liberally."""
+def read_capture(data: bytes | bytearray, *, source: str = "message") -> Capture:
+    """Split a captured message into headers (first occurrence wins) and body, liberally.
+
+    A bytearray is consumed, not copied: its header block is cut off in place and the rest
+    of it is the body (a large capture is held once).
+    """
     blank = _BLANK_LINE.search(data)
     if blank is None:
         raise AS2Error(f"{source}: no blank line between the HTTP headers and the body")
-    head, body = data[: blank.start()], data[blank.end() :]
+    head = bytes(data[: blank.start()])
+    if isinstance(data, bytearray):
+        del data[: blank.end()]  # CPython moves no bytes to drop a bytearray's head
+        body: bytes | bytearray = data
+    else:
+        body = data[blank.end() :]
     headers: dict[str, str] = {}
     seen: set[str] = set()
     # Each line may end with CRLF or bare LF.  Linear in the header count: continuations
@@ -87,7 +96,7 @@ def read_capture(data: bytes, *, source: str = "message") -> Capture:
     return Capture(headers, body, int(length) if length is not None else None)
 
 
-def read_wire(data: bytes, *, source: str = "message") -> tuple[dict[str, str], bytes]:
+def read_wire(data: bytes, *, source: str = "message") -> tuple[dict[str, str], bytes | bytearray]:
     """Headers and body of a capture, strictly: a body shorter than its Content-Length is an
     error (cut off), bytes past it are dropped (HTTP)."""
     capture = read_capture(data, source=source)

@@ -24,11 +24,12 @@ from mdmr_provision.as2 import (
     parse_message,
 )
 from mdmr_provision.as2.mime import header_block, params
+from mdmr_provision.as2.pieces import FilePiece
 from mdmr_provision.as2.wire import Capture, read_capture
 from mdmr_provision.atomic import atomic_write
 from mdmr_provision.cli.parser import add_passphrase_options
-from mdmr_provision.errors import EXIT_OK, AS2Error
-from mdmr_provision.files import LARGE_FILE
+from mdmr_provision.errors import EXIT_OK, AS2Error, CertificateError
+from mdmr_provision.files import LARGE_FILE, read_regular_buffer
 from mdmr_provision.jsonout import print_json
 from mdmr_provision.keys import (
     PrivateKey,
@@ -36,7 +37,6 @@ from mdmr_provision.keys import (
     load_certificate,
     load_certificates,
     load_private_key,
-    read_file,
 )
 
 if TYPE_CHECKING:
@@ -150,8 +150,12 @@ def _emit(data: dict[str, Any]) -> None:
 
 
 def run_encode(args: argparse.Namespace) -> int:
-    """Build the message, write it to ``--out``, print its id and MIC."""
-    payload = read_file(args.payload, "payload", limit=LARGE_FILE)
+    """Build the message, write it to ``--out``, print its id and MIC.
+
+    The payload is read as the message is built (hashed, then encrypted, in 1 MiB steps),
+    never held whole: the encrypted body is the one copy in memory.
+    """
+    payload = FilePiece.open(args.payload, "payload", limit=LARGE_FILE)
     digest, cipher = parse_digest(args.digest), parse_cipher(args.cipher)
     sign_cert = sign_key = None
     if _pair_given(args.sign_cert, args.sign_key, "sign"):
@@ -180,13 +184,12 @@ def run_encode(args: argparse.Namespace) -> int:
         message_id=args.message_id,
         subject=args.subject,
     )
-    del payload  # the message holds what it needs; the file need not be held twice more
     atomic_write(args.out, [header_block(message.headers.items()), message.body])
     _emit({"message_id": message.message_id, "mic": message.mic, "mic_alg": message.mic_alg.micalg})
     return EXIT_OK
 
 
-def _is_mdn(headers: dict[str, str], body: bytes) -> bool:
+def _is_mdn(headers: dict[str, str], body: bytes | bytearray) -> bool:
     ctype = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
     main, _ = params(ctype)
     return main == "multipart/report" or (
@@ -201,38 +204,42 @@ def run_decode(args: argparse.Namespace) -> int:
     disagrees with the body is a warning on stderr and in the JSON, not a failure, unless no
     reading of the body decodes.
     """
-    capture = read_capture(read_file(args.file, "message", limit=LARGE_FILE),
-                           source=str(args.file))
+    # Read once into a buffer the decoder then decrypts and cuts down in place.
+    capture = read_capture(
+        read_regular_buffer(args.file, "message", limit=LARGE_FILE, error=CertificateError),
+        source=str(args.file),
+    )
     verify = load_certificates(args.verify_cert) if args.verify_cert else []
     decrypt_cert = decrypt_key = None
     if _pair_given(args.decrypt_cert, args.decrypt_key, "decrypt"):
         decrypt_cert, decrypt_key = _load_pair(
             args.decrypt_cert, args.decrypt_key, _secret(args), "decrypt"
         )
-    bodies = capture.bodies()
+    # Judged before decoding: a reading decoded in place no longer looks as it came.
+    mismatch = capture.length_mismatch
+    truncated = capture.declared_length is not None and len(capture.body) < capture.declared_length
+    readings = [(body, _reading(body, capture)) for body in capture.bodies()]
     failure: AS2Error | None = None
-    for body in bodies:
+    for body, reading in readings:
         try:
             data = _decode(capture.headers, body, verify, decrypt_cert, decrypt_key, args)
         except AS2Error as exc:
             failure = failure or exc
             continue
-        warnings = [w for w in [capture.length_mismatch] if w]
-        if warnings:
-            data["warnings"] = warnings
-            for warning in warnings:
-                sys.stderr.write(f"mdmr-provision: warning: {args.file}: {warning}; "
-                                 f"decoded the body {_reading(body, capture)}\n")
+        if mismatch:
+            data["warnings"] = [mismatch]
+            sys.stderr.write(f"mdmr-provision: warning: {args.file}: {mismatch}; "
+                             f"decoded the body {reading}\n")
         _emit(data)
         return EXIT_OK
     assert failure is not None
-    if capture.declared_length is not None and len(capture.body) < capture.declared_length:
+    if truncated:
         # Shorter than announced and undecodable: say it was cut off, not what broke inside.
-        raise AS2Error(f"{args.file}: truncated: {capture.length_mismatch}")
+        raise AS2Error(f"{args.file}: truncated: {mismatch}")
     raise AS2Error(f"{args.file}: {failure}") from failure
 
 
-def _reading(body: bytes, capture: Capture) -> str:
+def _reading(body: bytes | bytearray, capture: Capture) -> str:
     if len(body) == len(capture.body):
         return "as found"
     return f"cut at Content-Length ({len(capture.body) - len(body)} trailing bytes ignored)"
@@ -240,7 +247,7 @@ def _reading(body: bytes, capture: Capture) -> str:
 
 def _decode(
     headers: dict[str, str],
-    body: bytes,
+    body: bytes | bytearray,
     verify: list[x509.Certificate],
     decrypt_cert: x509.Certificate | None,
     decrypt_key: PrivateKey | None,
@@ -261,10 +268,11 @@ def _decode(
             "verified": mdn.verified,
         }
     inbound = parse_message(
-        headers, body, decrypt_cert=decrypt_cert, decrypt_key=decrypt_key, verify_certs=verify
+        headers, body, decrypt_cert=decrypt_cert, decrypt_key=decrypt_key, verify_certs=verify,
+        in_place=True,  # each reading is decoded once: the decoder may use its buffer
     )
     if args.out is not None:
-        atomic_write(args.out, inbound.payload)
+        atomic_write(args.out, [inbound.content])
     return {
         "encrypted": inbound.encrypted,
         "signed": inbound.signed,
@@ -274,6 +282,6 @@ def _decode(
         "mic_alg": inbound.mic_alg.micalg,
         "filename": inbound.filename,
         "content_type": inbound.content_type,
-        "payload_size": len(inbound.payload),
-        "payload_sha256": hashlib.sha256(inbound.payload).hexdigest(),
+        "payload_size": len(inbound.content),
+        "payload_sha256": hashlib.sha256(inbound.content).hexdigest(),
     }

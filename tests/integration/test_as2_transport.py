@@ -175,7 +175,7 @@ async def test_chunked_body_accepted(tmp_path: Path) -> None:
 
     async def chunks() -> AsyncIterator[bytes]:
         for i in range(0, len(msg.body), 100):
-            yield msg.body[i : i + 100]
+            yield bytes(msg.body[i : i + 100])
 
     headers = {k: v for k, v in msg.headers.items() if k != "Content-Length"}
     async with (
@@ -434,7 +434,7 @@ async def test_chunked_body_over_limit_refused(tmp_path: Path) -> None:
 
     async def chunks() -> AsyncIterator[bytes]:
         for i in range(0, len(msg.body), 1000):
-            yield msg.body[i : i + 1000]
+            yield bytes(msg.body[i : i + 1000])
 
     headers = {k: v for k, v in msg.headers.items() if k != "Content-Length"}
     async with (

@@ -65,7 +65,7 @@ def _as2_headers(ctype: str, *, as2_from: str = "ORG10000", **extra: str) -> dic
             "Disposition-Notification-To": "x@example.org", **extra}
 
 
-async def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+async def _post(url: str, body: bytes | bytearray, headers: dict[str, str]) -> tuple[int, bytes]:
     async with aiohttp.ClientSession() as session, session.post(
         url, data=body, headers=headers
     ) as resp:

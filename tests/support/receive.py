@@ -146,7 +146,7 @@ class Mdmr:
             encrypt_cert=load_certificate(target.certificate.cert),
             mdn=MdnRequest(signed=True, digest=parse_digest("sha256")),
         )
-        reply = asyncio.run(post(receiver.url, message.headers, message.body, timeout=30))
+        reply = asyncio.run(post(receiver.url, message.headers, bytes(message.body), timeout=30))
         return reply.status
 
 

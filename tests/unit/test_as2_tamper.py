@@ -34,7 +34,9 @@ def _msg(*, sign: bool = True, encrypt: bool = True, cipher: str = "aes256",
     )
 
 
-def _receive(headers: dict[str, str], body: bytes, policy: ReceivePolicy | None = None) -> None:
+def _receive(
+    headers: dict[str, str], body: bytes | bytearray, policy: ReceivePolicy | None = None
+) -> None:
     p = parties()
     parse_message(
         headers, body, decrypt_cert=p.mdmr.cert, decrypt_key=p.mdmr.key,
@@ -42,8 +44,8 @@ def _receive(headers: dict[str, str], body: bytes, policy: ReceivePolicy | None 
     )
 
 
-def _flip(body: bytes, index: int) -> bytes:
-    return body[:index] + bytes([body[index] ^ 0x01]) + body[index + 1 :]
+def _flip(body: bytes | bytearray, index: int) -> bytes:
+    return bytes(body[:index]) + bytes([body[index] ^ 0x01]) + body[index + 1 :]
 
 
 def _refused(
