@@ -151,3 +151,11 @@ def test_plan_without_simulate_loads_no_simulator(example_with_pki: Path) -> Non
     assert "mdmr_provision.planner.plan" in modules
     assert not {m for m in modules if m.startswith(("mdmr_provision.runtime.services",
                                                     "mdmr_provision.simulator"))}
+
+
+def test_validate_loads_no_crypto_http_or_templates(example_with_pki: Path) -> None:
+    # validate reads YAML and checks it against the schema and the rules; certificates are
+    # only looked for, so the whole run (not just its module) stays off the heavy stacks.
+    modules = loaded_after(["validate", "-i", str(example_with_pki)], example_with_pki.parent)
+    assert "mdmr_provision.inventory.loader" in modules  # it did the work
+    assert not _tops(modules, FORBIDDEN["validate"]), sorted(_tops(modules, FORBIDDEN["validate"]))
