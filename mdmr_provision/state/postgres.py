@@ -37,7 +37,7 @@ from mdmr_provision.atomic import atomic_write
 from mdmr_provision.errors import StateError
 from mdmr_provision.jsonvalue import digest
 from mdmr_provision.state.store import (
-    FORMAT_VERSION,
+    ENTRY_FORMAT_VERSION,
     State,
     evidence_path,
     evidence_to_json,
@@ -323,7 +323,7 @@ def _read(cur: psycopg.Cursor[Any]) -> State:
 
 
 def _write_meta(cur: psycopg.Cursor[Any], state: State, *, first: bool) -> None:
-    values = (FORMAT_VERSION, state.lineage, state.serial,
+    values = (ENTRY_FORMAT_VERSION, state.lineage, state.serial,
               state.updated_at.isoformat() if state.updated_at else None)
     if first:  # a plain INSERT: a second first writer fails on the key, never overwrites
         cur.execute("INSERT INTO mdmr_state (format_version, lineage, serial, updated_at) "

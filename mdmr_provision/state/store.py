@@ -1,245 +1,74 @@
-"""State as JSON, and the local backend: one file beside the inventory.
+"""The local backend: the state in a file beside the inventory, its history beside that.
 
-:class:`State` is one version: lineage, serial, one record per resource and the evidence
-history; the JSON codec here is shared by every backend (the PostgreSQL one stores the same
-records and history entries).  :class:`StateStore` keeps state in a file, written
-atomically (temp file, fsync, rename) with the previous version kept as
-``state.json.backup``; its evidence files sit in ``evidence/`` beside it.  The serial only
-moves when the content changes, so a no-op apply never makes other saved plans stale.  The
-history is append-only: a save refuses a state whose history does not begin with the stored
-one.
+``state.json`` holds the lineage, the serial and one record per resource, and says how
+much of ``state.json.history.jsonl`` -- the append-only evidence history, one JSON line per
+entry -- it counts (see :mod:`mdmr_provision.state.history`).  A write appends the step's
+new entries to the history and syncs them, then replaces the document atomically (temp
+file, fsync, rename), keeping the previous document as ``state.json.backup``.  So a step
+costs one small append and a rewrite of the records, never of the history, and a crash at
+any point leaves the previous state or the new one.  The evidence files sit in
+``evidence/`` beside it.  The serial only moves when the content changes, so a no-op apply
+never makes other saved plans stale; a save refuses a state whose history does not begin
+with the stored one.
+
+Format 2 documents (history inline) and format 1 are read as they are and written as
+format 3 by the next save.
 """
 
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from mdmr_provision.atomic import atomic_write, atomic_write_text
-from mdmr_provision.core.types import (
-    Change,
-    Evidence,
-    EvidenceKind,
-    JsonValue,
-    Outcome,
-    ResourceRecord,
-)
 from mdmr_provision.errors import MdmrError, StateError
 from mdmr_provision.files import read_regular
-from mdmr_provision.mask import mask_mapping
+from mdmr_provision.state.codec import (
+    ENTRY_FORMAT_VERSION,
+    FORMAT_VERSION,
+    MAX_STATE,
+    State,
+    evidence_to_json,
+    migrate_v1,
+    next_version,
+    record_to_json,
+    state_from_json,
+    state_to_json,
+)
+from mdmr_provision.state.history import SUFFIX, Committed, HistoryFile, empty, encode_line
 from mdmr_provision.state.lock import force_unlock, state_lock
 
-#: A state file larger than this is not one of ours (years of proofs take a few MB).
-MAX_STATE = 256 * 1024 * 1024
-#: 2: evidence says its kind (``"evidence": "real"`` or ``"rehearsal"``) in every history
-#: entry and proof record.  Version 1 files are read and migrated (see :func:`migrate_v1`).
-FORMAT_VERSION = 2
+__all__ = [
+    "ENTRY_FORMAT_VERSION",
+    "FORMAT_VERSION",
+    "MAX_STATE",
+    "State",
+    "StateStore",
+    "evidence_path",
+    "evidence_to_json",
+    "migrate_v1",
+    "next_version",
+    "record_to_json",
+    "state_from_json",
+    "state_to_json",
+    "walk_evidence",
+]
 
 
 @dataclass(frozen=True)
-class State:
-    """One version of the state file."""
+class _Tip:
+    """The version on disk as this store last read or wrote it: what the next append
+    continues (the running SHA-256 spares re-reading the history on every save)."""
 
-    lineage: str | None = None
-    serial: int = 0
-    records: Mapping[str, ResourceRecord] = field(default_factory=dict)
-    history: tuple[Evidence, ...] = ()
-    updated_at: datetime | None = None
-
-    def with_record(self, record: ResourceRecord) -> State:
-        records = dict(self.records)
-        records[record.address] = record
-        return replace(self, records=records)
-
-    def without_record(self, address: str) -> State:
-        records = {k: v for k, v in self.records.items() if k != address}
-        return replace(self, records=records)
-
-    def with_evidence(self, *evidence: Evidence) -> State:
-        return replace(self, history=self.history + tuple(evidence))
-
-    def record(self, change: Change, outcome: Outcome, at: datetime) -> State:
-        """The state once ``change`` was carried out with ``outcome``: its evidence appended
-        and, when it succeeded, its record (fingerprint of the change, the outcome's
-        attributes).  The one way ``apply``, ``confirm`` and ``receive`` record a step."""
-        new = self.with_evidence(*outcome.evidence)
-        if not outcome.ok:
-            return new
-        return new.with_record(ResourceRecord(
-            address=change.address, kind=change.kind, fingerprint=change.fingerprint,
-            attributes=dict(outcome.attributes), updated_at=at))
-
-    def same_content(self, other: State) -> bool:
-        """Equal records and history (timestamps of unchanged records ignored)."""
-        if len(self.history) != len(other.history) or self.records.keys() != other.records.keys():
-            return False
-        for address, mine in self.records.items():
-            theirs = other.records[address]
-            if (mine.kind, mine.fingerprint, dict(mine.attributes)) != (
-                theirs.kind,
-                theirs.fingerprint,
-                dict(theirs.attributes),
-            ):
-                return False
-        return _same_history(self.history, other.history)
-
-
-def record_to_json(record: ResourceRecord) -> dict[str, JsonValue]:
-    return {
-        "kind": record.kind,
-        "fingerprint": record.fingerprint,
-        "attributes": mask_mapping(record.attributes),
-        "updated_at": record.updated_at.isoformat(),
-    }
-
-
-def evidence_to_json(evidence: Evidence) -> dict[str, JsonValue]:
-    return {
-        "address": evidence.address,
-        "kind": evidence.kind,
-        "environment": evidence.environment,
-        "ok": evidence.ok,
-        "at": evidence.at.isoformat(),
-        "details": mask_mapping(evidence.details),
-        "files": list(evidence.files),
-        "evidence": evidence.evidence.value,
-    }
-
-
-def _same_history(a: tuple[Evidence, ...], b: tuple[Evidence, ...]) -> bool:
-    # Appending shares the entry objects, so identity settles almost every comparison
-    # cheaply; the encoded form decides the rest (equal content read back from disk).
-    return len(a) == len(b) and all(
-        x is y or evidence_to_json(x) == evidence_to_json(y) for x, y in zip(a, b, strict=True)
-    )
-
-
-def _encode_history(history: tuple[Evidence, ...]) -> list[JsonValue]:
-    return [evidence_to_json(e) for e in history]
-
-
-def state_to_json(state: State) -> dict[str, JsonValue]:
-    """The JSON document of ``schemas/state.schema.json``."""
-    return {
-        "format_version": FORMAT_VERSION,
-        "lineage": state.lineage,
-        "serial": state.serial,
-        "updated_at": state.updated_at.isoformat() if state.updated_at else None,
-        "resources": {a: record_to_json(state.records[a]) for a in sorted(state.records)},
-        "history": _encode_history(state.history),
-    }
-
-
-def _parse_time(value: Any) -> datetime:
-    if not isinstance(value, str):
-        raise TypeError("timestamp must be a string")
-    return datetime.fromisoformat(value)
-
-
-#: Record kinds that hold evidence of a proof (their records say which kind).
-_PROOF_RECORDS = ("proof.", "reachability.dr.")
-
-
-def migrate_v1(doc: dict[str, Any]) -> dict[str, Any]:
-    """A version 1 document as version 2: the kind of every piece of evidence.
-
-    Version 1 marked rehearsals only inside an entry's details (``"simulated": true``,
-    written by ``apply --simulate``); everything else was made against the endpoints the
-    inventory names or confirmed by a person, so it is real.  A proof record takes the kind
-    of its latest successful history entry; one with no entry to go by is left without a
-    kind, which no run against the MDM/R counts as proven.
-    """
-    history = [dict(raw) for raw in list(doc["history"])]
-    latest: dict[str, str] = {}
-    for raw in history:
-        details = raw.get("details")
-        simulated = isinstance(details, dict) and details.get("simulated") is True
-        raw["evidence"] = (EvidenceKind.REHEARSAL if simulated else EvidenceKind.REAL).value
-        if raw.get("ok") is True:
-            latest[str(raw.get("address"))] = raw["evidence"]
-    resources: dict[str, Any] = {}
-    for address, raw in dict(doc["resources"]).items():
-        record = dict(raw)
-        attributes = dict(record["attributes"])
-        if address.startswith(_PROOF_RECORDS) and "evidence" not in attributes \
-                and address in latest:
-            attributes["evidence"] = latest[address]
-        record["attributes"] = attributes
-        resources[address] = record
-    return {**doc, "format_version": FORMAT_VERSION, "resources": resources, "history": history}
-
-
-def _evidence_kind(raw: Any) -> EvidenceKind:
-    try:
-        return EvidenceKind(raw)
-    except ValueError:
-        raise ValueError(f"evidence {raw!r} is neither 'real' nor 'rehearsal'") from None
-
-
-def state_from_json(doc: Any) -> State:
-    """Parse a state document (migrating older versions); raises ``KeyError``/``TypeError``/
-    ``ValueError`` when malformed."""
-    if not isinstance(doc, dict):
-        raise TypeError("not a JSON object")
-    version = doc["format_version"]
-    if version not in (1, FORMAT_VERSION):
-        raise ValueError(f"format_version {version!r} is not supported (expected {FORMAT_VERSION})")
-    lineage = doc["lineage"]
-    serial = doc["serial"]
-    if version == 1:
-        doc = migrate_v1(doc)
-    if not isinstance(serial, int) or isinstance(serial, bool) or serial < 0:
-        raise TypeError("serial must be a non-negative integer")
-    if lineage is not None and not isinstance(lineage, str):
-        raise TypeError("lineage must be a string")
-    records: dict[str, ResourceRecord] = {}
-    for address, raw in dict(doc["resources"]).items():
-        records[address] = ResourceRecord(
-            address=address,
-            kind=str(raw["kind"]),
-            fingerprint=str(raw["fingerprint"]),
-            attributes=dict(raw["attributes"]),
-            updated_at=_parse_time(raw["updated_at"]),
-        )
-    history = tuple(
-        Evidence(
-            address=str(raw["address"]),
-            kind=str(raw["kind"]),
-            environment=raw["environment"],
-            ok=bool(raw["ok"]),
-            at=_parse_time(raw["at"]),
-            details=dict(raw["details"]),
-            files=tuple(str(f) for f in raw.get("files", ())),
-            evidence=_evidence_kind(raw["evidence"]),
-        )
-        for raw in list(doc["history"])
-    )
-    updated = doc.get("updated_at")
-    return State(
-        lineage=lineage,
-        serial=serial,
-        records=records,
-        history=history,
-        updated_at=_parse_time(updated) if updated else None,
-    )
-
-
-def next_version(new: State, previous: State, now: datetime, where: str) -> State | None:
-    """What a backend writes for ``new`` read as ``previous``: None when the content is the
-    same (the serial moves only on change); the lineage set on first write, the serial
-    bumped.  Refuses a history that does not begin with the stored one."""
-    if new.same_content(previous):
-        return None
-    if not _same_history(new.history[: len(previous.history)], previous.history):
-        raise StateError(f"{where}: refusing to rewrite the evidence history")
-    return replace(new, lineage=previous.lineage or str(uuid.uuid4()),
-                   serial=previous.serial + 1, updated_at=now)
+    lineage: str | None
+    serial: int
+    committed: Committed
+    hasher: Any
 
 
 def evidence_path(base: Path, name: str) -> Path:
@@ -258,38 +87,68 @@ def walk_evidence(base: Path) -> Iterator[str]:
 
 
 class StateStore:
-    """Reads and writes one state file."""
+    """Reads and writes one state file and its history file."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        self._history = HistoryFile(self.path.with_name(self.path.name + SUFFIX))
+        self._tip: _Tip | None = None
 
     @property
     def backup_path(self) -> Path:
         return self.path.with_name(self.path.name + ".backup")
 
+    @property
+    def history_path(self) -> Path:
+        return self._history.path
+
     def load(self) -> State:
         """The state on disk; an empty state when there is no file yet."""
         if not self.path.exists() and not self.path.is_symlink():
+            # Starting afresh would hide every record and proof behind a new lineage.
             if self.backup_path.exists():
-                # Starting afresh here would hide every record and proof behind a new lineage.
                 raise StateError(
-                    f"{self.path}: missing, but its previous version {self.backup_path} exists; "
-                    f"restore it with `{self.restore_command}` or remove it to start a new state"
-                ) from None
+                    f"{self.path}: missing, but its previous version {self.backup_path} "
+                    f"exists; restore it with `{self.restore_command}` or remove it to start "
+                    "a new state") from None
+            if self.history_path.exists() and self.history_path.stat().st_size:
+                raise StateError(
+                    f"{self.path}: missing, but its evidence history {self.history_path} "
+                    "exists; put the state file back, or move the history away to start a "
+                    "new state") from None
+            self._tip = None
             return State()
-        return self._parse(read_regular(self.path, "state", limit=MAX_STATE, error=StateError),
-                           self.path)
+        raw = read_regular(self.path, "state", limit=MAX_STATE, error=StateError)
+        state, self._tip = self._parse(raw, self.path)
+        return state
 
     @property
     def restore_command(self) -> str:
         """The command that puts the backup back (shown in messages)."""
         return f"mdmr-provision state restore --state {self.path}"
 
-    def _parse(self, raw: bytes, path: Path) -> State:
+    def _parse(self, raw: bytes, path: Path) -> tuple[State, _Tip]:
         try:
-            return state_from_json(json.loads(raw))
+            doc = json.loads(raw)
+            committed = empty(self.history_path.name)
+            hasher = None
+            if isinstance(doc, dict) and isinstance(doc.get("history"), dict):
+                committed = Committed.from_json(doc["history"])
+                if committed.file != self.history_path.name:
+                    raise ValueError(f"its history is in {committed.file}, but this state "
+                                     f"file's is {self.history_path.name}: rename that file "
+                                     "(or the state file) to match")
+                entries, hasher = self._history.read(committed)
+                doc = {**doc, "history": entries}
+            state = state_from_json(doc)
+            if hasher is None:
+                # History inline (format 1 or 2): the next save writes all of it to the file.
+                _, hasher = self._history.read(committed)
+            return state, _Tip(state.lineage, state.serial, committed, hasher)
         except RecursionError:
             detail = "nested too deeply"
+        except StateError as exc:
+            detail = exc.message
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             detail = str(exc) if not isinstance(exc, KeyError) else f"missing key {exc}"
         if path != self.path:
@@ -304,11 +163,15 @@ class StateStore:
 
     def restore(self) -> State:
         """Put the backup back as the state (the caller holds the lock); the damaged file is
-        kept as ``<state>.damaged``.  Refused when the backup cannot be read either."""
+        kept as ``<state>.damaged``.  Refused when the backup cannot be read either.
+
+        The backup counts a prefix of the same history file (entries are only appended),
+        so that file stays as it is; what the backup does not count is cut off by the next
+        save."""
         if not self.backup_path.exists():
             raise StateError(f"{self.path}: no backup ({self.backup_path}) to restore")
         raw = read_regular(self.backup_path, "state backup", limit=MAX_STATE, error=StateError)
-        state = self._parse(raw, self.backup_path)
+        state, _ = self._parse(raw, self.backup_path)
         if self.path.exists():
             damaged = self.path.with_name(self.path.name + ".damaged")
             try:
@@ -319,6 +182,7 @@ class StateStore:
             atomic_write(self.path, raw, mode=0o600)
         except MdmrError as exc:
             raise StateError(exc.message) from exc
+        self._tip = None
         return state
 
     @property
@@ -332,25 +196,59 @@ class StateStore:
     def save(self, new: State, *, previous: State, now: datetime) -> State:
         """Write ``new`` if its content differs from ``previous``; return what is on disk.
 
-        Sets the lineage on first write and bumps the serial.  Refuses to rewrite history.
-        The evidence files are already in :attr:`evidence_dir`, where the run wrote them.
+        Sets the lineage on first write and bumps the serial.  Refuses to rewrite history,
+        and refuses when the file is no longer ``previous`` (another writer).  The evidence
+        files are already in :attr:`evidence_dir`, where the run wrote them.
         """
         written = next_version(new, previous, now, str(self.path))
         if written is None:
             return previous
-        self._write(written)
+        self._write(written, self._tip_of(previous))
         return written
 
-    def _write(self, state: State) -> None:
+    def _tip_of(self, previous: State) -> _Tip:
+        """Where the history file's committed part ends for ``previous``."""
+        tip = self._tip
+        if tip is None or (tip.lineage, tip.serial) != (previous.lineage, previous.serial):
+            # Not what this store last saw (another StateStore of the same file wrote it, or
+            # it was never loaded here): read the document on disk, which must be previous.
+            self.load()
+            tip = self._tip
+            if tip is None:
+                tip = _Tip(None, 0, empty(self.history_path.name), None)
+        if (tip.lineage, tip.serial) != (previous.lineage, previous.serial):
+            raise StateError(
+                f"{self.path}: the state changed since this command read it (serial "
+                f"{previous.serial} then, {tip.serial} now): another command wrote it; run again")
+        if tip.committed.entries > len(previous.history):
+            raise StateError(f"{self.path}: its history holds more entries than were read")
+        return tip
+
+    def _write(self, state: State, tip: _Tip) -> None:
+        lines = [encode_line(evidence_to_json(e))
+                 for e in state.history[tip.committed.entries:]]
+        hasher = tip.hasher
+        if hasher is None:
+            _, hasher = self._history.read(tip.committed)
+        committed, hasher = self._history.append(tip.committed, hasher, lines)
         # No indent: the C encoder is ~10x faster and this runs after every step.
         # `mdmr-provision state list/show/history` is the readable view.
-        # state_to_json masks every attribute and detail mapping (not the whole document:
-        # an address is never a secret, and masking by key there could drop a record).
-        text = json.dumps(state_to_json(state), ensure_ascii=False) + "\n"
+        # record_to_json masks every attribute mapping (not the whole document: an address
+        # is never a secret, and masking by key there could drop a record).
+        doc = {
+            "format_version": FORMAT_VERSION,
+            "lineage": state.lineage,
+            "serial": state.serial,
+            "updated_at": state.updated_at.isoformat() if state.updated_at else None,
+            "resources": {a: record_to_json(state.records[a]) for a in sorted(state.records)},
+            "history": committed.to_json(),
+        }
         try:
-            atomic_write_text(self.path, text, mode=0o600, backup=True)
+            atomic_write_text(self.path, json.dumps(doc, ensure_ascii=False) + "\n", mode=0o600,
+                              backup=True)
         except MdmrError as exc:
             raise StateError(exc.message) from exc
+        self._tip = _Tip(state.lineage, state.serial, committed, hasher)
 
     def lock(self, command: str, *, timeout: float = 0.0) -> AbstractContextManager[object]:
         return state_lock(self.path, command, timeout=timeout)
@@ -374,7 +272,8 @@ class StateStore:
             raise StateError(f"{path}: cannot read evidence: {exc.strerror or exc}") from exc
 
     def adopt(self, state: State, files: Mapping[str, bytes]) -> None:
-        if self.path.exists() or self.backup_path.exists():
+        if self.path.exists() or self.backup_path.exists() or (
+                self.history_path.exists() and self.history_path.stat().st_size):
             raise StateError(f"{self.path}: a state file is already there; refusing to "
                              "overwrite it (move it away first)")
         for name, data in files.items():
@@ -382,4 +281,4 @@ class StateStore:
             if target.exists() and target.read_bytes() != data:
                 raise StateError(f"{target}: a different evidence file is already there")
             atomic_write(target, data)
-        self._write(state)
+        self._write(state, _Tip(None, 0, empty(self.history_path.name), None))

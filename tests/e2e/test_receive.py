@@ -14,6 +14,7 @@ from mdmr_provision.keys import load_certificate
 from mdmr_provision.state import read_lock
 from mdmr_provision.state.store import StateStore
 from mdmr_provision.verify.inbound import check_inbound
+from tests.support.proofs import read_state_doc
 from tests.support.receive import Mdmr, ReceiveProcess, receive_inventory, run_cli
 
 ADDRESS = "proof.inbound.sandbox.ORG10000"
@@ -42,8 +43,7 @@ def _state(inv: Path) -> dict[str, Any]:
     path = inv / ".mdmr" / "state.json"
     if not path.exists():
         return {"resources": {}, "history": []}
-    doc: dict[str, Any] = json.loads(path.read_text())
-    return doc
+    return read_state_doc(path)
 
 
 def ev_kind(inv: Path, address: str) -> str:

@@ -19,6 +19,7 @@ import pytest
 from mdmr_provision.cli import main
 from tests.support import SCHEMAS
 from tests.support.example import copy_example
+from tests.support.proofs import read_state_doc
 
 SCHEMA = json.loads((SCHEMAS / "report.schema.json").read_text())
 PASSPHRASE = "report-test-Passphrase-7f3a9c"  # a test value, grepped for below
@@ -33,8 +34,7 @@ class Proven:
 
     @property
     def state(self) -> dict[str, object]:
-        doc: dict[str, object] = json.loads((self.inv / ".mdmr" / "state.json").read_text())
-        return doc
+        return read_state_doc(self.inv / ".mdmr" / "state.json")
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from mdmr_provision.cli import main
+from mdmr_provision.state.store import StateStore, state_to_json
 from tests.support import ROOT as ROOT
 from tests.support.example import copy_example as copy_example
 
@@ -48,8 +49,14 @@ def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> Run:
 
 
 def state_doc(inv: Path) -> dict[str, Any]:
-    doc: dict[str, Any] = json.loads((inv / ".mdmr" / "state.json").read_text())
-    return doc
+    """The inventory's state as one JSON document, its history inline (read as a command
+    reads it: the state file and the history file beside it)."""
+    return read_state_doc(inv / ".mdmr" / "state.json")
+
+
+def read_state_doc(path: Path) -> dict[str, Any]:
+    """The state at ``path`` as one JSON document with its history inline."""
+    return dict(state_to_json(StateStore(path).load()))
 
 
 def records(inv: Path) -> dict[str, dict[str, Any]]:

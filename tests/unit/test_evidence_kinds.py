@@ -199,9 +199,11 @@ def test_a_format_1_state_is_read_and_migrated(tmp_path: Path) -> None:
     written = store.save(state.with_record(ResourceRecord("x", "t", "f", {}, NOW)),
                          previous=state, now=NOW)
     saved = json.loads(path.read_text())
-    assert saved["format_version"] == FORMAT_VERSION == 2 and written.serial == 4
+    assert saved["format_version"] == FORMAT_VERSION == 3 and written.serial == 4
     jsonschema.validate(saved, json.loads((SCHEMAS / "state.schema.json").read_text()))
-    assert [e["evidence"] for e in saved["history"]] == [
+    lines = store.history_path.read_text().splitlines()
+    assert saved["history"]["entries"] == len(lines) == 4
+    assert [json.loads(line)["evidence"] for line in lines] == [
         "rehearsal", "rehearsal", "real", "real"]
 
 

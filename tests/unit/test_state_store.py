@@ -76,10 +76,12 @@ def test_history_is_append_only(tmp_path: Path) -> None:
     store = StateStore(tmp_path / "state.json")
     s0 = store.load()
     s1 = store.save(s0.with_evidence(evidence("a"), evidence("b")), previous=s0, now=NOW)
-    first = json.loads(store.path.read_text())["history"]
+    first = store.history_path.read_bytes()
     s2 = store.save(s1.with_evidence(evidence("c", ok=False)), previous=s1, now=NOW)
-    after = json.loads(store.path.read_text())["history"]
-    assert after[: len(first)] == first and len(after) == 3
+    after = store.history_path.read_bytes()
+    # Appended, the earlier bytes untouched; the document counts all three lines.
+    assert after.startswith(first) and after.count(b"\n") == 3
+    assert json.loads(store.path.read_text())["history"]["entries"] == 3
     rewritten = State(s2.lineage, s2.serial, s2.records, (evidence("z"), *s2.history[1:]))
     with pytest.raises(StateError, match="refusing to rewrite the evidence history"):
         store.save(rewritten, previous=s2, now=NOW)
@@ -116,8 +118,8 @@ def test_corrupt_state_mentions_backup(tmp_path: Path) -> None:
     store.path.write_text("garbage")
     with pytest.raises(StateError, match=r"the previous version is .*state\.json\.backup"):
         store.load()
-    # The backup itself is a valid, earlier state.
-    assert StateStore(store.backup_path).load().serial == 1
+    # The backup itself is a valid, earlier state (counting the history file's first part).
+    assert store.restore().serial == 1 and store.load().serial == 1
 
 
 def test_secrets_never_reach_the_file(tmp_path: Path) -> None:
@@ -128,7 +130,7 @@ def test_secrets_never_reach_the_file(tmp_path: Path) -> None:
     ev = Evidence("a", "proof", None, True, NOW, {"Private_Key": "-----BEGIN"},
                   evidence=EvidenceKind.REAL)
     store.save(s0.with_record(rec).with_evidence(ev), previous=s0, now=NOW)
-    text = store.path.read_text()
+    text = store.path.read_text() + store.history_path.read_text()
     assert "hunter2" not in text and "x1" not in text and "BEGIN" not in text
     assert text.count("(sensitive)") == 3
 
