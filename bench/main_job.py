@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import shutil
 import statistics
@@ -36,6 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "inventories" / "example"
@@ -64,9 +64,13 @@ def measure(argv: Sequence[str], *, cwd: Path, log: Path) -> Run:
 def transfers(inventory: Path) -> tuple[int, list[int]]:
     """RSA keys the simulator generated, and the size of every test file the run sent."""
     keys = sum(1 for _ in (inventory / ".demo").rglob("*.key"))
-    state = json.loads((inventory / ".mdmr" / "state.json").read_text())
+    # Read as a command reads it: the history is in a file of its own beside state.json.
+    from mdmr_provision.state.store import StateStore, evidence_to_json
+
+    state = StateStore(inventory / ".mdmr" / "state.json").load()
+    history: list[Any] = [evidence_to_json(e) for e in state.history]
     sizes: list[int] = []
-    for entry in state["history"]:
+    for entry in history:
         details = entry.get("details") or {}
         if entry["kind"] == "proof.outbound":
             sizes += [int(f["size"]) for f in details.get("files", [])]

@@ -66,8 +66,10 @@ def empty(file: str) -> Committed:
 
 
 def encode_line(entry: dict[str, Any]) -> bytes:
-    """One entry as one line (JSON escapes every newline inside a string)."""
-    return json.dumps(entry, ensure_ascii=False).encode("utf-8") + b"\n"
+    """One entry as one line.  ASCII: JSON escapes the newlines inside strings, and
+    ``\\u`` escapes keep out the characters other tools also split lines at (U+2028,
+    NEL), so any line reader sees one entry per line."""
+    return json.dumps(entry).encode("ascii") + b"\n"
 
 
 class HistoryFile:
@@ -150,6 +152,8 @@ class HistoryFile:
         after = Committed(committed.file, committed.entries + len(lines),
                           committed.bytes + len(data), hasher.hexdigest())
         try:
+            if committed.bytes == 0:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW,
                          0o600)
         except OSError as exc:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from mdmr_provision.atomic import atomic_write, atomic_write_text
+from mdmr_provision.core.types import ResourceRecord
 from mdmr_provision.errors import MdmrError, StateError
 from mdmr_provision.files import read_regular
 from mdmr_provision.state.codec import (
@@ -93,6 +94,8 @@ class StateStore:
         self.path = Path(path)
         self._history = HistoryFile(self.path.with_name(self.path.name + SUFFIX))
         self._tip: _Tip | None = None
+        #: address -> (record, its JSON) as last written.
+        self._encoded: dict[str, tuple[ResourceRecord, str]] = {}
 
     @property
     def backup_path(self) -> Path:
@@ -231,24 +234,38 @@ class StateStore:
         if hasher is None:
             _, hasher = self._history.read(tip.committed)
         committed, hasher = self._history.append(tip.committed, hasher, lines)
-        # No indent: the C encoder is ~10x faster and this runs after every step.
-        # `mdmr-provision state list/show/history` is the readable view.
-        # record_to_json masks every attribute mapping (not the whole document: an address
-        # is never a secret, and masking by key there could drop a record).
-        doc = {
+        text = self._document(state, committed)
+        try:
+            atomic_write_text(self.path, text, mode=0o600, backup=True)
+        except MdmrError as exc:
+            raise StateError(exc.message) from exc
+        self._tip = _Tip(state.lineage, state.serial, committed, hasher)
+
+    def _document(self, state: State, committed: Committed) -> str:
+        """The state document's text: ``json.dumps`` of it, with each record's JSON reused
+        from the last write while the record is the same object (a step changes one or
+        two records; encoding and masking all of them was most of a save's CPU)."""
+        cache, self._encoded = self._encoded, {}
+        parts = []
+        for address in sorted(state.records):
+            rec = state.records[address]
+            hit = cache.get(address)
+            # record_to_json masks every attribute mapping (not the whole document: an
+            # address is never a secret, and masking by key there could drop a record).
+            text = hit[1] if hit is not None and hit[0] is rec else json.dumps(
+                record_to_json(rec), ensure_ascii=False)
+            self._encoded[address] = (rec, text)
+            parts.append(f"{json.dumps(address, ensure_ascii=False)}: {text}")
+        # No indent: this runs after every step; `state list/show/history` is the readable
+        # view.  The same text json.dumps gives for the whole document.
+        head = json.dumps({
             "format_version": FORMAT_VERSION,
             "lineage": state.lineage,
             "serial": state.serial,
             "updated_at": state.updated_at.isoformat() if state.updated_at else None,
-            "resources": {a: record_to_json(state.records[a]) for a in sorted(state.records)},
-            "history": committed.to_json(),
-        }
-        try:
-            atomic_write_text(self.path, json.dumps(doc, ensure_ascii=False) + "\n", mode=0o600,
-                              backup=True)
-        except MdmrError as exc:
-            raise StateError(exc.message) from exc
-        self._tip = _Tip(state.lineage, state.serial, committed, hasher)
+        }, ensure_ascii=False)
+        history = json.dumps(committed.to_json(), ensure_ascii=False)
+        return f'{head[:-1]}, "resources": {{{", ".join(parts)}}}, "history": {history}}}\n'
 
     def lock(self, command: str, *, timeout: float = 0.0) -> AbstractContextManager[object]:
         return state_lock(self.path, command, timeout=timeout)

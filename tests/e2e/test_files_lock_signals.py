@@ -22,7 +22,7 @@ import pytest
 
 from mdmr_provision.cli import main
 from mdmr_provision.state import State, read_lock, state_lock
-from mdmr_provision.state.store import state_to_json
+from mdmr_provision.state.store import StateStore, state_to_json
 from tests.support.example import copy_example
 
 
@@ -136,6 +136,49 @@ def test_sighup_ends_an_apply_like_sigterm(tmp_path: Path) -> None:
     assert json.loads(state.read_text())["resources"]  # what finished is recorded
     assert read_lock(state) is None
     assert not list(state.parent.glob(".state.json.*.tmp"))
+
+
+@pytest.mark.slow
+def test_kill_9_between_proofs_of_a_real_apply_then_apply_resumes(tmp_path: Path) -> None:
+    # A real apply of the example, killed with SIGKILL once two proofs are recorded: the
+    # state loads, holds every proof the run reported and no torn history line, and the
+    # next apply proves only what is missing and appends after what is there.
+    root = copy_example(tmp_path / "inv")
+    state = root / ".mdmr" / "state.json"
+    history = root / ".mdmr" / "state.json.history.jsonl"
+    proc = _apply(root, "--parallelism", "1")
+    assert proc.stderr is not None
+    proven: list[str] = []
+    for line in proc.stderr:
+        if " succeeded proof." in line:
+            proven.append(line.split(" succeeded ")[1].split()[0].rstrip(":"))
+            if len(proven) == 2:
+                break
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    killed = StateStore(state).load()
+    assert set(proven) <= set(killed.records)
+    assert {e.address for e in killed.history if e.ok} >= set(proven)
+    committed = json.loads(state.read_text())["history"]
+    assert committed["entries"] == len(killed.history)
+    kept = history.read_bytes()[: committed["bytes"]]
+
+    run = _cli("apply", "-i", root, "--simulate", "--auto-approve", timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert "locked" not in run.stderr
+    for address in proven:  # not proven twice
+        assert f" succeeded {address}:" not in run.stderr
+    final = StateStore(state).load()
+    data = history.read_bytes()
+    assert data.startswith(kept)  # the earlier entries as they were, byte for byte
+    assert json.loads(state.read_text())["history"]["bytes"] == len(data)
+    assert len(data.splitlines()) == len(final.history) > len(killed.history)
+    assert [e.address for e in final.history[: len(killed.history)]] == [
+        e.address for e in killed.history]
+    assert not list(state.parent.glob(".state.json.*.tmp"))
+    status = _cli("status", "-i", root, "--simulate", "--json")
+    assert json.loads(status.stdout)["complete_rehearsal"] is True, status.stderr
 
 
 @pytest.mark.slow
