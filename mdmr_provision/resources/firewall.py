@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import difflib
+import functools
 import hashlib
 import io
 import ipaddress
@@ -83,7 +84,7 @@ class Row:
     @property
     def family(self) -> str:
         """nftables address family keyword for the source address."""
-        return "ip6" if ipaddress.ip_address(self.source).version == 6 else "ip"
+        return "ip6" if _ip_version(self.source) == 6 else "ip"
 
     @property
     def csv_line(self) -> str:
@@ -142,18 +143,23 @@ def _csv_line(cells: Sequence[str | int]) -> str:
     return buffer.getvalue()
 
 
-def _is_ip(value: str) -> bool:
+@functools.lru_cache(maxsize=4096)
+def _ip_version(value: str) -> int | None:
+    """4 or 6, or None for a host name.  Cached: every server address meets every endpoint
+    address of every rule, and parsing them each time dominated large plans."""
     try:
-        ipaddress.ip_address(value)
+        return ipaddress.ip_address(value).version
     except ValueError:
-        return False
-    return True
+        return None
+
+
+def _is_ip(value: str) -> bool:
+    return _ip_version(value) is not None
 
 
 def _same_family(a: str, b: str) -> bool:
-    if not _is_ip(b):
-        return True
-    return ipaddress.ip_address(a).version == ipaddress.ip_address(b).version
+    version = _ip_version(b)
+    return version is None or _ip_version(a) == version
 
 
 def firewall_dir(inventory: Inventory) -> Path:
@@ -266,14 +272,52 @@ def _listen_port(url: str, listen_port: int | None) -> int:
     return parts.port or (443 if parts.scheme == "https" else 80)
 
 
+@dataclass(frozen=True)
+class _Rows:
+    """Every row of one inventory with one set of learned addresses, and each
+    organisation's share of them."""
+
+    egress: tuple[Row, ...]
+    ingress: tuple[Row, ...]
+    by_org: Mapping[str, tuple[tuple[Row, ...], tuple[Row, ...]]]
+
+    def of(self, org: str) -> tuple[tuple[Row, ...], tuple[Row, ...]]:
+        return self.by_org.get(org, ((), ()))
+
+
+#: The rows of the last few (inventory, learned addresses) asked for, by the inventory's
+#: identity.  A plan renders the combined files and two files per organisation from the
+#: same rows: computing them for each of hundreds of organisations made the firewall
+#: resources quadratic in the inventory's size.  The inventory is frozen; the entry keeps
+#: it alive, so its identity cannot be reused by another object while cached.
+_ROWS: dict[tuple[int, tuple[tuple[str, tuple[str, ...]], ...]], tuple[Inventory, _Rows]] = {}
+_ROWS_KEPT = 4
+
+
+def _rows_for(inventory: Inventory, learned: Learned) -> _Rows:
+    key = (id(inventory), tuple(sorted((env, tuple(a)) for env, a in learned.items())))
+    hit = _ROWS.get(key)
+    if hit is not None and hit[0] is inventory:
+        return hit[1]
+    egress, ingress = tuple(egress_rows(inventory, learned)), tuple(ingress_rows(inventory))
+    grouped: dict[str, tuple[list[Row], list[Row]]] = {}
+    for row in egress:
+        grouped.setdefault(row.org, ([], []))[0].append(row)
+    for row in ingress:
+        grouped.setdefault(row.org, ([], []))[1].append(row)
+    rows = _Rows(egress, ingress, {org: (tuple(e), tuple(i)) for org, (e, i) in grouped.items()})
+    while len(_ROWS) >= _ROWS_KEPT:
+        del _ROWS[next(iter(_ROWS))]
+    _ROWS[key] = (inventory, rows)
+    return rows
+
+
 def render_file(name: str, inventory: Inventory, learned: Learned,
                 org: str | None = None) -> str:
     """The text of ``firewall.<name>`` for these learned addresses: every organisation's
     rows, or (``org``) only those of that organisation's own network."""
-    egress, ingress = egress_rows(inventory, learned), ingress_rows(inventory)
-    if org is not None:
-        egress = [r for r in egress if r.org == org]
-        ingress = [r for r in ingress if r.org == org]
+    rows = _rows_for(inventory, learned)
+    egress, ingress = (rows.egress, rows.ingress) if org is None else rows.of(org)
     _file, template = FILES[name]
     if name == "csv":
         return render(template, header=_csv_line(CSV_HEADER), rows=[*egress, *ingress])
@@ -398,7 +442,7 @@ def resources(inventory: Inventory) -> list[Resource]:
     if not inventory.firewall:
         return []
     out: list[Resource] = [FirewallFile(inventory, name) for name in FILES]
-    rows = [*egress_rows(inventory, {}), *ingress_rows(inventory)]
-    orgs = [o.org_id for o in inventory.organisations if any(r.org == o.org_id for r in rows)]
+    rows = _rows_for(inventory, {})
+    orgs = [o.org_id for o in inventory.organisations if o.org_id in rows.by_org]
     out.extend(FirewallFile(inventory, name, org) for org in orgs for name in FILES)
     return out
