@@ -352,10 +352,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--ansible-max-pairs", type=int, default=240,
                         help="run Ansible only up to this many pairs (it needs ~0.2 s a pair)")
-    parser.add_argument("--command", default="mdmr-provision",
-                        help="the CLI to time (e.g. another checkout's entry point)")
+    parser.add_argument("--command", default=None,
+                        help="the CLI to time (e.g. another checkout's entry point); default: "
+                        "the mdmr-provision installed beside the Python running this benchmark")
+    parser.add_argument("--baseline", metavar="COMMAND",
+                        help="also time this CLI's plan, interleaved in the same run (e.g. "
+                        "'env PYTHONPATH=OTHER_CHECKOUT python3 -m mdmr_provision'), and print "
+                        "it beside")
     parser.add_argument("--keep", type=Path, metavar="DIR",
                         help="work in DIR and keep it (inventories, plan output, stderr)")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="also run each size's plan once under cProfile (this Python's "
+                        "mdmr_provision), writing DIR/plan-<N>x.prof, and print its top entries")
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--floor", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -411,7 +419,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _bench(args: argparse.Namespace, sizes: list[Size], work: Path, pki: Pki,
            ports: dict[str, int], ansible: str | None) -> int:
-    command = args.command.split()
+    command = args.command.split() if args.command else default_command()
+    baseline = args.baseline.split() if args.baseline else []
     rows = []
     for size in sizes:
         inv = work / f"inv-{size.factor}x"
@@ -424,18 +433,23 @@ def _bench(args: argparse.Namespace, sizes: list[Size], work: Path, pki: Pki,
             (work / f"ansible-{size.factor}x").mkdir()
             hosts, playbook = ansible_playbook(work / f"ansible-{size.factor}x", pairs)
         plans: list[Run] = []
+        baselines: list[Run] = []
         floors: list[Run] = []
         ansibles: list[Run] = []
         print(f"{size.factor}x: {size.pairs} pairs...", file=sys.stderr)
         for _ in range(max(1, args.repeat)):
-            out = work / "plan.json"
-            plans.append(measure([*command, "plan", "-i", str(inv), "--json"], cwd=work, out=out))
-            problems = _plan_problems(out, size)
-            if problems:
-                err = out.with_suffix(".err").read_text(errors="replace").strip()
-                print(f"{size.factor}x: the plan is not what was asked: {problems}"
-                      + (f" (stderr: {err[-500:]})" if err else ""), file=sys.stderr)
-                return 1
+            for cli, runs, label in ((command, plans, "plan"),
+                                     (baseline, baselines, "baseline plan")):
+                if not cli:
+                    continue
+                out = work / "plan.json"
+                runs.append(measure([*cli, "plan", "-i", str(inv), "--json"], cwd=work, out=out))
+                problems = _plan_problems(out, size)
+                if problems:
+                    err = out.with_suffix(".err").read_text(errors="replace").strip()
+                    print(f"{size.factor}x: the {label} is not what was asked: {problems}"
+                          + (f" (stderr: {err[-500:]})" if err else ""), file=sys.stderr)
+                    return 1
             floors.append(measure([sys.executable, __file__, "--floor", str(floor_conf)],
                                   cwd=work))
             if with_ansible:
@@ -449,9 +463,35 @@ def _bench(args: argparse.Namespace, sizes: list[Size], work: Path, pki: Pki,
             print(f"{size.factor}x: ansible-playbook failed (exit "
                   f"{[r.code for r in ansibles]}); its times are not comparable", file=sys.stderr)
             ansibles = []
-        rows.append((size, plans, floors, ansibles))
+        rows.append(Measured(size, plans, floors, ansibles, baselines))
+        if args.profile:
+            _profile(args.profile, inv, size, work)
     _report(args, rows)
     return 0
+
+
+def _profile(folder: Path, inv: Path, size: Size, work: Path) -> None:
+    """One more plan of ``size`` under cProfile (untimed), against the same listeners."""
+    import pstats
+
+    folder.mkdir(parents=True, exist_ok=True)
+    prof = folder.absolute() / f"plan-{size.factor}x.prof"
+    run = measure([sys.executable, "-m", "cProfile", "-o", str(prof), "-m", "mdmr_provision",
+                   "plan", "-i", str(inv), "--json"], cwd=work, out=folder / "plan-profiled.json")
+    print(f"{size.factor}x under cProfile: exit {run.code}, {run.wall:.2f} s wall, "
+          f"{run.cpu:.2f} s CPU; {prof}", file=sys.stderr)
+    if prof.exists():
+        stats = pstats.Stats(str(prof), stream=sys.stderr)
+        stats.sort_stats("cumulative").print_stats(25)
+        stats.sort_stats("tottime").print_stats(15)
+
+
+def default_command() -> list[str]:
+    """The entry point of the Python running the benchmark (its venv's), not whatever
+    ``mdmr-provision`` comes first on PATH: a version manager's shim there would both time
+    another install and add its own start-up to every run."""
+    script = Path(sys.executable).with_name("mdmr-provision")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "mdmr_provision"]
 
 
 def _plan_problems(out: Path, size: Size) -> str | None:
@@ -469,8 +509,18 @@ def _plan_problems(out: Path, size: Size) -> str | None:
     return None
 
 
-def _report(args: argparse.Namespace, rows: list[tuple[Size, list[Run], list[Run], list[Run]]]
-            ) -> None:
+@dataclass(frozen=True)
+class Measured:
+    """One size's runs."""
+
+    size: Size
+    plans: list[Run]
+    floors: list[Run]
+    ansibles: list[Run]
+    baselines: list[Run]
+
+
+def _report(args: argparse.Namespace, rows: list[Measured]) -> None:
     print(f"plan --json vs the asyncio floor, listeners answering after "
           f"{args.latency * 1000:.0f} ms (TLS for production and DR); medians of "
           f"{args.repeat}, whole processes")
@@ -478,7 +528,8 @@ def _report(args: argparse.Namespace, rows: list[tuple[Size, list[Run], list[Run
           f"{'floor wall':>10} {'CPU':>6} {'RSS MB':>7} | {'ratio':>5} {'CPU ms/pair':>11} | "
           f"{'ansible wall':>12} {'x plan':>6}")
     ok = True
-    for size, plans, floors, ansibles in rows:
+    for size, plans, floors, ansibles, _baselines in (
+            (m.size, m.plans, m.floors, m.ansibles, m.baselines) for m in rows):
         pw, pc, pr = (_median(plans, f) for f in ("wall", "cpu", "rss_mb"))
         fw, fc, fr = (_median(floors, f) for f in ("wall", "cpu", "rss_mb"))
         ratio = pw / fw
@@ -489,7 +540,7 @@ def _report(args: argparse.Namespace, rows: list[tuple[Size, list[Run], list[Run
         print(f"{size.factor:>3}x {size.pairs:>5} | {pw:>9.2f} {pc:>6.2f} {pr:>7.1f} | "
               f"{fw:>10.2f} {fc:>6.2f} {fr:>7.1f} | {ratio:>5.2f} {per_pair:>11.2f} | {ans}")
     if len(rows) > 1:
-        (s0, p0, _f0, _a0), (s1, p1, _f1, _a1) = rows[0], rows[-1]
+        s0, p0, s1, p1 = rows[0].size, rows[0].plans, rows[-1].size, rows[-1].plans
         more = s1.pairs - s0.pairs
         grow_wall = _median(p1, "wall") - _median(p0, "wall")
         grow_cpu = _median(p1, "cpu") - _median(p0, "cpu")
@@ -498,15 +549,24 @@ def _report(args: argparse.Namespace, rows: list[tuple[Size, list[Run], list[Run
               f"({grow_wall * 1000 / more:.2f} ms a pair), CPU +{grow_cpu:.2f} s "
               f"({grow_cpu * 1000 / more:.2f} ms a pair), peak RSS +{grow_rss:.1f} MB "
               f"({grow_rss * 1024 / more:.1f} KB a pair)")
+    if any(m.baselines for m in rows):
+        print(f"baseline, interleaved with the plan above: {args.baseline}")
+        for m in rows:
+            bw, bc, br = (_median(m.baselines, f) for f in ("wall", "cpu", "rss_mb"))
+            fw = _median(m.floors, "wall")
+            print(f"{m.size.factor:>3}x {m.size.pairs:>5} | {bw:>9.2f} {bc:>6.2f} {br:>7.1f} | "
+                  f"ratio to the floor {bw / fw:.2f}, {bc * 1000 / m.size.pairs:.2f} ms CPU a "
+                  f"pair; the plan above takes {_median(m.plans, 'wall') / bw:.2f}x its wall, "
+                  f"{_median(m.plans, 'cpu') / bc:.2f}x its CPU")
     biggest = rows[-1]
-    rss = _median(biggest[1], "rss_mb")
-    rss_ok = biggest[0].pairs < 960 or rss <= TARGET_RSS_MB
+    rss = _median(biggest.plans, "rss_mb")
+    rss_ok = biggest.size.pairs < 960 or rss <= TARGET_RSS_MB
     print(f"targets: plan <= {TARGET_RATIO}x the floor and <= {TARGET_CPU_MS_PER_PAIR:g} ms CPU "
           f"a pair at every size: {'met' if ok else 'MISSED'}; peak RSS <= {TARGET_RSS_MB:g} MB "
-          f"at 960 pairs: " + ("met" if rss_ok and biggest[0].pairs >= 960 else
-                               "not measured (no 16x size)" if biggest[0].pairs < 960
+          f"at 960 pairs: " + ("met" if rss_ok and biggest.size.pairs >= 960 else
+                               "not measured (no 16x size)" if biggest.size.pairs < 960
                                else f"MISSED ({rss:.0f} MB)"))
-    if not any(a for *_x, a in rows):
+    if not any(m.ansibles for m in rows):
         print("Ansible: " + ("not run (sizes above --ansible-max-pairs)"
                              if shutil.which("ansible-playbook")
                              else "ansible-playbook not on PATH (pip install ansible-core)"))
