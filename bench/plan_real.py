@@ -364,6 +364,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--profile", type=Path, metavar="DIR",
                         help="also run each size's plan once under cProfile (this Python's "
                         "mdmr_provision), writing DIR/plan-<N>x.prof, and print its top entries")
+    parser.add_argument("--hold", action="store_true",
+                        help="time nothing: write the inventories (use with --keep), serve them "
+                        "and wait for Ctrl-C, e.g. to profile a plan by hand")
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--floor", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -410,11 +413,28 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print("listeners did not start", file=sys.stderr)
                 return 1
             time.sleep(0.3)  # dnsmasq binds its port
+            if args.hold:
+                return _hold(sizes, work, pki, ports)
             return _bench(args, sizes, work, pki, ports, ansible)
         finally:
             for proc in (listeners, dns):
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(10)
+
+
+def _hold(sizes: list[Size], work: Path, pki: Pki, ports: dict[str, int]) -> int:
+    """Serve the inventories until interrupted (the listeners and dnsmasq stay up)."""
+    for size in sizes:
+        inv = work / f"inv-{size.factor}x"
+        write_inventory(inv, size, pki, ports)
+        print(f"{size.factor}x ({size.pairs} pairs): mdmr-provision plan -i {inv} --json",
+              flush=True)
+    print("serving; Ctrl-C ends", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        return 0
 
 
 def _bench(args: argparse.Namespace, sizes: list[Size], work: Path, pki: Pki,

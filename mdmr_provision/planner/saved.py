@@ -8,7 +8,7 @@ serial) and every fact it relied on are unchanged.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -111,15 +111,35 @@ def plan_from_json(doc: Any) -> Plan:
     )
 
 
+def plan_json_chunks(plan: Plan) -> Iterator[str]:
+    """The plan document in pieces: the top-level keys one per line, then one change per line.
+
+    Each change is encoded without indentation, which lets :mod:`json` use its C encoder:
+    ``indent`` forces the pure-Python one, and indenting every nested value of a plan of a
+    thousand changes (megabytes of profile diffs) cost a tenth of ``plan``'s CPU.  A line per
+    change still reads, diffs and greps well.
+    """
+    doc = plan_to_json(plan)
+    changes = doc.pop("changes")
+    yield "{\n"
+    for key, value in doc.items():
+        yield f"  {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)},\n"
+    yield '  "changes": ['
+    items = changes if isinstance(changes, list) else []
+    for n, change in enumerate(items):
+        yield ("\n    " if n == 0 else ",\n    ") + json.dumps(change, ensure_ascii=False)
+    yield ("\n  ]" if items else "]") + "\n}\n"
+
+
 def plan_json_text(plan: Plan) -> str:
-    return json.dumps(plan_to_json(plan), indent=2, ensure_ascii=False) + "\n"
+    return "".join(plan_json_chunks(plan))
 
 
 def print_plan_json(plan: Plan, stream: TextIO) -> None:
     """:func:`plan_json_text` written as it is encoded: a large plan (megabytes of profile
     diffs) is never held as one more string."""
-    json.dump(plan_to_json(plan), stream, indent=2, ensure_ascii=False)
-    stream.write("\n")
+    for chunk in plan_json_chunks(plan):
+        stream.write(chunk)
 
 
 def write_plan(path: Path, plan: Plan) -> None:

@@ -27,14 +27,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from mdmr_provision.as2.der import Buffer
-from mdmr_provision.as2.store import Inbox
 from mdmr_provision.as2.wire import write_wire
 from mdmr_provision.atomic import atomic_write
 from mdmr_provision.errors import MdmrError
 from mdmr_provision.inventory.model import Inventory, Organisation
 from mdmr_provision.jsonvalue import JsonValue
 from mdmr_provision.keys import load_certificate
-from mdmr_provision.runtime.receivers import inbox_for
 
 #: The partner (MDM/R) certificate an attempt's MDNs were checked against.
 PARTNER_CERTIFICATE = "mdmr-certificate.pem"
@@ -159,6 +157,11 @@ def inbound_kept(inventory: Inventory, org: Organisation, environment: str,
                  message_id: str, signed_entity: bytes | None) -> InboundKept:
     """Gather the inbound evidence of ``message_id``: our MDN is read back from the
     receiver's persisted MDN index (the exact headers and body it answered with)."""
+    # Imported here: planning imports this module, and these bring the AS2 and HTTP
+    # server stacks (aiohttp), which only an inbound proof's evidence needs.
+    from mdmr_provision.as2.store import Inbox
+    from mdmr_provision.runtime.receivers import inbox_for
+
     env = inventory.environment(environment)
     mdmr = env.endpoint.certificate if env is not None else None
     recorded = Inbox(inbox_for(inventory, org, environment)).lookup(message_id)

@@ -14,27 +14,22 @@ import contextlib
 import functools
 import hashlib
 import json
-import socket
 import ssl
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
-from aiohttp.abc import AbstractResolver, ResolveResult
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from mdmr_provision.as2 import AS2Client, Mdn, MdnRequest, build_message, check_mdn, parse_digest
-from mdmr_provision.as2.sender import InvalidMdn
 from mdmr_provision.atomic import atomic_write
 from mdmr_provision.core.runtime import FtsVerdict
 from mdmr_provision.core.types import EvidenceKind
 from mdmr_provision.errors import MdmrError, TransportError
-from mdmr_provision.facts.dns import resolve
 from mdmr_provision.inventory.model import DnsSettings, FileNameTag
 from mdmr_provision.jsonvalue import JsonValue
 from mdmr_provision.keys import PrivateKey, load_certificate, load_private_key
@@ -42,8 +37,13 @@ from mdmr_provision.proofs import keep
 from mdmr_provision.proofs.profile import SendProfile
 from mdmr_provision.tis import TisNamer, content
 
+if TYPE_CHECKING:
+    from aiohttp.abc import AbstractResolver
+
+    from mdmr_provision.as2 import Mdn
+
 #: Waits for an asynchronous MDN: (message_id, timeout) -> the MDN.
-MdnWaiter = Callable[[str, float], Awaitable[Mdn]]
+MdnWaiter = Callable[[str, float], Awaitable["Mdn"]]
 #: The per-attempt summary beside the evidence files; it also lists every name sent, so a
 #: later run (another process) never reuses one (the FTS rejects duplicates: E170).
 SUMMARY_FILE = "evidence.json"
@@ -107,48 +107,6 @@ class Forwarder(Protocol):
         ...
 
 
-class InventoryResolver(AbstractResolver):
-    """aiohttp resolver that asks the inventory's DNS servers (R10), as the probes do.
-
-    With a ``forwarder`` each address answered is swapped for the loopback port that
-    reaches it from the sending server; the host name stays, so TLS still verifies it.
-    """
-
-    def __init__(self, settings: DnsSettings, forwarder: Forwarder | None = None,
-                 timeout: float = 30.0) -> None:
-        self._settings = settings
-        self._forwarder = forwarder
-        self._timeout = timeout
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        fact = await resolve(host, self._settings)
-        if not fact.ok or not isinstance(fact.value, dict):
-            raise OSError(f"cannot resolve {host}: {fact.error}")
-        out: list[ResolveResult] = []
-        found = fact.value.get("addresses")
-        for address in found if isinstance(found, list) else []:
-            fam = socket.AF_INET6 if ":" in str(address) else socket.AF_INET
-            if family not in (socket.AF_UNSPEC, fam):
-                continue
-            where, to = str(address), port
-            if self._forwarder is not None:
-                try:
-                    where, to = await self._forwarder.open(where, port, self._timeout)
-                except MdmrError as exc:
-                    raise OSError(str(exc)) from None
-                fam = socket.AF_INET
-            out.append(ResolveResult(hostname=host, host=where, port=to, family=fam,
-                                     proto=0, flags=socket.AI_NUMERICHOST))
-        if not out:
-            raise OSError(f"{host} has no address of the wanted family")
-        return out
-
-    async def close(self) -> None:
-        return None
-
-
 @dataclass(frozen=True)
 class OutboundRequest:
     profile: SendProfile
@@ -203,6 +161,12 @@ async def _prove(req: OutboundRequest, namer: TisNamer, context: dict[str, JsonV
                  sign_cert: x509.Certificate, sign_key: PrivateKey,
                  partner_cert: x509.Certificate, wait_for_mdn: MdnWaiter | None,
                  fts: FtsLookup | None) -> tuple[dict[str, JsonValue], list[FileEvidence]]:
+    # Imported here: the AS2 engine and aiohttp are ~100 ms of imports that planning, which
+    # imports this module for its descriptions, never needs.
+    from mdmr_provision.as2 import MdnRequest, build_message, check_mdn, parse_digest
+    from mdmr_provision.as2.sender import AS2Client, InvalidMdn
+    from mdmr_provision.proofs.resolver import InventoryResolver
+
     profile = req.profile
     resolver = InventoryResolver(req.dns, req.forwarder, profile.timeout_seconds)
     client = AS2Client(resolver=resolver, verify_cert=partner_cert)
@@ -318,7 +282,7 @@ async def _large_file_slot(size: int | None) -> AsyncIterator[None]:
         yield
 
 
-async def _forward_first(req: OutboundRequest, resolver: InventoryResolver,
+async def _forward_first(req: OutboundRequest, resolver: AbstractResolver,
                          context: dict[str, JsonValue]) -> None:
     """Open the SSH paths before any file is named: their failures, in their own words."""
     url = urlsplit(req.profile.url)
