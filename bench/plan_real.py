@@ -10,8 +10,9 @@ through a resolver -- and serves it:
   (``--latency``) before answering: the plain ones then write a line, the ``https`` ones
   (production and DR) only then start the TLS handshake.
 
-Per size, interleaved ``--repeat`` times, each as a whole process (wall, user+sys CPU and
-peak RSS from the kernel's accounting of the finished child):
+Per size, after one untimed plan (bytecode written, files cached), interleaved ``--repeat``
+times, each as a whole process (wall, user+sys CPU and peak RSS from the kernel's accounting
+of the finished child):
 
 - ``plan``: ``mdmr-provision plan -i INV --json`` (DNS, every TCP/TLS probe, certificates,
   keys, profiles, the diff, the JSON);
@@ -26,6 +27,13 @@ and the targets (plan <= 1.5x the floor at every size, <= 2 ms CPU per pair, <= 
 RSS at 960 pairs).  The targets are reported, not asserted.
 
     python3 bench/plan_real.py [--sizes 1,4,16] [--repeat 3] [--latency 0.05]
+        [--baseline COMMAND] [--profile DIR] [--keep DIR [--hold]]
+
+The CLI timed is the one installed beside the Python running the benchmark (``--command``
+names another); ``--baseline`` times a second one interleaved (another checkout:
+``"env PYTHONPATH=CHECKOUT python3 -m mdmr_provision"``), ``--profile`` runs one more plan
+per size under cProfile, and ``--hold`` serves the inventories until Ctrl-C, e.g. for
+``py-spy`` by hand.
 
 Run it inside a network namespace of its own when others share the machine's loopback.
 """
@@ -303,6 +311,13 @@ class Run:
     code: int
 
 
+def child_env() -> dict[str, str]:
+    """This environment without ``PYTHONDONTWRITEBYTECODE``: an installed package runs from
+    compiled bytecode, so the timed commands may write and reuse theirs (a checkout's
+    modules would otherwise be compiled from source on every run)."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def measure(argv: Sequence[str], *, cwd: Path, out: Path | None = None) -> Run:
     """Run ``argv`` to completion; the kernel's own accounting of that one child.
 
@@ -311,7 +326,8 @@ def measure(argv: Sequence[str], *, cwd: Path, out: Path | None = None) -> Run:
     null = Path(os.devnull)
     with (out or null).open("wb") as stdout, \
             (out.with_suffix(".err") if out else null).open("wb") as stderr:
-        proc = subprocess.Popen(list(argv), cwd=cwd, stdout=stdout, stderr=stderr)
+        proc = subprocess.Popen(list(argv), cwd=cwd, stdout=stdout, stderr=stderr,
+                                env=child_env())
         _pid, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.monotonic() - start
@@ -457,6 +473,9 @@ def _bench(args: argparse.Namespace, sizes: list[Size], work: Path, pki: Pki,
         floors: list[Run] = []
         ansibles: list[Run] = []
         print(f"{size.factor}x: {size.pairs} pairs...", file=sys.stderr)
+        for cli in (command, baseline):  # untimed: bytecode written, files in the page cache
+            if cli:
+                measure([*cli, "plan", "-i", str(inv), "--json"], cwd=work)
         for _ in range(max(1, args.repeat)):
             for cli, runs, label in ((command, plans, "plan"),
                                      (baseline, baselines, "baseline plan")):

@@ -8,11 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mdmr_provision.core.types import FactResult
 from mdmr_provision.facts import net
 from mdmr_provision.facts.net import LocalConnector, Target, describe_os_error, watch_seconds
-from mdmr_provision.inventory.model import DnsSettings
-from mdmr_provision.resources import network
 from tests.support.network import (
     accepting_server,
     free_port,
@@ -159,24 +156,3 @@ async def test_missing_or_garbage_ca_bundle_is_named(tmp_path: Path) -> None:
 def test_a_new_connection_is_watched_for_a_few_round_trips(connect_seconds: float,
                                                           watch: float) -> None:
     assert watch_seconds(connect_seconds) == pytest.approx(watch)
-
-
-async def test_a_tls_reachability_check_opens_one_connection(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    async def resolve(host: str, settings: DnsSettings) -> FactResult:
-        return FactResult("dns", {"host": host, "addresses": ["127.0.0.1"], "cnames": []})
-
-    monkeypatch.setattr(network, "resolve", resolve)
-    pki = make_pki(tmp_path)
-    accepted: list[tuple[str, int]] = []
-    with tls_server(pki, accepted=accepted) as port:
-        fact = await network.probe_reachability(
-            "reach", LocalConnector(), "fts.mdmr.test", port, "127.0.0.1", DnsSettings(),
-            tls=True, ca_file=pki.ca_pem, timeout=2.0)
-    assert fact.ok, fact.error
-    assert len(accepted) == 1  # counted by the server: the TLS handshake is the TCP check
-    value = fact.value
-    assert isinstance(value, dict) and isinstance(value["targets"], list)
-    target = value["targets"][0]
-    assert isinstance(target, dict) and target["verified"] is True

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -16,11 +17,13 @@ import pytest
 
 from mdmr_provision import keys
 from mdmr_provision.cli import main
+from mdmr_provision.core.types import FactResult
 from mdmr_provision.facts import dns as dns_facts
 from mdmr_provision.facts.net import LocalConnector, Target
 from mdmr_provision.inventory import load_inventory
 from mdmr_provision.inventory.model import DnsSettings, Resolver
-from tests.support.network import DNSMASQ, make_pki, run_dnsmasq, tls_server
+from mdmr_provision.resources import network
+from tests.support.network import DNSMASQ, Pki, make_pki, run_dnsmasq
 from tests.support.planner import NOW
 from tests.support.realistic import PASSPHRASE, PASSPHRASE_ENV, write_realistic
 
@@ -48,14 +51,13 @@ async def test_dns_answers_are_asked_once_per_command(monkeypatch: pytest.Monkey
 
 
 @contextmanager
-def _hanging_up_server() -> Iterator[tuple[int, list[object]]]:
-    """Accepts, reads the ClientHello and closes: a server that is no TLS server."""
+def _server(take: Callable[[socket.socket, str], None]) -> Iterator[int]:
+    """Accept on 127.0.0.1 in a thread, handing each connection and its peer to ``take``."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    sock.listen(8)
+    sock.listen(16)
     sock.settimeout(0.1)
     stop = threading.Event()
-    accepted: list[object] = []
 
     def loop() -> None:
         while not stop.is_set():
@@ -63,21 +65,33 @@ def _hanging_up_server() -> Iterator[tuple[int, list[object]]]:
                 conn, peer = sock.accept()
             except (TimeoutError, OSError):
                 continue
-            accepted.append(peer)
-            conn.settimeout(2)
-            try:
-                conn.recv(4096)
-            finally:
-                conn.close()
+            take(conn, peer[0])
 
     thread = threading.Thread(target=loop, daemon=True)
     thread.start()
     try:
-        yield int(sock.getsockname()[1]), accepted
+        yield int(sock.getsockname()[1])
     finally:
         stop.set()
         thread.join(2)
         sock.close()
+
+
+@contextmanager
+def _hanging_up_server() -> Iterator[tuple[int, list[str]]]:
+    """Accepts, reads the ClientHello and closes: a server that is no TLS server."""
+    accepted: list[str] = []
+
+    def take(conn: socket.socket, peer: str) -> None:
+        accepted.append(peer)
+        conn.settimeout(2)
+        try:
+            conn.recv(4096)
+        finally:
+            conn.close()
+
+    with _server(take) as port:
+        yield port, accepted
 
 
 async def test_a_tls_check_reports_a_hang_up_during_the_handshake() -> None:
@@ -90,17 +104,54 @@ async def test_a_tls_check_reports_a_hang_up_during_the_handshake() -> None:
     assert len(accepted) == 1
 
 
-async def test_tls_checks_share_nothing_but_each_opens_one_connection(tmp_path: Path) -> None:
+@contextmanager
+def _counting_tls_server(pki: Pki) -> Iterator[tuple[int, list[str]]]:
+    """A TLS server that records the peer of every connection it accepts."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pki.cert_pem, pki.key_pem)
+    accepted: list[str] = []
+    sessions: list[socket.socket] = []
+
+    def take(conn: socket.socket, peer: str) -> None:
+        accepted.append(peer)
+        conn.settimeout(5)
+        try:
+            sessions.append(context.wrap_socket(conn, server_side=True))
+        except (ssl.SSLError, OSError):
+            conn.close()
+
+    with _server(take) as port:
+        yield port, accepted
+    for session in sessions:
+        session.close()
+
+
+async def test_a_tls_reachability_check_opens_one_connection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def resolve(host: str, settings: DnsSettings) -> FactResult:
+        return FactResult("dns", {"host": host, "addresses": ["127.0.0.1"], "cnames": []})
+
+    monkeypatch.setattr(network, "resolve", resolve)
     pki = make_pki(tmp_path)
-    accepted: list[tuple[str, int]] = []
-    with tls_server(pki, accepted=accepted) as port:
-        results = await asyncio.gather(*(
+    with _counting_tls_server(pki) as (port, accepted):
+        fact = await network.probe_reachability(
+            "reach", LocalConnector(), "fts.mdmr.test", port, "127.0.30.9", DnsSettings(),
+            tls=True, ca_file=pki.ca_pem, timeout=2.0)
+        # Concurrent checks from other servers: one connection each, nothing shared.
+        more = await asyncio.gather(*(
             LocalConnector().tls(Target("127.0.0.1", port, "fts.mdmr.test",
                                         source=f"127.0.30.{n + 1}"), 2.0,
                                  ca_file=pki.ca_pem, now=NOW)
             for n in range(5)))
-    assert all(r.ok for r in results), [r.error for r in results]
-    assert sorted(peer[0] for peer in accepted) == [f"127.0.30.{n + 1}" for n in range(5)]
+    assert fact.ok, fact.error
+    assert all(r.ok for r in more), [r.error for r in more]
+    # Counted by the server: the TLS handshake is the TCP check too.
+    assert sorted(accepted) == [*(f"127.0.30.{n + 1}" for n in range(5)), "127.0.30.9"]
+    value = fact.value
+    assert isinstance(value, dict) and isinstance(value["targets"], list)
+    target = value["targets"][0]
+    assert isinstance(target, dict) and target["verified"] is True
 
 
 def test_plan_parses_each_private_key_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
