@@ -173,3 +173,15 @@ def test_plan_parses_each_private_key_once(tmp_path: Path, monkeypatch: pytest.M
     capsys.readouterr()
     assert set(parsed) == key_files
     assert set(parsed.values()) == {1}, parsed
+
+
+def test_plan_loads_no_http_stack_and_no_as2_engine(example_with_pki: Path) -> None:
+    # A plan renders profiles and describes proofs; sending them (aiohttp, the CMS engine
+    # on asn1crypto) is apply's: ~100 ms of imports every plan paid at start-up.
+    from tests.integration.test_lazy_imports import loaded_after
+
+    modules = loaded_after(["plan", "-i", str(example_with_pki), "--json"],
+                           example_with_pki.parent)
+    assert "mdmr_provision.proofs.outbound" in modules  # the proofs were planned
+    assert not {m for m in modules if m.split(".")[0] in ("aiohttp", "asn1crypto")}
+    assert "mdmr_provision.as2.cms" not in modules
