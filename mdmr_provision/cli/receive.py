@@ -29,7 +29,7 @@ from pathlib import Path
 from mdmr_provision.as2 import Mdn, MdnReply, parse_mdn
 from mdmr_provision.cli.logs import log_to_stdout
 from mdmr_provision.cli.session import Session, add_inventory_options, now, open_session
-from mdmr_provision.core.types import Action, Change, Evidence, EvidenceKind, JsonValue, Outcome
+from mdmr_provision.core.types import Action, Change, EvidenceKind, JsonValue, Outcome
 from mdmr_provision.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -41,11 +41,9 @@ from mdmr_provision.inventory.model import ReceiverProduct
 from mdmr_provision.keys import load_certificate
 from mdmr_provision.planner.graph import normalise_environment
 from mdmr_provision.planner.plan import build_plan
-from mdmr_provision.proofs import keep
 from mdmr_provision.proofs.inbound import inbound_test_problem
 from mdmr_provision.resources.as2_profiles import shown_path
-from mdmr_provision.resources.proofs.base import proof_attributes
-from mdmr_provision.resources.proofs.inbound import InboundProof, keep_inbound_evidence
+from mdmr_provision.resources.proofs.inbound import InboundProof
 from mdmr_provision.runtime.receivers import Listening, OurReceivers, Received
 from mdmr_provision.simulator.pki import ensure_pki
 
@@ -131,16 +129,10 @@ class _Receiving:
                 "stored": shown_path(Path(got.stored), self.session.inventory.root),
                 "received_by": "receive", "evidence": self.kind.value,
             }
-            kept = keep.inbound_kept(self.session.inventory, proof.org, got.environment,
-                                     got.message_id, got.signed_entity)
-            files = keep_inbound_evidence(store.evidence_dir, proof.address, moment, details,
-                                          Path(got.stored), kept)
-            evidence = Evidence(address=change.address, kind=proof.kind,
-                                environment=change.environment, ok=True, at=moment,
-                                details=details, files=files, evidence=self.kind)
-            return Outcome(ok=True, message=f"proven: {got.file_name}", evidence=(evidence,),
-                           attributes=proof_attributes(change, moment, self.kind,
-                                                       file=got.file_name))
+            outcome = proof.received(change, moment, self.kind, got, got.file_name, details,
+                                     self.session.inventory, store.evidence_dir)
+            files = outcome.evidence[0].files
+            return outcome
 
         await record_one(
             self.session.inventory, self.session.resources, store, proof.address, received,

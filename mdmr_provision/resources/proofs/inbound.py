@@ -26,7 +26,7 @@ from mdmr_provision.core.types import (
     PlanContext,
 )
 from mdmr_provision.errors import MdmrError
-from mdmr_provision.inventory.model import Organisation, ReceiverProduct
+from mdmr_provision.inventory.model import Inventory, Organisation, ReceiverProduct
 from mdmr_provision.jsonvalue import digest
 from mdmr_provision.proofs import keep
 from mdmr_provision.resources.as2_profiles import shown_path
@@ -91,35 +91,43 @@ class InboundProof(ProofResource):
         # Only the simulator can be asked to send its test file: this is a rehearsal.
         details: dict[str, JsonValue] = {**result.evidence(),
                                           "evidence": EvidenceKind.REHEARSAL.value}
-        ok = bool(result.ok)
-        message = f"proven: {result.file_name}" if ok else f"{result.file_name}: {result.error}"
-        got: ReceivedFile | None = None
-        if ok:
+        if not result.ok:
+            message = f"{result.file_name}: {result.error}"
+        else:
             got = ctx.runtime.received(result.message_id)
-            if got is None or got.sha256 != result.sha256:
-                ok = False
-                message = (f"{result.file_name}: the MDN was positive but our inbox holds no "
-                           f"intact copy of it")
-            else:
+            if got is not None and got.sha256 == result.sha256:
                 details["stored"] = shown_path(Path(got.stored), ctx.inventory.root)
-        kept = None
-        if ok and got is not None:
-            kept = await asyncio.to_thread(keep.inbound_kept, ctx.inventory, self.org,
-                                           self.environment, got.message_id, got.signed_entity)
-        files = await asyncio.to_thread(
-            keep_inbound_evidence, Path(ctx.evidence_dir), self.address, ctx.now, details,
-            Path(got.stored) if ok and got is not None else None, kept)
+                return await asyncio.to_thread(
+                    self.received, change, ctx.now, EvidenceKind.REHEARSAL, got,
+                    result.file_name, details, ctx.inventory, Path(ctx.evidence_dir))
+            message = (f"{result.file_name}: the MDN was positive but our inbox holds no "
+                       f"intact copy of it")
+        files = await asyncio.to_thread(_keep_evidence, Path(ctx.evidence_dir),
+                                        self.address, ctx.now, details, None)
         ev = Evidence(address=self.address, kind=self.kind, environment=self.environment,
-                      ok=ok, at=ctx.now, details=details, files=files,
+                      ok=False, at=ctx.now, details=details, files=files,
                       evidence=EvidenceKind.REHEARSAL)
-        if not ok:
-            return Outcome(ok=False, message=message, evidence=(ev,))
-        return Outcome(ok=True, message=message, evidence=(ev,),
-                       attributes=proof_attributes(change, ctx.now, EvidenceKind.REHEARSAL,
-                                                   file=result.file_name))
+        return Outcome(ok=False, message=message, evidence=(ev,))
+
+    def received(self, change: Change, at: datetime, kind: EvidenceKind, got: ReceivedFile,
+                 file_name: str | None, details: Mapping[str, JsonValue], inventory: Inventory,
+                 evidence_dir: Path) -> Outcome:
+        """The proof made by ``got``, the MDM/R's test file ``file_name`` received and
+        answered: its evidence (``details``, the file, the MDM/R's signed entity, our MDN as
+        sent, both certificates) kept under ``evidence_dir``.  The one way both ``apply``
+        and ``receive`` record it; it writes files, so async callers run it in a thread."""
+        assert self.environment is not None
+        kept = keep.inbound_kept(inventory, self.org, self.environment, got.message_id,
+                                 got.signed_entity)
+        files = _keep_evidence(evidence_dir, self.address, at, details,
+                                      Path(got.stored), kept)
+        ev = Evidence(address=self.address, kind=self.kind, environment=self.environment,
+                      ok=True, at=at, details=dict(details), files=files, evidence=kind)
+        return Outcome(ok=True, message=f"proven: {file_name}", evidence=(ev,),
+                       attributes=proof_attributes(change, at, kind, file=file_name))
 
 
-def keep_inbound_evidence(base: Path, address: str, at: datetime,
+def _keep_evidence(base: Path, address: str, at: datetime,
                           details: Mapping[str, JsonValue], stored: Path | None,
                           kept: keep.InboundKept | None = None) -> tuple[str, ...]:
     """A copy of the file received and a summary under ``base/address/<time>/``, with
