@@ -20,12 +20,9 @@ from mdmr_provision.as2 import (
     build_message,
     parse_cipher,
     parse_digest,
-    parse_mdn,
-    parse_message,
 )
 from mdmr_provision.as2.mime import header_block, params
 from mdmr_provision.as2.pieces import FilePiece
-from mdmr_provision.as2.wire import Capture, read_capture
 from mdmr_provision.atomic import atomic_write
 from mdmr_provision.cli.parser import add_passphrase_options
 from mdmr_provision.errors import EXIT_OK, AS2Error, CertificateError
@@ -42,6 +39,7 @@ from mdmr_provision.keys import (
 if TYPE_CHECKING:
     from cryptography import x509
 
+    from mdmr_provision.as2.wire import Capture
     from mdmr_provision.inventory.model import SecretRef
 
 
@@ -204,6 +202,9 @@ def run_decode(args: argparse.Namespace) -> int:
     disagrees with the body is a warning on stderr and in the JSON, not a failure, unless no
     reading of the body decodes.
     """
+    # The decoder (MIME, MDNs) is imported here: encode does without it.
+    from mdmr_provision.as2.wire import read_capture
+
     # Read once into a buffer the decoder then decrypts and cuts down in place.
     capture = read_capture(
         read_regular_buffer(args.file, "message", limit=LARGE_FILE, error=CertificateError),
@@ -253,6 +254,8 @@ def _decode(
     decrypt_key: PrivateKey | None,
     args: argparse.Namespace,
 ) -> dict[str, Any]:
+    from mdmr_provision.as2 import parse_mdn, parse_message
+
     if _is_mdn(headers, body):
         mdn = parse_mdn(headers, body, verify_cert=verify or None)
         if verify and mdn.signed and not mdn.verified:

@@ -96,8 +96,10 @@ def test_as2_encode_loads_no_http_server_yaml_or_jsonschema(tmp_path: Path) -> N
     assert (tmp_path / "msg.txt").stat().st_size > 1024  # it did the work, not just parse args
     assert "mdmr_provision.as2.message" in modules
     assert not _tops(modules, AS2_FORBIDDEN)
-    # Not even the inventory's records: without a passphrase option nothing needs them.
+    # Not even the inventory's records: without a passphrase option nothing needs them;
+    # nor the decoder (MIME parsing, MDNs).
     assert not {m for m in modules if m.startswith("mdmr_provision.inventory")}
+    assert not {"mdmr_provision.as2.inbound", "mdmr_provision.as2.mdn"} & modules
 
 
 def test_as2_decode_loads_no_http_server_yaml_or_jsonschema(tmp_path: Path, wire: Path) -> None:
