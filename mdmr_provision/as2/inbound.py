@@ -225,8 +225,11 @@ def parse_message(
                 info, index = cms.verify_detached(sig_der, candidates, verify_certs)
             signed, verified, signer = True, info.trusted, info.signer
             if not in_place:
-                signed_entity = header_block([("Content-Type", part.headers.get("content-type")
-                                               or "")]) + bytes(part.content())
+                # Joined from the view: one copy of the entity, not a copy and a concatenation.
+                signed_entity = b"".join([
+                    header_block([("Content-Type", part.headers.get("content-type") or "")]),
+                    part.content(),
+                ])
             views.append(whole)
             mic_alg = mic_alg or info.digest
             mic_source = candidates[index]
