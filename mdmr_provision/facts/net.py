@@ -363,6 +363,22 @@ def _chain_of(ssl_object: ssl.SSLObject | None) -> list[dict[str, JsonValue]]:
 
 def describe_certificate(der: bytes) -> dict[str, JsonValue]:
     """Subject, issuer, validity, DNS names and SHA-256 of one DER certificate."""
+    known = _DESCRIBED.get(der)
+    if known is None:
+        known = _describe(der)
+        if len(_DESCRIBED) >= 256:  # a long-lived process that meets many servers
+            _DESCRIBED.clear()
+        _DESCRIBED[der] = known
+    names = known.get("dns_names")
+    return {**known, "dns_names": [*names] if isinstance(names, list) else []}
+
+
+#: Descriptions by DER: every server's check of one endpoint is shown the same certificate,
+#: and parsing it again for each of a large plan's checks cost more than the handshake.
+_DESCRIBED: dict[bytes, dict[str, JsonValue]] = {}
+
+
+def _describe(der: bytes) -> dict[str, JsonValue]:
     cert = parse_certificates(der, "the TLS server's certificate")[0]
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)

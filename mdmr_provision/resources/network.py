@@ -16,6 +16,7 @@ again, and raises with the probe's words on failure.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import replace
@@ -324,7 +325,9 @@ def _checked_at(prior: ResourceRecord) -> datetime | None:
         return None
 
 
+@functools.lru_cache(maxsize=4096)
 def _family(address: str) -> int:
+    """4, 6, or 0 for no address (cached: every probe asks it of the same few addresses)."""
     try:
         return ipaddress.ip_address(address).version
     except ValueError:

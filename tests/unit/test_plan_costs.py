@@ -145,3 +145,38 @@ def test_plan_json_is_one_change_a_line_and_reads_back() -> None:
     assert "é" in text  # readable, not \\u-escaped
     empty = json.loads(plan_json_text(_plan(0)))
     assert empty["changes"] == []
+
+
+def test_a_tls_servers_certificate_is_described_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    from mdmr_provision.facts import net
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fts.mdmr.test")])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(7)
+            .not_valid_before(NOW - timedelta(days=1)).not_valid_after(NOW + timedelta(days=9))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("fts.mdmr.test")]),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+    der = cert.public_bytes(serialization.Encoding.DER)
+    parsed = []
+    real = net.parse_certificates  # type: ignore[attr-defined]
+
+    def counted(data: bytes, where: str) -> list[x509.Certificate]:
+        parsed.append(data)
+        return real(data, where)
+
+    monkeypatch.setattr(net, "parse_certificates", counted)
+    net._DESCRIBED.clear()
+    first = net.describe_certificate(der)
+    first["dns_names"].append("changed by a caller")  # type: ignore[union-attr]
+    again = net.describe_certificate(der)
+    assert len(parsed) == 1  # 960 checks of one endpoint parse its certificate once
+    assert again["subject"] == "CN=fts.mdmr.test" and again["dns_names"] == ["fts.mdmr.test"]
