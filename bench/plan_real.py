@@ -382,7 +382,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "mdmr_provision), writing DIR/plan-<N>x.prof, and print its top entries")
     parser.add_argument("--hold", action="store_true",
                         help="time nothing: write the inventories (use with --keep), serve them "
-                        "and wait for Ctrl-C, e.g. to profile a plan by hand")
+                        "and wait for Ctrl-C or SIGTERM, e.g. to profile a plan by hand")
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--floor", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -445,7 +445,10 @@ def _hold(sizes: list[Size], work: Path, pki: Pki, ports: dict[str, int]) -> int
         write_inventory(inv, size, pki, ports)
         print(f"{size.factor}x ({size.pairs} pairs): mdmr-provision plan -i {inv} --json",
               flush=True)
-    print("serving; Ctrl-C ends", flush=True)
+    print("serving; Ctrl-C or SIGTERM ends", flush=True)
+    # A background job ignores SIGINT: let SIGTERM stop the servers too (through main's
+    # finally), rather than orphan them.
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(0))
     try:
         while True:
             time.sleep(3600)
