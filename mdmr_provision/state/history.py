@@ -50,7 +50,7 @@ class Committed:
             raise TypeError("history must name its file, entries, bytes and sha256")
         file, entries, size, sha = raw["file"], raw["entries"], raw["bytes"], raw["sha256"]
         if not isinstance(file, str) or not file.endswith(SUFFIX) or "/" in file \
-                or file.startswith("."):
+                or "\0" in file:
             raise ValueError(f"history file {file!r} is not a file name beside the state")
         for name, value in (("entries", entries), ("bytes", size)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:

@@ -17,6 +17,7 @@ format 3 by the next save.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
@@ -133,8 +134,9 @@ class StateStore:
     def _parse(self, raw: bytes, path: Path) -> tuple[State, _Tip]:
         try:
             doc = json.loads(raw)
-            committed = empty(self.history_path.name)
-            hasher = None
+            # History inline (format 1 or 2): nothing of the file is committed yet, and the
+            # next save writes all of it there.
+            committed, hasher = empty(self.history_path.name), hashlib.sha256()
             if isinstance(doc, dict) and isinstance(doc.get("history"), dict):
                 committed = Committed.from_json(doc["history"])
                 if committed.file != self.history_path.name:
@@ -144,9 +146,6 @@ class StateStore:
                 entries, hasher = self._history.read(committed)
                 doc = {**doc, "history": entries}
             state = state_from_json(doc)
-            if hasher is None:
-                # History inline (format 1 or 2): the next save writes all of it to the file.
-                _, hasher = self._history.read(committed)
             return state, _Tip(state.lineage, state.serial, committed, hasher)
         except RecursionError:
             detail = "nested too deeply"
@@ -209,6 +208,9 @@ class StateStore:
         self._write(written, self._tip_of(previous))
         return written
 
+    def _new_tip(self) -> _Tip:
+        return _Tip(None, 0, empty(self.history_path.name), hashlib.sha256())
+
     def _tip_of(self, previous: State) -> _Tip:
         """Where the history file's committed part ends for ``previous``."""
         tip = self._tip
@@ -218,7 +220,7 @@ class StateStore:
             self.load()
             tip = self._tip
             if tip is None:
-                tip = _Tip(None, 0, empty(self.history_path.name), None)
+                tip = self._new_tip()
         if (tip.lineage, tip.serial) != (previous.lineage, previous.serial):
             raise StateError(
                 f"{self.path}: the state changed since this command read it (serial "
@@ -230,10 +232,7 @@ class StateStore:
     def _write(self, state: State, tip: _Tip) -> None:
         lines = [encode_line(evidence_to_json(e))
                  for e in state.history[tip.committed.entries:]]
-        hasher = tip.hasher
-        if hasher is None:
-            _, hasher = self._history.read(tip.committed)
-        committed, hasher = self._history.append(tip.committed, hasher, lines)
+        committed, hasher = self._history.append(tip.committed, tip.hasher, lines)
         text = self._document(state, committed)
         try:
             atomic_write_text(self.path, text, mode=0o600, backup=True)
@@ -298,4 +297,4 @@ class StateStore:
             if target.exists() and target.read_bytes() != data:
                 raise StateError(f"{target}: a different evidence file is already there")
             atomic_write(target, data)
-        self._write(state, _Tip(None, 0, empty(self.history_path.name), None))
+        self._write(state, self._new_tip())

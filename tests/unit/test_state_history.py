@@ -139,6 +139,15 @@ def test_a_shortened_history_file_is_an_error(tmp_path: Path) -> None:
         StateStore(store.path).load()
 
 
+def test_any_state_file_name_has_its_own_history(tmp_path: Path) -> None:
+    for name in (".hidden.json", "state", "two words.json"):
+        store = StateStore(tmp_path / name)
+        state = saved(store, 2)
+        assert store.history_path.name == f"{name}.history.jsonl"
+        jsonschema.validate(doc(store), SCHEMA)
+        assert StateStore(tmp_path / name).load().same_content(state)
+
+
 def test_history_without_its_state_file_is_not_a_fresh_start(tmp_path: Path) -> None:
     store = StateStore(tmp_path / "state.json")
     saved(store, 1)
