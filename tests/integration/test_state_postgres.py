@@ -4,6 +4,7 @@ files in the database, and ``state migrate`` both ways losing nothing."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -21,6 +22,7 @@ from mdmr_provision.errors import StateError
 from mdmr_provision.state import State, StateStore, open_backend
 from mdmr_provision.state.migrate import migrate
 from mdmr_provision.state.postgres import PostgresState
+from mdmr_provision.state.store import state_to_json
 from tests.support import ROOT
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -171,6 +173,40 @@ def test_migrate_to_postgres_and_back_loses_nothing(pg_url: str, tmp_path: Path)
         migrate(local, database)
     with pytest.raises(StateError, match="already there"):
         migrate(database, back)
+
+
+def test_migrate_of_a_format_2_file_with_a_crash_tail_and_back_as_format_3(
+    pg_url: str, tmp_path: Path
+) -> None:
+    # A format 2 file (history inline) goes across whole; a format 3 file's uncommitted
+    # tail (a killed writer's line) does not; coming back, the history is a file again.
+    old = tmp_path / "old" / "state.json"
+    old.parent.mkdir()
+    two = State(lineage="L2", serial=5, records={"a": record("a")},
+                history=(evidence("a"), evidence("b")))
+    old.write_text(json.dumps({**state_to_json(two), "format_version": 2}))
+    database = backend(pg_url, tmp_path / "cache")
+    assert migrate(StateStore(old), database).history == 2
+    assert database.load().same_content(StateStore(old).load())
+
+    local = StateStore(tmp_path / "new" / "state.json")
+    base = local.save(State().with_evidence(evidence("c")), previous=State(), now=NOW)
+    with local.history_path.open("ab") as history:
+        history.write(b'{"address": "torn", "kind": "pro')
+    other = backend(pg_url + "?options=-csearch_path%3Dmdmr_tail", tmp_path / "cache2")
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA IF NOT EXISTS mdmr_tail")
+    assert migrate(local, other).history == 1
+    assert [e.address for e in other.load().history] == ["c"]
+
+    back = StateStore(tmp_path / "back" / "state.json")
+    migrate(database, back)
+    doc = json.loads(back.path.read_text())
+    assert doc["format_version"] == 3 and doc["history"]["entries"] == 2
+    assert len(back.history_path.read_bytes().splitlines()) == 2
+    home = back.load()
+    assert (home.lineage, home.serial) == ("L2", 5) and base.lineage != home.lineage
+    assert home.same_content(database.load())
 
 
 def test_state_migrate_command(pg_url: str, tmp_path: Path,
