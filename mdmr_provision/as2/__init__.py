@@ -10,7 +10,10 @@ Messages
     :func:`build_message` (payload -> :class:`OutboundMessage` with ``headers``, ``body``,
     ``message_id``, ``mic`` (base64), ``mic_alg``; :meth:`OutboundMessage.wire`),
     :class:`MdnRequest` (signed?, digest, async URL);
-    :func:`parse_message` (-> :class:`InboundMessage`) under a :class:`ReceivePolicy`.
+    :func:`parse_message` (-> :class:`InboundMessage`) under a :class:`ReceivePolicy`;
+    ``in_place=True`` decodes a bytearray body where it lies (the payload, in ``content``, is
+    that buffer cut down).  A payload may be a file read in steps
+    (:class:`mdmr_provision.as2.pieces.FilePiece`), so a large message is held about once.
     Failures raise a :class:`DispositionError` subclass whose ``modifier`` is the MDN error:
     :class:`DecryptionFailed`, :class:`AuthenticationFailed`, :class:`IntegrityCheckFailed`,
     :class:`InsufficientSecurity`, :class:`UnexpectedProcessingError`.
