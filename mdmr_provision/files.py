@@ -110,7 +110,12 @@ def read_regular(
     (one line) when it is missing, unreadable, not a regular file, or over ``limit`` bytes."""
     with open_regular(path, what, limit=limit, error=error) as handle:
         try:
-            data = handle.read(limit + 1)
+            # Sized from the file: read(limit + 1) would allocate the whole limit (16 MiB
+            # for a certificate, 1 GiB for a payload) for every small file read.
+            size = os.fstat(handle.fileno()).st_size
+            data = handle.read(size + 1)
+            if len(data) > size:  # it grew while we read: on up to the limit
+                data += handle.read(limit + 1 - len(data))
         except OSError as exc:
             raise error(f"{path}: cannot read {what or 'it'}: {os_reason(exc)}") from None
     if len(data) > limit:
