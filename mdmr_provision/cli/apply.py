@@ -34,6 +34,7 @@ from mdmr_provision.errors import (
 )
 from mdmr_provision.executor.apply import DEFAULT_PARALLELISM, ApplyReport, Executor, Status
 from mdmr_provision.executor.progress import Progress, make_progress
+from mdmr_provision.heap import share_one_arena
 from mdmr_provision.jsonout import event_line
 from mdmr_provision.planner.plan import Plan, inventory_fingerprint
 from mdmr_provision.planner.render import print_plan
@@ -99,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json and not (args.auto_approve or args.plan_file is not None or args.check):
         raise UsageError("apply --json cannot ask for confirmation: add --auto-approve, "
                          "or apply a saved plan")
+    share_one_arena()  # before any worker thread: the test files' buffers share one heap
     session = open_session(args)
     check_selection(session, args)
     saved: Plan | None = None

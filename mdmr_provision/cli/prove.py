@@ -25,6 +25,7 @@ from mdmr_provision.core.types import Action, ApplyContext, Change
 from mdmr_provision.errors import EXIT_OK, EXIT_USER_ERROR, MdmrError, UsageError
 from mdmr_provision.executor.apply import DEFAULT_PARALLELISM, Executor
 from mdmr_provision.executor.progress import make_progress
+from mdmr_provision.heap import share_one_arena
 from mdmr_provision.inventory.model import canonical_environment
 from mdmr_provision.planner.plan import Plan, build_plan
 from mdmr_provision.runtime.services import Services
@@ -109,6 +110,7 @@ def forced(plan: Plan, chosen: list[str]) -> Plan:
 def run(args: argparse.Namespace) -> int:
     """Prove now; exit 0 when every selected proof succeeded, else 1."""
     env = canonical_environment(args.env) if args.env else None
+    share_one_arena()  # before any worker thread: the test files' buffers share one heap
     session = open_session(args)
     chosen = select(session, list(args.addresses), env, args.server)
     # The lock first, as apply takes it: a second prove waits or says who holds it before

@@ -37,6 +37,7 @@ from mdmr_provision.errors import (
     MdmrError,
 )
 from mdmr_provision.executor.record import record_one
+from mdmr_provision.heap import share_one_arena
 from mdmr_provision.inventory.model import ReceiverProduct
 from mdmr_provision.keys import load_certificate
 from mdmr_provision.planner.graph import normalise_environment
@@ -237,6 +238,7 @@ def run(args: argparse.Namespace) -> int:
     """Serve until stopped; see the module docstring for exit codes."""
     if args.timeout is not None and args.timeout <= 0:
         raise MdmrError("--timeout must be a positive number of seconds")
+    share_one_arena()  # before any worker thread: received files' buffers share one heap
     session = open_session(args)
     proofs = _select(session, list(args.env), list(args.org))
     if args.simulate:

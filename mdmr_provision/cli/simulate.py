@@ -21,6 +21,7 @@ from mdmr_provision.cli.logs import log_to_stdout
 from mdmr_provision.cli.session import OneInventory
 from mdmr_provision.cli.testfile import size_option
 from mdmr_provision.errors import EXIT_OK, EXIT_USER_ERROR, SimulatorError
+from mdmr_provision.heap import share_one_arena
 from mdmr_provision.inventory import load_inventory
 from mdmr_provision.inventory.model import Inventory
 from mdmr_provision.jsonout import print_json
@@ -77,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
     if args.size is not None and not args.send_test_file:
         raise SimulatorError("--size needs --send-test-file")
     size = size_option(args.size) if args.size is not None else None
+    share_one_arena()  # before any worker thread: test files' buffers share one heap
     inventory = rehearsal_inventory(load_inventory(args.inventory))
     if args.pki_only:
         created = ensure_pki(inventory)
