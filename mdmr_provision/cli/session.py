@@ -69,7 +69,8 @@ def add_plan_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--concurrency", type=positive_int, default=DEFAULT_CONCURRENCY, metavar="N",
-        help=f"probes run at once (default {DEFAULT_CONCURRENCY})",
+        help=f"probes run at once (default {DEFAULT_CONCURRENCY}; fewer when the open-file "
+        "limit would not allow a socket each)",
     )
 
 
