@@ -302,6 +302,13 @@ class Endpoint:
     #: forms and our own certificates proceed, proofs wait for it.
     pending: tuple[str, ...] = ()
 
+    def async_mdn_url_for(self, org: Organisation, server: Server) -> str | None:
+        """Where ``server`` of ``org`` asks this endpoint to send asynchronous MDNs: its own
+        URL, else its organisation's, else the endpoint's; None for synchronous MDNs."""
+        if self.mdn is not MdnMode.ASYNC:
+            return None
+        return server.async_mdn_url or org.async_mdn_url or self.async_mdn_url
+
     def waiting_for(self) -> str | None:
         """What proofs in this environment wait for, in words, or None."""
         if "url" in self.pending:
@@ -465,9 +472,8 @@ class Inventory:
         own URL, else its organisation's, else the environment's; None for sync MDNs."""
         env = self.environment(environment)
         if env is None or env.endpoint.mdn is not MdnMode.ASYNC:
-            return None
-        org = self.organisation(server.org_id)
-        return server.async_mdn_url or org.async_mdn_url or env.endpoint.async_mdn_url
+            return None  # before the look-up: synchronous is the common case
+        return env.endpoint.async_mdn_url_for(self.organisation(server.org_id), server)
 
     def async_mdn_urls(self, environment: str, orgs: Iterable[Organisation], *,
                        products: bool = True) -> tuple[str, ...]:

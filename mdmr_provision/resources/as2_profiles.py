@@ -36,7 +36,6 @@ from mdmr_provision.facts import text_probe
 from mdmr_provision.inventory.model import (
     Environment,
     Inventory,
-    MdnMode,
     Organisation,
     Policy,
     Server,
@@ -104,8 +103,8 @@ def render_profile(
     """
     endpoint = environment.endpoint
     receiver = sender.receiver(environment.name)
-    async_mdn_url = (server.async_mdn_url or sender.async_mdn_url or endpoint.async_mdn_url
-                     if endpoint.mdn is MdnMode.ASYNC else endpoint.async_mdn_url)
+    # With synchronous MDNs the profile keeps the environment's URL as declared.
+    async_mdn_url = endpoint.async_mdn_url_for(sender, server) or endpoint.async_mdn_url
     ref = sender.certificate.passphrase
     context: dict[str, object] = {
         "paths": {

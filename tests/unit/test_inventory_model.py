@@ -139,6 +139,12 @@ def test_async_mdn_urls_server_organisation_environment_product(tmp_path: Path) 
         return dataclasses.replace(inv, environments=(env, dr), organisations=(ldc, ami))
 
     async_inv = with_mdn(MdnMode.ASYNC)
+    # Each server's own: the server's URL, else its organisation's, else the environment's.
+    endpoint = async_inv.environments[0].endpoint
+    assert [endpoint.async_mdn_url_for(ldc, as2_a), endpoint.async_mdn_url_for(ldc, as2_b),
+            endpoint.async_mdn_url_for(ami, ami.servers[0])] == [
+        "http://a.test/mdn", "http://env.test/mdn", "http://ami.test/mdn"]
+    assert with_mdn(MdnMode.SYNC).async_mdn_url("sandbox", as2_a) is None
     assert async_inv.async_mdn_urls("sandbox", [ldc]) == (
         "http://env.test/mdn", "http://a.test/mdn", "http://a.test:10081/")
     assert async_inv.async_mdn_urls("sandbox", [ami]) == (
