@@ -7,9 +7,8 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from mdmr_provision.facts.net import LocalConnector, Target
 from mdmr_provision.inventory import load_inventory
 from mdmr_provision.inventory.model import DnsSettings, Resolver
 from mdmr_provision.resources import network
-from tests.support.network import DNSMASQ, Pki, make_pki, run_dnsmasq
+from tests.support.network import DNSMASQ, Pki, accepting, make_pki, run_dnsmasq
 from tests.support.planner import NOW
 from tests.support.realistic import PASSPHRASE, PASSPHRASE_ENV, write_realistic
 
@@ -51,33 +50,6 @@ async def test_dns_answers_are_asked_once_per_command(monkeypatch: pytest.Monkey
 
 
 @contextmanager
-def _server(take: Callable[[socket.socket, str], None]) -> Iterator[int]:
-    """Accept on 127.0.0.1 in a thread, handing each connection and its peer to ``take``."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(16)
-    sock.settimeout(0.1)
-    stop = threading.Event()
-
-    def loop() -> None:
-        while not stop.is_set():
-            try:
-                conn, peer = sock.accept()
-            except (TimeoutError, OSError):
-                continue
-            take(conn, peer[0])
-
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-    try:
-        yield int(sock.getsockname()[1])
-    finally:
-        stop.set()
-        thread.join(2)
-        sock.close()
-
-
-@contextmanager
 def _hanging_up_server() -> Iterator[tuple[int, list[str]]]:
     """Accepts, reads the ClientHello and closes: a server that is no TLS server."""
     accepted: list[str] = []
@@ -90,7 +62,7 @@ def _hanging_up_server() -> Iterator[tuple[int, list[str]]]:
         finally:
             conn.close()
 
-    with _server(take) as port:
+    with accepting("127.0.0.1", take) as port:
         yield port, accepted
 
 
@@ -120,7 +92,7 @@ def _counting_tls_server(pki: Pki) -> Iterator[tuple[int, list[str]]]:
         except (ssl.SSLError, OSError):
             conn.close()
 
-    with _server(take) as port:
+    with accepting("127.0.0.1", take) as port:
         yield port, accepted
     for session in sessions:
         session.close()

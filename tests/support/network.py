@@ -127,8 +127,8 @@ def silent_port(address: str = "127.0.0.1") -> Iterator[int]:
 
 
 @contextmanager
-def _accepting(address: str, take: Callable[[socket.socket, str], None],
-               on_stop: Callable[[socket.socket], None]) -> Iterator[int]:
+def accepting(address: str, take: Callable[[socket.socket, str], None],
+              on_stop: Callable[[socket.socket], None] | None = None) -> Iterator[int]:
     """Listen on ``address`` and hand each connection, with the peer's address, to ``take``
     from a thread; yield the port.  On the way out the thread stops, ``on_stop`` gets the
     listening socket (connections still queued on it), and it closes."""
@@ -153,7 +153,8 @@ def _accepting(address: str, take: Callable[[socket.socket, str], None],
     finally:
         stop.set()
         thread.join(2)
-        on_stop(sock)
+        if on_stop is not None:
+            on_stop(sock)
         sock.close()
 
 
@@ -184,7 +185,7 @@ def accepting_server(address: str = "127.0.0.1", *, reset: bool = False
         for conn in held:
             conn.close()
 
-    with _accepting(address, take, drain) as port:
+    with accepting(address, take, drain) as port:
         yield port, peers
 
 
@@ -261,7 +262,7 @@ def tls_server(pki: Pki, address: str = "127.0.0.1") -> Iterator[int]:
         for conn in held:
             conn.close()
 
-    with _accepting(address, take, close_held) as port:
+    with accepting(address, take, close_held) as port:
         yield port
 
 
