@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from cryptography import x509
@@ -34,6 +34,7 @@ from mdmr_provision.inventory.model import DnsSettings, FileNameTag
 from mdmr_provision.jsonvalue import JsonValue
 from mdmr_provision.keys import PrivateKey, load_certificate, load_private_key
 from mdmr_provision.proofs import keep
+from mdmr_provision.proofs.forwarder import Forwarder
 from mdmr_provision.proofs.profile import SendProfile
 from mdmr_provision.tis import TisNamer, content
 
@@ -93,18 +94,6 @@ class ProofFailed(MdmrError):
         super().__init__(message)
         self.files = tuple(files)
         self.context = dict(context or {})
-
-
-class Forwarder(Protocol):
-    """A path that starts at another server (SSH): loopback ports standing in for targets."""
-
-    async def open(self, address: str, port: int, timeout: float) -> tuple[str, int]:
-        """The loopback ``(host, port)`` whose connections leave from the server."""
-        ...
-
-    async def close(self) -> None:
-        """Stop forwarding."""
-        ...
 
 
 @dataclass(frozen=True)

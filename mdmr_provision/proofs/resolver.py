@@ -13,7 +13,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from mdmr_provision.errors import MdmrError
 from mdmr_provision.facts.dns import resolve
 from mdmr_provision.inventory.model import DnsSettings
-from mdmr_provision.proofs.outbound import Forwarder
+from mdmr_provision.proofs.forwarder import Forwarder
 
 
 class InventoryResolver(AbstractResolver):
