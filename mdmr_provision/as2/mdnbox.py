@@ -34,7 +34,8 @@ class MdnBox:
         self._mdns: OrderedDict[str, Mdn] = OrderedDict()
         self._waiters: dict[str, list[asyncio.Future[Mdn]]] = {}
 
-    def accept(self, headers: Mapping[str, str], body: bytes, wire: bytes) -> tuple[int, str]:
+    def accept(self, headers: Mapping[str, str], body: bytes | bytearray,
+               wire: bytes) -> tuple[int, str]:
         """Take one posted MDN (``wire``: as received, kept whole as evidence); the HTTP
         status and a one-line answer."""
         sender = unquote(Headers(headers).get("as2-from"))

@@ -213,7 +213,8 @@ class AS2Receiver:
         return self._accept_mdn(dict(request.headers), body,
                                 wire_from_raw(request.raw_headers, body))
 
-    def _accept_mdn(self, headers: dict[str, str], body: bytes, wire: bytes) -> web.Response:
+    def _accept_mdn(self, headers: dict[str, str], body: bytes | bytearray,
+                    wire: bytes) -> web.Response:
         status, text = self._mdn_box.accept(headers, body, wire)
         return web.Response(status=status, text=text or None)
 
@@ -285,7 +286,7 @@ class AS2Receiver:
         return None
 
     async def _process(
-        self, ep: Endpoint, headers: dict[str, str], body: bytes, message_id: str,
+        self, ep: Endpoint, headers: dict[str, str], body: bytes | bytearray, message_id: str,
         peer: str | None,
     ) -> _Answer:
         h = Headers(headers)

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import aiohttp
-from aiohttp.abc import AbstractResolver
+from aiohttp.abc import AbstractResolver, AbstractStreamWriter
 from cryptography import x509
 
 from mdmr_provision.as2.mdn import Mdn, parse_mdn
@@ -261,6 +261,32 @@ def _looks_like_mdn(headers: Mapping[str, str]) -> bool:
     return kind in ("multipart/report", "multipart/signed")
 
 
+#: Bytes handed to the connection per write.  One write of a whole large body makes aiohttp
+#: join it with the header block and asyncio (the TLS layer above all) copy the unsent
+#: remainder on every send; slices of a view let each write go out as it is, flow-controlled.
+SEND_CHUNK = 64 * 1024
+
+
+class SlicedBody(aiohttp.BytesPayload):
+    """A body sent as :data:`SEND_CHUNK`-byte views of the caller's buffer: never copied or
+    joined, and still sent with its Content-Length (aiohttp knows the size up front)."""
+
+    def __init__(self, value: bytes | bytearray | memoryview) -> None:
+        super().__init__(value)
+        self._view = memoryview(value).cast("B")
+
+    async def write(self, writer: AbstractStreamWriter) -> None:
+        await self.write_with_length(writer, None)
+
+    async def write_with_length(
+        self, writer: AbstractStreamWriter, content_length: int | None
+    ) -> None:
+        view = self._view
+        end = len(view) if content_length is None else min(content_length, len(view))
+        for start in range(0, end, SEND_CHUNK):
+            await writer.write(view[start : min(start + SEND_CHUNK, end)])
+
+
 @dataclass(frozen=True)
 class HttpReply:
     """What a POST got back, whatever its status."""
@@ -300,7 +326,7 @@ async def post_bytes(
             aiohttp.ClientSession(
                 connector=connector, timeout=client_timeout, auto_decompress=False
             ) as session,
-            session.post(url, data=body, headers=sent) as resp,
+            session.post(url, data=SlicedBody(body), headers=sent) as resp,
         ):
             data = await resp.read()
             return HttpReply(resp.status, resp.reason or "",

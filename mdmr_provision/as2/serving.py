@@ -73,34 +73,49 @@ def printable(name: str, value: str | None) -> None:
         raise Refused(400, f"{name} must be printable ASCII")
 
 
-async def read_body(request: web.Request, limit: int, limits: Limits) -> bytes:
-        """The body, refused (413) beyond ``limit`` bytes and (408) when it stalls for
-        ``read_timeout`` or takes longer than ``body_timeout`` in all."""
-        if request.content.at_eof():
-            # A middleware read the body already; aiohttp keeps it (bounded by the app's
-            # client_max_size).
-            whole = await request.read()
-            if len(whole) > limit:
-                raise Refused(413, f"body larger than {limit} bytes")
-            return whole
-        if request.content_length is not None and request.content_length > limit:
-            raise Refused(413, f"body larger than {limit} bytes")
-        data = bytearray()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + limits.body_timeout
-        while True:
-            wait = min(limits.read_timeout, deadline - loop.time())
-            try:
-                async with asyncio.timeout(max(wait, 0)):
-                    chunk = await request.content.readany()
-            except TimeoutError:
-                raise Refused(408, "request body too slow") from None
-            if not chunk:
-                return bytes(data)
-            data += chunk
-            if len(data) > limit:
-                raise Refused(413, f"body larger than {limit} bytes")
+async def read_body(request: web.Request, limit: int, limits: Limits) -> bytes | bytearray:
+    """The body, refused (413) beyond ``limit`` bytes and (408) when it stalls for
+    ``read_timeout`` or takes longer than ``body_timeout`` in all.
 
+    The buffer the body was read into is returned as it is (a bytearray, not copied): it is
+    sized from Content-Length when that is declared (and within ``limit``), so each chunk
+    is copied once, into place."""
+    if request.content.at_eof():
+        # A middleware read the body already; aiohttp keeps it (bounded by the app's
+        # client_max_size).
+        whole = await request.read()
+        if len(whole) > limit:
+            raise Refused(413, f"body larger than {limit} bytes")
+        return whole
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise Refused(413, f"body larger than {limit} bytes")
+    # A declared length is allocated only up to ``limit`` (larger ones were refused above):
+    # no more than a client may make us hold by sending the bytes.
+    data = bytearray(declared or 0)
+    filled = 0
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limits.body_timeout
+    while True:
+        wait = min(limits.read_timeout, deadline - loop.time())
+        try:
+            async with asyncio.timeout(max(wait, 0)):
+                chunk = await request.content.readany()
+        except TimeoutError:
+            raise Refused(408, "request body too slow") from None
+        if not chunk:
+            if filled < len(data):
+                del data[filled:]  # fewer bytes than declared: what came is the body
+            return data
+        end = filled + len(chunk)
+        if end > limit:
+            raise Refused(413, f"body larger than {limit} bytes")
+        if end <= len(data):
+            data[filled:end] = chunk
+        else:  # no (or a short) declared length: grow
+            del data[filled:]
+            data += chunk
+        filled = end
 
 
 def reset_connection(request: web.BaseRequest) -> None:

@@ -25,7 +25,7 @@ def write_wire(headers: Mapping[str, str], body: bytes) -> bytes:
     return header_block(headers.items()) + body
 
 
-def wire_from_raw(raw_headers: Iterable[tuple[bytes, bytes]], body: bytes) -> bytes:
+def wire_from_raw(raw_headers: Iterable[tuple[bytes, bytes]], body: bytes | bytearray) -> bytes:
     """A message exactly as received: each header line as it came (names and values
     byte for byte, in order, duplicates kept), CRLF, a blank line, then the body."""
     head = b"".join(name + b": " + value + b"\r\n" for name, value in raw_headers)

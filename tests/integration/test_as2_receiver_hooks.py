@@ -5,6 +5,7 @@ read the body, no async-MDN route, async-MDN URL check; and the shared ``post_by
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import socket
 from dataclasses import dataclass
@@ -373,3 +374,26 @@ async def test_post_bytes_returns_any_status_and_translates_failures() -> None:
     with pytest.raises(AS2TransportError) as info:
         await post_bytes(closed, {}, b"x", timeout=5)
     assert info.value.kind == "refused" and str(info.value) == f"connection refused by {closed}"
+
+
+async def test_post_bytes_sends_a_large_body_whole_with_its_content_length() -> None:
+    # Sent in slices of the caller's buffer: the peer still sees one body, with its length
+    # declared up front (AS2 needs Content-Length, not chunked transfer encoding).
+    seen: dict[str, Any] = {}
+
+    async def keep(request: web.Request) -> web.Response:
+        seen["headers"] = dict(request.headers)
+        seen["body"] = await request.read()
+        return web.Response(status=200)
+
+    body = bytearray(os.urandom(5 * 1024 * 1024 + 12345))
+    app = web.Application(client_max_size=len(body) + 1)
+    app.router.add_post("/", keep)
+    async with serving(app) as base:
+        reply = await post_bytes(f"{base}/", {"Content-Type": "application/pkcs7-mime"},
+                                 body, timeout=30)
+    assert reply.status == 200
+    assert seen["body"] == body
+    assert seen["headers"]["Content-Length"] == str(len(body))
+    assert "Transfer-Encoding" not in seen["headers"]
+    assert seen["headers"]["Content-Type"] == "application/pkcs7-mime"
