@@ -163,6 +163,9 @@ class SignatureInfo:
     signer: x509.Certificate
     digest: Digest
     trusted: bool
+    #: The digest (with ``digest``) of the content candidate that verified, as computed to
+    #: check it; None when the signature has no signed attributes (nothing was hashed apart).
+    content_digest: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -223,14 +226,23 @@ def oaep_parameters(value: object) -> algos.RSAESOAEPParams:
     return algos.RSAESOAEPParams()
 
 
+def issued_as(ias: cms.IssuerAndSerialNumber, cert: x509.Certificate) -> bool:
+    """Whether ``cert`` is the one an IssuerAndSerialNumber names.
+
+    Names are compared by their DER first: equal encodings are equal names.  Only when the
+    encodings differ (another string type, case or spacing: RFC 5280 calls those equal) is
+    asn1crypto's normalising comparison run, which costs far more than the bytes."""
+    if ias["serial_number"].native != cert.serial_number:
+        return False
+    issuer = ias["issuer"]
+    if issuer.dump() == cert.issuer.public_bytes():
+        return True
+    return bool(issuer == _asn1_cert(cert).issuer)
+
+
 def _matches(sid: cms.SignerIdentifier, cert: x509.Certificate) -> bool:
     if sid.name == "issuer_and_serial_number":
-        asn1_cert = _asn1_cert(cert)
-        ias = sid.chosen
-        return bool(
-            ias["serial_number"].native == asn1_cert.serial_number
-            and ias["issuer"] == asn1_cert.issuer
-        )
+        return issued_as(sid.chosen, cert)
     try:
         ski = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
     except x509.ExtensionNotFound:
@@ -311,8 +323,9 @@ def verify_detached(
                 f"signature does not verify with the certificate {first}"
             ) from None
         for index, candidate in enumerate(candidates):
-            if digest_of(candidate, loaded.digest) == expected_digest:
-                return SignatureInfo(cert, loaded.digest, bool(trusted)), index
+            computed = digest_of(candidate, loaded.digest)
+            if computed == expected_digest:
+                return SignatureInfo(cert, loaded.digest, bool(trusted), computed), index
     except (ValueError, TypeError, KeyError, UnsupportedAlgorithm) as exc:
         if isinstance(exc, AS2Error):
             raise

@@ -25,7 +25,13 @@ from cryptography.hazmat.primitives.ciphers import CipherContext, algorithms, mo
 
 from mdmr_provision.as2 import der, pieces
 from mdmr_provision.as2.algorithms import Cipher
-from mdmr_provision.as2.cms import describe, hash_algorithm, known_digest, oaep_parameters
+from mdmr_provision.as2.cms import (
+    describe,
+    hash_algorithm,
+    issued_as,
+    known_digest,
+    oaep_parameters,
+)
 from mdmr_provision.as2.der import Buffer
 from mdmr_provision.as2.errors import DecryptionFailed, UnexpectedProcessingError
 from mdmr_provision.errors import AS2Error
@@ -199,11 +205,7 @@ def _decrypt_key(info: cms.RecipientInfo, key: PrivateKey) -> bytes:
 
 def _rid_matches(rid: cms.RecipientIdentifier, cert: x509.Certificate) -> bool:
     if rid.name == "issuer_and_serial_number":
-        asn1_cert = asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
-        return bool(
-            rid.chosen["serial_number"].native == asn1_cert.serial_number
-            and rid.chosen["issuer"] == asn1_cert.issuer
-        )
+        return issued_as(rid.chosen, cert)
     try:
         ski = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
     except x509.ExtensionNotFound:

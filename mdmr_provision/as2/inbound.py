@@ -170,6 +170,8 @@ def parse_message(
     signer: x509.Certificate | None = None
     signed_entity: bytes | None = None
     mic_source: Sequence[Buffer] | None = None
+    # The digest of ``mic_source`` already computed by the signature check, and its algorithm.
+    mic_known: tuple[Digest, bytes] | None = None
     mic_alg = request.digest if request and request.signed else None
     for _ in range(_MAX_LAYERS):
         ctype, p = params(part.headers.get("content-type"))
@@ -195,7 +197,7 @@ def parse_message(
                 else:
                     plain = envelope.decrypt(data, decrypt_cert, decrypt_key)
                 if not encrypted and not signed:
-                    mic_source = [memoryview(plain)]
+                    mic_source, mic_known = [memoryview(plain)], None
                 encrypted = True
             else:
                 raise UnexpectedProcessingError(f"unsupported S/MIME type {smime!r}")
@@ -233,6 +235,9 @@ def parse_message(
             views.append(whole)
             mic_alg = mic_alg or info.digest
             mic_source = candidates[index]
+            mic_known = (
+                (info.digest, info.content_digest) if info.content_digest is not None else None
+            )
             part = content
         else:
             break
@@ -249,7 +254,12 @@ def parse_message(
     mic_alg = mic_alg or Digest.SHA256
     if mic_source is None:
         mic_source = [top.content()]
-    mic = base64.b64encode(cms.digest_of(mic_source, mic_alg)).decode("ascii")
+    if mic_known is not None and mic_known[0] is mic_alg:
+        # The signature check hashed the same bytes with the same algorithm: not hashed twice.
+        mic_digest = mic_known[1]
+    else:
+        mic_digest = cms.digest_of(mic_source, mic_alg)
+    mic = base64.b64encode(mic_digest).decode("ascii")
     for view in (*mic_source, *views):
         if isinstance(view, memoryview):
             view.release()  # so that the payload can be cut out of the buffer they view
