@@ -11,10 +11,11 @@ from __future__ import annotations
 import io
 import sys
 from collections.abc import Iterable
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
-from rich.text import Text
+if TYPE_CHECKING:  # rich is imported where something is rendered: ~20 ms a command spares
+    from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+    from rich.text import Text
 
 # Re-exported: set by the CLI in a module of their own (setting them must not load rich).
 from mdmr_provision.output_options import OutputOptions as OutputOptions
@@ -74,6 +75,8 @@ def console_for(stream: TextIO | None = None, *, color: bool | None = None,
     On a terminal: its width, colour when allowed.  Otherwise (logs, pipes): no colour and
     no wrapping.  ``color`` and ``width`` force either (tests, files).
     """
+    from rich.console import Console
+
     out = stream if stream is not None else sys.stdout
     tty = _is_tty(out)
     use_color = (tty and options().color_allowed) if color is None else color
@@ -104,6 +107,8 @@ def render_text(renderables: Iterable[RenderableType], *, width: int = LOG_WIDTH
 
 def styled(text: str, key: str) -> Text:
     """``text`` in the colour of ``key`` (an action, status or role in :data:`STYLES`)."""
+    from rich.text import Text
+
     return Text(text, style=STYLES.get(key, ""))
 
 
@@ -112,6 +117,8 @@ def say(message: str, *, key: str = "", stream: TextIO | None = None,
     """One line for a person on stderr (by default); dropped under ``-q`` unless ``quiet_ok``."""
     if options().quiet and not quiet_ok:
         return
+    from rich.text import Text
+
     console = console_for(stream if stream is not None else sys.stderr)
     console.print(Hanging(Text(""), styled(message, key), 0))
 
@@ -137,6 +144,8 @@ class Hanging:
         self.extra = extra
 
     def __rich_console__(self, console: Console, opts: ConsoleOptions) -> RenderResult:
+        from rich.text import Text
+
         room = max(20, opts.max_width - self.indent - self.extra)
         lines = self.body.wrap(console, room, overflow="fold") if self.body.plain else [Text("")]
         for number, line in enumerate(lines):

@@ -24,7 +24,6 @@ from mdmr_provision.cli.session import (
 )
 from mdmr_provision.console import say
 from mdmr_provision.errors import EXIT_CHANGES_PENDING, EXIT_OK
-from mdmr_provision.planner.render import github_annotations, print_plan, render_markdown
 from mdmr_provision.planner.saved import print_plan_json, write_plan
 
 if TYPE_CHECKING:
@@ -100,13 +99,21 @@ def run(args: argparse.Namespace) -> int:
             f"{apply_command(args, args.out)}", quiet_ok=True)
     if args.format == "json":
         print_plan_json(plan, sys.stdout)
-    elif args.format == "github":
+        return _exit_code(args, plan)
+    # Rendering for people loads rich (~20 ms): only when the plan is printed for them.
+    from mdmr_provision.planner.render import github_annotations, print_plan, render_markdown
+
+    if args.format == "github":
         sys.stdout.write(github_annotations(plan))
     elif args.format == "markdown":
         sys.stdout.write(render_markdown(plan, show_unchanged=args.show_unchanged,
                                          full_diff=args.full_diff))
     else:
         print_plan(plan, show_unchanged=args.show_unchanged, full_diff=args.full_diff)
+    return _exit_code(args, plan)
+
+
+def _exit_code(args: argparse.Namespace, plan: Plan) -> int:
     if args.detailed_exitcode and plan.has_changes:
         return EXIT_CHANGES_PENDING
     return EXIT_OK

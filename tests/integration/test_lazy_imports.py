@@ -155,6 +155,17 @@ def test_plan_without_simulate_loads_no_simulator(example_with_pki: Path) -> Non
                                                     "mdmr_provision.simulator"))}
 
 
+def test_plan_json_loads_no_terminal_renderer(example_with_pki: Path) -> None:
+    # JSON is for programs: rich (colour, wrapping) is loaded only when people read the plan.
+    argv = ["plan", "-i", str(example_with_pki)]
+    as_json = loaded_after([*argv, "--json"], example_with_pki.parent)
+    assert "mdmr_provision.planner.plan" in as_json
+    assert not _tops(as_json, ("rich",))
+    assert "mdmr_provision.planner.render" not in as_json
+    for_people = loaded_after(argv, example_with_pki.parent)
+    assert "rich.console" in for_people
+
+
 def test_validate_loads_no_crypto_http_or_templates(example_with_pki: Path) -> None:
     # validate reads YAML and checks it against the schema and the rules; certificates are
     # only looked for, so the whole run (not just its module) stays off the heavy stacks.
