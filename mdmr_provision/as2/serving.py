@@ -73,13 +73,17 @@ def printable(name: str, value: str | None) -> None:
         raise Refused(400, f"{name} must be printable ASCII")
 
 
+#: What a declared Content-Length may make ``read_body`` allocate before the bytes arrive.
+FIRST_ALLOCATION = 1024 * 1024
+
+
 async def read_body(request: web.Request, limit: int, limits: Limits) -> bytes | bytearray:
     """The body, refused (413) beyond ``limit`` bytes and (408) when it stalls for
     ``read_timeout`` or takes longer than ``body_timeout`` in all.
 
     The buffer the body was read into is returned as it is (a bytearray, not copied): it is
-    sized from Content-Length when that is declared (and within ``limit``), so each chunk
-    is copied once, into place."""
+    sized from Content-Length when that is declared (within ``limit`` and
+    :data:`FIRST_ALLOCATION`), so each chunk is copied once, into place."""
     if request.content.at_eof():
         # A middleware read the body already; aiohttp keeps it (bounded by the app's
         # client_max_size).
@@ -90,9 +94,11 @@ async def read_body(request: web.Request, limit: int, limits: Limits) -> bytes |
     declared = request.content_length
     if declared is not None and declared > limit:
         raise Refused(413, f"body larger than {limit} bytes")
-    # A declared length is allocated only up to ``limit`` (larger ones were refused above):
-    # no more than a client may make us hold by sending the bytes.
-    data = bytearray(declared or 0)
+    # Up to FIRST_ALLOCATION of a declared length is allocated at once; beyond it the buffer
+    # grows with what arrives (a large buffer grows by remapping its pages, not by copying
+    # them).  A client that declares a large body and sends nothing thus holds next to
+    # nothing: no connection limit bounds how many such clients there are.
+    data = bytearray(min(declared or 0, FIRST_ALLOCATION))
     filled = 0
     loop = asyncio.get_running_loop()
     deadline = loop.time() + limits.body_timeout

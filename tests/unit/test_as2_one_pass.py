@@ -9,6 +9,7 @@ import asyncio
 import base64
 import hashlib
 import sys
+import tracemalloc
 from collections.abc import Iterable
 from typing import Any, cast
 
@@ -23,7 +24,7 @@ from mdmr_provision.as2.cms import issued_as
 from mdmr_provision.as2.limits import Limits
 from mdmr_provision.as2.pieces import Piece
 from mdmr_provision.as2.sender import SEND_CHUNK, SlicedBody
-from mdmr_provision.as2.serving import Refused, read_body
+from mdmr_provision.as2.serving import FIRST_ALLOCATION, Refused, read_body
 from tests.support.as2 import parties
 
 # -- read_body -----------------------------------------------------------------------------
@@ -94,6 +95,34 @@ def test_a_body_growing_beyond_the_limit_is_refused(declared: int | None) -> Non
     with pytest.raises(Refused) as refused:
         _read(_Request(CHUNKS, declared), limit=len(WHOLE) - 1)
     assert refused.value.status == 413
+
+
+class _Silent(_Content):
+    """A client that declared a body and sends a few bytes only: what is allocated by the
+    time the first read is made is all its declaration costs us."""
+
+    async def readany(self) -> bytes:
+        if self.reads == 0:
+            self.held = tracemalloc.get_traced_memory()[0]
+        return await super().readany()
+
+
+def test_a_large_declared_length_holds_no_memory_until_the_bytes_arrive() -> None:
+    request = _Request([b"x" * 10], 50_000_000)
+    request.content = _Silent(request.content.chunks)
+    tracemalloc.start()
+    try:
+        body = _read(request, limit=64_000_000)
+    finally:
+        tracemalloc.stop()
+    assert body == b"x" * 10
+    assert request.content.held < FIRST_ALLOCATION + 512 * 1024
+
+
+def test_a_body_larger_than_the_first_allocation_is_read_whole() -> None:
+    chunks = [bytes([n % 251]) * 300_000 for n in range(8)]  # 2.4 MB, in 300 KB chunks
+    body = _read(_Request(chunks, sum(map(len, chunks))))
+    assert body == b"".join(chunks) and isinstance(body, bytearray)
 
 
 def test_an_empty_body() -> None:
