@@ -44,7 +44,7 @@ def atomic_write(path: Path, data: bytes | Sequence[Buffer], *, mode: int = 0o64
                 bak.unlink()
             os.link(path, bak)
         Path(tmp).replace(path)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
     except BaseException as exc:
         with contextlib.suppress(OSError):
             Path(tmp).unlink()
@@ -69,8 +69,8 @@ def _why(path: Path, exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-def _fsync_dir(directory: Path) -> None:
-    # The rename is only durable once the directory entry is on disk.
+def fsync_dir(directory: Path) -> None:
+    """Sync ``directory``: a new or renamed entry in it is durable only then (best effort)."""
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mdmr_provision.atomic import fsync_dir
 from mdmr_provision.errors import StateError
 from mdmr_provision.files import kind_of, os_reason
 
@@ -179,18 +180,6 @@ class HistoryFile:
         finally:
             os.close(fd)
         if committed.bytes == 0:
-            _fsync_dir(self.path.parent)  # the file may be new: its name must be durable too
+            fsync_dir(self.path.parent)  # the file may be new: its name must be durable too
         return after, hasher
 
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
