@@ -20,8 +20,9 @@ import math
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, TypeAlias, TypeVar, cast
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
@@ -45,13 +46,20 @@ def read_file(path: Path, what: str, *, limit: int = SMALL_FILE) -> bytes:
     return read_regular(Path(path), what, limit=limit, error=CertificateError)
 
 
+T = TypeVar("T")
+
+
 class _Cache:
-    """A bounded, thread-safe memo of parsed files (probes load keys in worker threads)."""
+    """A bounded, thread-safe memo of parsed files (probes load keys in worker threads).
+
+    Single-flight: threads that ask for the same file at once wait for the first one's
+    parse instead of each parsing it (an RSA key load is milliseconds of CPU)."""
 
     def __init__(self, size: int) -> None:
         self._size = size
         self._items: OrderedDict[tuple[object, ...], object] = OrderedDict()
         self._lock = threading.Lock()
+        self._loading: dict[tuple[object, ...], threading.Lock] = {}
 
     def get(self, key: tuple[object, ...]) -> object | None:
         with self._lock:
@@ -66,6 +74,24 @@ class _Cache:
             self._items.move_to_end(key)
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
+
+    def get_or_load(self, key: tuple[object, ...] | None, load: Callable[[], T]) -> T:
+        """The cached value of ``key``, else ``load()``'s, made once however many ask."""
+        if key is None:  # a file that cannot be stat'ed: its load says why
+            return load()
+        with self._lock:
+            loading = self._loading.setdefault(key, threading.Lock())
+        try:
+            with loading:
+                cached = self.get(key)
+                if cached is not None:
+                    return cast(T, cached)
+                value = load()  # a failure is not cached: the next caller tries, says why
+                self.put(key, value)
+                return value
+        finally:
+            with self._lock:
+                self._loading.pop(key, None)
 
     def clear(self) -> None:
         with self._lock:
@@ -92,14 +118,10 @@ def _identity(path: Path) -> tuple[object, ...] | None:
 def load_certificates(path: Path) -> list[x509.Certificate]:
     """Every certificate in a PEM file (leaf first, then its chain) or the one in a DER file."""
     ident = _identity(path)
-    key = ("cert", *ident) if ident else None
-    cached = _CACHE.get(key) if key else None
-    if isinstance(cached, tuple):
-        return list(cached)
-    certs = parse_certificates(read_file(path, "certificate"), str(path))
-    if key:
-        _CACHE.put(key, tuple(certs))
-    return certs
+    certs = _CACHE.get_or_load(
+        ("cert", *ident) if ident else None,
+        lambda: tuple(parse_certificates(read_file(path, "certificate"), str(path))))
+    return list(certs)
 
 
 def parse_certificates(data: bytes, where: str) -> list[x509.Certificate]:
@@ -150,13 +172,9 @@ def load_private_key(path: Path, passphrase: SecretRef | None = None) -> Private
     # fail as it would on a first load.
     cache_key = ("key", *ident, hashlib.sha256(secret or b"").hexdigest(),
                  secret is None) if ident else None
-    cached = _CACHE.get(cache_key) if cache_key else None
-    if isinstance(cached, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
-        return cached
-    key = _parse_private_key(read_file(path, "private key"), path, passphrase, secret)
-    if cache_key:
-        _CACHE.put(cache_key, key)
-    return key
+    return _CACHE.get_or_load(
+        cache_key,
+        lambda: _parse_private_key(read_file(path, "private key"), path, passphrase, secret))
 
 
 def _parse_private_key(data: bytes, path: Path, passphrase: SecretRef | None,

@@ -85,3 +85,49 @@ def test_certificates_are_parsed_once_and_handed_out_as_fresh_lists(tmp_path: Pa
     assert second is not first and second[0] is first[0]
     second.clear()  # a caller's list is its own
     assert load_certificates(path) == first
+
+
+def test_threads_asking_at_once_wait_for_one_parse(
+    tmp_path: Path, rsa_key: rsa.RSAPrivateKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Was: every worker thread that missed the cache parsed the key itself.
+    import threading
+
+    from mdmr_provision import keys
+
+    clear_cache()
+    path = tmp_path / "org.key"
+    _write_key(path, rsa_key)
+    parses: list[Path] = []
+    inside = threading.Event()
+    release = threading.Event()
+    real = keys._parse_private_key
+
+    def slow_parse(data: bytes, where: Path, *args: object) -> keys.PrivateKey:
+        parses.append(where)
+        inside.set()
+        release.wait(5)  # the other threads arrive while this parse is under way
+        return real(data, where, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(keys, "_parse_private_key", slow_parse)
+    got: list[object] = []
+    threads = [threading.Thread(target=lambda: got.append(load_private_key(path)))
+               for _ in range(4)]
+    threads[0].start()
+    assert inside.wait(5)
+    for thread in threads[1:]:
+        thread.start()
+    release.set()
+    for thread in threads:
+        thread.join(5)
+    assert len(parses) == 1
+    assert len(got) == 4 and all(key is got[0] for key in got)
+
+
+def test_a_failed_load_is_not_kept(tmp_path: Path) -> None:
+    clear_cache()
+    path = tmp_path / "org.key"
+    path.write_text("not a key")
+    for _ in range(2):  # the second caller tries again and says why again
+        with pytest.raises(CertificateError, match="not a PEM or DER private key"):
+            load_private_key(path)
