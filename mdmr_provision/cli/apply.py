@@ -131,7 +131,9 @@ async def _apply(session: Session, args: argparse.Namespace, saved: Plan | None)
 
 
 async def _run(session: Session, args: argparse.Namespace, services: Services,
-               saved: Plan | None) -> tuple[int, Plan, ApplyReport | None]:
+               saved: Plan | None) -> tuple[int, Plan, ApplyReport]:
+    """Plan (or check a saved plan), confirm, execute: the exit code, the plan and what the
+    steps did (an empty report, over the state as read, when nothing was to change)."""
     state = await asyncio.to_thread(session.store.load)  # under the lock run() took
     if args.check:
         plan = await make_plan(session, args, state)
@@ -148,7 +150,7 @@ async def _run(session: Session, args: argparse.Namespace, services: Services,
         if not plan.has_changes:
             if args.json:
                 sys.stdout.write(event_line("summary", ok=True, counts={}, changed=0))
-            return EXIT_OK, plan, None
+            return EXIT_OK, plan, ApplyReport(results=(), state=state)
         await _confirm(args.auto_approve)
     if saved is not None and args.json:
         _show_plan(args, plan)
@@ -238,19 +240,19 @@ class JsonEvents:
 
 
 async def _print_matrix(session: Session, args: argparse.Namespace, plan: Plan,
-                        report: ApplyReport | None) -> None:
+                        report: ApplyReport) -> None:
     """The exit-criteria matrix after an apply (guide §2), from the state just written.
 
     A plan of the whole inventory already judged every proof and certificate; the steps'
     results say which of those changes are now done, so nothing is probed again.  A plan cut
     down by ``--env``/``--target`` did not look at the rest: those are judged afresh.
+    The state is the one the steps left on disk (``report.state``), not read again.
     """
-    state = await asyncio.to_thread(session.store.load)
+    state = report.state
     moment = now()
     simulate = bool(args.simulate)
     if plan.environment is None and not plan.targets:
-        done = {r.address for r in (report.results if report else ())
-                if r.status is Status.SUCCEEDED}
+        done = {r.address for r in report.results if r.status is Status.SUCCEEDED}
         status = judge_after(session.inventory, session.index, plan, done, state, moment)
     else:
         status = await judge_async(session.inventory, session.resources, state, moment,
