@@ -148,33 +148,55 @@ class TisNamer:
     a fresh state) cannot reuse one the FTS already holds (E170).  A name for an explicit
     ``at`` moves on a second at a time until it is free.
 
-    ``used`` seeds names already taken (from state, or files already in a directory).
-    ``clock`` and ``sleep`` are the time source and the waiting (tests pass fakes).
+    A name must be unique at the FTS that receives it, and sandbox, enrolment and production
+    are separate FTSs (the FTS refuses a name it already holds "in this environment"): a
+    ``scope`` (the environment) lets the same second serve one pair in each of them, so
+    a run proving three environments does not wait three times as long.  A name taken
+    without a scope, or seeded through ``used``, is taken in every scope.
+
+    ``used`` seeds names already taken everywhere, ``scoped`` (scope, name) pairs already
+    taken in one scope (from state, or files already in a directory).  ``clock`` and
+    ``sleep`` are the time source and the waiting (tests pass fakes).
     """
 
     def __init__(self, used: Iterable[str] = (), *,
+                 scoped: Iterable[tuple[str, str]] = (),
                  clock: Callable[[], datetime] | None = None,
                  sleep: Callable[[float], Awaitable[None]] | None = None) -> None:
-        self._used = set(used)
+        self._everywhere = set(used)
+        self._scoped = set(scoped)
+        # Every name taken in any scope: what a name without a scope must avoid.
+        self._any = self._everywhere | {name for _, name in self._scoped}
         self._lock = threading.Lock()
         self._clock = clock or (lambda: datetime.now(EST))
         self._sleep = sleep or asyncio.sleep
 
-    def _take(self, candidate: TisName) -> bool:
+    def _free(self, name: str, scope: str) -> bool:
+        if not scope:
+            return name not in self._any
+        return name not in self._everywhere and (scope, name) not in self._scoped
+
+    def _take(self, candidate: TisName, scope: str) -> bool:
+        name = str(candidate)
         with self._lock:
-            if str(candidate) in self._used:
+            if not self._free(name, scope):
                 return False
-            self._used.add(str(candidate))
+            self._any.add(name)
+            if scope:
+                self._scoped.add((scope, name))
+            else:
+                self._everywhere.add(name)
             return True
 
-    async def name_now(self, participant: str, sender: str, *,
+    async def name_now(self, participant: str, sender: str, *, scope: str = "",
                        file_id: str = CONNECTIVITY_FILE_ID, file_ver: str = "00") -> TisName:
         """A fresh name stamped with the current second, waiting for the next second while
-        the current one is taken for this pair (never a second ahead of the clock)."""
+        the current one is taken for this pair in ``scope`` (never a second ahead of the
+        clock)."""
         while True:
             now = self._clock()
             candidate = TisName(participant, sender, to_est(now), file_id, file_ver)
-            if self._take(candidate):
+            if self._take(candidate, scope):
                 return candidate
             # To the start of the next second (a hair past it, so the clock has moved on).
             await self._sleep(1.0 - now.microsecond / 1_000_000 + 0.001)
@@ -185,6 +207,7 @@ class TisNamer:
         sender: str,
         at: datetime | None = None,
         *,
+        scope: str = "",
         file_id: str = CONNECTIVITY_FILE_ID,
         file_ver: str = "00",
     ) -> TisName:
@@ -193,13 +216,11 @@ class TisNamer:
         Made now, from async code, use :meth:`name_now`, which never runs ahead of the clock.
         """
         moment = to_est(at if at is not None else self._clock())
-        with self._lock:
-            while True:
-                candidate = TisName(participant, sender, moment, file_id, file_ver)
-                if str(candidate) not in self._used:
-                    self._used.add(str(candidate))
-                    return candidate
-                moment += timedelta(seconds=1)
+        while True:
+            candidate = TisName(participant, sender, moment, file_id, file_ver)
+            if self._take(candidate, scope):
+                return candidate
+            moment += timedelta(seconds=1)
 
 
 #: The namer every component of this process shares, so a run never repeats a name.

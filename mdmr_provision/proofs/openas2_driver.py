@@ -206,7 +206,7 @@ async def prove_through_openas2(
     micalg = parse_digest(req.digest).micalg
     files: list[FileEvidence] = []
     for label, size in (("small", None), ("large", req.large_size)):
-        name = str(namer.name(req.ldc, req.sender_as2_id))
+        name = str(await namer.name_now(req.ldc, req.sender_as2_id, scope=req.environment))
         payload = await asyncio.to_thread(content, name, size, req.tag)
         mic = None if req.compression else await asyncio.to_thread(
             expected_mic, name, payload, req.digest)

@@ -168,7 +168,7 @@ async def _prove(req: OutboundRequest, namer: TisNamer, context: dict[str, JsonV
     await asyncio.to_thread(keep.store_partner_certificate, req.evidence_dir, partner_cert)
 
     async def send(label: str, size: int | None) -> None:
-        name = str(await namer.name_now(req.ldc, profile.org_id))
+        name = str(await namer.name_now(req.ldc, profile.org_id, scope=profile.environment))
         payload, digest = await asyncio.to_thread(_test_file, name, size, req.tag)
         mdn_request = MdnRequest(
             signed=profile.mdn_signed,
@@ -299,19 +299,28 @@ async def write_summary(directory: Path, context: dict[str, JsonValue],
                             (json.dumps(doc, indent=2) + "\n").encode())
 
 
-def names_sent(evidence_dir: Path) -> set[str]:
-    """Every test file name an earlier outbound proof recorded under ``evidence_dir``."""
-    names: set[str] = set()
+def names_sent(evidence_dir: Path) -> set[tuple[str, str]]:
+    """Every test file name an earlier outbound proof recorded under ``evidence_dir``, with
+    the environment (the FTS) it went to: ``(environment, name)``."""
+    names: set[tuple[str, str]] = set()
     for path in evidence_dir.glob(f"proof.outbound.*/*/{SUMMARY_FILE}"):
         try:
             doc = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, ValueError):
             continue  # a damaged summary must not stop a proof; its names are lost
+        # The proof's address names the environment; a summary says it too.
+        environment = environment_of(path.parent.parent.name)
         found = doc.get("files") if isinstance(doc, dict) else None
         for item in found if isinstance(found, list) else []:
             if isinstance(item, dict) and isinstance(item.get("name"), str):
-                names.add(item["name"])
+                names.add((environment, item["name"]))
     return names
+
+
+def environment_of(address: str) -> str:
+    """The environment of ``proof.outbound.<ENV>....`` (empty when it does not say)."""
+    parts = address.split(".")
+    return parts[2] if len(parts) > 2 and parts[:2] == ["proof", "outbound"] else ""
 
 
 def describe(files: Sequence[FileEvidence]) -> dict[str, Any]:

@@ -185,11 +185,11 @@ class _SameNames(TisNamer):
         self._names = iter(names)
 
     def name(self, participant: str, sender: str, at: datetime | None = None, *,
-             file_id: str = "0000", file_ver: str = "00") -> TisName:
+             scope: str = "", file_id: str = "0000", file_ver: str = "00") -> TisName:
         return TisName.parse(next(self._names))
 
-    async def name_now(self, participant: str, sender: str, *, file_id: str = "0000",
-                       file_ver: str = "00") -> TisName:
+    async def name_now(self, participant: str, sender: str, *, scope: str = "",
+                       file_id: str = "0000", file_ver: str = "00") -> TisName:
         return TisName.parse(next(self._names))
 
 
@@ -221,16 +221,19 @@ def test_fts_rejection_reaches_the_proof(work: Path) -> None:
 
 
 def test_names_sent_are_never_reused(work: Path) -> None:
-    """Every name on record in the evidence is seen by a later run's namer."""
+    """Every name on record in the evidence is seen by a later run's namer, in the
+    environment (the FTS) it went to."""
     base = work / ".mdmr" / "evidence"
     sent = names_sent(base)
-    recorded = {n for a, r in records(work).items() if a.startswith("proof.outbound.")
-                for n in r["attributes"]["files"]}
+    recorded = {(a.split(".")[2], n) for a, r in records(work).items()
+                if a.startswith("proof.outbound.") for n in r["attributes"]["files"]}
     assert recorded and recorded <= sent
+    assert {env for env, _ in sent} == {"sandbox", "enrolment", "production"}
     (base / "proof.outbound.x" / "y").mkdir(parents=True)
     (base / "proof.outbound.x" / "y" / SUMMARY_FILE).write_text("{broken")
     assert names_sent(base) == sent  # a damaged summary is skipped, not fatal
-    namer = TisNamer(sent)
-    for name in sorted(sent):
+    namer = TisNamer(scoped=sent)
+    for env, name in sorted(sent):
         parsed = TisName.parse(name)
-        assert str(namer.name(parsed.participant, parsed.sender, parsed.timestamp)) != name
+        assert str(namer.name(parsed.participant, parsed.sender, parsed.timestamp,
+                              scope=env)) != name

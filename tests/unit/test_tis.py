@@ -397,3 +397,31 @@ def test_a_later_run_from_a_fresh_state_cannot_reuse_an_earlier_runs_names() -> 
     second = TisNamer(clock=clock, sleep=clock.sleep)
     later = {str(asyncio.run(second.name_now("ORG10000", "ORG10000"))) for _ in range(4)}
     assert len(earlier) == 4 and not earlier & later
+
+
+def test_one_second_serves_a_pair_once_per_environment_not_once_per_run() -> None:
+    """Sandbox, enrolment and production are separate FTSs: a pair may use one second in
+    each, but never twice in one, and a name taken without a scope blocks every one."""
+    clock = _Clock(datetime(2026, 11, 29, 10, 0, 0, 250_000, tzinfo=EST))
+    namer = TisNamer(clock=clock, sleep=clock.sleep)
+
+    async def made(scope: str) -> str:
+        return str(await namer.name_now("ORG10000", "ORG10000", scope=scope)).split(".")[4]
+
+    assert [asyncio.run(made(env)) for env in ("sandbox", "enrolment", "production")] == \
+        ["20261129100000"] * 3 and not clock.slept
+    assert asyncio.run(made("sandbox")) == "20261129100001" and len(clock.slept) == 1
+    # Without a scope, a name must be free everywhere: 10:00:01 is taken in sandbox.
+    assert asyncio.run(made("")) == "20261129100002"
+    # ... and a name taken without a scope is taken in every environment.
+    assert asyncio.run(made("production")) == "20261129100003"
+
+
+def test_seeded_names_block_their_own_environment_only() -> None:
+    moment = datetime(2026, 11, 29, 10, 0, 0, tzinfo=EST)
+    taken = str(TisName("ORG10000", "ORG10000", moment))
+    namer = TisNamer(scoped=[("sandbox", taken)])
+    assert str(namer.name("ORG10000", "ORG10000", moment, scope="enrolment")) == taken
+    assert str(namer.name("ORG10000", "ORG10000", moment, scope="sandbox")) != taken
+    everywhere = TisNamer([taken])
+    assert str(everywhere.name("ORG10000", "ORG10000", moment, scope="enrolment")) != taken

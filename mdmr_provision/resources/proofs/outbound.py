@@ -40,6 +40,7 @@ from mdmr_provision.proofs.outbound import (
     OutboundRequest,
     ProofFailed,
     describe,
+    environment_of,
     names_sent,
     prove_outbound,
 )
@@ -61,11 +62,14 @@ def _namer(ctx: ApplyContext) -> TisNamer:
     namer = _NAMERS.get(ctx.evidence_dir)
     if namer is None:
         used = names_sent(Path(ctx.evidence_dir))
-        for record in ctx.records.values():
+        for address, record in ctx.records.items():
             files = record.attributes.get("files")
             if record.kind == OutboundProof.kind and isinstance(files, list):
-                used.update(f for f in files if isinstance(f, str))
-        namer = _NAMERS[ctx.evidence_dir] = TisNamer(used)
+                used.update((environment_of(address), f) for f in files if isinstance(f, str))
+        # A name whose environment is unknown is kept out of every environment.
+        namer = _NAMERS[ctx.evidence_dir] = TisNamer(
+            (name for env, name in used if not env),
+            scoped=((env, name) for env, name in used if env))
     return namer
 
 
