@@ -8,7 +8,7 @@ from typing import TextIO
 
 from rich.text import Text
 
-from mdmr_provision.console import Hanging, can_encode, console_for
+from mdmr_provision.console import Hanging, can_encode, console_for, options
 from mdmr_provision.inventory.model import ENVIRONMENTS
 from mdmr_provision.reports.status import Criterion, Status, worst
 
@@ -36,8 +36,37 @@ def _cell(criterion: Criterion | None, unicode: bool) -> str:
     return f"{marks[worst(i.status for i in criterion.items)]} {done}/{total}{by}"
 
 
-def render_status(status: Status, *, unicode: bool = True) -> str:
-    """The matrix, certificate expiry, next due dates and the verdict."""
+def _open_items(status: Status, unicode: bool, verbose: bool) -> list[str]:
+    """What keeps criteria open, one line each; proofs that hold by rehearsal evidence
+    where rehearsal counts (``--simulate``) folded to one line unless ``verbose``."""
+    problems = [i for c in status.criteria for i in c.items if not i.real]
+    # Proven, but by a rehearsal: only under --simulate, where the user asked for exactly
+    # that.  Listing each as "not yet proven" would bury what actually needs doing.
+    held = [i for i in problems if i.status == "proven"]
+    listed = problems if verbose else [i for i in problems if i.status != "proven"]
+    lines: list[str] = []
+    if listed:
+        lines.append("Not yet proven:")
+        for item in listed[:40]:
+            shown = "rehearsed" if item.status == "proven" else item.status
+            # "rehearsed: rehearsed 2026-11-30 against ..." says it once.
+            head = "" if item.reason.startswith(shown) else f"{shown}: "
+            lines.append(f"  {item.address}: {head}{item.reason}")
+        if len(listed) > 40:
+            lines.append(f"  ... and {len(listed) - 40} more (see --json)")
+        lines.append("")
+    if held and not verbose:
+        mark = "≈" if unicode else "reh"
+        what = "1 proof holds" if len(held) == 1 else f"{len(held)} proofs hold"
+        lines.append(f"Rehearsed only ({mark}): {what} by rehearsal evidence; a run without "
+                     "--simulate proves them against the MDM/R (-v lists them).")
+        lines.append("")
+    return lines
+
+
+def render_status(status: Status, *, unicode: bool = True, verbose: bool = False) -> str:
+    """The matrix, what keeps criteria open, certificate expiry, next due dates and the
+    verdict (``verbose``: every proof held by rehearsal evidence named too)."""
     lines: list[str] = []
     ldcs = sorted({c.ldc for c in status.criteria})
     width = 12
@@ -57,15 +86,7 @@ def render_status(status: Status, *, unicode: bool = True) -> str:
         lines.append("* proven by the party that runs that organisation: its signed evidence "
                      "imported (import-evidence) or confirmed here")
         lines.append("")
-    problems = [(c, i) for c in status.criteria for i in c.items if not i.real]
-    if problems:
-        lines.append("Not yet proven:")
-        for _c, item in problems[:40]:
-            shown = "rehearsed" if item.status == "proven" else item.status
-            lines.append(f"  {item.address}: {shown}: {item.reason}")
-        if len(problems) > 40:
-            lines.append(f"  ... and {len(problems) - 40} more (see --json)")
-        lines.append("")
+    lines.extend(_open_items(status, unicode, verbose))
     lines.append("Certificates:")
     for cert in status.certificates:
         expiry = cert.not_after[:10] if cert.not_after else "unknown"
@@ -123,7 +144,9 @@ def print_status(status: Status, stream: TextIO | None = None) -> None:
     """Print :func:`render_status` with the marks coloured (on a terminal, colour allowed)."""
     out = stream if stream is not None else sys.stdout
     console = console_for(out)
-    for line in render_status(status, unicode=can_encode(out, "✔✘…✋≈")).splitlines():
+    verbose = options().verbose
+    for line in render_status(status, unicode=can_encode(out, "✔✘…✋≈"),
+                              verbose=verbose).splitlines():
         text = Text(line)
         for word, style in _MARK_STYLES.items():
             text.highlight_regex(rf"(?<![\w.]){re.escape(word)}(?!\w)", style)

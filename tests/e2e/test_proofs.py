@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from mdmr_provision.inventory import load_inventory
 from mdmr_provision.rules import RULES, cited
 from mdmr_provision.simulator.pki import rotate_certificate
 from mdmr_provision.tis import EST
+from tests.support import ROOT
 from tests.support.proofs import (
     clean_env,
     cli,
@@ -85,6 +87,42 @@ def work(proven: Proven) -> Iterator[Path]:
     assert proven.code == 0, proven.err[-3000:]
     with clean_env():
         yield restore(proven.snapshot, proven.inv)
+
+
+def _words(text: str) -> list[str]:
+    """``text`` as words, with what differs between runs (loopback addresses, ports, dates)
+    made alike: wrapping and blank lines never matter."""
+    text = re.sub(r"127\.\d+\.\d+\.\d+", "IP", text)
+    text = re.sub(r":\d{2,5}\b", ":PORT", text)
+    text = re.sub(r"\b\d{4}-\d{2}-\d{2}\b", "DATE", text)
+    return text.split()
+
+
+def readme_quick_start() -> list[list[str]]:
+    """The quick start's output excerpt in the README, as its parts between ``...`` lines."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("On a terminal 100\ncolumns wide, stdout reads", 1)[1]
+    block = block.split("\n\n", 1)[1].split("\nIn all, about", 1)[0]
+    lines = [line[4:] for line in block.splitlines()]
+    parts: list[list[str]] = [[]]
+    for line in lines:
+        if line.strip() == "...":
+            parts.append([])
+        else:
+            parts[-1].extend(_words(line))
+    return [p for p in parts if p]
+
+
+def test_readme_quick_start_is_the_real_output(proven: Proven) -> None:
+    # Each part of the README's excerpt appears in the real run's stdout, in order.
+    assert proven.code == 0, proven.err[-3000:]
+    words = _words(proven.out)
+    at = 0
+    for part in readme_quick_start():
+        found = next((i for i in range(at, len(words) - len(part) + 1)
+                      if words[i:i + len(part)] == part), None)
+        assert found is not None, f"README quick start not in the output: {' '.join(part)}"
+        at = found + len(part)
 
 
 def test_readme_main_command(proven: Proven, capsys: pytest.CaptureFixture[str]) -> None:

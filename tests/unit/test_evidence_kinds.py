@@ -137,6 +137,24 @@ def test_rehearsal_only_is_complete_rehearsal_never_complete(
     jsonschema.validate(doc, {"$defs": schema["$defs"], **schema["properties"]["matrix"]})
 
 
+def test_a_rehearsal_under_simulate_is_one_line_not_a_list(inventory: Inventory) -> None:
+    # Under --simulate rehearsals count: the closing matrix of the quick start must not list
+    # every proof it just made as "not yet proven".  -v names them.
+    status = _matrix(inventory, EvidenceKind.REHEARSAL, simulate=True)
+    text = render_status(status, unicode=True)
+    assert "Not yet proven" not in text
+    assert ("Rehearsed only (≈): 19 proofs hold by rehearsal evidence; a run without "
+            "--simulate proves them against the MDM/R (-v lists them).") in text
+    verbose = render_status(status, unicode=True, verbose=True)
+    assert "Rehearsed only" not in verbose
+    listed = [line for line in verbose.splitlines() if line.startswith("  proof.")]
+    assert len(listed) == 15 and "rehearsed: rehearsed" not in verbose
+    # Judged for the real MDM/R, each rehearsed-only proof is still listed: it is the to-do.
+    real = render_status(_matrix(inventory, EvidenceKind.REHEARSAL, simulate=False),
+                         unicode=False)
+    assert "Not yet proven:" in real and "Rehearsed only" not in real
+
+
 def test_real_evidence_everywhere_is_complete(inventory: Inventory) -> None:
     status = _matrix(inventory, EvidenceKind.REAL, simulate=False)
     assert status.complete and status.verdict == "COMPLETE"
