@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import dataclasses
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from mdmr_provision.cli.prompt import read_line
@@ -22,6 +23,7 @@ from mdmr_provision.cli.session import (
     open_session,
     positive_int,
     refetch_facts,
+    replan_command,
     runtime,
 )
 from mdmr_provision.core.types import ApplyContext
@@ -30,6 +32,7 @@ from mdmr_provision.errors import (
     EXIT_OK,
     EXIT_USER_ERROR,
     MdmrError,
+    StalePlanError,
     UsageError,
 )
 from mdmr_provision.executor.apply import DEFAULT_PARALLELISM, ApplyReport, Executor, Status
@@ -107,8 +110,9 @@ def run(args: argparse.Namespace) -> int:
     if args.plan_file is not None:
         # Everything that needs no probe is checked before any server starts.
         saved = read_plan(args.plan_file)
-        check_inputs(saved, inventory_fingerprint=inventory_fingerprint(session.inventory),
-                     state=session.store.load(), simulate=bool(args.simulate))
+        with _replan_hint(args, saved):
+            check_inputs(saved, inventory_fingerprint=inventory_fingerprint(session.inventory),
+                         state=session.store.load(), simulate=bool(args.simulate))
     with contextlib.ExitStack() as stack:
         if not args.check:
             # Before any server starts: a second apply waits here (--lock-timeout) or says
@@ -143,7 +147,8 @@ async def _run(session: Session, args: argparse.Namespace, services: Services,
             return EXIT_CHANGES_PENDING, plan, report
         return code, plan, report
     if saved is not None:
-        plan = await _saved_plan(session, args, state, saved)
+        with _replan_hint(args, saved):
+            plan = await _saved_plan(session, args, state, saved)
     else:
         plan = await make_plan(session, args, state)
         _show_plan(args, plan)
@@ -163,6 +168,18 @@ def _show_plan(args: argparse.Namespace, plan: Plan) -> None:
         sys.stdout.write(event_line("plan", plan=plan_to_json(plan)))
     else:
         print_plan(plan)
+
+
+@contextlib.contextmanager
+def _replan_hint(args: argparse.Namespace, plan: Plan) -> Iterator[None]:
+    """A stale saved plan's error ends with the command that makes it afresh."""
+    try:
+        yield
+    except StalePlanError as exc:
+        if exc.message.startswith("the plan was made"):  # the mode: its message says what
+            raise
+        raise StalePlanError(f"{exc.message}; make a new plan with: "
+                             f"{replan_command(args, plan, args.plan_file)}") from None
 
 
 async def _saved_plan(session: Session, args: argparse.Namespace, state: State,

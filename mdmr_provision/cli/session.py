@@ -107,7 +107,7 @@ def announce(services: Services, moved: Sequence[Moved] = ()) -> None:
     if sim is None:
         return
     for move in moved:
-        print(f"rehearsal: {move.what}: {move.original} -> {move.rehearsal}", file=sys.stderr)
+        say(f"rehearsal: {move.what}: {move.original} -> {move.rehearsal}")
     if sim.generated:
         say(f"simulator: generated {len(sim.generated)} demo certificate and key files "
             f"in {sim.workdir}")
@@ -134,6 +134,22 @@ def apply_command(args: argparse.Namespace, plan_file: Path) -> str:
     if getattr(args, "simulate", False):
         argv.append("--simulate")
     argv.append(str(plan_file))
+    return shlex.join(argv)
+
+
+def replan_command(args: argparse.Namespace, plan: Plan, plan_file: Path) -> str:
+    """The command that makes ``plan`` afresh into ``plan_file`` (same inventory, state,
+    mode, ``--env`` and ``--target``): the next step when a saved plan went stale."""
+    argv = ["mdmr-provision", "plan", "-i", str(args.inventory)]
+    if getattr(args, "state", None):
+        argv += ["--state", str(args.state)]
+    if plan.simulate:
+        argv.append("--simulate")
+    if plan.environment:
+        argv += ["--env", plan.environment]
+    for target in plan.targets:
+        argv += ["--target", target]
+    argv += ["--out", str(plan_file)]
     return shlex.join(argv)
 
 

@@ -81,10 +81,19 @@ def test_saved_plan_applies_exactly_and_goes_stale(
     assert listing(tmp_path / "out") == ["f00.txt"]
     capsys.readouterr()
     assert main(["apply", "-i", str(inv), str(p2)]) == 1
+    # The error ends with the command that makes the plan afresh (same --target, same file).
     assert capsys.readouterr().err.strip() == (
         "mdmr-provision: error: saved plan is stale: state changed since the plan "
-        "(serial 0, now 1)"
+        f"(serial 0, now 1); make a new plan with: mdmr-provision plan -i {inv} "
+        f"--target slow --out {p2}"
     )
+    # Followed as printed, the hint gives a plan that applies.
+    assert main(["plan", "-i", str(inv), "--target", "slow", "--out", str(p2)]) == 0
+    assert main(["apply", "-i", str(inv), str(p2)]) == 0
+    assert listing(tmp_path / "out") == ["f00.txt", "f01.txt", "f02.txt"]
+    (tmp_path / "out" / "f01.txt").unlink()
+    (tmp_path / "out" / "f02.txt").unlink()
+    capsys.readouterr()
     # A no-op apply leaves the serial alone, so a plan made now survives it.
     assert main(["plan", "-i", str(inv), *T, "--out", str(p2)]) == 0
     assert main(["apply", "-i", str(inv), "--target", "slow.file00", "--auto-approve"]) == 0
@@ -104,13 +113,15 @@ def test_saved_plan_stale_inventory_and_fact(
         capsys.readouterr()
         assert main(["apply", "-i", str(inv), str(saved)]) == 1
         err = capsys.readouterr().err.strip()
+        again = f"; make a new plan with: mdmr-provision plan -i {inv} --target slow --out {saved}"
         assert err == (f"mdmr-provision: error: saved plan is stale: fact "
-                       f"tcp:127.0.0.1:{listener.port} changed since the plan")
+                       f"tcp:127.0.0.1:{listener.port} changed since the plan{again}")
         listener.answer = "v1"
         inv.write_text(inv.read_text().replace("Test Hydro", "Test Hydro Two"))
         assert main(["apply", "-i", str(inv), str(saved)]) == 1
         assert capsys.readouterr().err.strip() == (
-            "mdmr-provision: error: saved plan is stale: inventory changed since the plan was made"
+            "mdmr-provision: error: saved plan is stale: inventory changed since the plan was "
+            f"made{again}"
         )
     assert not listing(tmp_path / "out")
 

@@ -34,4 +34,5 @@ def test_saved_plan_stale_when_an_unchanged_dependency_changed(
         err = capsys.readouterr().err.strip()
     f00 = tmp_path / "out" / "f00.txt"
     assert err == (f"mdmr-provision: error: saved plan is stale: fact file:{f00} "
-                   f"changed since the plan")
+                   f"changed since the plan; make a new plan with: mdmr-provision plan "
+                   f"-i {inv} --target slow --out {saved}")
