@@ -108,14 +108,23 @@ def change_body(change: Change) -> Text:
     return body
 
 
+#: A failure reported as the consequence of another probe's: ``DNS: name: no answer``.
+_CAUSED_BY = re.compile(r"^[A-Z][A-Z0-9]*: ")
+
+
 def fact_warnings(plan: Plan, *, verbose: bool = False) -> list[str]:
     """One line per root cause of the failed probes a change's reason does not already say.
 
     Probe keys are internal; they are named only with ``-v``.
     """
     reasons = " ".join(c.reason for c in plan.changes)
+    errors = set(plan.fact_errors.values())
     by_error: dict[str, list[str]] = {}
     for key, error in plan.fact_errors.items():
+        # A probe that failed because another did ("DNS: <the DNS probe's error>" from a
+        # reachability check) has that one's root cause: one line for both.
+        cause = _CAUSED_BY.sub("", error, count=1)
+        error = cause if cause in errors else error
         if verbose or error not in reasons:
             by_error.setdefault(error, []).append(key)
     out: list[str] = []

@@ -188,6 +188,27 @@ def test_fact_errors_once_per_cause_without_internal_keys() -> None:
     assert "dns:a, dns:b" in render_human(plan, verbose=True)
 
 
+def test_a_probe_failing_because_of_another_is_not_a_cause_of_its_own() -> None:
+    # Reachability checks that could not resolve the name fail with "DNS: <the DNS probe's
+    # error>"; the dns change's reason already says it, so no warning repeats it.
+    dns_error = "fts.test: no DNS server at 127.0.0.53:53 (no answer over UDP)"
+    base = plan_of(Change("dns.sandbox", "dns", Action.VERIFY, f"check: {dns_error} (R10)"),
+                   Change("reachability.sandbox.a", "reachability", Action.VERIFY,
+                          "TCP from a: cannot resolve fts.test, see dns.sandbox"))
+    errors = {"dns:fts.test@127.0.0.53:53": dns_error,
+              "reach:local:127.0.0.1->http://fts.test/tcp": f"DNS: {dns_error}",
+              "reach:local:127.0.0.2->http://fts.test/tcp": f"DNS: {dns_error}",
+              "reach:local:127.0.0.3->http://other.test/tcp": "DNS: other.test: NXDOMAIN"}
+    plan = Plan(changes=base.changes, inventory_fingerprint="F", lineage="L", serial=2,
+                created_at=NOW, fact_errors=errors)
+    text = render_human(plan)
+    # A DNS failure no other probe or reason names is still a cause of its own: the only
+    # warning.
+    warnings = [line for line in text.splitlines() if line.startswith("warning")]
+    assert warnings == ["warning: a probe failed: DNS: other.test: NXDOMAIN"]
+    assert text.count("no DNS server") == 1
+
+
 def test_markdown_cites_each_rule_once() -> None:
     md = render_markdown(plan_of(Change("x.a", "k", Action.CREATE, "write it (R10)", rule="R10"),
                                  Change("x.b", "k", Action.CREATE, "write it", rule="R6")))
