@@ -29,6 +29,8 @@ FORMAT_VERSIONS: dict[str, int] = {
     "state-record": 1,
     "as2": 1,
     "simulate-send": 1,
+    "rule": 1,
+    "rules": 1,
 }
 
 

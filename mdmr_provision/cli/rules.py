@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from mdmr_provision.errors import EXIT_OK, UsageError
+from mdmr_provision.jsonout import print_json
 from mdmr_provision.rules import RULES, lookup, render_markdown, render_text
 
 
@@ -44,7 +44,10 @@ def run(args: argparse.Namespace) -> int:
     elif args.json:
         doc = [{"id": r.id, "title": r.title, "section": r.section, "guide": r.guide,
                 "checks": r.checks, "link": r.link} for r in chosen]
-        sys.stdout.write(json.dumps(doc if args.rule is None else doc[0], indent=2) + "\n")
+        if args.rule is None:
+            print_json("rules", {"rules": doc})
+        else:
+            print_json("rule", doc[0])
     else:
         sys.stdout.write("\n".join(render_text(r) for r in chosen))
     return EXIT_OK

@@ -40,6 +40,11 @@ def test_rules_command_prints_one_or_all(capsys: pytest.CaptureFixture[str]) -> 
     assert main(["rules", "R3", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["id"] == "R3" and doc["link"] == "docs/rules.md#r3"
+    assert (doc["format"], doc["format_version"]) == ("mdmr-provision-rule", 1)
+    assert main(["rules", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["format"], doc["format_version"]) == ("mdmr-provision-rules", 1)
+    assert [r["id"] for r in doc["rules"]] == list(RULES)
 
 
 def test_an_unknown_rule_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
