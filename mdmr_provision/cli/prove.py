@@ -29,6 +29,7 @@ from mdmr_provision.heap import share_one_arena
 from mdmr_provision.inventory.model import canonical_environment
 from mdmr_provision.planner.plan import Plan, build_plan
 from mdmr_provision.runtime.services import Services
+from mdmr_provision.suggest import closest_address
 
 #: What ``prove`` can make again: file-transfer proofs and the DR reachability proof.
 PROVABLE = ("proof.", "reachability.dr.")
@@ -69,8 +70,11 @@ def select(session: Session, addresses: list[str], env: str | None,
     for wanted in addresses:
         hits = [a for a in provable if _matches(a, wanted)]
         if not hits:
-            raise UsageError(f"{wanted}: no proof matches (e.g. proof.outbound.<ENV>, "
-                             "proof.inbound.<ENV>.<ORG>, reachability.dr.<SERVER>)")
+            near = closest_address(wanted, provable)
+            hint = f" (did you mean {near}?)" if near is not None else ""
+            raise UsageError(f"{wanted}: no proof matches{hint}; a proof address or its "
+                             "prefix, e.g. proof.outbound.<ENV>, proof.inbound.<ENV>.<ORG>, "
+                             "reachability.dr.<SERVER> (`mdmr-provision status` lists them)")
         chosen += [a for a in hits if a not in chosen]
     if env is not None:
         chosen = [a for a in chosen if session.index[a].environment == env]

@@ -142,3 +142,19 @@ def test_hanging_indent_wraps_under_its_text() -> None:
     assert len(lines) > 2 and lines[0].startswith("  word") and not lines[0].startswith("   ")
     assert all(line.startswith("    word") and len(line) <= 40 for line in lines[1:])
     assert all(line == line.rstrip() for line in lines)
+
+
+def test_confirm_and_prove_suggest_the_address(
+    example: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inv = str(example)
+    assert main(["confirm", "-i", inv, "proof.inbound.sandbx.ORG10000", "--note", "x"]) == 1
+    err = capsys.readouterr().err
+    assert err == ("mdmr-provision: error: proof.inbound.sandbx.ORG10000: no such resource in "
+                   "the inventory (did you mean proof.inbound.sandbox.ORG10000?); "
+                   "`mdmr-provision plan` shows the manual steps to confirm\n")
+    assert main(["prove", "-i", inv, "proof.outbond.production"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mdmr-provision: error: proof.outbond.production: no proof matches "
+                          "(did you mean proof.outbound.production?); ")
+    assert err.count("\n") == 1
