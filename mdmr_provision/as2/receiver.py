@@ -22,6 +22,7 @@ import asyncio
 import base64
 import inspect
 import logging
+import os
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
@@ -110,11 +111,14 @@ class AS2Receiver:
         async_url_check: UrlCheck | None = None,
         async_timeout: float = 30.0,
         limits: Limits | None = None,
+        origin: str = "organisations.ORG.receivers.ENV.url, or its listen_host/listen_port,",
     ) -> None:
         """``mdn_path`` None takes no asynchronous MDNs; ``async_ssl_context`` and
         ``async_url_check`` apply to the asynchronous MDNs we post to senders (only ever to
-        a host in the partner's ``mdn_urls``)."""
+        a host in the partner's ``mdn_urls``).  ``origin`` names the inventory keys that set
+        host and port, for the error when they cannot be listened on."""
         self.endpoints = tuple(endpoints)
+        self.origin = origin
         self.host, self._port, self.ssl_context = host, port, ssl_context
         self.mdn_path = mdn_path
         self._mdn_certs = tuple(mdn_certs)
@@ -156,10 +160,13 @@ class AS2Receiver:
             await site.start()
         except OSError as exc:
             await self._runner.cleanup()
+            # asyncio's strerror repeats the address ("error while attempting to bind on
+            # address (...): address already in use"): the errno's own words say it once.
+            why = os.strerror(exc.errno) if exc.errno else str(exc)
             raise MdmrError(
-                f"cannot listen on {self.host}:{self._port}: {exc.strerror} (the address is "
-                "organisations.ORG.receivers.ENV.url, or its listen_host/listen_port, in the "
-                "inventory; is another receive, simulate or apply --simulate running?)"
+                f"cannot listen on {self.host}:{self._port}: {why} (the address is "
+                f"{self.origin} in the inventory; is another receive, simulate or apply "
+                "--simulate running?)"
             ) from None
         sockets = self._runner.addresses
         self._port = int(sockets[0][1]) if sockets else self._port

@@ -240,9 +240,14 @@ class OurReceivers:
         for (host, port), eps in groups.items():
             spec = tls.get((host, port), (None, ""))
             context = server_tls_context(spec[0], spec[1]) if spec[0] is not None else None
+            keys = [f"organisations.{org_id}.receivers.{env}.url"
+                    for env, org_id in owners.get((host, port), [])]
+            origin = (" or ".join(keys) + " (or its listen_host/listen_port)" if keys
+                      else "an async_mdn_url (of a server, organisation or environment)")
             self.servers.append(AS2Receiver(
                 eps, host=host, port=port, ssl_context=context,
-                mdn_path=mdn_paths.get((host, port), "/as2/mdn"), mdn_certs=certs))
+                mdn_path=mdn_paths.get((host, port), "/as2/mdn"), mdn_certs=certs,
+                origin=origin))
             self._owners.append(owners.get((host, port), []))
 
     async def start(self) -> None:

@@ -69,3 +69,31 @@ async def test_a_taken_port_names_the_inventory_keys() -> None:
         with pytest.raises(MdmrError) as caught:
             await receiver.start()
     assert "organisations.ORG.receivers.ENV.url" in str(caught.value)
+    # The errno's words, once (asyncio's own text repeats the address).
+    assert str(caught.value).startswith(
+        f"cannot listen on 127.0.0.1:{port}: Address already in use (the address is ")
+
+
+def test_a_taken_receiver_port_names_its_own_keys(
+    example_with_pki: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    from mdmr_provision.inventory import load_inventory
+
+    inventory = load_inventory(example_with_pki)
+    url = next(r.url for o in inventory.organisations for r in o.receivers
+               if r.environment == "sandbox")
+    host, port = url.split("//")[1].split("/")[0].split(":")
+    with socket.socket() as holder:
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        holder.bind((host, int(port)))
+        holder.listen()
+        code = main(["receive", "-i", str(example_with_pki), "--env", "sandbox",
+                     "--timeout", "1"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.count("\n") == 1
+    assert (f"ORG10000's receiver (sandbox): cannot listen on {host}:{port}: Address already "
+            "in use (the address is organisations.ORG10000.receivers.sandbox.url (or its "
+            "listen_host/listen_port) in the inventory;") in err
