@@ -33,7 +33,7 @@ h2{margin:32px 0 8px;border-bottom:1px solid #d0d7de;padding-bottom:4px}.muted{c
 border:1px solid #d4a72c;font-weight:400}table{border-collapse:collapse;background:#fff;
 width:100%;margin:8px 0}th,td{border:1px solid #d0d7de;padding:6px 8px;text-align:left;
 vertical-align:top}th{background:#eaeef2}td.cell{color:#fff;font-weight:600;text-align:center}
-code{font-size:13px;overflow-wrap:anywhere}
+code{font-size:13px;overflow-wrap:anywhere}pre{white-space:pre-wrap;overflow-wrap:anywhere}
 tr.detail td{border-top:none;padding:2px 8px 8px}
 details summary{cursor:pointer;color:#0969da}svg{background:#fff;
 border:1px solid #d0d7de;border-radius:6px}.legend span{display:inline-block;margin-right:14px}
@@ -301,6 +301,10 @@ def _proof_rows(report: Mapping[str, Any]) -> str:
             detail.append(f"<p style='color:{COLOURS['failed']}'>failed "
                           f"{local_time(failure.get('at'))}: {_e(failure.get('error'))}</p>")
         kind = ("rehearsal" if _rehearsal(success) else "real") if success else "—"
+        if status == "proven" and kind == "rehearsal":
+            # Held by a rehearsal (the report was judged with --simulate): the matrix's
+            # colour and word, never the green of real evidence.
+            status = "rehearsed"
         rows.append(
             f"<tr class='proof' data-address='{_e(proof.get('address'))}'>"
             f"<td><code>{_e(proof.get('address'))}</code></td><td>{_e(proof.get('environment'))}"

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from mdmr_provision.reports.html import local_time, rehearsal_note, render_html
+from mdmr_provision.reports.html import COLOURS, local_time, rehearsal_note, render_html
 
 FINGERPRINT = "34fd59344f25027dd9d2bf475a8997489229840d640b14b8291d0ddd1b26ea41"
 
@@ -87,3 +87,18 @@ def test_page_escapes_folds_and_embeds(toronto: None) -> None:
     assert data is not None and json.loads(data.group(1).replace("<\\/", "</")) == doc
     assert "data-status='failed'" in page and "INCOMPLETE" in page
     assert "cutover" in page and "renewal" in page  # the certificate chart's markers
+
+
+def test_a_proof_held_by_a_rehearsal_is_never_green(toronto: None) -> None:
+    page = render_html(report(proof("proof.outbound.sandbox.ORG1.ORG1.a", "proven", True),
+                              proof("proof.outbound.sandbox.ORG1.ORG1.b", "proven", False)))
+    rows = re.findall(r"<tr class='proof' data-address='([^']+)'>(.*?)</tr>", page, re.S)
+    cells = {address: re.search(r"<td class='cell' style='background:([^']+)'>(\w+)</td>",
+                                row) for address, row in rows}
+    a, b = cells["proof.outbound.sandbox.ORG1.ORG1.a"], cells["proof.outbound.sandbox.ORG1.ORG1.b"]
+    assert a is not None and b is not None
+    assert a.groups() == (COLOURS["rehearsed"], "rehearsed")
+    assert b.groups() == (COLOURS["proven"], "proven")
+    # Long commands wrap instead of widening the page.
+    assert "pre{white-space:pre-wrap" in page
+
