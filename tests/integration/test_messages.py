@@ -97,3 +97,18 @@ def test_a_taken_receiver_port_names_its_own_keys(
     assert (f"ORG10000's receiver (sandbox): cannot listen on {host}:{port}: Address already "
             "in use (the address is organisations.ORG10000.receivers.sandbox.url (or its "
             "listen_host/listen_port) in the inventory;") in err
+
+
+def test_quiet_drops_the_rehearsal_notes(
+    example_with_pki: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Unpinned, as the example ships: the rehearsal moves every address and says so.
+    orgs = example_with_pki / "organisations.yaml"
+    orgs.write_text(orgs.read_text().replace("  addresses: pinned\n", ""))
+    argv = ["plan", "-i", str(example_with_pki), "--simulate", "--target", "certificate.ORG10000"]
+    assert main(argv) == 0
+    assert "rehearsal: MDM/R sandbox endpoint: " in capsys.readouterr().err
+    assert main([*argv, "-q"]) == 0
+    captured = capsys.readouterr()
+    assert "rehearsal:" not in captured.err and "simulator:" not in captured.err
+    assert captured.out.splitlines()[-1].startswith("Plan: ")
