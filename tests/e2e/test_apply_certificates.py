@@ -65,7 +65,8 @@ def test_saved_plan_apply_idempotent_and_rotation(
     assert main(["apply", "-i", str(example), str(stale)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("mdmr-provision: error: saved plan is stale: fact ")
-    assert "ORG10000" in err and err.rstrip().endswith("changed since the plan")
+    assert "ORG10000" in err and "changed since the plan; make a new plan with: " in err
+    assert err.rstrip().endswith(f"--out {stale}")
 
     after = actions(plan_json(example, capsys))
     assert after["certificate.ORG10000"] in ("update", "replace")
