@@ -150,16 +150,20 @@ def plan_renderables(
     then ``address: reason`` wrapped under itself), diffs folded to a summary unless
     ``diff_lines`` asks for lines (None: all), then warnings and the summary lines."""
     out: list[RenderableType] = []
-    for env, changes in grouped(_visible(plan, show_unchanged)):
-        out.append(styled(f"{_heading(env)}:", "heading"))
-        heads: list[tuple[Change, Text]] = []
+    groups = grouped(_visible(plan, show_unchanged))
+    heads: dict[str, Text] = {}
+    for _env, changes in groups:
         for change in changes:
             head = Text("  ")
             lab = label(change)
             head.append(f"{symbol(change, unicode=unicode)} {lab}", style=STYLES.get(lab, ""))
-            heads.append((change, head))
-        indent = 1 + max(head.cell_len for _, head in heads)
-        for change, head in heads:
+            heads[change.address] = head
+    # One column for every group's addresses, so they line up down the whole plan.
+    indent = 1 + max((head.cell_len for head in heads.values()), default=0)
+    for env, changes in groups:
+        out.append(styled(f"{_heading(env)}:", "heading"))
+        for change in changes:
+            head = heads[change.address]
             out.append(Hanging(head, change_body(change), indent))
             if change.diff:
                 out.extend(Hanging(Text(""), row, indent)

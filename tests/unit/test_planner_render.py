@@ -239,3 +239,13 @@ def test_markdown_for_a_pull_request(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert "+line 50" not in md and "+line 50" in render_markdown(plan, full_diff=True)
     real = dataclasses.replace(plan, simulate=False)
     assert "the real MDM/R endpoints" in render_markdown(real)
+
+
+def test_addresses_line_up_down_the_whole_plan() -> None:
+    plan = plan_of(Change("proof.outbound.sandbox.a", "proof", Action.VERIFY, "stale (R7)",
+                          environment="sandbox", after={"re_prove": True}),
+                   Change("dns.dr", "dns", Action.VERIFY, "never checked", environment="dr"))
+    text = render_human(plan)
+    columns = {line.index(address) for line in text.splitlines()
+               for address in ("proof.outbound.sandbox.a", "dns.dr") if address in line}
+    assert len(columns) == 1, text
