@@ -8,11 +8,15 @@ checks that record itself: the disposition is ``processed`` with no modifier, th
 MIC equals the MIC of the file it put there (computed here from the file, as OpenAS2 wraps it
 with the configuration we render), and the MDN came back signed.
 
-OpenAS2 4.9 keeps no wire copy of an MDN: its record holds the MDN's headers and fields. It
-verifies the signature with the partner's certificate before it writes the record
-(``AS2Util.parseMDN`` runs before ``DO_STOREMDN``), so a record whose Content-Type is
-``multipart/signed`` is an MDN OpenAS2 verified; the evidence says so in those words.  A
-file OpenAS2 refuses lands in its outbox error folder: the proof fails at once, naming it.
+OpenAS2 4.9's record holds only the MDN's headers and fields, so the driver then takes the
+MDN exactly as OpenAS2 received it from the capture our rendered logback.xml keeps
+(:mod:`mdmr_provision.proofs.openas2_capture`), keeps it as a built-in proof keeps its MDNs
+(``<label>-mdn.http``, with the MDM/R certificate and what the MIC covers) and checks it
+itself: the signature against the MDM/R certificate, the disposition, the Original-Message-ID
+and the MIC of the file it put there, so ``verify-report`` re-checks a driven proof as it
+re-checks a built-in one.  Where no capture exists (OpenAS2 run with a logging configuration
+of its own) the evidence keeps OpenAS2's record and says the receipt cannot be re-checked.
+A file OpenAS2 refuses lands in its outbox error folder: the proof fails at once, naming it.
 """
 
 from __future__ import annotations
@@ -24,13 +28,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cryptography import x509
 
 from mdmr_provision.as2 import parse_digest
 from mdmr_provision.atomic import atomic_write
 from mdmr_provision.core.types import JsonValue
-from mdmr_provision.errors import MdmrError
+from mdmr_provision.errors import AS2Error, MdmrError
 from mdmr_provision.inventory.model import FileNameTag
-from mdmr_provision.proofs import keep
+from mdmr_provision.keys import load_certificate
+from mdmr_provision.proofs import keep, openas2_capture
 from mdmr_provision.proofs.outbound import (
     FileEvidence,
     FtsLookup,
@@ -38,6 +46,9 @@ from mdmr_provision.proofs.outbound import (
     write_summary,
 )
 from mdmr_provision.tis import TisNamer, content
+
+if TYPE_CHECKING:
+    from mdmr_provision.as2.mdn import Mdn
 
 #: How often the MDN and error folders are looked at while waiting.
 _POLL_SECONDS = 0.25
@@ -64,6 +75,10 @@ class DriverRequest:
     compression: bool
     #: "OpenAS2 4.9.0": what the evidence names as the product that sent.
     product: str
+    #: The MDM/R certificate the MDNs are checked against (kept with the evidence).
+    partner_cert: Path | None = None
+    #: Where OpenAS2 keeps the MDNs it received as they arrived (our logback.xml).
+    capture_dir: Path | None = None
 
     @property
     def outbox(self) -> Path:
@@ -82,10 +97,13 @@ class MdnRecord:
     fields: dict[str, str]
     path: Path
 
+    def header(self, name: str) -> str:
+        """A header of the MDN as OpenAS2 recorded it ("" when absent)."""
+        return next((v for k, v in self.headers.items() if k.lower() == name.lower()), "")
+
     @property
     def signed(self) -> bool:
-        ctype = next((v for k, v in self.headers.items() if k.lower() == "content-type"), "")
-        return ctype.split(";", 1)[0].strip().lower() == "multipart/signed"
+        return self.header("content-type").split(";", 1)[0].strip().lower() == "multipart/signed"
 
 
 def parse_record(text: str, path: Path) -> MdnRecord:
@@ -199,11 +217,11 @@ async def prove_through_openas2(
     product that sent them, or :class:`ProofFailed`."""
     context = {**context, "product": req.product, "sent_by": "product outbox",
                "outbox": str(req.outbox)}
-    # What a reviewer needs to know about the receipts kept for this proof.
-    kept_as = (f"{req.product}'s MDN record (OpenAS2 keeps no wire copy; it verified the "
-               "MDN's signature" + (" and MIC" if req.compression else "")
-               + " before recording it)")
     micalg = parse_digest(req.digest).micalg
+    cert = None
+    if req.partner_cert is not None:
+        cert = await asyncio.to_thread(load_certificate, req.partner_cert)
+        await asyncio.to_thread(keep.store_partner_certificate, req.evidence_dir, cert)
     files: list[FileEvidence] = []
     for label, size in (("small", None), ("large", req.large_size)):
         name = str(await namer.name_now(req.ldc, req.sender_as2_id, scope=req.environment))
@@ -223,7 +241,7 @@ async def prove_through_openas2(
             mic_entity=entity, mic_entity_whole=whole,
             generator=None if whole in (None, True) else keep.generator_params(
                 name, len(payload), req.tag.value),
-            mdn_kept_as=f"{kept_as}: {label}-mdn-record.txt",
+            mdn_kept_as=_record_only(req, label),
         )
         await write_summary(req.evidence_dir, context, [*files, ev])
         if size is None:
@@ -239,10 +257,12 @@ async def prove_through_openas2(
                 disposition=record.fields["DISPOSITION"],
                 mic_returned=record.fields.get("MIC"), mdn_signed=record.signed,
                 mic_sent=mic or record.fields.get("MIC", "").partition(",")[0].strip(),
-                # Verified by OpenAS2 before it wrote the record (see the module docstring).
+                # Verified by OpenAS2 before it wrote the record; replaced below by our own
+                # check of the MDN as received when OpenAS2's capture of it is there.
                 mdn_verified=record.signed,
             )
             check_record(record, mic, micalg)
+            ev = await _keep_received(req, label, record, ev, mic, cert)
             ev = await _fts(ev, req, fts)
         except MdmrError as exc:
             files.append(ev)
@@ -251,6 +271,73 @@ async def prove_through_openas2(
         files.append(ev)
     await write_summary(req.evidence_dir, context, files)
     return context, files
+
+
+def _record_only(req: DriverRequest, label: str) -> str:
+    """What the evidence says when only OpenAS2's record of the MDN could be kept."""
+    where = (f"no capture of the MDN as received in {req.capture_dir}: is OpenAS2 running "
+             "with the logback.xml mdmr-provision rendered?" if req.capture_dir is not None
+             else "no capture of the MDN as received")
+    return (f"{req.product}'s MDN record ({where}; OpenAS2 verified the MDN's signature"
+            f"{' and MIC' if req.compression else ''} before recording it): "
+            f"{label}-mdn-record.txt")
+
+
+async def _keep_received(req: DriverRequest, label: str, record: MdnRecord, ev: FileEvidence,
+                         mic: str | None, cert: x509.Certificate | None) -> FileEvidence:
+    """Keep the request's identifiers and the MDN exactly as OpenAS2 received it, and check
+    that MDN here (never only on OpenAS2's word)."""
+    # OpenAS2 keeps no copy of the request: these are the headers its record names.
+    await asyncio.to_thread(keep.store_request_headers, req.evidence_dir, label, {
+        "AS2-From": req.sender_as2_id, "AS2-To": req.partner_as2_id,
+        "Message-ID": ev.message_id})
+    ev = replace(ev, request_kept_as=(
+        f"the AS2-From, AS2-To and Message-ID {req.product} sent, from its MDN record (it "
+        "keeps no copy of the request)"))
+    if req.capture_dir is None:
+        return ev
+    found = await asyncio.to_thread(openas2_capture.find_mdn, req.capture_dir,
+                                    (ev.message_id, record.header("message-id")))
+    if found is None:
+        return ev
+    wire, path = found
+    await asyncio.to_thread(keep.store_mdn, req.evidence_dir, label, wire)
+    ev = replace(ev, mdn_file=keep.mdn_file(label), mdn_kept_as=None,
+                 mdn_captured_by=openas2_capture.describe(req.product, path))
+    mdn = check_received(wire, cert, ev.message_id, mic)
+    return replace(ev, mdn_signed=mdn.signed, mdn_verified=mdn.verified,
+                   disposition=mdn.disposition, mic_returned=mdn.received_mic)
+
+
+def check_received(wire: bytes, cert: x509.Certificate | None, sent_id: str,
+                   mic: str | None) -> Mdn:
+    """Read the MDN OpenAS2 received and raise MdmrError unless it is a positive receipt,
+    signed by ``cert``, for the message ``sent_id`` and (when known) the MIC ``mic``."""
+    # Imported here: the AS2 engine's MDN reader loads the CMS code, which planning (it
+    # imports this module) never needs.
+    from mdmr_provision.as2.mdn import parse_mdn
+    from mdmr_provision.as2.wire import read_wire
+
+    try:
+        headers, body = read_wire(wire, source="the MDN OpenAS2 received")
+        mdn = parse_mdn(headers, body, verify_cert=cert)
+    except AS2Error as exc:
+        raise MdmrError(f"the MDN as OpenAS2 received it: {exc}") from None
+    if not mdn.signed:
+        raise MdmrError("the MDN as OpenAS2 received it is not signed")
+    if cert is not None and not mdn.verified:
+        raise MdmrError("the MDN as OpenAS2 received it does not verify against the MDM/R "
+                        f"certificate: {mdn.signature_error}")
+    if mdn.status != "processed" or mdn.error:
+        raise MdmrError(f"the MDN as OpenAS2 received it says {mdn.disposition!r}")
+    if mdn.original_message_id.strip().strip("<>") != sent_id.strip().strip("<>"):
+        raise MdmrError(f"the MDN as OpenAS2 received it answers "
+                        f"{mdn.original_message_id or '(none)'}, not {sent_id}")
+    if mic is not None and mdn.received_mic != mic:
+        raise MdmrError(f"the MDN as OpenAS2 received it returns the MIC "
+                        f"{mdn.received_mic or '(none)'}, not the MIC of the file put in the "
+                        f"outbox ({mic})")
+    return mdn
 
 
 async def _fts(ev: FileEvidence, req: DriverRequest, fts: FtsLookup | None) -> FileEvidence:

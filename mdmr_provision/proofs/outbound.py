@@ -81,6 +81,10 @@ class FileEvidence:
     generator: dict[str, JsonValue] | None = None
     #: When no wire copy of the MDN exists (an AS2 product's own record), what was kept.
     mdn_kept_as: str | None = None
+    #: Who captured the kept MDN when an AS2 product received it (a driven proof).
+    mdn_captured_by: str | None = None
+    #: When the request headers kept are not a copy of those sent, what they are.
+    request_kept_as: str | None = None
 
     def to_json(self) -> dict[str, JsonValue]:
         return dict(asdict(self))

@@ -3,7 +3,9 @@
 For a server whose ``product`` is OpenAS2 this renders, into
 ``<as2_profiles_dir>/openas2/<SERVER>/``, one ``partnerships.xml`` holding every MDM/R
 environment the server talks to (OpenAS2 allows each partner once per file) and a
-``config.xml`` around it; ``mdmr-provision cert keystore`` writes the PKCS#12 keystore with the
+``config.xml`` around it, and a ``logback.xml`` that keeps every MDN OpenAS2 receives as it
+arrived (OpenAS2 itself keeps only its fields; see :mod:`mdmr_provision.proofs.openas2_capture`);
+``mdmr-provision cert keystore`` writes the PKCS#12 keystore with the
 aliases both name.  What OpenAS2 needs and our earlier per-environment file lacked: the
 sender's ``email``, an outbox poller per outbound partnership, ``as2_receipt_option`` at the
 server's *own* MDN receiver, micalg in RFC 5751 spelling (``sha-256``),
@@ -40,6 +42,7 @@ from mdmr_provision.templating import render
 TEMPLATES: Mapping[str, str] = {
     "partnerships.xml": "openas2/partnerships.xml.j2",
     "config.xml": "openas2/config.xml.j2",
+    "logback.xml": "openas2/logback.xml.j2",
 }
 #: The keystore config.xml names (written by ``cert keystore``, never rendered).
 KEYSTORE = "as2_certs.p12"
@@ -50,6 +53,10 @@ DEFAULT_MDN_PORT = 10081
 _CIPHERS = {"aes128": "aes128", "aes256": "aes256", "3des": "3des"}
 _MICALG = {"sha256": "sha-256", "sha384": "sha-384", "sha512": "sha-512"}
 FALLBACK_SUFFIX = "-previous"
+#: The folder (in OpenAS2's data folder) of the MDNs it received, kept as they arrived.
+CAPTURE_FOLDER = "mdn-received"
+#: How many days of received MDNs OpenAS2's log keeps (a proof reads them within minutes).
+CAPTURE_DAYS = 90
 #: Where config.xml reads the keystore passphrase from unless the inventory names another.
 DEFAULT_PASSPHRASE_ENV = "OPENAS2_KEYSTORE_PASSWORD"  # noqa: S105 - a variable's name
 
@@ -94,6 +101,16 @@ def sender_alias(org: Organisation) -> str:
 def openas2_dir(inventory: Inventory, server: Server) -> Path:
     """Where the server's OpenAS2 files are rendered (OpenAS2's ``%home%``)."""
     return profiles_root(inventory) / "openas2" / server.name
+
+
+def data_dir(inventory: Inventory, server: Server, product: As2Product) -> Path:
+    """OpenAS2's ``storageBaseDir`` as this machine sees it (outboxes, MDN records)."""
+    return product.data or openas2_dir(inventory, server) / "data"
+
+
+def capture_dir(data: Path) -> Path:
+    """Where the rendered logback.xml has OpenAS2 keep every MDN it receives, as received."""
+    return data / CAPTURE_FOLDER
 
 
 def sender_email(org: Organisation) -> str | None:
@@ -191,6 +208,9 @@ def render_openas2(
         "keystore_name": KEYSTORE,
         "passphrase_env": product.keystore_passphrase.env or DEFAULT_PASSPHRASE_ENV,
         "poll_seconds": 2,
+        "capture_dir": str(capture_dir(data_dir(inventory, server, product))),
+        "capture_days": CAPTURE_DAYS,
+        "log_dir": str(data_dir(inventory, server, product) / "logs"),
     }
     return {name: render(template, **context) for name, template in TEMPLATES.items()}, []
 
@@ -208,7 +228,7 @@ def keystore_entries(
 
 
 class OpenAs2Config(As2Profile):
-    """``openas2.<SERVER>``: OpenAS2's partnerships.xml and config.xml are on disk."""
+    """``openas2.<SERVER>``: OpenAS2's partnerships.xml, config.xml and logback.xml are on disk."""
 
     kind = "openas2"
     noun = "OpenAS2 configuration"

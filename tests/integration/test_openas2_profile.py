@@ -130,6 +130,28 @@ def test_config_xml_ports_and_passphrase_reference(factory: CertFactory, tmp_pat
     assert "DbTrackingModule" not in modules
 
 
+def test_logback_xml_keeps_every_received_mdn_in_the_data_folder(
+    factory: CertFactory, tmp_path: Path,
+) -> None:
+    """OpenAS2 keeps only an MDN's fields; the logback.xml beside config.xml switches on its
+    own whole-MDN trace (a system property set from logback) and keeps it where the driver
+    reads it, while its usual log stays at INFO."""
+    product = dataclasses.replace(PRODUCT, data=tmp_path / "as2data")
+    text = config(with_product(build(factory, tmp_path), product)).rendered["logback.xml"]
+    tree = ET.fromstring(text)
+    [prop] = tree.iter("property")
+    assert prop.attrib == {"scope": "system", "name": "logRxdMdnMimeBodyParts", "value": "true"}
+    [logger] = tree.iter("logger")
+    assert logger.attrib == {"name": "org.openas2.util.AS2Util", "level": "TRACE"}
+    appenders = {a.get("name"): a for a in tree.iter("appender")}
+    capture = appenders["MDN_CAPTURE"]
+    assert capture.findtext("file") == str(tmp_path / "as2data" / "mdn-received" /
+                                           "received-mdns.log")
+    assert capture.findtext("encoder/pattern") == "%msg%n"
+    for name in ("CONSOLE", "FILE"):  # the trace goes to the capture only
+        assert appenders[name].findtext("filter/level") == "${OPENAS2_LOG_LEVEL:-INFO}"
+
+
 def test_rollover_sets_the_fallback_alias(factory: CertFactory, tmp_path: Path) -> None:
     inventory = with_product(build(factory, tmp_path), previous=True)
     tree = ET.fromstring(config(inventory).rendered["partnerships.xml"])

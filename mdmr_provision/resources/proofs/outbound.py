@@ -46,7 +46,7 @@ from mdmr_provision.proofs.outbound import (
 )
 from mdmr_provision.proofs.profile import SendProfile, read_profile
 from mdmr_provision.resources.network import forwarder_for
-from mdmr_provision.resources.openas2 import openas2_dir
+from mdmr_provision.resources.openas2 import capture_dir, data_dir
 from mdmr_provision.resources.proofs.base import ProofResource
 from mdmr_provision.tis import TisNamer
 
@@ -192,7 +192,7 @@ class OutboundProof(ProofResource):
         product = self.server.product
         if product is None or product.name is not ProductName.OPENAS2 or not product.drive_proofs:
             return None
-        data = product.data or openas2_dir(self.inventory, self.server) / "data"
+        data = data_dir(self.inventory, self.server, product)
         return DriverRequest(
             environment=self.environment or "", ldc=self.ldc, sender_as2_id=profile.as2_id,
             partner_as2_id=profile.partner_as2_id, data_dir=data,
@@ -201,6 +201,7 @@ class OutboundProof(ProofResource):
             digest=profile.digest, mdn_mode=profile.mdn_mode, compression=profile.compression,
             wait_seconds=product.mdn_wait_seconds,
             product=product_label("OpenAS2", product.version),
+            partner_cert=profile.partner_cert, capture_dir=capture_dir(data),
         )
 
     def _evidence(self, ctx: ApplyContext, ok: bool, details: Mapping[str, JsonValue],
