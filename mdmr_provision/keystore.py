@@ -38,6 +38,7 @@ from mdmr_provision.resources.openas2 import (
     DEFAULT_PASSPHRASE_ENV,
     FALLBACK_SUFFIX,
     KEYSTORE,
+    TLS_TRUST_STORE,
     keystore_entries,
     openas2_dir,
     sender_alias,
@@ -167,6 +168,9 @@ class Written:
     aliases: tuple[str, ...]
     key_aliases: tuple[str, ...]
     passphrase_env: str
+    #: The TLS trust store written beside it (https endpoints with a tls_ca), or None.
+    trust_store: Path | None = None
+    trust_aliases: tuple[str, ...] = ()
 
 
 def write_keystore(
@@ -183,7 +187,7 @@ def write_keystore(
         names = ", ".join(s.name for s in inventory.servers) or "none"
         raise MdmrError(f"--server {server_name!r}: no such server in the inventory "
                         f"(servers: {names})")
-    org, partner_certs = keystore_entries(inventory, server)
+    org, partner_certs, trust = keystore_entries(inventory, server)
     product_env = server.product.keystore_passphrase.env if server.product else None
     env = passphrase_env or product_env or DEFAULT_PASSPHRASE_ENV
     secret = read_passphrase(SecretRef(env=env))
@@ -206,9 +210,16 @@ def write_keystore(
                              load_certificate(previous.cert)))
     certs = [CertEntry(a, load_certificate(path)) for a, path in partner_certs]
     path = out if out is not None else openas2_dir(inventory, server) / KEYSTORE
+    cas = [CertEntry(a, load_certificate(ca)) for a, ca in trust]
+    trust_path = path.with_name(TLS_TRUST_STORE) if cas else None
     atomic_write(path, build_keystore(keys, certs, secret), mode=0o600)
+    if trust_path is not None:
+        # Certificates only (OpenAS2 opens the trust store without a key password), under
+        # the same passphrase, which config.xml reads from the same variable.
+        atomic_write(trust_path, build_keystore([], cas, secret), mode=0o600)
     return Written(path, tuple([k.alias for k in keys] + [c.alias for c in certs]),
-                   tuple(k.alias for k in keys), env)
+                   tuple(k.alias for k in keys), env, trust_path,
+                   tuple(c.alias for c in cas))
 
 
 def _matching_key(key_path: Path, ref: SecretRef, cert_path: Path) -> PrivateKey:

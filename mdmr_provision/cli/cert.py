@@ -191,6 +191,9 @@ def run_keystore(args: argparse.Namespace) -> int:
                           args.passphrase_env)
     aliases = ", ".join(f"{a} (key)" if a in made.key_aliases else a for a in made.aliases)
     print(f"wrote {made.path} (PKCS#12 keystore, mode 0600; aliases: {aliases})")
+    if made.trust_store is not None:
+        print(f"wrote {made.trust_store} (TLS trust store for the MDM/R's https endpoints, "
+              f"mode 0600; aliases: {', '.join(made.trust_aliases)})")
     print(f"the passphrase is the value of ${made.passphrase_env}; OpenAS2's config.xml reads "
           "it from there when it starts")
     return EXIT_OK

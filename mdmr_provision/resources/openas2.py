@@ -46,6 +46,9 @@ TEMPLATES: Mapping[str, str] = {
 }
 #: The keystore config.xml names (written by ``cert keystore``, never rendered).
 KEYSTORE = "as2_certs.p12"
+#: The TLS trust store (CA certificates only, no key: OpenAS2 opens it without a key
+#: password), written beside the keystore when an https endpoint names its ``tls_ca``.
+TLS_TRUST_STORE = "ssl_trust_certs.p12"
 #: OpenAS2's own default ports (AS2ReceiverModule, AS2MDNReceiverModule).
 DEFAULT_RECEIVER_PORT = 10080
 DEFAULT_MDN_PORT = 10081
@@ -74,6 +77,8 @@ class Partner:
     asynchronous: bool
     environments: tuple[str, ...]
     certificate: Path | None
+    #: The CA certificate an https endpoint's TLS certificate chains to (endpoint.tls_ca).
+    tls_ca: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -145,6 +150,7 @@ def partners(
             cipher=_CIPHERS[ep.encryption.value], compression=ep.compression,
             asynchronous=ep.mdn is MdnMode.ASYNC, environments=(env.name,),
             certificate=ep.certificate,
+            tls_ca=ep.tls_ca if ep.scheme == "https" else None,
         )
         if ep.certificate is None:
             problems.append(f"environment {env.name} has no MDM/R certificate")
@@ -153,9 +159,9 @@ def partners(
             found[ep.as2_id] = partner
             continue
         same = (earlier.url, earlier.micalg, earlier.cipher, earlier.compression,
-                earlier.asynchronous, earlier.certificate)
+                earlier.asynchronous, earlier.certificate, earlier.tls_ca)
         if same != (partner.url, partner.micalg, partner.cipher, partner.compression,
-                    partner.asynchronous, partner.certificate):
+                    partner.asynchronous, partner.certificate, partner.tls_ca):
             problems.append(
                 f"environments {', '.join(earlier.environments)} and {env.name} share the MDM/R "
                 f"AS2 id {ep.as2_id} with different settings; OpenAS2 allows one partnership "
@@ -163,7 +169,33 @@ def partners(
             )
             continue
         found[ep.as2_id] = replace(earlier, environments=(*earlier.environments, env.name))
-    return list(found.values()), problems
+    return list(found.values()), problems + _trust_problems(inventory, list(found.values()))
+
+
+def _trust_problems(inventory: Inventory, found: Sequence[Partner]) -> list[str]:
+    """OpenAS2 has one TLS trust store for every partner: once it is set up (an endpoint names
+    its ``tls_ca``) the Java default CAs no longer count, so every https endpoint needs one."""
+    if not any(p.tls_ca for p in found):
+        return []
+    return [
+        f"environment {env} is served over https without endpoint.tls_ca, while "
+        f"{', '.join(e for q in found if q.tls_ca for e in q.environments)} names one: "
+        "OpenAS2 then checks every TLS connection against those CAs only; declare the CA "
+        f"of {env} (endpoint.tls_ca) too"
+        for p in found if p.tls_ca is None and _is_https(inventory, p)
+        for env in p.environments
+    ]
+
+
+def _is_https(inventory: Inventory, partner: Partner) -> bool:
+    return any(e.name in partner.environments and e.endpoint.scheme == "https"
+               for e in inventory.environments)
+
+
+def tls_trust(found: Sequence[Partner]) -> list[tuple[str, Path]]:
+    """The trust store's entries (alias, CA certificate file), one per MDM/R AS2 id whose
+    endpoint names a ``tls_ca``; empty when OpenAS2 keeps Java's default CAs."""
+    return [(f"{p.alias}-tls-ca", p.tls_ca) for p in found if p.tls_ca is not None]
 
 
 def render_openas2(
@@ -211,20 +243,24 @@ def render_openas2(
         "capture_dir": str(capture_dir(data_dir(inventory, server, product))),
         "capture_days": CAPTURE_DAYS,
         "log_dir": str(data_dir(inventory, server, product) / "logs"),
+        "tls_trust": [alias for alias, _ in tls_trust(found)],
+        "trust_store_name": TLS_TRUST_STORE,
     }
     return {name: render(template, **context) for name, template in TEMPLATES.items()}, []
 
 
 def keystore_entries(
     inventory: Inventory, server: Server,
-) -> tuple[Organisation, list[tuple[str, Path]]]:
-    """The organisation sending from ``server`` and the MDM/R certificates its keystore holds
-    (alias, certificate file); MdmrError when the server does not run OpenAS2."""
+) -> tuple[Organisation, list[tuple[str, Path]], list[tuple[str, Path]]]:
+    """The organisation sending from ``server``, the MDM/R certificates its keystore holds
+    and the CA certificates of its TLS trust store (alias, certificate file; none: no trust
+    store); MdmrError when the server does not run OpenAS2."""
     org = inventory.organisation(server.org_id)
     found, problems = partners(inventory, server)
     if problems:
         raise MdmrError(f"server {server.name}: {'; '.join(problems)}")
-    return org, [(p.alias, p.certificate) for p in found if p.certificate is not None]
+    return (org, [(p.alias, p.certificate) for p in found if p.certificate is not None],
+            tls_trust(found))
 
 
 class OpenAs2Config(As2Profile):

@@ -1,11 +1,13 @@
 """OpenAS2 4.9, a real AS2 product, loaded with our rendered configuration unchanged.
 
-(a) ``apply --simulate`` renders ``openas2.as2-a`` (partnerships.xml + config.xml),
-``cert keystore`` writes its keystore, OpenAS2 starts on exactly those files, and the outbound
-proofs of sandbox (sync MDN) and enrolment (async MDN) go through OpenAS2's outbox: the
-simulated FTS receives the small and large test files from OpenAS2 and OpenAS2 records the
-simulator's signed MDNs, which the proof checks (disposition, MIC of the file it put there).
-Then a product version change makes those proofs stale (R7).
+(a) ``apply --simulate`` renders ``openas2.as2-a`` (partnerships.xml, config.xml,
+logback.xml), ``cert keystore`` writes its keystore and TLS trust store, OpenAS2 starts on
+exactly those files, and the outbound proofs of sandbox (sync MDN), enrolment (async MDN) and
+production (sync MDN over https, checked against the inventory's tls_ca) go through OpenAS2's
+outbox: the simulated FTS receives the small and large test files from OpenAS2, OpenAS2
+records the simulator's signed MDNs, and the proof keeps each MDN exactly as OpenAS2 received
+it and checks it (signature, disposition, MIC of the file it put there), so verify-report
+re-verifies them offline.  Then a product version change makes those proofs stale (R7).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SYNC = "proof.outbound.sandbox.ORG10000.ORG10000.as2-a"
 ASYNC = "proof.outbound.enrolment.ORG10000.ORG10000.as2-a"
+#: Production is served over https (the simulator's demo CA, the example's endpoint.tls_ca).
+HTTPS = "proof.outbound.production.ORG10000.ORG10000.as2-a"
 PASSPHRASE = "keystore-Pa55"
 
 
@@ -62,16 +66,20 @@ def test_openas2_with_our_configuration_sends_both_files_sync_and_async(
         monkeypatch.setenv("OPENAS2_KEYSTORE_PASSWORD", PASSPHRASE)
         run = cli(capsys, "cert", "keystore", "-i", str(inv), "--server", "as2-a")
         assert run.code == 0 and PASSPHRASE not in run.out + run.err
+        # OpenAS2 checks the https endpoint against the CA the inventory names, from a
+        # trust store of certificates only (it opens that store without a key password).
+        assert "ssl_trust_certs.p12 (TLS trust store" in run.out
+        assert 'identifier="ssl_trust_certs"' in rendered["config.xml"].decode()
         with run_openas2(home, passphrase=PASSPHRASE) as openas2:
             run = cli(capsys, "apply", "-i", str(inv), "--simulate", "--auto-approve",
-                      "--target", SYNC, "--target", ASYNC)
+                      "--target", SYNC, "--target", ASYNC, "--target", HTTPS)
             assert run.code == 0, run.out + run.err + openas2.text()
             log = openas2.text()
         # OpenAS2 ran on our files as rendered: nothing was edited for it.
         assert {n: (home / n).read_bytes() for n in rendered} == rendered
-    assert log.count("Message sent and MDN received successfully") == 4
+    assert log.count("Message sent and MDN received successfully") == 6
     assert log.count("incoming connection for receiving AsyncMDN") == 2  # enrolment's two
-    for address, mode in ((SYNC, "sync"), (ASYNC, "async")):
+    for address, mode in ((SYNC, "sync"), (ASYNC, "async"), (HTTPS, "sync")):
         [ev] = history(inv, address)
         details = ev["details"]
         assert ev["ok"] and details["product"] == "OpenAS2 4.9.0"
@@ -89,13 +97,15 @@ def test_openas2_with_our_configuration_sends_both_files_sync_and_async(
         assert {"small-mdn-record.txt", "large-mdn-record.txt", "small-mdn.http",
                 "large-mdn.http", "mdmr-certificate.pem"} <= set(kept)
     # The simulated FTS journal saw OpenAS2's messages, by sha256 of the test files.
-    journal = [json.loads(line) for env in ("sandbox", "enrolment") for line in (
+    journal = [json.loads(line) for env in ("sandbox", "enrolment", "production") for line in (
         inv / ".demo" / "sim" / env / "journal.jsonl").read_text().splitlines()]
-    sent = {f["sha256"] for a in (SYNC, ASYNC) for f in history(inv, a)[0]["details"]["files"]}
+    sent = {f["sha256"] for a in (SYNC, ASYNC, HTTPS)
+            for f in history(inv, a)[0]["details"]["files"]}
     assert sent <= {j["sha256"] for j in journal if j.get("result") == "accepted"}
     # The MDNs were kept as OpenAS2 received them (its capture, switched on by the logback.xml
     # we render), so the report's offline check re-verifies the MDM/R's signed receipts.
-    for address in (SYNC, ASYNC):
+    assert history(inv, HTTPS)[0]["details"]["url"].startswith("https://")
+    for address in (SYNC, ASYNC, HTTPS):
         [ev] = history(inv, address)
         for f in ev["details"]["files"]:
             assert f["mdn_file"] == f"{f['label']}-mdn.http" and f["mdn_kept_as"] is None
@@ -105,7 +115,7 @@ def test_openas2_with_our_configuration_sends_both_files_sync_and_async(
         check = cli(capsys, "verify-report", str(tmp_path / "rep"))
     lines = {line.split()[1].rstrip(":"): line for line in check.out.splitlines()
              if line.startswith(("verified", "FAILED"))}
-    for address in (SYNC, ASYNC):  # the others were never proven in this test
+    for address in (SYNC, ASYNC, HTTPS):  # the others were never proven in this test
         assert lines[address].startswith("verified "), check.out
         assert "MDNs signed by CN=MDMR" in lines[address]
     # A new product version is a changed AS2 client: both proofs are stale (R7).

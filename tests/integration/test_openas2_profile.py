@@ -152,6 +152,39 @@ def test_logback_xml_keeps_every_received_mdn_in_the_data_folder(
         assert appenders[name].findtext("filter/level") == "${OPENAS2_LOG_LEVEL:-INFO}"
 
 
+def _https(inventory: Inventory, tls_ca: dict[str, Path | None]) -> Inventory:
+    envs = []
+    for env in inventory.environments:
+        if env.name in tls_ca:
+            ep = env.endpoint
+            env = dataclasses.replace(env, endpoint=dataclasses.replace(
+                ep, url=ep.url.replace("http://", "https://"), scheme="https",
+                tls_ca=tls_ca[env.name]))
+        envs.append(env)
+    return dataclasses.replace(inventory, environments=tuple(envs))
+
+
+def test_https_endpoints_get_a_tls_trust_store_of_their_cas(
+    factory: CertFactory, tmp_path: Path,
+) -> None:
+    """OpenAS2 checks an https partner against the trust store config.xml names; once it has
+    one, Java's default CAs no longer count, so every https endpoint must name its CA."""
+    ca = factory.root / "MDMR.pem"
+    base = with_product(build(factory, tmp_path))
+    assert 'identifier="ssl_trust_certs"' not in config(base).rendered["config.xml"]
+    res = config(_https(base, {"production": ca}))
+    assert res.problems == []
+    certs = [c for c in ET.fromstring(res.rendered["config.xml"]).iter("certificates")
+             if c.get("identifier") == "ssl_trust_certs"]
+    assert [c.get("filename") for c in certs] == ["%home%/ssl_trust_certs.p12"]
+    assert "mdmrproduction-tls-ca" in res.rendered["config.xml"]
+    half = config(_https(base, {"production": ca, "sandbox": None}))
+    assert half.rendered == {} and half.problems == [
+        "environment sandbox is served over https without endpoint.tls_ca, while production "
+        "names one: OpenAS2 then checks every TLS connection against those CAs only; declare "
+        "the CA of sandbox (endpoint.tls_ca) too"]
+
+
 def test_rollover_sets_the_fallback_alias(factory: CertFactory, tmp_path: Path) -> None:
     inventory = with_product(build(factory, tmp_path), previous=True)
     tree = ET.fromstring(config(inventory).rendered["partnerships.xml"])
