@@ -26,11 +26,12 @@ from cryptography.hazmat.primitives import serialization
 
 from mdmr_provision.atomic import atomic_write
 from mdmr_provision.errors import MdmrError
-from mdmr_provision.inventory.model import Inventory, SecretRef
+from mdmr_provision.inventory.model import Inventory, SecretRef, Server
 from mdmr_provision.keys import (
     PrivateKey,
     key_matches,
     load_certificate,
+    load_certificates,
     load_private_key,
     read_passphrase,
 )
@@ -38,9 +39,12 @@ from mdmr_provision.resources.openas2 import (
     DEFAULT_PASSPHRASE_ENV,
     FALLBACK_SUFFIX,
     KEYSTORE,
+    TLS_ALIAS,
+    TLS_KEYSTORE,
     TLS_TRUST_STORE,
     keystore_entries,
     openas2_dir,
+    product_urls,
     sender_alias,
 )
 
@@ -171,6 +175,8 @@ class Written:
     #: The TLS trust store written beside it (https endpoints with a tls_ca), or None.
     trust_store: Path | None = None
     trust_aliases: tuple[str, ...] = ()
+    #: The keystore of the https receivers' certificate and key (product.tls), or None.
+    tls_keystore: Path | None = None
 
 
 def write_keystore(
@@ -217,9 +223,30 @@ def write_keystore(
         # Certificates only (OpenAS2 opens the trust store without a key password), under
         # the same passphrase, which config.xml reads from the same variable.
         atomic_write(trust_path, build_keystore([], cas, secret), mode=0o600)
+    tls_path = write_tls_keystore(server, path.with_name(TLS_KEYSTORE), secret)
     return Written(path, tuple([k.alias for k in keys] + [c.alias for c in certs]),
                    tuple(k.alias for k in keys), env, trust_path,
-                   tuple(c.alias for c in cas))
+                   tuple(c.alias for c in cas), tls_path)
+
+
+def write_tls_keystore(server: Server, path: Path, secret: bytes) -> Path | None:
+    """The key and certificate chain OpenAS2's https receivers serve (``product.tls``), in a
+    keystore of their own (its TLS key manager takes the first key it finds); None when
+    no product URL is https."""
+    product = server.product
+    if product is None or product.tls is None:
+        return None
+    urls = product_urls(server, product)
+    if not any(u.lower().startswith("https:") for u in (urls.receiver, urls.mdn)):
+        return None
+    tls = product.tls
+    chain = load_certificates(tls.cert) + (load_certificates(tls.chain) if tls.chain else [])
+    key = _matching_key(tls.key, tls.passphrase, tls.cert)
+    # The intermediates go in as certificates: Java builds the served chain from them.
+    extra = [CertEntry(f"{TLS_ALIAS}-chain-{i}", c) for i, c in enumerate(chain[1:], 1)]
+    atomic_write(path, build_keystore([KeyEntry(TLS_ALIAS, key, chain[0])], extra, secret),
+                 mode=0o600)
+    return path
 
 
 def _matching_key(key_path: Path, ref: SecretRef, cert_path: Path) -> PrivateKey:

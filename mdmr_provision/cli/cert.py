@@ -194,6 +194,9 @@ def run_keystore(args: argparse.Namespace) -> int:
     if made.trust_store is not None:
         print(f"wrote {made.trust_store} (TLS trust store for the MDM/R's https endpoints, "
               f"mode 0600; aliases: {', '.join(made.trust_aliases)})")
+    if made.tls_keystore is not None:
+        print(f"wrote {made.tls_keystore} (the TLS certificate and key of the product's https "
+              "receivers, mode 0600; alias: tls (key))")
     print(f"the passphrase is the value of ${made.passphrase_env}; OpenAS2's config.xml reads "
           "it from there when it starts")
     return EXIT_OK

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from mdmr_provision.inventory.calendar import check_calendar
 from mdmr_provision.inventory.checker import Checker
 from mdmr_provision.inventory.model import TRANSFER_ENVIRONMENTS, canonical_environment
+from mdmr_provision.inventory.product_checks import check_product
 from mdmr_provision.inventory.yamlsource import PathT
 
 #: The guide's lower bound for the large test file: 5 MB.
@@ -190,6 +191,7 @@ def _check_organisations(c: Checker, orgs: dict[str, Any], envs: dict[str, Any])
             if conn == "local" and "ssh" in server:
                 c.error((*spath, "ssh"), "'ssh' is only used with connection: ssh", key=True)
             _check_ssh(c, (*spath, "ssh"), server.get("ssh", {}))
+            check_product(c, (*spath, "product"), server.get("product"))
         seen: dict[str, str] = {}
         for env, receiver in org.get("receivers", {}).items():
             rpath = (*base, "receivers", env)

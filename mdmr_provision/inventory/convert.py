@@ -164,18 +164,22 @@ class Converter:
             ),
             drive_proofs=raw.get("drive_proofs", raw["name"] == ProductName.OPENAS2.value),
             mdn_wait_seconds=float(raw.get("mdn_wait_seconds", 120.0)),
+            tls=self.tls(path, raw.get("tls")),
+        )
+
+    def tls(self, path: PathT, tls: dict[str, Any] | None) -> ReceiverTls | None:
+        """The certificate, chain and key an https receiver serves (``<path>.tls``)."""
+        return None if tls is None else ReceiverTls(
+            cert=self.path((*path, "tls", "cert")),
+            key=self.path((*path, "tls", "key")),
+            chain=self.opt_path((*path, "tls", "chain")),
+            passphrase=SecretRef(env=tls.get("passphrase_env"),
+                                 file=self.opt_path((*path, "tls", "passphrase_file"))),
         )
 
     def receiver(self, path: PathT, env: str, raw: dict[str, Any]) -> Receiver:
-        tls = raw.get("tls")
         return Receiver(
-            tls=None if tls is None else ReceiverTls(
-                cert=self.path((*path, "tls", "cert")),
-                key=self.path((*path, "tls", "key")),
-                chain=self.opt_path((*path, "tls", "chain")),
-                passphrase=SecretRef(env=tls.get("passphrase_env"),
-                                     file=self.opt_path((*path, "tls", "passphrase_file"))),
-            ),
+            tls=self.tls(path, raw.get("tls")),
             environment=canonical_environment(env),
             url=raw["url"],
             product=ReceiverProduct(raw.get("product", "builtin")),

@@ -184,6 +184,8 @@ class As2Product:
     drive_proofs: bool = True
     #: How long a proof waits for the product's record of the MDN.
     mdn_wait_seconds: float = 120.0
+    #: What the product's receivers serve when ``receiver_url``/``mdn_url`` is https.
+    tls: ReceiverTls | None = None
 
 
 @dataclass(frozen=True)

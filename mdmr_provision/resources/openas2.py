@@ -49,6 +49,11 @@ KEYSTORE = "as2_certs.p12"
 #: The TLS trust store (CA certificates only, no key: OpenAS2 opens it without a key
 #: password), written beside the keystore when an https endpoint names its ``tls_ca``.
 TLS_TRUST_STORE = "ssl_trust_certs.p12"
+#: The key and certificate OpenAS2's https receivers serve (product.tls), kept apart from
+#: the AS2 keys so its TLS key manager cannot pick an AS2 key.
+TLS_KEYSTORE = "ssl_certs.p12"
+#: Its alias.
+TLS_ALIAS = "tls"
 #: OpenAS2's own default ports (AS2ReceiverModule, AS2MDNReceiverModule).
 DEFAULT_RECEIVER_PORT = 10080
 DEFAULT_MDN_PORT = 10081
@@ -216,10 +221,13 @@ def render_openas2(
         return {}, problems
     own = product_urls(server, product)
     try:
-        _, rhost, rport = url_port(own.receiver)
-        _, mhost, mport = url_port(own.mdn)
+        rscheme, rhost, rport = url_port(own.receiver)
+        mscheme, mhost, mport = url_port(own.mdn)
     except ValueError as exc:
         return {}, [f"server {server.name}: product URL: {exc}"]
+    if "https" in (rscheme, mscheme) and product.tls is None:
+        return {}, [f"server {server.name}: an https product URL needs product.tls (the "
+                    "certificate and key OpenAS2 serves there)"]
     data = product.data if product.data is not None else None
     alias = sender_alias(org)
     context: dict[str, object] = {
@@ -231,8 +239,9 @@ def render_openas2(
         "partners": [{**p.__dict__, "async": p.asynchronous} for p in found],
         "mdn_url": own.mdn,
         "receiver_url": own.receiver,
-        "receiver": {"host": rhost, "port": rport},
-        "mdn": {"host": mhost, "port": mport},
+        "receiver": {"host": rhost, "port": rport, "tls": rscheme == "https"},
+        "mdn": {"host": mhost, "port": mport, "tls": mscheme == "https"},
+        "tls_keystore_name": TLS_KEYSTORE,
         "simulated": urls is not None,
         "version": product.version,
         "data_dir": str(data) if data is not None else "%home%/data",

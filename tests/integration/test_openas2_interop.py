@@ -18,6 +18,7 @@ import asyncio
 import json
 import os
 import shutil
+import ssl
 import time
 from pathlib import Path
 
@@ -34,10 +35,13 @@ from mdmr_provision.as2 import (
 )
 from mdmr_provision.as2.endpoint import Endpoint, LocalIdentity, Partner
 from mdmr_provision.as2.inbound import InboundMessage, ReceivePolicy
+from mdmr_provision.as2.sender import AS2TransportError
 from mdmr_provision.cli import main
-from mdmr_provision.keystore import CertEntry, KeyEntry, build_keystore
+from mdmr_provision.inventory.model import As2Product, ProductName, ReceiverTls, Server
+from mdmr_provision.keystore import CertEntry, KeyEntry, build_keystore, write_tls_keystore
+from mdmr_provision.resources.openas2 import TLS_KEYSTORE
 from mdmr_provision.templating import render
-from tests.support.as2 import Parties, make_party
+from tests.support.as2 import Parties, make_party, make_tls_cert
 from tests.support.openas2 import Capture, run_openas2
 from tests.support.simulator import free_port
 
@@ -97,23 +101,33 @@ def _partnerships(our_url: str, mdn_url: str, gcm_id: str) -> str:
     return "\n".join(rows)
 
 
-def _configure(home: Path, p: Parties, our_url: str) -> tuple[str, str]:
-    """OpenAS2's folder: our config.xml template, the partnerships above, the keystore."""
+def _configure(home: Path, p: Parties, our_url: str,
+               tls: ReceiverTls | None = None) -> tuple[str, str]:
+    """OpenAS2's folder: our config.xml template, the partnerships above, the keystore (and
+    with ``tls`` its receiver on https, serving the TLS keystore ``cert keystore`` writes)."""
     home.mkdir(parents=True)
     rport, mport = free_port(), free_port()
+    scheme = "https" if tls is not None else "http"
     (home / "config.xml").write_text(render(
         "openas2/config.xml.j2", server={"name": "interop"}, sender={"org_id": "OPENAS2"},
         version="4.9.0", data_dir=str(home / "data"), keystore_name="as2_certs.p12",
         passphrase_env="OPENAS2_KEYSTORE_PASSWORD", receiver={"host": "127.0.0.1",
-                                                              "port": rport},
+                                                              "port": rport,
+                                                              "tls": tls is not None},
         mdn={"host": "127.0.0.1", "port": mport}, poll_seconds=1,
+        tls_keystore_name=TLS_KEYSTORE,
     ))
     mdn_url = f"http://127.0.0.1:{mport}/"
     (home / "partnerships.xml").write_text(_partnerships(our_url, mdn_url, "GCMPEER"))
     (home / "as2_certs.p12").write_bytes(build_keystore(
         [KeyEntry("openas2", p.mdmr.key, p.mdmr.cert)], [CertEntry("peer", p.ldc.cert)],
         PASSPHRASE.encode()))
-    return f"http://127.0.0.1:{rport}/", mdn_url
+    url = f"{scheme}://127.0.0.1:{rport}/"
+    if tls is not None:
+        server = Server("openas2", "ORG20000", "127.0.0.1", product=As2Product(
+            ProductName.OPENAS2, receiver_url=url, mdn_url=mdn_url, tls=tls))
+        assert write_tls_keystore(server, home / TLS_KEYSTORE, PASSPHRASE.encode())
+    return url, mdn_url
 
 
 def _decode(wire: Path, *args: str) -> dict[str, object]:
@@ -292,3 +306,43 @@ async def test_openas2_cannot_decrypt_aes_gcm(tmp_path: Path, peers: Parties) ->
     assert result.mdn.disposition.lower().endswith("/error:signed-message-required")
     stored = [f.read_bytes() for f in (home / "data").rglob("*") if f.is_file()]
     assert not any(payload in data for data in stored)
+
+
+async def test_our_sender_to_openas2_listening_on_https(tmp_path: Path, peers: Parties) -> None:
+    """OpenAS2's AS2 receiver on TLS, as config.xml renders it for an https receiver_url
+    (protocol https, the key and chain ``cert keystore`` writes from product.tls into a
+    keystore of their own): our sender checks OpenAS2's certificate, sends sync and async
+    (MDN back to our receiver) and gets signed MDNs; a client that does not trust the
+    certificate is refused at the TLS handshake."""
+    p = peers
+    (tmp_path / "tls").mkdir()
+    cert, key = make_tls_cert(tmp_path / "tls")
+    trusting = ssl.create_default_context(cafile=str(cert))
+    async with AS2Receiver([], mdn_certs=[p.mdmr.cert]) as ours:
+        home = tmp_path / "openas2"
+        url, _ = _configure(home, p, ours.url("/as2"), tls=ReceiverTls(cert, key))
+        assert url.startswith("https://")
+        with run_openas2(home, passphrase=PASSPHRASE):
+            client = AS2Client(verify_cert=p.mdmr.cert)
+            for pid, mode in (("S256CAES256", "sync"), ("S256CAES256A", "async")):
+                name = f"{pid}-tls.DAT"
+                payload = f"<FTSN>{name}</FTSN>\r\n".encode() + os.urandom(1500)
+                request = MdnRequest(async_url=ours.url(ours.mdn_path or "/")
+                                     if mode == "async" else None)
+                msg = build_message(payload, as2_from=pid, as2_to="OPENAS2", filename=name,
+                                    sign_cert=p.ldc.cert, sign_key=p.ldc.key,
+                                    encrypt_cert=p.mdmr.cert, mdn=request)
+                result = await client.send(msg, url, timeout=60, ssl_context=trusting)
+                mdn = result.mdn
+                if mode == "async":
+                    assert result.async_pending and mdn is None
+                    mdn = await ours.wait_for_mdn(msg.message_id, 60)
+                assert mdn is not None
+                check_mdn(mdn, msg)
+                assert mdn.verified, mode
+                stored = home / "data" / f"{pid}-OPENAS2" / "inbox" / name
+                await _until(stored.exists, f"OpenAS2 did not store {stored}")
+                assert stored.read_bytes() == payload
+            with pytest.raises(AS2TransportError) as info:
+                await client.send(msg, url, timeout=30)  # Python's default CAs only
+    assert info.value.kind == "tls"

@@ -333,3 +333,51 @@ policy:
   allow_test_certificates: true
 """)
     return inv
+
+
+def test_an_https_receiver_url_is_served_with_product_tls(
+    factory: CertFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An https receiver_url without product.tls is a located validate error (OpenAS2
+    would listen in plain http behind it); with it, config.xml switches the receiver to
+    https on a keystore of its own that ``cert keystore`` writes (the live TLS exchange is
+    in test_openas2_interop.py)."""
+    inv = _yaml_inventory(factory, tmp_path)
+    text = inv.read_text().replace(
+        "keystore_passphrase_env: KS_PASS}",
+        "keystore_passphrase_env: KS_PASS, receiver_url: 'https://127.0.30.1:10443/'}")
+    inv.write_text(text)
+    capsys.readouterr()
+    assert main(["validate", "-i", str(inv)]) == 1
+    line = next(n for n, t in enumerate(text.splitlines(), 1) if "receiver_url" in t)
+    out = "".join(capsys.readouterr())
+    assert (f"{inv}:{line}:" in out and "organisations.ORG10000.servers.as2-a.product."
+            "receiver_url: an https receiver_url needs product.tls (the certificate and key "
+            "the product's receiver serves there)" in out), out
+    cert, key = factory.issue("tls-as2-a", "127.0.30.1"), factory.root / "tls-as2-a.key"
+    inv.write_text(text.replace(
+        "receiver_url: 'https://127.0.30.1:10443/'}",
+        f"receiver_url: 'https://127.0.30.1:10443/', tls: {{cert: {cert}, key: {key}}}}}"))
+    assert main(["validate", "-i", str(inv)]) == 0, capsys.readouterr()
+    monkeypatch.setenv("KS_PASS", "s3cret-Keystore")
+    capsys.readouterr()
+    assert main(["cert", "keystore", "-i", str(inv), "--server", "as2-a"]) == 0
+    out = capsys.readouterr().out
+    home = inv.parent / ".mdmr" / "as2" / "openas2" / "as2-a"
+    assert f"wrote {home / 'ssl_certs.p12'} (the TLS certificate and key" in out
+    assert stat.S_IMODE((home / "ssl_certs.p12").stat().st_mode) == 0o600
+    from mdmr_provision.inventory.loader import load_inventory
+
+    inventory = load_inventory(inv)
+    server = inventory.servers[0]
+    assert server.product is not None
+    rendered, problems = openas2.render_openas2(
+        inventory, server, inventory.organisation("ORG10000"), server.product)
+    assert problems == []
+    modules = {m.get("classname", "").rsplit(".", 1)[-1]: m.attrib
+               for m in ET.fromstring(rendered["config.xml"]).iter("module")}
+    receiver = modules["AS2ReceiverModule"]
+    assert (receiver["protocol"], receiver["ssl_keystore"], receiver["port"]) == (
+        "https", "%home%/ssl_certs.p12", "10443")
+    assert "protocol" not in modules["AS2MDNReceiverModule"]
