@@ -106,6 +106,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     keystore.add_argument("--passphrase-env", metavar="VAR",
                           help="environment variable holding the keystore passphrase (default: "
                                "the server's product.keystore_passphrase_env)")
+    keystore.add_argument("--simulate", action="store_true",
+                          help="for a rehearsal against the built-in MDM/R simulator: its demo "
+                               "MDM/R certificates and TLS CA in place of the IESO's (made when "
+                               "missing), as apply --simulate renders the configuration")
     keystore.set_defaults(func=run_keystore)
 
 
@@ -187,8 +191,16 @@ def run_keystore(args: argparse.Namespace) -> int:
     from mdmr_provision.inventory.loader import load_inventory
     from mdmr_provision.keystore import write_keystore
 
-    made = write_keystore(load_inventory(args.inventory), args.server, args.out,
-                          args.passphrase_env)
+    inventory = load_inventory(args.inventory)
+    if args.simulate:
+        # The simulator signs its MDNs with demo certificates issued by its own CA: a
+        # product rehearsing against it must hold those, not the IESO's.
+        from mdmr_provision.simulator.pki import ensure_pki
+        from mdmr_provision.simulator.rehearsal import rehearsal_inventory
+
+        inventory = rehearsal_inventory(inventory)
+        ensure_pki(inventory)
+    made = write_keystore(inventory, args.server, args.out, args.passphrase_env)
     aliases = ", ".join(f"{a} (key)" if a in made.key_aliases else a for a in made.aliases)
     print(f"wrote {made.path} (PKCS#12 keystore, mode 0600; aliases: {aliases})")
     if made.trust_store is not None:
@@ -199,4 +211,7 @@ def run_keystore(args: argparse.Namespace) -> int:
               "receivers, mode 0600; alias: tls (key))")
     print(f"the passphrase is the value of ${made.passphrase_env}; OpenAS2's config.xml reads "
           "it from there when it starts")
+    if args.simulate:
+        print("for a rehearsal: the MDM/R certificates are the simulator's demo ones; run it "
+              "again without --simulate before OpenAS2 talks to the MDM/R")
     return EXIT_OK

@@ -381,3 +381,41 @@ def test_an_https_receiver_url_is_served_with_product_tls(
     assert (receiver["protocol"], receiver["ssl_keystore"], receiver["port"]) == (
         "https", "%home%/ssl_certs.p12", "10443")
     assert "protocol" not in modules["AS2MDNReceiverModule"]
+
+
+def test_cert_keystore_simulate_holds_the_simulators_mdmr_certificates(
+    factory: CertFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The inventory names the IESO's MDM/R certificate; the simulator signs with its demo
+    one. ``cert keystore --simulate`` puts the demo certificate under the same alias, so
+    OpenAS2 loaded with the files ``apply --simulate`` renders rehearses with no edit."""
+    inv = _yaml_inventory(factory, tmp_path)
+    monkeypatch.setenv("KS_PASS", "s3cret-Keystore")
+    capsys.readouterr()
+
+    def subject(path: Path, alias: str) -> str:
+        info = subprocess.run(["openssl", "pkcs12", "-in", str(path), "-nokeys",
+                               "-passin", "env:KS_PASS"], capture_output=True, text=True,
+                              check=True, env={**os.environ}).stdout
+        block = info[info.index(f"friendlyName: {alias}\n"):]
+        return block[block.index("subject="):].splitlines()[0]
+
+    def written() -> Path:
+        out = capsys.readouterr().out
+        return Path(out.split(" (PKCS#12 keystore", 1)[0].removeprefix("wrote "))
+
+    assert main(["cert", "keystore", "-i", str(inv), "--server", "as2-a"]) == 0
+    real = written()
+    assert real == inv.parent / ".mdmr" / "as2" / "openas2" / "as2-a" / "as2_certs.p12"
+    assert subject(real, "mdmrsandbox").endswith("CN = MDMR")
+    assert main(["cert", "keystore", "-i", str(inv), "--server", "as2-a", "--simulate"]) == 0
+    out = capsys.readouterr().out
+    assert "for a rehearsal: the MDM/R certificates are the simulator's demo ones" in out
+    # Beside the files apply --simulate renders for this inventory (the rehearsal's folder).
+    rehearsal = Path(out.split(" (PKCS#12 keystore", 1)[0].removeprefix("wrote "))
+    assert rehearsal.parent.name == "as2-a" and rehearsal != real
+    assert subject(rehearsal, "mdmrsandbox").endswith("CN = MDMRSANDBOX")
+    assert subject(real, "mdmrsandbox").endswith("CN = MDMR")  # the real one is untouched
+    demo = inv.parent / ".demo" / "mdmr" / "sandbox.pem"
+    assert demo.is_file()  # made by the simulator's demo PKI on first use
