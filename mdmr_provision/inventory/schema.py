@@ -137,7 +137,10 @@ def _message(kind: object, error: jsonschema.ValidationError, schema: dict[str, 
         names = [wanted] if isinstance(wanted, str) else list(wanted or [])
         return f"expected {' or '.join(_TYPE_NAMES.get(n, n) for n in names)}, got {got}"
     if kind == "enum":
-        return f"expected one of {', '.join(map(str, schema.get('enum', [])))}, got {got}"
+        # enumNotes: why a value users reach for is not offered (ours, like patternErrorMessage).
+        note = schema.get("enumNotes", {}).get(str(error.instance).strip().lower())
+        return (f"expected one of {', '.join(map(str, schema.get('enum', [])))}, got {got}"
+                + (f": {note}" if note else ""))
     if kind == "pattern":
         return f"{schema.get('patternErrorMessage', 'has the wrong format')}, got {got}"
     if isinstance(kind, str) and kind in _MUST_BE:

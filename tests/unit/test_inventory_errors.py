@@ -267,6 +267,13 @@ BAD_INVENTORIES = [
         id="certificate-not-mapping",
     ),
     pytest.param(
+        {34: "      mdn: sync\n      encryption: aes256-gcm"},
+        [
+            "inv.yaml:35:19: environments.sandbox.endpoint.encryption: expected one of aes128, aes256, 3des, got 'aes256-gcm': AES-GCM is not offered: OpenAS2 4.9, the AS2 product tested live, cannot decrypt it (authEnveloped-data: it answers signed-message-required and drops the file), so an LDC's product may not either; use aes256 or aes128"
+        ],
+        id="aes-gcm-not-offered",
+    ),
+    pytest.param(
         {50: "  file_name_tag: FTSX"},
         ["inv.yaml:50:18: policy.file_name_tag: expected one of FTSN, FTSFN, got 'FTSX'"],
         id="bad-tag",
