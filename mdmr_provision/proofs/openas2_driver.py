@@ -203,7 +203,8 @@ async def _wait(req: DriverRequest, name: str) -> MdnRecord:
 
 def _drop(req: DriverRequest, name: str, payload: bytes) -> None:
     """Put the file in the outbox whole: written beside it, then renamed in (one step)."""
-    staging = req.data_dir / "mdmr-staging"
+    # One staging folder per outbox: a name may repeat in another environment's FTS.
+    staging = req.data_dir / "mdmr-staging" / req.outbox.name
     atomic_write(staging / name, payload)
     req.outbox.mkdir(parents=True, exist_ok=True)
     (staging / name).replace(req.outbox / name)
