@@ -32,6 +32,12 @@ class Limits:
     #: Asynchronous MDNs kept until collected, and the size of one.
     max_pending_mdns: int = 1000
     max_mdn_body: int = 1024 * 1024
+    #: Connections open at once; when full, the longest-idle one (no request in progress)
+    #: is closed for a new one (:mod:`.connections`).
+    max_connections: int = 256
+    #: Bytes of request bodies held at once, across every request (at least the largest
+    #: endpoint's ``max_body``); beyond it a request is answered 503 with Retry-After.
+    max_body_memory: int = 256 * 1024 * 1024
     #: Messages decoded at once: each may hold up to ``max_body`` decrypted or inflated,
     #: so this bounds the memory hostile messages can claim together.
     decode_slots: int = 1

@@ -31,6 +31,7 @@ from pathlib import Path
 from aiohttp import web
 from cryptography import x509
 
+from mdmr_provision.as2.connections import BoundedSite, ConnectionCap, bounded_app
 from mdmr_provision.as2.endpoint import (
     Endpoint,
     LocalIdentity,
@@ -54,6 +55,7 @@ from mdmr_provision.as2.mdnbox import MdnBox
 from mdmr_provision.as2.mime import Headers, params, unquote
 from mdmr_provision.as2.sender import AS2TransportError, post_bytes
 from mdmr_provision.as2.serving import (
+    BodyMemory,
     Refused,
     drain_tasks,
     guarded,
@@ -131,6 +133,13 @@ class AS2Receiver:
         self.limits = limits or Limits()
         self._mdn_box = MdnBox(self._partner_certs, self.limits.max_pending_mdns)
         self._decoding = asyncio.Semaphore(max(1, self.limits.decode_slots))
+        largest = max([ep.max_body for ep in self.endpoints] or [0])
+        # What request bodies may hold together: never less than one message of the
+        # largest size, or that message could never be taken.
+        self._memory = BodyMemory(max(self.limits.max_body_memory, largest,
+                                      self.limits.max_mdn_body))
+        #: The connection bound of the stand-alone server (see :meth:`start`).
+        self.connections = ConnectionCap(self.limits.max_connections)
         self._tasks: set[asyncio.Task[None]] = set()
         self._runner: web.AppRunner | None = None
 
@@ -152,10 +161,13 @@ class AS2Receiver:
 
     async def start(self) -> None:
         """Listen on host:port (port 0 picks a free one; see :attr:`port`)."""
-        self._runner = web.AppRunner(self.app(), access_log=None,
+        self._runner = web.AppRunner(bounded_app(self.app(), self.connections),
+                                     access_log=None,
                                      **self.limits.server_options())  # type: ignore[arg-type]
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self._port, ssl_context=self.ssl_context)
+        site = BoundedSite(self._runner, self.host, self._port, self.connections,
+                           ssl_context=self.ssl_context,
+                           handshake_timeout=self.limits.header_timeout)
         try:
             await site.start()
         except OSError as exc:
@@ -216,9 +228,10 @@ class AS2Receiver:
         return certs
 
     async def _handle_mdn(self, request: web.Request) -> web.StreamResponse:
-        body = await read_body(request, self.limits.max_mdn_body, self.limits)
-        return self._accept_mdn(dict(request.headers), body,
-                                wire_from_raw(request.raw_headers, body))
+        with self._memory.hold() as hold:
+            body = await read_body(request, self.limits.max_mdn_body, self.limits, hold)
+            return self._accept_mdn(dict(request.headers), body,
+                                    wire_from_raw(request.raw_headers, body))
 
     def _accept_mdn(self, headers: dict[str, str], body: bytes | bytearray,
                     wire: bytes) -> web.Response:
@@ -234,7 +247,12 @@ class AS2Receiver:
         return handle
 
     async def _handle(self, ep: Endpoint, request: web.Request) -> web.StreamResponse:
-        body = await read_body(request, ep.max_body, self.limits)
+        with self._memory.hold() as hold:
+            return await self._handle_body(
+                ep, request, await read_body(request, ep.max_body, self.limits, hold))
+
+    async def _handle_body(self, ep: Endpoint, request: web.Request,
+                           body: bytes | bytearray) -> web.StreamResponse:
         headers = dict(request.headers)
         ctype, _ = params(headers.get("Content-Type"))
         if ctype == "multipart/report" or (

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import socket
 import struct
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 from aiohttp import web
 
@@ -51,8 +51,10 @@ def guarded(handler: Handler) -> Handler:
             log.warning("as2 %s %s from %s refused: %s", request.method, request.path,
                         request.remote, refused.reason)
             response = web.Response(status=refused.status, text=f"{refused.reason}\n")
-            if refused.status in (408, 413):
+            if refused.status in (408, 413, 503):
                 response.force_close()  # the rest of the body is not worth waiting for
+            if refused.status == 503:
+                response.headers["Retry-After"] = "10"
             return response
         except web.HTTPException:
             raise
@@ -73,13 +75,54 @@ def printable(name: str, value: str | None) -> None:
         raise Refused(400, f"{name} must be printable ASCII")
 
 
+class BodyMemory:
+    """The bytes of request bodies one server holds at once, across all its requests.
+
+    Each request's body may be up to ``max_body``, and the connection bound alone would let
+    hundreds arrive together; past ``limit`` bytes held, a request is answered 503 (with
+    Retry-After) instead of being buffered."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[BodyHold]:
+        """What one request holds, given back when the ``with`` block ends."""
+        hold = BodyHold(self)
+        try:
+            yield hold
+        finally:
+            self.held -= hold.size
+
+
+class BodyHold:
+    """One request's share of a :class:`BodyMemory`."""
+
+    def __init__(self, memory: BodyMemory) -> None:
+        self.memory = memory
+        self.size = 0
+
+    def reserve(self, size: int) -> None:
+        """Hold ``size`` bytes in all; :class:`Refused` (503) when the server is full."""
+        extra = size - self.size
+        if extra <= 0:
+            return
+        if self.memory.held + extra > self.memory.limit:
+            raise Refused(503, "too many message bodies arriving at once; retry later")
+        self.memory.held += extra
+        self.size = size
+
+
 #: What a declared Content-Length may make ``read_body`` allocate before the bytes arrive.
 FIRST_ALLOCATION = 1024 * 1024
 
 
-async def read_body(request: web.Request, limit: int, limits: Limits) -> bytes | bytearray:
-    """The body, refused (413) beyond ``limit`` bytes and (408) when it stalls for
-    ``read_timeout`` or takes longer than ``body_timeout`` in all.
+async def read_body(request: web.Request, limit: int, limits: Limits,
+                    hold: BodyHold | None = None) -> bytes | bytearray:
+    """The body, refused (413) beyond ``limit`` bytes, (408) when it stalls for
+    ``read_timeout`` or takes longer than ``body_timeout`` in all, and (503) when ``hold``
+    cannot reserve the memory it needs.
 
     The buffer the body was read into is returned as it is (a bytearray, not copied): it is
     sized from Content-Length when that is declared (within ``limit`` and
@@ -90,6 +133,8 @@ async def read_body(request: web.Request, limit: int, limits: Limits) -> bytes |
         whole = await request.read()
         if len(whole) > limit:
             raise Refused(413, f"body larger than {limit} bytes")
+        if hold is not None:
+            hold.reserve(len(whole))
         return whole
     declared = request.content_length
     if declared is not None and declared > limit:
@@ -97,8 +142,11 @@ async def read_body(request: web.Request, limit: int, limits: Limits) -> bytes |
     # Up to FIRST_ALLOCATION of a declared length is allocated at once; beyond it the buffer
     # grows with what arrives (a large buffer grows by remapping its pages, not by copying
     # them).  A client that declares a large body and sends nothing thus holds next to
-    # nothing: no connection limit bounds how many such clients there are.
-    data = bytearray(min(declared or 0, FIRST_ALLOCATION))
+    # nothing, and what all requests hold together is ``hold``'s to bound.
+    first = min(declared or 0, FIRST_ALLOCATION)
+    if hold is not None:
+        hold.reserve(first)
+    data = bytearray(first)
     filled = 0
     loop = asyncio.get_running_loop()
     deadline = loop.time() + limits.body_timeout
@@ -116,6 +164,8 @@ async def read_body(request: web.Request, limit: int, limits: Limits) -> bytes |
         end = filled + len(chunk)
         if end > limit:
             raise Refused(413, f"body larger than {limit} bytes")
+        if hold is not None:
+            hold.reserve(end)
         if end <= len(data):
             data[filled:end] = chunk
         else:  # no (or a short) declared length: grow

@@ -20,6 +20,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from mdmr_provision.as2 import Limits, reset_connection
+from mdmr_provision.as2.connections import BoundedSite, ConnectionCap, bounded_app
 from mdmr_provision.errors import SimulatorError
 from mdmr_provision.simulator.faults import FaultKind, FaultSet
 from mdmr_provision.simulator.pki import DemoPki, Identity
@@ -106,8 +107,12 @@ class Site:
         *,
         ssl_context: ssl.SSLContext | None = None,
         name: str = "",
+        limits: Limits | None = None,
     ) -> None:
         self.app = app
+        self.limits = limits or Limits()
+        #: Connections held at once (a flood of silent clients cannot exhaust the process).
+        self.connections = ConnectionCap(self.limits.max_connections)
         self.address = address
         self.port = port
         self.ssl_context = ssl_context
@@ -116,11 +121,13 @@ class Site:
 
     async def start(self) -> None:
         runner = web.AppRunner(
-            self.app, access_log=None, handle_signals=False, shutdown_timeout=1.0,
-            **Limits().server_options(),  # type: ignore[arg-type]
+            bounded_app(self.app, self.connections), access_log=None, handle_signals=False,
+            shutdown_timeout=1.0, **self.limits.server_options(),  # type: ignore[arg-type]
         )
         await runner.setup()
-        site = web.TCPSite(runner, self.address, self.port, ssl_context=self.ssl_context)
+        site = BoundedSite(runner, self.address, self.port, self.connections,
+                           ssl_context=self.ssl_context,
+                           handshake_timeout=self.limits.header_timeout)
         try:
             await site.start()
         except OSError as exc:
