@@ -244,3 +244,29 @@ def test_force_unlock_after_a_dead_holder_has_nothing_to_do(
     holder.wait(timeout=30)
     assert main(["force-unlock", "-i", "unused", "--state", str(state)]) == 0
     assert capsys.readouterr().out.startswith(f"Removed nothing: {state} is not locked")
+
+
+# The process sends itself SIGTERM while the command's modules are being imported (where a
+# CI job cancelled at once lands): before, the default action killed it (exit -15).
+_TERM_DURING_IMPORT = """
+import importlib, os, signal, sys
+import mdmr_provision.cli as cli
+
+real = importlib.import_module
+
+def import_module(name, *args):
+    if name == "mdmr_provision.cli.validate":
+        os.kill(os.getpid(), signal.SIGTERM)
+    return real(name, *args)
+
+cli.importlib.import_module = import_module
+sys.exit(cli.main(["validate", "-i", "unused"]))
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_while_the_command_is_imported_is_one_line_and_130(signum: int) -> None:
+    code = _TERM_DURING_IMPORT.replace("signal.SIGTERM", f"signal.{signal.Signals(signum).name}")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=False)
+    assert (run.returncode, run.stderr) == (130, "mdmr-provision: interrupted\n")
