@@ -47,6 +47,7 @@ from mdmr_provision.inventory.model import (
     SshSpec,
     canonical_environment,
 )
+from mdmr_provision.inventory.receiving import convert_receiving
 from mdmr_provision.inventory.yamlsource import PathT
 from mdmr_provision.jsonvalue import digest
 
@@ -84,6 +85,7 @@ class Converter:
             simulator=simulator,
             fingerprint=digest(data),
             outputs_dir=self.opt_path(("outputs", "dir")),
+            receiving=convert_receiving(data.get("receiving", {})),
         )
 
     def organisation(self, org_id: str, raw: dict[str, Any]) -> Organisation:

@@ -16,6 +16,7 @@ from mdmr_provision.inventory.checks import run_checks
 from mdmr_provision.inventory.convert import Converter
 from mdmr_provision.inventory.merge import merge_docs
 from mdmr_provision.inventory.model import Inventory, Simulator
+from mdmr_provision.inventory.receiving import check_receiving
 from mdmr_provision.inventory.schema import validate_doc
 from mdmr_provision.inventory.values import check_values
 from mdmr_provision.inventory.yamlsource import Doc, load_yaml_file
@@ -93,6 +94,7 @@ def load_inventory_with_warnings(path: Path) -> tuple[Inventory, list[Problem]]:
     simulator = _simulator(checker, root)
     checker.workdir = simulator.workdir
     run_checks(checker)
+    check_receiving(checker, checker.doc.data)
     check_values(checker)
     if checker.errors:
         raise InventoryError(checker.errors)

@@ -395,6 +395,25 @@ class Simulator:
 
 
 @dataclass(frozen=True)
+class Receiving:
+    """Bounds of the built-in AS2 receivers (``receive``, ``apply``, ``--simulate``)."""
+
+    #: Largest message body accepted, and the most compressed content may inflate to.
+    max_message_size: int = 64 * 1024 * 1024
+    #: Connections held at once; the longest-idle gives way to a new one when full.
+    max_connections: int = 256
+    #: Seconds a client has to send its request line and headers.
+    header_timeout_seconds: float = 30.0
+    #: Longest pause while a body arrives, and the most time a whole body may take.
+    read_timeout_seconds: float = 30.0
+    body_timeout_seconds: float = 600.0
+    #: Bytes of request bodies held at once across every request (503 beyond).
+    max_body_memory: int = 256 * 1024 * 1024
+    #: Asynchronous MDNs kept until a proof collects them.
+    max_pending_mdns: int = 1000
+
+
+@dataclass(frozen=True)
 class Inventory:
     """The whole validated inventory."""
 
@@ -415,6 +434,8 @@ class Inventory:
     as2_profiles_dir: Path | None = None
     #: Where generated artefacts go (``firewall/``, ``as2/``); None: ``<root>/.mdmr``.
     outputs_dir: Path | None = None
+    #: Bounds of the built-in receivers (the ``receiving`` section).
+    receiving: Receiving = field(default_factory=Receiving)
 
     @property
     def outputs(self) -> Path:

@@ -24,6 +24,7 @@ from mdmr_provision.as2 import (
     AS2Receiver,
     Endpoint,
     InboundMessage,
+    Limits,
     LocalIdentity,
     Mdn,
     MdnReply,
@@ -36,6 +37,7 @@ from mdmr_provision.inventory.model import (
     Organisation,
     ReceiverProduct,
     ReceiverTls,
+    Receiving,
 )
 from mdmr_provision.keys import PrivateKey, load_certificate, load_private_key
 from mdmr_provision.runtime.tls import server_tls_context
@@ -182,7 +184,8 @@ class OurReceivers:
 
         return Endpoint(path=path, inbox=inbox_for(self.inventory, org, environment),
                         identities=(LocalIdentity(org.as2_id, cert, key),),
-                        partners=(partner,), on_message=on_message, on_replied=on_replied)
+                        partners=(partner,), on_message=on_message, on_replied=on_replied,
+                        max_body=self.inventory.receiving.max_message_size)
 
     def build(self, environments: Iterable[str] | None = None) -> None:
         """Prepare the servers (certificates and keys are read here, once)."""
@@ -247,7 +250,7 @@ class OurReceivers:
             self.servers.append(AS2Receiver(
                 eps, host=host, port=port, ssl_context=context,
                 mdn_path=mdn_paths.get((host, port), "/as2/mdn"), mdn_certs=certs,
-                origin=origin))
+                origin=origin, limits=receiver_limits(self.inventory.receiving)))
             self._owners.append(owners.get((host, port), []))
 
     async def start(self) -> None:
@@ -310,6 +313,18 @@ class OurReceivers:
             for t in tasks:
                 t.cancel()
         raise MdmrError(f"no asynchronous MDN for {message_id} within {timeout:g}s")
+
+
+def receiver_limits(receiving: Receiving) -> Limits:
+    """The AS2 engine's bounds from the inventory's ``receiving`` section."""
+    return Limits(
+        header_timeout=receiving.header_timeout_seconds,
+        read_timeout=receiving.read_timeout_seconds,
+        body_timeout=receiving.body_timeout_seconds,
+        max_connections=receiving.max_connections,
+        max_body_memory=receiving.max_body_memory,
+        max_pending_mdns=receiving.max_pending_mdns,
+    )
 
 
 def _listen_url(host: str, port: int, path: str, scheme: str = "http") -> str:
