@@ -51,7 +51,7 @@ def guarded(handler: Handler) -> Handler:
             log.warning("as2 %s %s from %s refused: %s", request.method, request.path,
                         request.remote, refused.reason)
             response = web.Response(status=refused.status, text=f"{refused.reason}\n")
-            if refused.status in (408, 413, 503):
+            if refused.status in (403, 408, 413, 503):
                 response.force_close()  # the rest of the body is not worth waiting for
             if refused.status == 503:
                 response.headers["Retry-After"] = "10"

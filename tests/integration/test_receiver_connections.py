@@ -239,3 +239,18 @@ def test_a_connection_cap_of_zero_still_takes_one(limit: int) -> None:
     from mdmr_provision.as2.connections import ConnectionCap
 
     assert ConnectionCap(limit).limit == 1
+
+
+async def test_a_stranger_is_refused_before_its_body_is_read(tmp_path: Path) -> None:
+    # Before: the receiver waited for (and held) all 60 MiB, then said 403.
+    async with AS2Receiver([_endpoint(tmp_path)], limits=Limits(read_timeout=60)) as rx:
+        reader, writer = await asyncio.open_connection("127.0.0.1", rx.port)
+        writer.write(b"POST /as2 HTTP/1.1\r\nHost: x\r\nAS2-From: EVIL0001\r\nAS2-To: ORG20000\r\n"
+                     b"Content-Type: application/pkcs7-mime; smime-type=compressed-data\r\n"
+                     b"Content-Length: %d\r\n\r\n" % (60 * MIB))
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 20)  # no byte of the body was sent
+        writer.close()
+        assert rx._memory.held == 0
+    assert answer.startswith(b"HTTP/1.1 403 ")
+    assert answer.endswith(b"unknown AS2-From 'EVIL0001' on /as2\n")
