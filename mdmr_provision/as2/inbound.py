@@ -36,6 +36,7 @@ from mdmr_provision.errors import AS2Error
 from mdmr_provision.keys import PrivateKey
 
 _PKCS7_MIME = ("application/pkcs7-mime", "application/x-pkcs7-mime")
+#: Entities walked: at most five S/MIME layers (AS2 uses three) around the content.
 _MAX_LAYERS = 6
 
 

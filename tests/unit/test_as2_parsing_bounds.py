@@ -94,3 +94,36 @@ def test_too_many_mime_header_fields_are_refused() -> None:
 def test_folded_headers_within_bounds_still_parse() -> None:
     part = parse_entity(b"Content-Type: text/plain;\r\n\tcharset=utf-8\r\n \r\n\r\nbody")
     assert part.headers.get("content-type") == "text/plain; charset=utf-8"
+
+
+def _enveloped(layers: int) -> bytes:
+    """``layers`` S/MIME envelopes, each around the next, all for the receiver."""
+    from mdmr_provision.as2.algorithms import Cipher
+    from mdmr_provision.as2.envelope import encrypt
+    from tests.support.as2 import parties
+
+    entity = b"Content-Type: text/plain\r\n\r\nhello\r\n"
+    der = b""
+    for _ in range(layers):
+        der = bytes(encrypt([entity], parties().mdmr.cert, Cipher.AES128))
+        entity = (b"Content-Type: application/pkcs7-mime; smime-type=enveloped-data\r\n\r\n"
+                  + der)
+    return der
+
+
+@pytest.mark.parametrize(("layers", "refused"), [(5, False), (6, True), (40, True)])
+def test_s_mime_nesting_is_bounded(layers: int, refused: bool) -> None:
+    from mdmr_provision.as2.inbound import parse_message
+    from tests.support.as2 import parties
+
+    headers = {"AS2-From": "ORG10000", "AS2-To": "ORG20000", "Message-ID": "<n@x>",
+               "Content-Type": "application/pkcs7-mime; smime-type=enveloped-data"}
+    p = parties()
+    if refused:
+        with pytest.raises(UnexpectedProcessingError, match="too many nested S/MIME layers"):
+            parse_message(headers, _enveloped(layers), decrypt_cert=p.mdmr.cert,
+                          decrypt_key=p.mdmr.key)
+    else:
+        got = parse_message(headers, _enveloped(layers), decrypt_cert=p.mdmr.cert,
+                            decrypt_key=p.mdmr.key)
+        assert bytes(got.payload) == b"hello\r\n"
