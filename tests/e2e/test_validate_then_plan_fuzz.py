@@ -41,6 +41,7 @@ URLS = ["http://127.77.20.1:15080/as2/x", "http://[::1]:15080/as2", "http://loca
 PATHS = [".demo/certs/ORG20000.pem", ".demo/certs/ORG10000.key", ".demo/new/file.pem",
          ".demo/x/../certs/ORG10000.pem", "~/x.pem", "~nosuchuser/x.pem", "loop-a",
          "/dev/null", "/dev/zero", "missing.pem", "/", ".", "a\u00e9b.pem", "x" * 300]
+SIZES = ["64MiB", "1KiB", "64KiB", "5GiB", "0", "12 parsecs", 1, 2**40, "4GiB", "256MiB"]
 NUMBERS = [0, 1, 2, 60, 1023, 65535, 65536, 5_000_000, 2**30, 2**63, -1, 5500000.0, 0.5]
 ANY = ["x", "Example \u2603 Ltd", "", " ", "ORG1", "ORG99999", "ORG10000\n", "sandbox",
        "qa", "dr", "async", "sync", "3des", "aes128", "sha512", "sha1", "FTSFN",
@@ -53,6 +54,8 @@ def _kind(path: tuple[Any, ...], value: Any) -> list[Any]:
         return [not value, DROP]
     if isinstance(value, int | float):
         return NUMBERS
+    if last in ("max_message_size", "max_body_memory"):
+        return SIZES
     if not isinstance(value, str):
         return ANY
     if last in ("address", "listen_host") or "addresses" in map(str, path) or \
@@ -81,11 +84,25 @@ def _example_docs() -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="mdmr-fuzz-"))
     try:
         root = copy_example(work / "inv")
-        return {p.name: yaml.safe_load(p.read_text()) for p in sorted(root.glob("*.yaml"))}
+        docs = {p.name: yaml.safe_load(p.read_text()) for p in sorted(root.glob("*.yaml"))}
+        return {**docs, RECEIVING: yaml.safe_load(RECEIVING_DOC)}
     finally:
         shutil.rmtree(work)
 
 
+#: An extra file with every receiver bound spelled out, so they are mutated too.
+RECEIVING = "receiving.yaml"
+RECEIVING_DOC = """\
+version: 1
+receiving:
+  max_message_size: 64MiB
+  max_connections: 256
+  header_timeout_seconds: 30
+  read_timeout_seconds: 30
+  body_timeout_seconds: 600
+  max_body_memory: 256MiB
+  max_pending_mdns: 1000
+"""
 DOCS = _example_docs()
 TARGETS = [(name, path, value) for name, doc in DOCS.items()
            for path, value in _leaves(doc) if path[0] != "version"]
@@ -120,6 +137,7 @@ def test_what_validate_accepts_plan_simulate_runs(
     work = Path(tempfile.mkdtemp(prefix="mdmr-fuzz-"))
     try:
         root = copy_example(work / "inv")
+        (root / RECEIVING).write_text(RECEIVING_DOC)
         seed_pki(load_inventory(root), demo_pki, tls=False)
         (root / "loop-a").symlink_to("loop-b")
         (root / "loop-b").symlink_to("loop-a")
