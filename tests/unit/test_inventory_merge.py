@@ -120,7 +120,7 @@ def test_problems_from_all_files_sorted(tmp_path: Path, monkeypatch: pytest.Monk
     write(tmp_path, {"b.yaml": ENVS.replace("14080}", "0}"), "a.yaml": ORGS + "bogus: 1\n"})
     assert problems(Path()) == [
         "a.yaml:12:1: bogus: unknown key 'bogus' (allowed: dns, environments, firewall, "
-        "organisations, outputs, policy, relationships, simulator, version)",
+        "organisations, outputs, policy, receiving, relationships, simulator, version)",
         "b.yaml:9:90: firewall[0].port: must be at least 1, got 0",
     ]
 
