@@ -18,6 +18,11 @@ of the finished child):
   keys, profiles, the diff, the JSON);
 - ``floor``: one asyncio process making the same connections (TLS where ``https``), all at
   once, to already-resolved addresses, then closing them -- what the probes cannot beat;
+- ``floor+libs``: the same process after importing the libraries a plan cannot run without
+  (PyYAML, jsonschema, Jinja2, cryptography's X.509, dnspython's resolver): the floor of any
+  Python tool that reads this inventory format, so the ratio to it is what the plan's own
+  work costs (at 60 pairs the bare floor is mostly interpreter start-up, which a tool with
+  dependencies cannot match);
 - ``ansible`` (when ``ansible-playbook`` is on PATH and the size has at most
   ``--ansible-max-pairs`` pairs): ``wait_for`` on the same pairs, one host per server,
   forks 50 -- what users would otherwise run.
@@ -276,8 +281,18 @@ def serve(config: Path) -> None:
     asyncio.run(main())
 
 
-def floor(config: Path) -> None:
-    """The same connections, all at once, to resolved addresses (``--floor CONFIG``)."""
+#: What ``plan`` cannot run without (see ``floor+libs`` above): imported by that floor.
+PLAN_LIBRARIES = ("yaml", "jsonschema", "jinja2", "cryptography.x509", "dns.asyncresolver")
+
+
+def floor(config: Path, *, with_libraries: bool = False) -> None:
+    """The same connections, all at once, to resolved addresses (``--floor CONFIG``); with
+    ``with_libraries``, after importing :data:`PLAN_LIBRARIES` (``--floor-libs CONFIG``)."""
+    if with_libraries:
+        import importlib
+
+        for name in PLAN_LIBRARIES:
+            importlib.import_module(name)
     conf = json.loads(config.read_text())
     context = ssl.create_default_context(cafile=conf["ca"])
 
@@ -385,12 +400,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "and wait for Ctrl-C or SIGTERM, e.g. to profile a plan by hand")
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--floor", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--floor-libs", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
         serve(args.serve)
         return 0
     if args.floor:
         floor(args.floor)
+        return 0
+    if args.floor_libs:
+        floor(args.floor_libs, with_libraries=True)
         return 0
     dnsmasq = shutil.which("dnsmasq")
     if dnsmasq is None:
@@ -474,6 +493,7 @@ def _bench(args: argparse.Namespace, sizes: list[Size], work: Path, pki: Pki,
         plans: list[Run] = []
         baselines: list[Run] = []
         floors: list[Run] = []
+        lib_floors: list[Run] = []
         ansibles: list[Run] = []
         print(f"{size.factor}x: {size.pairs} pairs...", file=sys.stderr)
         for cli in (command, baseline):  # untimed: bytecode written, files in the page cache
@@ -494,18 +514,20 @@ def _bench(args: argparse.Namespace, sizes: list[Size], work: Path, pki: Pki,
                     return 1
             floors.append(measure([sys.executable, __file__, "--floor", str(floor_conf)],
                                   cwd=work))
+            lib_floors.append(measure([sys.executable, __file__, "--floor-libs",
+                                       str(floor_conf)], cwd=work))
             if with_ansible:
                 ansibles.append(measure(
                     ["ansible-playbook", "-i", str(hosts), "-f", "50", str(playbook)],
                     cwd=work))
-        if any(r.code != 0 for r in floors):
+        if any(r.code != 0 for r in (*floors, *lib_floors)):
             print(f"{size.factor}x: the floor failed", file=sys.stderr)
             return 1
         if any(r.code != 0 for r in ansibles):
             print(f"{size.factor}x: ansible-playbook failed (exit "
                   f"{[r.code for r in ansibles]}); its times are not comparable", file=sys.stderr)
             ansibles = []
-        rows.append(Measured(size, plans, floors, ansibles, baselines))
+        rows.append(Measured(size, plans, floors, ansibles, baselines, lib_floors))
         if args.profile:
             _profile(args.profile, inv, size, work)
     _report(args, rows)
@@ -560,6 +582,7 @@ class Measured:
     floors: list[Run]
     ansibles: list[Run]
     baselines: list[Run]
+    lib_floors: list[Run]
 
 
 def _report(args: argparse.Namespace, rows: list[Measured]) -> None:
@@ -581,6 +604,13 @@ def _report(args: argparse.Namespace, rows: list[Measured]) -> None:
                if ansibles else f"{'-':>12} {'-':>6}")
         print(f"{size.factor:>3}x {size.pairs:>5} | {pw:>9.2f} {pc:>6.2f} {pr:>7.1f} | "
               f"{fw:>10.2f} {fc:>6.2f} {fr:>7.1f} | {ratio:>5.2f} {per_pair:>11.2f} | {ans}")
+    print(f"beside the floor after importing the libraries a plan needs "
+          f"({', '.join(PLAN_LIBRARIES)}):")
+    for m in rows:
+        lw, lc = (_median(m.lib_floors, f) for f in ("wall", "cpu"))
+        pw = _median(m.plans, "wall")
+        print(f"{m.size.factor:>3}x {m.size.pairs:>5} | floor+libs wall {lw:.2f} CPU {lc:.2f} | "
+              f"plan / floor+libs {pw / lw:.2f}")
     if len(rows) > 1:
         s0, p0, s1, p1 = rows[0].size, rows[0].plans, rows[-1].size, rows[-1].plans
         more = s1.pairs - s0.pairs
