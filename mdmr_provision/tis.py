@@ -144,9 +144,11 @@ class TisNamer:
 
     A name made *now* carries the moment it is made: when that second already has a name
     for the pair, the namer waits for the next second rather than borrowing a future one, so
-    names never run ahead of the clock and a later run (another clone, another CI runner,
-    a fresh state) cannot reuse one the FTS already holds (E170).  A name for an explicit
-    ``at`` moves on a second at a time until it is free.
+    names never run ahead of the clock.  Nor does a namer hand out the second it was made
+    in: an earlier run (another clone, another CI runner, a fresh state) may have ended in
+    that very second after naming a file in it, and the FTS would refuse the name (E170).
+    So every name made now is later than anything an earlier, finished run could have sent.
+    A name for an explicit ``at`` moves on a second at a time until it is free.
 
     A name must be unique at the FTS that receives it, and sandbox, enrolment and production
     are separate FTSs (the FTS refuses a name it already holds "in this environment"): a
@@ -170,6 +172,8 @@ class TisNamer:
         self._lock = threading.Lock()
         self._clock = clock or (lambda: datetime.now(EST))
         self._sleep = sleep or asyncio.sleep
+        #: The second this namer was made in: :meth:`name_now` never uses it or one before.
+        self._born = self._clock().replace(microsecond=0)
 
     def _free(self, name: str, scope: str) -> bool:
         if not scope:
@@ -191,13 +195,14 @@ class TisNamer:
     async def name_now(self, participant: str, sender: str, *, scope: str = "",
                        file_id: str = CONNECTIVITY_FILE_ID, file_ver: str = "00") -> TisName:
         """A fresh name stamped with the current second, waiting for the next second while
-        the current one is taken for this pair in ``scope`` (never a second ahead of the
-        clock)."""
+        the current one is taken for this pair in ``scope``, or is the second this namer was
+        made in (never a second ahead of the clock)."""
         while True:
             now = self._clock()
-            candidate = TisName(participant, sender, to_est(now), file_id, file_ver)
-            if self._take(candidate, scope):
-                return candidate
+            if now.replace(microsecond=0) > self._born:
+                candidate = TisName(participant, sender, to_est(now), file_id, file_ver)
+                if self._take(candidate, scope):
+                    return candidate
             # To the start of the next second (a hair past it, so the clock has moved on).
             await self._sleep(1.0 - now.microsecond / 1_000_000 + 0.001)
 

@@ -450,10 +450,12 @@ def test_a_fresh_state_right_after_a_run_sends_no_name_twice(
 ) -> None:
     # The reproduction: apply, remove .mdmr/ (a new clone, another CI runner), apply
     # again.  The simulated FTS still holds every earlier name and rejects a repeat (E170);
-    # names never run ahead of the clock, so none of the new ones can repeat an earlier one.
-    def sent() -> set[str]:
-        return {f for a, r in records(work).items() if a.startswith("proof.outbound.")
-                for f in r["attributes"]["files"]}
+    # names never run ahead of the clock, so none of the new ones can repeat an earlier one
+    # at the same environment's FTS.  (One name may serve a pair in each environment: they
+    # are separate FTSs.)
+    def sent() -> set[tuple[str, str]]:
+        return {(a.split(".")[2], f) for a, r in records(work).items()
+                if a.startswith("proof.outbound.") for f in r["attributes"]["files"]}
 
     sent_before = sent()
     assert len(sent_before) == 24
@@ -463,8 +465,11 @@ def test_a_fresh_state_right_after_a_run_sends_no_name_twice(
     assert "E170" not in run.out + run.err
     sent_now = sent()
     assert len(sent_now) == 24 and not sent_now & sent_before
+    # Within one environment no two files share a name.
+    for env in ("sandbox", "enrolment", "production"):
+        assert len({n for e, n in sent_now if e == env}) == 8
     stamp = datetime.now(UTC).astimezone(EST).strftime("%Y%m%d%H%M%S")
-    assert max(n.split(".")[4] for n in sent_now) <= stamp
+    assert max(n.split(".")[4] for _, n in sent_now) <= stamp
 
 
 def test_every_rule_a_plan_cites_has_an_entry(

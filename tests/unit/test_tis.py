@@ -374,29 +374,29 @@ def test_names_made_now_wait_for_the_clock_instead_of_running_ahead() -> None:
         return [str(await namer.name_now("ORG10000", "ORG10000")) for _ in range(3)]
 
     made = asyncio.run(three())
-    assert [m.split(".")[4] for m in made] == ["20261129100000", "20261129100001",
-                                               "20261129100002"]
+    # Not 10:00:00, the second the namer was made in (an earlier run may have used it).
+    assert [m.split(".")[4] for m in made] == ["20261129100001", "20261129100002",
+                                               "20261129100003"]
     # Each name is the second it was made in: the namer waited (to just past the next
     # second), it never stamped a second the clock had not reached.
-    assert clock.slept[0] == pytest.approx(0.751) and len(clock.slept) == 2
-    assert clock.now < datetime(2026, 11, 29, 10, 0, 3, tzinfo=EST)
+    assert clock.slept[0] == pytest.approx(0.751) and len(clock.slept) == 3
+    assert clock.now < datetime(2026, 11, 29, 10, 0, 4, tzinfo=EST)
     # Another pair in the same second does not wait.
     other = asyncio.run(namer.name_now("ORG10000", "ORG20000"))
-    assert str(other).split(".")[4] == "20261129100002" and len(clock.slept) == 2
+    assert str(other).split(".")[4] == "20261129100003" and len(clock.slept) == 3
 
 
 def test_a_later_run_from_a_fresh_state_cannot_reuse_an_earlier_runs_names() -> None:
-    # Run 1 sends 4 files as fast as it can; run 2 starts right after with no memory of it.
+    # Run 1 sends 4 files as fast as it can; run 2 starts in the very second run 1 named its
+    # last file in, with no memory of it (a fresh state, another CI runner).
     clock = _Clock(datetime(2026, 11, 29, 10, 0, 0, 900_000, tzinfo=EST))
     first = TisNamer(clock=clock, sleep=clock.sleep)
     earlier = {str(asyncio.run(first.name_now("ORG10000", "ORG10000"))) for _ in range(4)}
-    # Every earlier name is at or before the clock: once the last file's second is over
-    # (its transfer alone takes that), nothing a later run makes can equal one of them.
+    # Every earlier name is at or before the clock.
     assert max(n.split(".")[4] for n in earlier) == clock.now.strftime("%Y%m%d%H%M%S")
-    clock.now += timedelta(seconds=1)
     second = TisNamer(clock=clock, sleep=clock.sleep)
     later = {str(asyncio.run(second.name_now("ORG10000", "ORG10000"))) for _ in range(4)}
-    assert len(earlier) == 4 and not earlier & later
+    assert len(earlier) == 4 and len(later) == 4 and not earlier & later
 
 
 def test_one_second_serves_a_pair_once_per_environment_not_once_per_run() -> None:
@@ -409,12 +409,12 @@ def test_one_second_serves_a_pair_once_per_environment_not_once_per_run() -> Non
         return str(await namer.name_now("ORG10000", "ORG10000", scope=scope)).split(".")[4]
 
     assert [asyncio.run(made(env)) for env in ("sandbox", "enrolment", "production")] == \
-        ["20261129100000"] * 3 and not clock.slept
-    assert asyncio.run(made("sandbox")) == "20261129100001" and len(clock.slept) == 1
-    # Without a scope, a name must be free everywhere: 10:00:01 is taken in sandbox.
-    assert asyncio.run(made("")) == "20261129100002"
+        ["20261129100001"] * 3 and len(clock.slept) == 1
+    assert asyncio.run(made("sandbox")) == "20261129100002" and len(clock.slept) == 2
+    # Without a scope, a name must be free everywhere: 10:00:02 is taken in sandbox.
+    assert asyncio.run(made("")) == "20261129100003"
     # ... and a name taken without a scope is taken in every environment.
-    assert asyncio.run(made("production")) == "20261129100003"
+    assert asyncio.run(made("production")) == "20261129100004"
 
 
 def test_seeded_names_block_their_own_environment_only() -> None:
