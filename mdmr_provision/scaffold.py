@@ -7,8 +7,10 @@ which is not ignored.  An existing ``.gitignore`` gets the missing lines appende
 
 :func:`export` renders those review artefacts for an existing inventory into any folder:
 the firewall change requests (combined and per organisation, with what DNS taught the last
-apply), the AS2 client settings per environment and server, and the DER copies of this
-team's certificates, so they can be attached to a pull request or sent to the IESO.
+apply), the AS2 client settings per environment and server, OpenAS2's ``partnerships.xml``
+and ``config.xml`` for a server that runs OpenAS2 (never its keystore: that holds the key),
+and the DER copies of this team's certificates, so they can be attached to a pull request
+or sent to the IESO.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from pathlib import Path
 from mdmr_provision.atomic import atomic_write, atomic_write_text
 from mdmr_provision.errors import MdmrError
 from mdmr_provision.facts.certificates import leaf_der
-from mdmr_provision.inventory.model import Inventory
-from mdmr_provision.resources import as2_profiles, firewall
+from mdmr_provision.inventory.model import Inventory, ProductName
+from mdmr_provision.resources import as2_profiles, firewall, openas2
 from mdmr_provision.state.store import State
 from mdmr_provision.templating import render
 
@@ -70,9 +72,18 @@ def scaffold(directory: Path, org_id: str, name: str, *, force: bool = False) ->
     return Scaffold(target, ignore, added)
 
 
-def export(inventory: Inventory, state: State, out: Path) -> list[Path]:
-    """Render the review artefacts of ``inventory`` into ``out``; the files written."""
+@dataclass(frozen=True)
+class Export:
+    """What :func:`export` wrote, and what it could not render yet (address, why)."""
+
+    written: tuple[Path, ...]
+    skipped: tuple[tuple[str, str], ...]
+
+
+def export(inventory: Inventory, state: State, out: Path) -> Export:
+    """Render the review artefacts of ``inventory`` into ``out``."""
     written: list[Path] = []
+    skipped: list[tuple[str, str]] = []
     learned: dict[str, tuple[str, ...]] = {}
     record = state.records.get("firewall.csv")
     raw = record.attributes.get("learned") if record else None
@@ -88,15 +99,39 @@ def export(inventory: Inventory, state: State, out: Path) -> list[Path]:
     for profile in as2_profiles.resources(inventory):
         assert isinstance(profile, as2_profiles.As2Profile)
         if profile.problems or profile.waiting:
-            continue  # nothing to render yet (e.g. the MDM/R certificate is pending)
+            # Nothing to render yet (e.g. the MDM/R certificate is pending): say so.
+            skipped.append((profile.address, profile.waiting or "; ".join(profile.problems)))
+            continue
         env, server = profile.address.split(".")[1:3]
         for file_name, text in profile.rendered.items():
             path = out / "as2" / env / server / file_name
             atomic_write_text(path, text)
             written.append(path)
+    written += _export_openas2(inventory, out, skipped)
     for org in inventory.organisations:
         if org.ours and org.certificate.cert.is_file():
             path = out / "certificates" / f"{org.org_id}.der"
             atomic_write(path, leaf_der(org.certificate.cert), mode=0o644)
+            written.append(path)
+    return Export(tuple(written), tuple(skipped))
+
+
+def _export_openas2(inventory: Inventory, out: Path,
+                    skipped: list[tuple[str, str]]) -> list[Path]:
+    """OpenAS2's files for each server that runs it, as ``apply`` renders them (the real
+    endpoints' URLs, not a rehearsal's), in ``out/as2/openas2/<SERVER>/``."""
+    written: list[Path] = []
+    for server in inventory.servers:
+        product = server.product
+        if product is None or product.name is not ProductName.OPENAS2:
+            continue
+        org = inventory.organisation(server.org_id)
+        rendered, problems = openas2.render_openas2(inventory, server, org, product)
+        if problems:
+            skipped.append((f"openas2.{server.name}", "; ".join(problems)))
+            continue
+        for file_name, text in rendered.items():
+            path = out / "as2" / "openas2" / server.name / file_name
+            atomic_write_text(path, text)
             written.append(path)
     return written

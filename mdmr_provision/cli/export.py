@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from mdmr_provision.cli.session import add_inventory_options, open_session
@@ -13,11 +14,14 @@ from mdmr_provision.scaffold import export
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "export",
-        help="write firewall change requests, AS2 settings and DER certificates to a folder",
+        help="write firewall change requests, AS2 settings (OpenAS2 too) and DER certificates "
+        "to a folder",
         description="Render the inventory's review artefacts into DIR: the firewall change "
         "requests (combined and one per organisation), the AS2 client settings per "
-        "environment and server, and the DER copies of this team's certificates. Reads "
-        "the state only for addresses DNS taught the last apply; probes nothing.",
+        "environment and server, OpenAS2's partnerships.xml and config.xml for a server "
+        "that runs OpenAS2 (never its keystore), and the DER copies of this team's "
+        "certificates. Reads the state only for addresses DNS taught the last apply; "
+        "probes nothing.",
     )
     add_inventory_options(parser)
     parser.add_argument("out", type=Path, metavar="DIR",
@@ -27,8 +31,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     session = open_session(args)
-    written = export(session.inventory, session.store.load(), args.out)
-    for path in written:
+    result = export(session.inventory, session.store.load(), args.out)
+    for path in result.written:
         print(f"wrote {path}")
-    print(f"export: {len(written)} files in {args.out}")
+    for address, why in result.skipped:
+        print(f"skipped {address}: {why}", file=sys.stderr)
+    print(f"export: {len(result.written)} files in {args.out}"
+          + (f", {len(result.skipped)} not ready (see above)" if result.skipped else ""))
     return EXIT_OK

@@ -76,3 +76,42 @@ def test_export_writes_the_review_artefacts(
                "--target", "firewall.csv").code == 0
     assert (example / ".mdmr" / "firewall" / "change-request.csv").read_text() == \
         (out / "firewall" / "change-request.csv").read_text()
+    assert not any("openas2" in p for p in files)  # no server runs OpenAS2 here
+
+
+def test_export_writes_openas2_files_and_names_what_is_not_ready(
+    example: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    orgs = example / "organisations.yaml"
+    text = orgs.read_text()
+    product = "        # product:\n        #   name: openas2\n        #   version: \"4.9.0\"\n"
+    assert product in text
+    orgs.write_text(text.replace(product, product.replace("# ", "")))
+    assert cli(capsys, "simulate", "-i", str(example), "--pki-only").code == 0
+    out = tmp_path / "review"
+    run = cli(capsys, "export", "-i", str(example), str(out))
+    assert run.code == 0, run.err
+    folder = out / "as2" / "openas2" / "as2-a"
+    assert sorted(p.name for p in folder.iterdir()) == ["config.xml", "partnerships.xml"]
+    # The real endpoints' URLs (a rehearsal's loopback stand-ins are never exported), and
+    # the keystore passphrase only by the name of its variable.
+    partnerships = (folder / "partnerships.xml").read_text()
+    assert "http://fts-sandbox.mdmr.test:14080/as2" in partnerships
+    config = (folder / "config.xml").read_text()
+    assert "$ENV{OPENAS2_KEYSTORE_PASSWORD}" in config
+    assert not list(out.rglob("*.p12")) and not list(out.rglob("*.key"))
+    assert f"wrote {folder / 'partnerships.xml'}" in run.out
+    # Until the IESO sends the MDM/R's certificate, what depends on it is named, not written.
+    envs = example / "environments.yaml"
+    envs.write_text(envs.read_text().replace("certificate: .demo/mdmr/enrolment.pem",
+                                             "certificate: pending"))
+    later = tmp_path / "later"
+    run = cli(capsys, "export", "-i", str(example), str(later))
+    assert run.code == 0, run.err
+    assert "skipped as2_profile.enrolment.as2-a: waiting for the MDM/R certificate" in run.err
+    assert not (later / "as2" / "enrolment").exists()
+    assert (later / "as2" / "sandbox" / "as2-a" / "agent.json").is_file()
+    # OpenAS2's one file leaves the pending environment out until the IESO replies.
+    text = (later / "as2" / "openas2" / "as2-a" / "partnerships.xml").read_text()
+    assert "fts-sandbox.mdmr.test" in text and "fts-qa.mdmr.test" not in text
+    assert run.out.rstrip().endswith("not ready (see above)")
