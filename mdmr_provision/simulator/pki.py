@@ -214,9 +214,14 @@ class DemoPki:
         """The organisation's certificate (CN = ORG ID) and key, generated when missing."""
         spec = org.certificate
         if spec.key is None:
-            # Without a key reference there is nothing to generate; a present cert suffices
-            # for verifying what the organisation sends with another tool.
+            # Without a key reference (an organisation another party runs) a present cert
+            # suffices: it only verifies what that party sends and signs.
             if spec.cert.exists() and not replace:
+                return Identity(spec.cert, None)
+            if under(spec.cert, self.layout.workdir):
+                # A demo stand-in for that party's certificate: its key stays in the
+                # workdir, as the party would keep it, and nothing here signs with it.
+                self._leaf(spec.cert, _stand_in_key(spec.cert), org.org_id, replace=replace)
                 return Identity(spec.cert, None)
             raise SimulatorError(
                 f"organisation {org.org_id}: cannot generate {spec.cert}: the inventory names "
@@ -289,6 +294,12 @@ class DemoPki:
         self._leaf(cert, key, host, server=True,
                    dns_names=() if is_ip(host) else (host,), ips=(host,) if is_ip(host) else ())
         return Identity(cert, key)
+
+
+def _stand_in_key(cert: Path) -> Path:
+    """Where the demo keeps the key of a certificate the inventory names without one."""
+    key = cert.with_suffix(".key")
+    return key if key != cert else cert.with_name(cert.name + ".stand-in.key")
 
 
 def _available_passphrase(ref: SecretRef) -> bytes | None:

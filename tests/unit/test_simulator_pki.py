@@ -133,6 +133,33 @@ def test_never_writes_outside_workdir(tmp_path: Path) -> None:
     assert not (tmp_path / "elsewhere").exists()
 
 
+def test_another_partys_certificate_is_stood_in_only_inside_the_workdir(
+        tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from mdmr_provision.inventory.model import RunBy
+
+    inv = make_inventory(tmp_path / "inv")
+    org = inv.organisations[2]
+    other = replace(org, run_by=RunBy.OTHER_PARTY, servers=(),
+                    certificate=replace(org.certificate, key=None))
+    inv = replace(inv, organisations=(*inv.organisations[:2], other))
+    ensure_pki(inv)
+    # The party's key is its own: the stand-in's stays in the workdir, named by nobody.
+    identity = DemoPki(inv).organisation(other)
+    assert identity.key is None and common_name(identity.certificate()) == org.org_id
+    stand_in = org.certificate.cert.with_suffix(".key")
+    assert key_matches(identity.certificate(), load_private_key(stand_in))
+    assert stat.S_IMODE(stand_in.stat().st_mode) == 0o600
+    # A real party's certificate outside the workdir is never made up.
+    outside = replace(other, certificate=replace(other.certificate,
+                                                 cert=tmp_path / "theirs" / "ORG30000.pem"))
+    with pytest.raises(SimulatorError, match="names no private key file for it"):
+        DemoPki(replace(inv, organisations=(*inv.organisations[:2], outside))).organisation(
+            outside)
+    assert not (tmp_path / "theirs").exists()
+
+
 def test_fault_certificates(tmp_path: Path) -> None:
     inv = make_inventory(tmp_path)
     pki = DemoPki(inv)
