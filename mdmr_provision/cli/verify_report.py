@@ -19,7 +19,7 @@ from mdmr_provision.errors import EXIT_OK, EXIT_USAGE, EXIT_USER_ERROR, MdmrErro
 from mdmr_provision.inventory.model import ENVIRONMENTS, canonical_environment
 from mdmr_provision.jsonout import print_json
 from mdmr_provision.keys import load_certificate
-from mdmr_provision.verify import BundleCheck, ProofCheck, verify_bundle
+from mdmr_provision.verify import BundleCheck, ProofCheck, Trusted, verify_bundle
 
 
 class UsageError(MdmrError):
@@ -95,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
     for problem in result.problems:
         print(f"{'FAILED':9} {problem}")
     print(_signature_line(result))
+    for trusted in result.trusted:
+        print(_trust_line(trusted))
     print(_summary(result, ok))
     return EXIT_OK if ok else EXIT_USER_ERROR
 
@@ -106,6 +108,15 @@ def _signature_line(result: BundleCheck) -> str:
     if sig.ok:
         return f"{'signed':9} SHA256SUMS signed by {sig.signer}: the signature verifies"
     return f"{'FAILED':9} {sig.problem}"
+
+
+def _trust_line(t: Trusted) -> str:
+    """Which MDM/R certificate an environment's receipts were checked against: a reviewer
+    compares the full SHA-256 of one the report brought with the IESO's."""
+    if t.source == "given":
+        return f"{'trusted':9} {t.environment}: {t.subject}, SHA-256 {t.sha256} (given)"
+    return (f"{'trusted':9} {t.environment}: {t.subject}, SHA-256 {t.sha256}, kept in the "
+            f"report: compare it with the IESO's, or give --mdmr-cert {t.environment}=FILE")
 
 
 def _summary(result: BundleCheck, ok: bool) -> str:

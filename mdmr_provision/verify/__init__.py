@@ -3,7 +3,8 @@
 Public API (import from here):
 
 :func:`verify_bundle` (directory, ``mdmr_certs``, ``signer_cert``) -> :class:`BundleCheck`
-    with one :class:`ProofCheck` per proof and the bundle's :class:`SignatureCheck`.
+    with one :class:`ProofCheck` per proof, the bundle's :class:`SignatureCheck` and the
+    MDM/R certificates the receipts were checked against (:class:`Trusted`).
 :func:`sign_manifest` / :func:`check_signature`
     the detached CMS signature over ``SHA256SUMS`` (``SHA256SUMS.p7s``).
 :func:`manifest_text`, :func:`parse_manifest`, :func:`file_problems`
@@ -19,6 +20,7 @@ from mdmr_provision.verify.bundle import (
     BundleCheck,
     ProofCheck,
     SignatureCheck,
+    Trusted,
     is_rehearsal,
     verify_bundle,
 )
@@ -40,6 +42,7 @@ __all__ = [
     "ProofCheck",
     "SignatureCheck",
     "Signer",
+    "Trusted",
     "check_signature",
     "file_problems",
     "is_rehearsal",

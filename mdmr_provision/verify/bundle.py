@@ -67,6 +67,18 @@ class SignatureCheck:
 
 
 @dataclass(frozen=True)
+class Trusted:
+    """An MDM/R certificate receipts were checked against, and where it came from: the
+    reviewer's own (``given`` with ``--mdmr-cert``) or the one the report keeps (``report``:
+    worth only what its SHA-256 compared with the IESO's is worth)."""
+
+    environment: str
+    source: str
+    subject: str
+    sha256: str
+
+
+@dataclass(frozen=True)
 class BundleCheck:
     """Everything :func:`verify_bundle` found."""
 
@@ -76,6 +88,7 @@ class BundleCheck:
     #: Manifest problems no proof owns (the report document, the manifest's own lines...).
     problems: tuple[str, ...] = ()
     rehearsal: bool = False
+    trusted: tuple[Trusted, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -92,6 +105,9 @@ class BundleCheck:
             "signature": {"present": sig.present, "ok": sig.ok, "signer": sig.signer,
                           "signer_sha256": sig.signer_sha256, "problem": sig.problem},
             "problems": list(self.problems),
+            "mdmr_certificates": [{"environment": t.environment, "source": t.source,
+                                   "subject": t.subject, "sha256": t.sha256}
+                                  for t in self.trusted],
             "proofs": [{"address": p.address, "kind": p.kind, "environment": p.environment,
                         "status": p.status, "ok": p.ok, "rehearsal": p.rehearsal,
                         "summary": p.summary, "problems": list(p.problems)}
@@ -106,6 +122,12 @@ class _Bundle:
     broken: dict[str, str]
     mdmr_certs: Mapping[str, x509.Certificate]
     seen: set[str] = field(default_factory=set)
+    trusted: dict[tuple[str, str], Trusted] = field(default_factory=dict)
+
+    def trust(self, env: str | None, source: str, cert: x509.Certificate) -> None:
+        sha = _sha(cert)
+        self.trusted.setdefault((env or "?", sha), Trusted(
+            env or "?", source, cert.subject.rfc4514_string(), sha))
 
 
 def _load_json(root: Path, rel: str) -> Any:
@@ -154,7 +176,8 @@ def verify_bundle(directory: Path, *, mdmr_certs: Mapping[str, x509.Certificate]
     problems.extend(reason for rel, reason in sorted(broken.items()) if rel not in owned)
     signature = _check_signature(root, manifest, signer_cert, report)
     return BundleCheck(root, checks, signature, tuple(problems),
-                       any(c.rehearsal for c in checks))
+                       any(c.rehearsal for c in checks),
+                       tuple(t for _, t in sorted(bundle.trusted.items())))
 
 
 def _inside(root: Path, rel: str) -> bool:
@@ -231,6 +254,8 @@ def _imported(bundle: _Bundle, address: str, kind: str, env: str | None, rehears
         why = f"proven by {by}, but its signed bundle is not in this report"
         return ProofCheck(address, kind, env, "failed", rehearsal, why, (why, *problems))
     inner = verify_bundle(nested, mdmr_certs=bundle.mdmr_certs)
+    for t in inner.trusted:
+        bundle.trusted.setdefault((t.environment, t.sha256), t)
     checks = {p.address: p for p in inner.proofs}
     wanted = [str(a) for a in details.get("proofs") or []]
     if not inner.signature.ok:
@@ -282,10 +307,13 @@ def _certificate(bundle: _Bundle, env: str | None, directory: Path, doc: Mapping
             problems.append(f"the proof was made with the MDM/R certificate SHA-256 "
                             f"{str(recorded)[:16]}..., not the one given for {env} "
                             f"({_sha(given)[:16]}...)")
+        bundle.trust(env, "given", given)
         return given
     if kept is None:
         problems.append(f"no MDM/R certificate kept for this attempt; pass --mdmr-cert "
                         f"{env}=FILE")
+    else:
+        bundle.trust(env, "report", kept)
     return kept
 
 

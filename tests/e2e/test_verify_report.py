@@ -20,6 +20,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from mdmr_provision.as2 import build_mdn, parse_digest, read_wire, write_wire
 from mdmr_provision.as2.mime import params, parse_entity, split_multipart
@@ -214,6 +215,53 @@ def test_the_mdmr_certificate_given_by_the_reviewer_is_the_one_trusted(
     assert line_of(out, PROOF.replace("sandbox", "production")).startswith("verified")
     code, out = verify(capsys, str(reports.plain), "--mdmr-cert", "sandbox")
     assert code == 2
+
+
+def _sha(cert: x509.Certificate) -> str:
+    return cert.fingerprint(hashes.SHA256()).hex()
+
+
+def test_the_mdmr_certificates_trusted_are_named_in_full_and_a_forged_one_shows(
+        reports: Reports, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    demo = reports.inv / ".demo" / "mdmr"
+    genuine = x509.load_pem_x509_certificate((demo / "sandbox.pem").read_bytes())
+    code, out = verify(capsys, str(reports.plain))
+    assert code == 0, out
+    assert (f"trusted   sandbox: CN=MDMRSANDBOX,O=mdmr-provision demo, SHA-256 "
+            f"{_sha(genuine)}, kept in the report: compare it with the IESO's, or give "
+            "--mdmr-cert sandbox=FILE") in out
+    code, out = verify(capsys, str(reports.plain), "--json",
+                       f"--mdmr-cert=sandbox={demo / 'sandbox.pem'}")
+    trusted = {t["environment"]: t for t in json.loads(out)["mdmr_certificates"]}
+    assert sorted(trusted) == ["enrolment", "production", "sandbox"]
+    assert trusted["sandbox"] == {"environment": "sandbox", "source": "given",
+                                  "subject": "CN=MDMRSANDBOX,O=mdmr-provision demo",
+                                  "sha256": _sha(genuine)}
+    assert trusted["production"]["source"] == "report"
+    # A forger replaces one proof's receipts, the certificate kept with them and every
+    # fingerprint that names it, then writes SHA256SUMS again: every check inside the
+    # report holds, but the certificate it trusts is not the IESO's, and says so.
+    root = copy(reports.plain, tmp_path / "forged")
+    where = attempt(root)
+    cert, key = _forged_cert("MDMRSANDBOX")
+    for record in json.loads((where / "evidence.json").read_text())["files"]:
+        forged = build_mdn(original_message_id=record["message_id"], as2_from="MDMRSANDBOX",
+                           as2_to="ORG10000", mic=record["mic_sent"],
+                           mic_alg=parse_digest(record["mic_alg"]), sign_cert=cert,
+                           sign_key=key)
+        (where / f"{record['label']}-mdn.http").write_bytes(
+            write_wire(forged.headers, forged.body))
+    (where / "mdmr-certificate.pem").write_bytes(cert.public_bytes(Encoding.PEM))
+    for doc in (where / "evidence.json", root / "connectivity-report.json"):
+        doc.write_bytes(doc.read_bytes().replace(_sha(genuine).encode(),
+                                                 _sha(cert).encode()))
+    resum(root)
+    code, out = verify(capsys, str(root))
+    assert line_of(out, PROOF).startswith("verified")
+    assert f"trusted   sandbox: CN=MDMRSANDBOX, SHA-256 {_sha(cert)}, kept in the report" in out
+    code, out = verify(capsys, str(root), f"--mdmr-cert=sandbox={demo / 'sandbox.pem'}")
+    assert code == 1
+    assert "not the one given for sandbox" in line_of(out, PROOF)
 
 
 def test_a_signed_report_verifies_and_names_its_signer(

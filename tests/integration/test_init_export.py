@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from mdmr_provision.cli import main
+from mdmr_provision.resources import openas2
 from tests.support.proofs import cli
 
 
@@ -92,7 +93,7 @@ def test_export_writes_openas2_files_and_names_what_is_not_ready(
     run = cli(capsys, "export", "-i", str(example), str(out))
     assert run.code == 0, run.err
     folder = out / "as2" / "openas2" / "as2-a"
-    assert sorted(p.name for p in folder.iterdir()) == ["config.xml", "partnerships.xml"]
+    assert sorted(p.name for p in folder.iterdir()) == sorted(openas2.TEMPLATES)
     # The real endpoints' URLs (a rehearsal's loopback stand-ins are never exported), and
     # the keystore passphrase only by the name of its variable.
     partnerships = (folder / "partnerships.xml").read_text()
