@@ -34,9 +34,15 @@ def run(args: argparse.Namespace) -> int:
     if made.gitignore_added:
         print(f"{made.gitignore}: ignores {', '.join(made.gitignore_added)}")
     print("next:")
-    print(f"  mdmr-provision cert request --org {args.org} --out {args.directory / 'keys'} "
-          "--country CA --passphrase-env ...")
+    keys = args.directory / "keys"
+    # The variable the scaffolded inventory names for the key's passphrase.
+    print(f"  mdmr-provision cert request --org {args.org} --out {keys} "
+          f"--country CA --passphrase-env {args.org}_KEY_PASSPHRASE")
+    print(f"  save the certificate your CA returns as {keys / (args.org + '.pem')}, and the "
+          f"receivers' TLS certificate and key as {keys / 'receiver.pem'} and "
+          f"{keys / 'receiver.key'}")
     print(f"  edit {made.inventory} (servers, receivers, firewall), then "
           f"mdmr-provision validate -i {args.directory}")
-    print(f"  mdmr-provision apply -i {args.directory} --simulate   # a rehearsal, any time")
+    print(f"  mdmr-provision apply -i {args.directory} --simulate   # a rehearsal, once "
+          "validate passes (the IESO's material may stay pending)")
     return EXIT_OK

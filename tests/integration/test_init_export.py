@@ -26,6 +26,9 @@ def test_init_keeps_secrets_out_of_git_and_review_material_in(
     run = cli(capsys, "init", str(repo), "--org", "ORG66010", "--name", "Grand Valley Hydro")
     assert run.code == 0, run.err
     assert "next:" in run.out
+    # The hint names the variable the scaffolded inventory reads the passphrase from.
+    assert "--passphrase-env ORG66010_KEY_PASSPHRASE" in run.out
+    assert "passphrase_env: ORG66010_KEY_PASSPHRASE" in (repo / "inventory.yaml").read_text()
     # The scaffold is a valid inventory but for the files only the LDC can provide.
     check = cli(capsys, "validate", "-i", str(repo))
     assert check.code == 1
