@@ -336,6 +336,12 @@ def _verification(report: Mapping[str, Any]) -> str:
         "<p>It prints one line per proof (verified, or failed and why) and exits 0 only when every "
         f"proof verifies; <code>sha256sum -c {manifest}</code> shows the files are as written.</p>",
     ]
+    if v.get("openssl_mdn"):
+        parts.append(
+            "<p>Without this tool, openssl checks each receipt as it is kept, e.g.</p>"
+            f"<pre><code>{_e(v.get('openssl_mdn'))}\n{_e(v.get('openssl_mic'))}</code></pre>"
+            "<p>(the second prints the MIC that receipt's <code>Received-Content-MIC</code> "
+            "must carry).</p>")
     signer = v.get("signer")
     if isinstance(signer, Mapping):
         parts.append(

@@ -86,12 +86,35 @@ def _kept_certificates(report: Mapping[str, JsonValue], staging: Path) -> list[J
     return [seen[k] for k in sorted(seen)]
 
 
+def _example_receipt(report: Mapping[str, JsonValue]) -> tuple[str, str] | None:
+    """One kept small-file MDN of the report and its environment, for the openssl recipe."""
+    proofs = report.get("proofs")
+    for proof in proofs if isinstance(proofs, list) else []:
+        attempt = proof.get("latest_success") if isinstance(proof, dict) else None
+        files = attempt.get("files") if isinstance(attempt, dict) else None
+        for rel in files if isinstance(files, list) else []:
+            if str(rel).endswith("/" + keep.mdn_file("small")) and isinstance(proof, dict):
+                return str(rel), str(proof.get("environment"))
+    return None
+
+
 def verification_block(report: Mapping[str, JsonValue], staging: Path,
                        signer: ReportSigner | None) -> dict[str, JsonValue]:
     """The report's ``verification`` section: how to check it, which certificates to expect."""
     certs = _kept_certificates(report, staging)
     envs = sorted({str(c["environment"]) for c in certs if isinstance(c, dict)})
     command = VERIFY_COMMAND + "".join(f" --mdmr-cert {e}=MDMR-{e.upper()}.pem" for e in envs)
+    example = _example_receipt(report)
+    # A receipt is kept whole, its HTTP headers naming the multipart/signed entity, so
+    # openssl reads it as an S/MIME message as it is; the MIC it returns is the digest of
+    # the kept signed entity.
+    mdn_check = mic_check = None
+    if example is not None:
+        rel, env = example
+        entity = rel.rsplit("/", 1)[0] + "/" + keep.entity_file("small", whole=True)
+        mdn_check = (f"openssl cms -verify -in {rel} -CAfile MDMR-{env.upper()}.pem "
+                     "-partial_chain -purpose any -out /dev/null")
+        mic_check = f"openssl dgst -sha256 -binary {entity} | base64"
     return {
         "command": command,
         "manifest": MANIFEST,
@@ -104,6 +127,8 @@ def verification_block(report: Mapping[str, JsonValue], staging: Path,
         "openssl": None if signer is None else (
             f"openssl cms -verify -binary -inform DER -in {SIGNATURE} -content {MANIFEST} "
             f"-CAfile {signer.org_id}.pem -partial_chain -purpose any -out /dev/null"),
+        "openssl_mdn": mdn_check,
+        "openssl_mic": mic_check,
     }
 
 

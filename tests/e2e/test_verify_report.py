@@ -354,6 +354,40 @@ def test_openssl_verifies_a_kept_mdn_and_recomputes_its_mic(
     assert f"Received-Content-MIC: {mic}, sha-256".encode() in bytes(content.whole())
 
 
+def test_openssl_alone_checks_every_kept_mdn_as_the_front_page_says(
+        reports: Reports, tmp_path: Path) -> None:
+    root = copy(reports.signed, tmp_path / "r")
+    # Every receipt as kept, read by openssl as an S/MIME message, nothing split by us.
+    for path in sorted(root.glob("evidence/*/*/*-mdn.http")):
+        check = subprocess.run(
+            ["openssl", "cms", "-verify", "-in", str(path), "-CAfile",
+             str(path.parent / "mdmr-certificate.pem"), "-partial_chain", "-purpose", "any",
+             "-out", "/dev/null"], capture_output=True, text=True, timeout=60)
+        assert check.returncode == 0, (path, check.stderr)
+    # The front page's recipe, run as written with the reviewer's copy of the certificate.
+    doc = json.loads((root / "connectivity-report.json").read_text())
+    recipe = doc["verification"]
+    front = (root / "connectivity-report.md").read_text()
+    page = (root / "connectivity-report.html").read_text()
+    assert recipe["openssl_mdn"] in front and recipe["openssl_mic"] in front
+    assert recipe["openssl_mdn"].split(" -CAfile")[0] in page
+    env = recipe["openssl_mdn"].split("-CAfile MDMR-")[1].split(".pem")[0].lower()
+    shutil.copy(reports.inv / ".demo" / "mdmr" / f"{env}.pem", root / f"MDMR-{env.upper()}.pem")
+    check = subprocess.run(recipe["openssl_mdn"], shell=True, cwd=root, capture_output=True,
+                           text=True, timeout=60)
+    assert check.returncode == 0, check.stderr
+    mic = subprocess.run(recipe["openssl_mic"], shell=True, cwd=root, capture_output=True,
+                         text=True, timeout=60, check=True).stdout.strip()
+    mdn = (root / recipe["openssl_mdn"].split(" -in ")[1].split()[0]).read_bytes()
+    assert f"Received-Content-MIC: {mic}, sha-256".encode() in mdn
+    # And a changed receipt fails it.
+    flip(root / recipe["openssl_mdn"].split(" -in ")[1].split()[0], b"Received-Content-MIC: ",
+         22)
+    check = subprocess.run(recipe["openssl_mdn"], shell=True, cwd=root, capture_output=True,
+                           text=True, timeout=60)
+    assert check.returncode != 0
+
+
 def test_evidence_kept_before_mdns_were_kept_whole_says_so(
         reports: Reports, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     root = copy(reports.plain, tmp_path / "old")
