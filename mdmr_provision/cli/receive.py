@@ -216,6 +216,7 @@ def _select(session: Session, envs: list[str], orgs: list[str]) -> dict[tuple[st
         if org_id not in known:
             raise MdmrError(f"--org {org_id}: the inventory declares no such organisation")
     chosen: dict[tuple[str, str], InboundProof] = {}
+    waits: list[str] = []
     for res in session.resources:
         if not isinstance(res, InboundProof):
             continue
@@ -227,7 +228,21 @@ def _select(session: Session, envs: list[str], orgs: list[str]) -> dict[tuple[st
                   f", not built in: confirm it with `mdmr-provision confirm`", file=sys.stderr)
             continue
         assert res.environment is not None
+        env = session.inventory.environment(res.environment)
+        waiting = env.endpoint.waiting_for() if env is not None else None
+        if waiting is not None:
+            # Without the MDM/R's certificate its test file cannot be checked (guide: the
+            # IESO's material comes after the forms): nothing to listen for there yet.
+            waits.append(f"{res.address}: {waiting}: nothing to receive there until the "
+                          "IESO sends it")
+            continue
         chosen[(res.environment, res.org.org_id)] = res
+    for line in waits:
+        print(line, file=sys.stderr)
+    if not chosen and waits:
+        raise MdmrError(f"nothing to receive yet: every selected inbound proof is waiting "
+                        f"for the IESO's material ({len(waits)}; see above); `--simulate` "
+                        "rehearses with the simulator's")
     if not chosen:
         raise MdmrError("no built-in AS2 receiver matches the selected environments and "
                         "organisations")
@@ -299,7 +314,7 @@ async def _serve(receiving: _Receiving, until_proven: bool, timeout: float | Non
         loop.add_signal_handler(signal.SIGTERM, stop.set)
     envs = sorted({env for env, _ in receiving.proofs})
     receivers = OurReceivers(receiving.session.inventory, on_replied=receiving.on_replied)
-    receivers.build(envs)
+    receivers.build(envs, mdns=False)  # only the MDM/R's test files come to `receive`
     await receivers.start()
     for problem in dict.fromkeys(receivers.failures.values()):
         print(f"error: {problem}", file=sys.stderr)

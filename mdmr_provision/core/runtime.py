@@ -78,6 +78,12 @@ class Runtime(Protocol):
         """The asynchronous MDN for ``message_id`` once one of our receivers takes it."""
         ...
 
+    def mdn_problem(self, environment: str, server: str) -> str | None:
+        """Why nothing listens where ``server`` asks for asynchronous MDNs in
+        ``environment`` (after :meth:`ensure_receivers`), or None: a proof then fails at
+        once, naming that listener, instead of waiting for an MDN that cannot arrive."""
+        ...
+
     async def fts_verdict(self, environment: str, message_id: str) -> FtsVerdict | None:
         """The FTS's verdict on a message, or None when it cannot be known (the real
         MDM/R reports it later, by other means)."""
@@ -106,6 +112,9 @@ class NoRuntime:
     async def wait_for_mdn(self, message_id: str, timeout: float) -> Mdn:
         raise MdmrError(f"an asynchronous MDN for {message_id} needs an AS2 receiver, "
                         "and this command runs none")
+
+    def mdn_problem(self, environment: str, server: str) -> str | None:
+        return None  # nothing listens anyway: wait_for_mdn says so
 
     async def fts_verdict(self, environment: str, message_id: str) -> FtsVerdict | None:
         return None

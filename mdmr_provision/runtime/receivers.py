@@ -119,6 +119,11 @@ class OurReceivers:
     #: (environment, ORG ID) -> why that receiver is not listening (filled by :meth:`start`).
     failures: dict[tuple[str, str], str] = field(default_factory=dict)
     _owners: list[list[tuple[str, str]]] = field(default_factory=list, repr=False)
+    #: (environment, server name) -> why nothing listens where it asks for asynchronous
+    #: MDNs (filled by :meth:`start`).
+    mdn_failures: dict[tuple[str, str], str] = field(default_factory=dict)
+    #: Per server, the (environment, ORG ID, server) asking for asynchronous MDNs there.
+    _mdn_owners: list[list[tuple[str, str, str]]] = field(default_factory=list, repr=False)
     # What :meth:`build` read, so each file is read (and each key decrypted) once per build
     # however many organisations and environments share it.
     _certs: dict[Path, x509.Certificate] = field(default_factory=dict, repr=False)
@@ -187,14 +192,18 @@ class OurReceivers:
                         partners=(partner,), on_message=on_message, on_replied=on_replied,
                         max_body=self.inventory.receiving.max_message_size)
 
-    def build(self, environments: Iterable[str] | None = None) -> None:
-        """Prepare the servers (certificates and keys are read here, once)."""
+    def build(self, environments: Iterable[str] | None = None, *, mdns: bool = True) -> None:
+        """Prepare the servers (certificates and keys are read here, once).
+
+        ``mdns``: also listen where our servers ask for asynchronous MDNs (outbound proofs
+        need it; ``receive``, which only takes the MDM/R's test files, does not)."""
         wanted = set(environments) if environments is not None else None
         self.endpoints = []
         self._certs.clear()
         self._keys.clear()
         groups: dict[tuple[str, int], list[Endpoint]] = {}
         owners: dict[tuple[str, int], list[tuple[str, str]]] = {}
+        mdn_owners: dict[tuple[str, int], list[tuple[str, str, str]]] = {}
         tls: dict[tuple[str, int], tuple[ReceiverTls | None, str]] = {}
         mdn_paths: dict[tuple[str, int], str] = {}
         # A public URL (host:port) -> where the receiver behind it binds.
@@ -206,6 +215,8 @@ class OurReceivers:
         for env in self.inventory.environments:
             if wanted is not None and env.name not in wanted:
                 continue
+            if not mdns or env.endpoint.waiting_for() is not None:
+                continue  # no outbound proof runs there yet, so no MDN comes
             # Where the built-in agent on our servers asks for asynchronous MDNs.
             ours = [o for o in self.inventory.organisations if o.ours]
             for url in self.inventory.async_mdn_urls(env.name, ours, products=False):
@@ -215,6 +226,15 @@ class OurReceivers:
                 host, port = binds.get((host, port), (host, port))
                 mdn_paths[(host, port)] = path
                 groups.setdefault((host, port), [])
+            # Whose servers ask for them where: a failure to listen names them.
+            for org in ours:
+                for server in org.servers:
+                    asked = self.inventory.async_mdn_url(env.name, server)
+                    if asked is None:
+                        continue
+                    host, port, _ = _host_port(asked)
+                    key = binds.get((host, port), (host, port))
+                    mdn_owners.setdefault(key, []).append((env.name, org.org_id, server.name))
         for org in self.inventory.organisations:
             for rec in org.receivers:
                 if rec.product is not ReceiverProduct.BUILTIN:
@@ -239,47 +259,55 @@ class OurReceivers:
                         rec.environment, org.org_id, rec.url,
                         _listen_url(host, port, path, scheme), ep.inbox))
         certs = self._mdmr_certs()
-        self.servers, self._owners = [], []
+        self.servers, self._owners, self._mdn_owners = [], [], []
         for (host, port), eps in groups.items():
             spec = tls.get((host, port), (None, ""))
             context = server_tls_context(spec[0], spec[1]) if spec[0] is not None else None
             keys = [f"organisations.{org_id}.receivers.{env}.url"
                     for env, org_id in owners.get((host, port), [])]
             origin = (" or ".join(keys) + " (or its listen_host/listen_port)" if keys
-                      else "an async_mdn_url (of a server, organisation or environment)")
+                      else "an async_mdn_url (of a server, organisation or environment; a "
+                      "public name is served where a receiver with the same host and port "
+                      "binds, by its listen_host/listen_port)")
             self.servers.append(AS2Receiver(
                 eps, host=host, port=port, ssl_context=context,
                 mdn_path=mdn_paths.get((host, port), "/as2/mdn"), mdn_certs=certs,
                 origin=origin, limits=receiver_limits(self.inventory.receiving)))
             self._owners.append(owners.get((host, port), []))
+            self._mdn_owners.append(mdn_owners.get((host, port), []))
 
-    async def start(self) -> None:
+    async def start(self, *, require_one: bool = True) -> None:
         """Start every receiver on its own: one that cannot listen (an address this host
         does not have, a port in use) is recorded in :attr:`failures` under the
         organisations and environments it serves, and the others keep running.  Raises
-        :class:`MdmrError` only when none could start."""
+        :class:`MdmrError` when none could start, unless ``require_one`` is false (a run
+        whose steps each ask :meth:`problem` or :meth:`mdn_problem` for their own)."""
         self.failures.clear()
-        started: list[tuple[AS2Receiver, list[tuple[str, str]]]] = []
+        self.mdn_failures.clear()
+        started: list[tuple[AS2Receiver, list[tuple[str, str]],
+                            list[tuple[str, str, str]]]] = []
         problems: list[str] = []
-        owned = self._owners if len(self._owners) == len(self.servers) else [
-            [] for _ in self.servers]
-        for server, owners in zip(self.servers, owned, strict=True):
+        built = len(self._owners) == len(self._mdn_owners) == len(self.servers)
+        owned = self._owners if built else [[] for _ in self.servers]
+        mdn_owned = self._mdn_owners if built else [[] for _ in self.servers]
+        for server, owners, mdn_owners in zip(self.servers, owned, mdn_owned, strict=True):
             try:
                 await server.start()
             except (OSError, MdmrError) as exc:
-                reason = exc.message if isinstance(exc, MdmrError) else (
-                    f"cannot start: {exc.strerror or exc}")
-                text = f"{_owners_text(owners)}: {reason}"
+                text = f"{_owners_text(owners, mdn_owners)}: {_listen_problem(exc)}"
                 problems.append(text)
                 for owner in owners:
                     self.failures[owner] = text
+                for env, _org, name in mdn_owners:
+                    self.mdn_failures[(env, name)] = text
                 continue
-            started.append((server, owners))
-        if problems and not started:
+            started.append((server, owners, mdn_owners))
+        if problems and not started and require_one:
             raise MdmrError("; ".join(problems))
         # Only what listens is stopped later and asked for asynchronous MDNs.
-        self.servers = [s for s, _ in started]
-        self._owners = [o for _, o in started]
+        self.servers = [s for s, _, _ in started]
+        self._owners = [o for _, o, _ in started]
+        self._mdn_owners = [m for _, _, m in started]
 
     def served_der(self, environment: str, org_id: str) -> bytes | None:
         """The DER leaf certificate ``org_id``'s https receiver serves in ``environment``."""
@@ -288,6 +316,10 @@ class OurReceivers:
         if rec is None or rec.tls is None:
             return None
         return self._cert(rec.tls.cert).public_bytes(serialization.Encoding.DER)
+
+    def mdn_problem(self, environment: str, server: str) -> str | None:
+        """Why nothing listens where ``server`` asks for asynchronous MDNs, if so."""
+        return self.mdn_failures.get((environment, server))
 
     def problem(self, environment: str, org_id: str) -> str | None:
         """Why ``org_id``'s receiver for ``environment`` is not listening, if it is not."""
@@ -332,10 +364,24 @@ def _listen_url(host: str, port: int, path: str, scheme: str = "http") -> str:
     return f"{scheme}://{shown}:{port}{path}"
 
 
-def _owners_text(owners: list[tuple[str, str]]) -> str:
-    by_org: dict[str, list[str]] = {}
-    for env, org in owners:
-        by_org.setdefault(org, []).append(env)
-    if not by_org:
-        return "our AS2 receiver"
-    return "; ".join(f"{org}'s receiver ({', '.join(envs)})" for org, envs in by_org.items())
+def _owners_text(owners: list[tuple[str, str]],
+                 mdn_owners: list[tuple[str, str, str]] | None = None) -> str:
+    """Who a listener serves: ``ORG66010's receiver (sandbox, enrolment); ORG6601B's
+    asynchronous MDN receiver (enrolment)``."""
+    parts: list[str] = []
+    mdns = [(env, org) for env, org, _ in mdn_owners or []]
+    for what, pairs in (("receiver", owners), ("asynchronous MDN receiver", mdns)):
+        by_org: dict[str, list[str]] = {}
+        for env, org in pairs:
+            if env not in by_org.get(org, []):
+                by_org.setdefault(org, []).append(env)
+        parts += [f"{org}'s {what} ({', '.join(envs)})" for org, envs in by_org.items()]
+    return "; ".join(parts) or "our AS2 receiver"
+
+
+def _listen_problem(exc: OSError | MdmrError) -> str:
+    """Why a listener did not start (the receiver's message names where its address comes
+    from in the inventory)."""
+    if isinstance(exc, MdmrError):
+        return exc.message
+    return f"cannot start: {exc.strerror or exc}"

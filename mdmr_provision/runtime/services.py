@@ -78,7 +78,9 @@ class Services:
         async with self._receivers_lock:
             if not self._receivers_started:
                 self.receivers.build()
-                await self.receivers.start()
+                # Each step names the failure of the listener it needs (problem,
+                # mdn_problem), so one address this host lacks fails only its own proofs.
+                await self.receivers.start(require_one=False)
                 self._receivers_started = True
 
     # -- the Runtime protocol --------------------------------------------------------------------
@@ -93,6 +95,9 @@ class Services:
     async def wait_for_mdn(self, message_id: str, timeout: float) -> Mdn:
         await self.ensure_receivers()
         return await self.receivers.wait_for_mdn(message_id, timeout)
+
+    def mdn_problem(self, environment: str, server: str) -> str | None:
+        return self.receivers.mdn_problem(environment, server)
 
     async def fts_verdict(self, environment: str, message_id: str) -> FtsVerdict | None:
         """The simulated FTS's decision on a message (None when not simulating)."""

@@ -101,3 +101,38 @@ def test_rehearsal_of_the_unedited_inventory_uses_the_demo_pki(
     assert "0 failed" in run.out
     assert (inv / ".demo" / "mdmr" / "sandbox.pem").is_file()
     assert (inv / "environments.yaml").read_bytes() == before
+
+
+def test_receive_says_what_waits_and_listens_for_the_rest(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.support.realistic import PASSPHRASE, PASSPHRASE_ENV, write_realistic
+
+    path = write_realistic(tmp_path)  # every MDM/R certificate still pending
+    with clean_env(), pytest.MonkeyPatch.context() as mp:
+        mp.setenv(PASSPHRASE_ENV, PASSPHRASE)
+        run = cli(capsys, "receive", "-i", str(path), "--until-proven", "--timeout", "1")
+    assert run.code == 1
+    assert ("proof.inbound.sandbox.ORG66010: waiting for the MDM/R certificate: nothing to "
+            "receive there until the IESO sends it") in run.err
+    assert run.err.count(": waiting for the MDM/R certificate:") == 6
+    assert run.err.rstrip().splitlines()[-1] == (
+        "mdmr-provision: error: nothing to receive yet: every selected inbound proof is "
+        "waiting for the IESO's material (6; see above); `--simulate` rehearses with the "
+        "simulator's")
+    # Its addresses (10.x) were never bound: the command stopped before listening.
+    assert "cannot listen" not in run.err
+    # What waits is named; what does not is received.
+    inv = copy_example(tmp_path / "inv")
+    _pending(inv)
+    with clean_env():
+        run = cli(capsys, "receive", "-i", str(inv), "--env", "sandbox", "--timeout", "1")
+    assert "proof.inbound.sandbox.ORG10000: waiting for the MDM/R certificate" in run.err
+    assert run.code == 1 and "nothing to receive yet" in run.err
+    with clean_env():
+        run = cli(capsys, "simulate", "-i", str(inv), "--pki-only")
+        run = cli(capsys, "receive", "-i", str(inv), "--env", "enrolment", "--env",
+                  "production", "--timeout", "1")
+    assert "proof.inbound.enrolment.ORG10000: waiting for the MDM/R AS2 ID" in run.err
+    assert "production" not in run.err
+    assert run.code == 0, run.err
+    assert "receivers stopped" in run.out

@@ -221,3 +221,50 @@ def test_check_public_tells_our_receiver_from_anything_else(
     assert imposter.endswith("not reachable: answered HTTP 200, not as our receiver does (405): "
                              "something else serves this URL")
     assert ": not reachable: cannot connect to 127.0.0.1:" in closed
+
+
+def test_asynchronous_mdn_listeners_fail_on_their_own_naming_who_asked(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SITE_PASS", PASS)
+    port = _free_port()
+    # ORG10000's receiver binds an address this host lacks (TEST-NET-1), and the
+    # environment's MDN URL is that receiver's public URL; ORG20000's servers ask for their
+    # MDNs on another address it lacks.  Nothing here sends a packet.
+    path = _inventory(tmp_path, "192.0.2.1", port)
+    text = path.read_text().replace(
+        "      certificate: certs/MDMRSBX.pem\n",
+        "      certificate: certs/MDMRSBX.pem\n      mdn: async\n"
+        "      async_mdn_url: https://as2.example-hydro.test:15444/as2/mdn\n").replace(
+        "    receivers:\n      sandbox: {url:",
+        "    async_mdn_url: http://192.0.2.7:8080/as2/mdn\n"
+        "    servers: {s2: {address: 127.0.0.1}}\n    receivers:\n      sandbox: {url:").replace(
+        "    receivers:\n      sandbox:\n        url: https",
+        "    servers: {s1: {address: 127.0.0.1}}\n    receivers:\n      sandbox:\n"
+        "        url: https")
+    path.write_text(text)
+    inventory = load_inventory(path)
+
+    async def run() -> OurReceivers:
+        receivers = OurReceivers(inventory)
+        receivers.build()
+        await receivers.start(require_one=False)
+        await receivers.stop()
+        return receivers
+
+    receivers = asyncio.run(run())
+    ours = receivers.problem("sandbox", "ORG10000") or ""
+    assert ours.startswith("ORG10000's receiver (sandbox); ORG10000's asynchronous MDN "
+                           "receiver (sandbox): cannot listen on 192.0.2.1:8444")
+    assert "organisations.ORG10000.receivers.sandbox.url" in ours
+    assert receivers.mdn_problem("sandbox", "s1") == ours
+    theirs = receivers.mdn_problem("sandbox", "s2") or ""
+    assert theirs.startswith("ORG20000's asynchronous MDN receiver (sandbox): cannot listen "
+                             "on 192.0.2.7:8080")
+    assert "the address is an async_mdn_url" in theirs
+    assert receivers.problem("sandbox", "ORG20000") is None  # its receiver listened
+    assert receivers.mdn_problem("sandbox", "elsewhere") is None
+    # `receive` takes only the MDM/R's test files: no listener for MDNs there.
+    only = OurReceivers(inventory)
+    only.build(mdns=False)
+    assert ("192.0.2.7", 8080) not in {(s.host, s.port) for s in only.servers}
+    assert ("127.0.0.1", port) in {(s.host, s.port) for s in only.servers}

@@ -138,6 +138,10 @@ class OutboundProof(ProofResource):
         if profile.mdn_mode == "async":
             # Listen before sending: an MDN posted at once must find our receiver up.
             await runtime.ensure_receivers()
+            problem = runtime.mdn_problem(self.environment or "", self.server.name)
+            if problem is not None and self._driver(profile, evidence_dir) is None:
+                # Sending would only wait in vain for an MDN nothing here can take.
+                return Outcome(ok=False, message=problem)
         started = datetime.now(UTC)
         common: dict[str, JsonValue] = {
             "environment": self.environment, "ldc": self.ldc, "sender": self.sender.org_id,
