@@ -18,6 +18,9 @@ from mdmr_provision.errors import AS2Error
 
 #: The end of a header block: an empty line, whatever each line ends with.
 _BLANK_LINE = re.compile(rb"\r?\n\r?\n")
+#: An HTTP start line a full capture may open with (a proxy's or a product's wire log): the
+#: status line of a response carrying a sync MDN, or the request line of a POST.
+_START_LINE = re.compile(r"(HTTP/\d(\.\d)? \d{3}( .*)?|[A-Z]+ \S+ HTTP/\d(\.\d)?)")
 
 
 def write_wire(headers: Mapping[str, str], body: bytes) -> bytes:
@@ -82,6 +85,8 @@ def read_capture(data: bytes | bytearray, *, source: str = "message") -> Capture
     # Each line may end with CRLF or bare LF.  Linear in the header count: continuations
     # are joined once and names looked up in a set.
     lines = [raw.removesuffix("\r") for raw in head.decode("latin-1").split("\n")]
+    if lines and _START_LINE.fullmatch(lines[0]):
+        lines[0] = ""  # not a header; blanked so line numbers still match the capture
     for number, line in logical_lines(lines):
         name, sep, value = line.partition(":")
         if not sep or not name.strip() or " " in name.strip():

@@ -185,3 +185,16 @@ def test_an_mdn_kept_only_as_a_products_record_is_named_as_such(tmp_path: Path) 
     assert check_exchange(tmp_path, kept_as, parties().mdmr.cert).problems == (
         f"small test file {NAME}: the MDN was kept only as OpenAS2 4.9's MDN record, so its "
         "signature cannot be checked",)
+
+
+@pytest.mark.parametrize("start", [b"HTTP/1.1 200 OK\r\n", b"POST /as2/mdn HTTP/1.1\r\n"])
+def test_a_capture_with_its_http_start_line_still_verifies(tmp_path: Path, start: bytes) -> None:
+    """A product's or a proxy's wire log keeps the status or request line: still the MDN
+    exactly as received, read past that line, its signature intact."""
+    record = _exchange(tmp_path, "small")
+    mdn = tmp_path / "small-mdn.http"
+    mdn.write_bytes(start + mdn.read_bytes())
+    assert check_exchange(tmp_path, record, parties().mdmr.cert).problems == ()
+    mdn.write_bytes(b"GARBAGE LINE\r\n" + mdn.read_bytes()[len(start):])
+    problems = check_exchange(tmp_path, record, parties().mdmr.cert).problems
+    assert len(problems) == 1 and "line 1: not an HTTP header: 'GARBAGE LINE'" in problems[0]
