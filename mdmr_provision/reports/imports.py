@@ -114,10 +114,11 @@ def examine_bundle(inventory: Inventory, directory: Path,
     org = _signed_by(directory, inventory, org_id)
     declared = load_certificate(org.certificate.cert)
     check = verify_bundle(directory, signer_cert=declared)
+    ours: dict[str, x509.Certificate] | None = None
     if not check.rehearsal:
         # Real evidence: the MDM/R's receipts must verify with the certificates we hold.
-        check = verify_bundle(directory, mdmr_certs=_our_mdmr_certs(inventory),
-                              signer_cert=declared)
+        ours = _our_mdmr_certs(inventory)
+        check = verify_bundle(directory, mdmr_certs=ours, signer_cert=declared)
     sig = check.signature
     if not sig.ok:
         raise MdmrError(f"{directory}: refused: {sig.problem or 'the bundle is not signed'} "
@@ -131,13 +132,20 @@ def examine_bundle(inventory: Inventory, directory: Path,
         raise MdmrError(f"{directory}: refused: {problems[0]}")
     report = json.loads(_read(directory / REPORT_JSON))
     manifest = hashlib.sha256(_read(directory / MANIFEST)).hexdigest()
-    imported, skipped = _criteria(inventory, org, check, report)
+    imported, skipped = _criteria(inventory, org, check, report, ours)
     return BundleImport(org, directory, manifest, sig.signer or org.org_id, sig.signer_sha256 or "",
                         check.rehearsal, tuple(imported), tuple(skipped))
 
 
 def _criteria(inventory: Inventory, org: Organisation, check: BundleCheck,
-              report: Mapping[str, Any]) -> tuple[list[ImportedCriterion], list[str]]:
+              report: Mapping[str, Any], ours: Mapping[str, x509.Certificate] | None,
+              ) -> tuple[list[ImportedCriterion], list[str]]:
+    """What the bundle's verified proofs prove here, and what was left out and why.
+
+    ``ours``: for real evidence, the MDM/R certificates this inventory holds; a receipt
+    from an environment whose certificate it does not hold yet (``pending``) was checked
+    only against the certificate the bundle brought, which proves nothing, so that
+    environment's criteria wait."""
     by_address = {p.address: p for p in check.proofs}
     groups: dict[str, list[tuple[ProofCheck, str]]] = {}
     skipped: list[str] = []
@@ -153,6 +161,12 @@ def _criteria(inventory: Inventory, org: Organisation, check: BundleCheck,
         if not isinstance(raw.get("latest_success"), dict) and raw.get("org_id") != org.org_id:
             continue  # a criterion the bundle lists as another party's to prove: not evidence
         target, why = _target(inventory, org, raw)
+        env_name = str(raw.get("environment"))
+        if target is not None and ours is not None and raw.get("kind") != "dr" \
+                and env_name not in ours:
+            target, why = None, (f"this inventory holds no MDM/R certificate for {env_name} "
+                                 "yet (pending) to check its receipts against; import the "
+                                 "bundle again once the IESO sends it")
         if target is None:
             skipped.append(f"{address}: {why}")
             continue

@@ -157,3 +157,52 @@ def test_confirm_stands_in_for_a_bundle_and_a_new_certificate_reopens_it(
     assert confirmed.code == 0, confirmed.err
     rows = {c["id"]: c for c in json.loads(after.out)["criteria"]}
     assert rows["outbound.sandbox.ORG66010.ORG6601B"]["ok"]
+
+
+def _as_real(bundle: Path, certs: Path) -> None:
+    """The agent's bundle as if its proofs had been made against the MDM/R: the same
+    receipts, every record saying real, SHA256SUMS written and signed again by the agent."""
+    for path in [bundle / "connectivity-report.json", *bundle.glob("evidence/*/*/evidence.json")]:
+        text = path.read_text().replace('"rehearsal"', '"real"')
+        path.write_text(text.replace('"simulated": true', '"simulated": false'))
+    files = sorted(p for p in bundle.rglob("*") if p.is_file()
+                   and p.name not in (MANIFEST, SIGNATURE))
+    import hashlib
+    (bundle / MANIFEST).write_text("".join(
+        f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(bundle).as_posix()}\n"
+        for p in files))
+    (bundle / SIGNATURE).write_bytes(sign_manifest(
+        (bundle / MANIFEST).read_bytes(), load_certificate(certs / "ORG6601B.pem"),
+        load_private_key(certs / "ORG6601B.key")))
+
+
+def test_real_receipts_wait_for_our_own_mdmr_certificate(
+    parties: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inv, bundle = _fresh(*parties, tmp_path)
+    _as_real(bundle, inv.parent / "certs")
+    # This inventory's MDM/R certificates are all still pending: the receipts were checked
+    # only against the certificate the bundle brought, which proves nothing.
+    with clean_env():
+        run = cli(capsys, "import-evidence", "-i", str(inv), str(bundle))
+    assert run.code == 0, run.out + run.err
+    assert "REHEARSAL" not in run.out
+    assert (f"not imported: {OUTBOUND}.sbm-1: this inventory holds no MDM/R certificate for "
+            "sandbox yet (pending) to check its receipts against") in run.out
+    assert "imported proof.dr.ORG6601B" in run.out
+    assert f"imported {OUTBOUND}:" not in run.out
+    # Once the IESO's sandbox certificate is declared, the same bundle proves sandbox.
+    demo = parties[0].parent / "agent" / ".demo" / "mdmr" / "sandbox.pem"
+    shutil.copy(demo, inv.parent / "certs" / "MDMR-SANDBOX.pem")
+    inv.write_text(inv.read_text().replace(
+        "      as2_id: MDMRSBX\n      certificate: pending\n",
+        "      as2_id: MDMRSBX\n      certificate: certs/MDMR-SANDBOX.pem\n"))
+    with clean_env():
+        run = cli(capsys, "import-evidence", "-i", str(inv), str(bundle))
+        status = cli(capsys, "status", "-i", str(inv), "--json")
+    assert run.code == 0, run.out + run.err
+    assert f"imported {OUTBOUND}: proven by ORG6601B" in run.out
+    rows = {c["id"]: c for c in json.loads(status.out)["criteria"]}
+    assert rows["outbound.sandbox.ORG66010.ORG6601B"]["ok"]  # real evidence, by that party
+    assert rows["outbound.sandbox.ORG66010.ORG6601B"]["proven_by"] == "ORG6601B"
+    assert not rows["outbound.production.ORG66010.ORG6601B"]["ok"]
