@@ -20,10 +20,10 @@ def test_async_mdn_receiver_listens_before_the_file_is_sent(
 ) -> None:
     started = OurReceivers.start
 
-    async def slow_start(self: OurReceivers) -> None:
+    async def slow_start(self: OurReceivers, *, require_one: bool = True) -> None:
         # A receiver that takes a moment to come up (loaded machine, key with a slow KDF).
         await asyncio.sleep(1.5)
-        await started(self)
+        await started(self, require_one=require_one)
 
     monkeypatch.setattr(OurReceivers, "start", slow_start)
     with clean_env():
