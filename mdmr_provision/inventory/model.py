@@ -436,6 +436,11 @@ class Inventory:
     outputs_dir: Path | None = None
     #: Bounds of the built-in receivers (the ``receiving`` section).
     receiving: Receiving = field(default_factory=Receiving)
+    #: For a rehearsal's view of an inventory (``--simulate``), the inventory as declared:
+    #: a rehearsal proof records the settings it rehearsed in the inventory's own terms
+    #: (before the moves to loopback), so a run against the real endpoints can tell a
+    #: rehearsal of the current settings from one of older settings.  None otherwise.
+    declared: Inventory | None = field(default=None, compare=False, repr=False)
 
     @property
     def outputs(self) -> Path:

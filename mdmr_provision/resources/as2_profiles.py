@@ -146,7 +146,9 @@ def exchange_settings(environment: Environment, server: Server, sender: Organisa
         "as2_from": sender.as2_id, "as2_to": ep.as2_id, "url": ep.url,
         "digest": ep.signing.value, "cipher": ep.encryption.value,
         "compression": ep.compression, "mdn": ep.mdn.value, "mdn_signed": True,
-        "async_mdn_url": ep.async_mdn_url if ep.mdn.value == "async" else None,
+        # Where this sender's server asks for asynchronous MDNs (its own, its
+        # organisation's, else the environment's): an MDN option the exchange depends on.
+        "async_mdn_url": ep.async_mdn_url_for(sender, server),
         "server": server.name, "source_address": server.address,
         "connection": server.connection, "large_file_size": policy.large_file_size,
         "file_name_tag": policy.file_name_tag.value,

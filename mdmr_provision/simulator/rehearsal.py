@@ -81,13 +81,15 @@ def rehearsal_inventory(inventory: Inventory) -> Inventory:
 
 def rehearse(inventory: Inventory) -> Rehearsal:
     """The rehearsal view of ``inventory`` and the list of what it moved."""
+    declared = inventory.declared or inventory
     workdir = workdir_of(inventory)
     inventory = _demo_material(inventory, workdir)
     sim = inventory.simulator
     if sim is not None and sim.addresses == "pinned":
-        return Rehearsal(_demo_receiver_tls(inventory, workdir))
+        return Rehearsal(replace(_demo_receiver_tls(inventory, workdir), declared=declared))
     mapped = _Mapper(inventory, workdir).run()
-    return replace(mapped, inventory=_demo_receiver_tls(mapped.inventory, workdir))
+    return replace(mapped, inventory=replace(_demo_receiver_tls(mapped.inventory, workdir),
+                                             declared=declared))
 
 
 def receiver_tls_path(workdir: Path, url: str) -> Path:

@@ -155,7 +155,13 @@ def test_the_real_inventory_rehearses_unedited(
             "https://fts-sandbox.mdmr.example:" in run.err
         # A second plan of the rehearsal reuses the picks: nothing to do.
         again = cli(capsys, "plan", "-i", str(path), "--simulate", "--detailed-exitcode")
+        # Against the real network (the IESO's certificates, the real addresses) the
+        # rehearsal is what it is, not stale: the moves to loopback changed no setting (R7).
+        real = cli(capsys, "status", "-i", str(path))
     assert again.code == 0, again.out + again.err
+    assert real.out.rstrip().splitlines()[-2:] == [
+        "Criteria: 0 of 22 criteria met with real evidence (22 of 22 counting rehearsals)",
+        "Connectivity testing: COMPLETE (rehearsal only)"], real.out
     assert path.read_bytes() == before
     # Each sender asks for asynchronous MDNs at its own URL (moved to loopback).
     agent = json.loads((tmp_path / ".demo" / "rehearsal" / "as2" / "enrolment" / "sbm-1" /

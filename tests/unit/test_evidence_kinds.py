@@ -4,6 +4,7 @@ against the MDM/R; state files of format 1 are migrated with the kind their hist
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,10 @@ from mdmr_provision.core.types import (
 )
 from mdmr_provision.errors import StateError
 from mdmr_provision.inventory import load_inventory
-from mdmr_provision.inventory.model import Inventory
+from mdmr_provision.inventory.model import Digest, Inventory
 from mdmr_provision.reports.matrix import render_status
 from mdmr_provision.reports.status import build_status, status_to_json
+from mdmr_provision.resources.as2_profiles import exchange_settings
 from mdmr_provision.resources.proofs import resources as proof_resources
 from mdmr_provision.resources.proofs.base import proof_attributes
 from mdmr_provision.resources.proofs.inbound import InboundProof
@@ -232,3 +234,110 @@ def test_a_format_2_entry_must_say_a_known_kind(tmp_path: Path) -> None:
     path.write_text(json.dumps(doc))
     with pytest.raises(StateError, match="evidence 'imagined' is neither 'real' nor 'rehearsal'"):
         StateStore(path).load()
+
+
+# -- a rehearsal moves addresses: judged against the real endpoints in declared terms ------
+
+def _rehearsal_view(inventory: Inventory) -> Inventory:
+    """``inventory`` as a rehearsal with ``addresses: auto`` sees it: every endpoint,
+    receiver and server source address moved to loopback ports of its own, the MDM/R's
+    certificates from elsewhere (as rehearse() does, without binding any port here)."""
+    envs = tuple(replace(e, endpoint=replace(
+        e.endpoint, url=e.endpoint.url.replace(f":{e.endpoint.port}/", ":47001/"), port=47001,
+        certificate=inventory.root / ".demo" / "elsewhere" / f"{e.name}.pem"))
+        for e in inventory.environments)
+    orgs = tuple(replace(
+        o, servers=tuple(replace(s, address=f"127.201.0.{100 + i}")
+                         for i, s in enumerate(o.servers)),
+        receivers=tuple(replace(r, url="http://127.201.0.20:47002/as2/" + r.environment)
+                        for r in o.receivers)) for o in inventory.organisations)
+    return replace(inventory, environments=envs, organisations=orgs, declared=inventory)
+
+
+def _planned(inventory: Inventory, proof: OutboundProof | InboundProof, *, simulate: bool,
+             mdmr_fp: str = "fp-mdmr") -> PlanContext:
+    """A context whose dependencies are planned as the inventory says (the AS2 profile
+    with its settings, the MDM/R certificate with ``mdmr_fp``)."""
+    changes = {}
+    for d in proof.depends_on:
+        after: dict[str, Any] = {}
+        if d.startswith("as2_profile.") and isinstance(proof, OutboundProof):
+            env = inventory.environment(proof.environment or "")
+            assert env is not None
+            after = {"settings": exchange_settings(env, proof.server, proof.sender,
+                                                   inventory.policy)}
+        fp = mdmr_fp if d.startswith("mdmr_certificate.") else f"fp-{d}"
+        changes[d] = Change(d, d.split(".")[0], Action.NOOP, "", fingerprint=fp, after=after)
+    return PlanContext(inventory=inventory, now=NOW, records={}, changes=changes,
+                       simulate=simulate)
+
+
+def _made_in(inventory: Inventory, address: str, kind: EvidenceKind, *,
+             simulate: bool, drop_declared: bool = False) -> ResourceRecord:
+    proof = next(r for r in proof_resources(inventory) if r.address == address)
+    assert isinstance(proof, OutboundProof | InboundProof)
+    made = proof.diff({}, None, _planned(inventory, proof, simulate=simulate,
+                                         mdmr_fp="fp-demo" if simulate else "fp-mdmr"))
+    attributes = proof_attributes(made, NOW, kind)
+    if drop_declared:  # as a version before the declared view recorded it
+        attributes.pop("declared", None)
+    return ResourceRecord(proof.address, proof.kind, made.fingerprint, attributes, NOW)
+
+
+def _judged(inventory: Inventory, prior: ResourceRecord, *, simulate: bool) -> Change:
+    proof = next(r for r in proof_resources(inventory) if r.address == prior.address)
+    assert isinstance(proof, OutboundProof | InboundProof)
+    return proof.diff({}, prior, _planned(inventory, proof, simulate=simulate,
+                                          mdmr_fp="fp-demo" if simulate else "fp-mdmr"))
+
+
+OUT = "proof.outbound.sandbox.ORG10000.ORG10000.as2-a"
+IN = "proof.inbound.sandbox.ORG10000"
+
+
+@pytest.mark.parametrize("address", [OUT, IN])
+@pytest.mark.parametrize("older", [False, True])
+def test_a_moved_rehearsal_is_pending_as_rehearsed_not_stale(
+    inventory: Inventory, address: str, older: bool
+) -> None:
+    view = _rehearsal_view(inventory)
+    prior = _made_in(view, address, EvidenceKind.REHEARSAL, simulate=True, drop_declared=older)
+    assert ("declared" in prior.attributes) is not older
+    if not older:
+        declared = prior.attributes["declared"]
+        assert isinstance(declared, dict) and isinstance(declared["settings"], dict)
+        # The settings as the inventory declares them, our certificate only among inputs.
+        assert "127.201.0." not in json.dumps(declared)
+        assert list(declared["inputs"]) == ["certificate.ORG10000"]
+    # Against the real endpoints: the loopback moves and the demo MDM/R certificate are
+    # no change to the AS2 client; the proof is pending because it is a rehearsal (R11).
+    change = _judged(inventory, prior, simulate=False)
+    assert change.rule == "R11" and change.after.get("rehearsed") is True, change.reason
+    assert change.reason.startswith(REHEARSAL_WORDS)
+    # And the rehearsal itself still holds under --simulate.
+    again = _judged(view, prior, simulate=True)
+    assert again.action is Action.NOOP, again.reason
+
+
+def test_a_declared_setting_changed_since_a_rehearsal_stales_it_by_name(
+    inventory: Inventory
+) -> None:
+    view = _rehearsal_view(inventory)
+    prior = _made_in(view, OUT, EvidenceKind.REHEARSAL, simulate=True)
+    sandbox = inventory.environment("sandbox")
+    assert sandbox is not None
+    changed = replace(inventory, environments=tuple(
+        replace(e, endpoint=replace(e.endpoint, signing=Digest.SHA384)) if e is sandbox else e
+        for e in inventory.environments))
+    change = _judged(changed, prior, simulate=False)
+    assert change.action is Action.VERIFY and change.rule == "R7"
+    assert change.reason.startswith("digest sha256 → sha384 since the last proof")
+
+
+def test_real_evidence_holds_in_a_rehearsal_that_moved_the_addresses(
+    inventory: Inventory
+) -> None:
+    # A CI rehearsal after the real proofs: it must not redo (and so replace) them.
+    prior = _made_in(inventory, OUT, EvidenceKind.REAL, simulate=False)
+    change = _judged(_rehearsal_view(inventory), prior, simulate=True)
+    assert change.action is Action.NOOP and change.reason.startswith("proven 2026-11-28: ")

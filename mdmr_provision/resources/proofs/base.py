@@ -29,6 +29,7 @@ from mdmr_provision.core.types import (
     ResourceRecord,
     Severity,
 )
+from mdmr_provision.inventory.model import Inventory
 from mdmr_provision.jsonvalue import digest
 
 
@@ -81,6 +82,44 @@ def last_failure(history: Sequence[Evidence], address: str) -> str:
 #: proofs recorded the settings themselves.
 _LEGACY_INPUTS = ("as2_profile.", "receiver.")
 
+#: Inputs a rehearsal uses exactly as the inventory declares them: our own certificates.
+#: The MDM/R's certificates (the demo PKI's) and a product's rendered configuration (naming
+#: loopback addresses) are the rehearsal's own, so they are compared only between evidence
+#: of one kind.
+_KEPT_INPUTS = ("certificate.",)
+#: Settings a rehearsal record older than its ``declared`` view kept only as the rehearsal
+#: moved them (loopback addresses and ports, every server run from this machine).
+_MOVED_SETTINGS = ("url", "source_address", "async_mdn_url", "receiver_url", "connection")
+
+
+def _kept(inputs: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in inputs.items() if k.startswith(_KEPT_INPUTS)}
+
+
+def _across_kinds(prior: ResourceRecord, simulate: bool) -> bool:
+    """Whether the record is evidence of the other kind than this run makes: a rehearsal
+    judged against the real endpoints, or real evidence judged in a rehearsal."""
+    kind = policy.evidence_kind(prior.attributes)
+    return (kind is EvidenceKind.REHEARSAL and not simulate) or \
+        (kind is EvidenceKind.REAL and simulate)
+
+
+def _declared_view(prior: ResourceRecord) -> tuple[dict[str, str], dict[str, JsonValue]]:
+    """The inputs and settings ``prior`` was proven with, in the inventory's own terms (what
+    a run of the other kind compares with): a real record's as recorded; a rehearsal's as
+    it recorded them before the moves to loopback (an older one: without what it moved)."""
+    inputs = _kept(_recorded_inputs(prior))
+    raw = prior.attributes.get("settings")
+    settings: dict[str, JsonValue] = dict(raw) if isinstance(raw, dict) else {}
+    if policy.evidence_kind(prior.attributes) is not EvidenceKind.REHEARSAL:
+        return inputs, settings
+    declared = prior.attributes.get("declared")
+    if isinstance(declared, dict) and isinstance(declared.get("settings"), dict):
+        kept = declared.get("inputs")
+        return ({str(k): str(v) for k, v in kept.items()} if isinstance(kept, dict) else {},
+                dict(declared["settings"]))  # type: ignore[arg-type]
+    return inputs, {k: v for k, v in settings.items() if k not in _MOVED_SETTINGS}
+
 
 def _failed_since(address: str, prior: ResourceRecord, ctx: PlanContext) -> Evidence | None:
     """The latest attempt at ``address`` when it failed after the recorded proof was made."""
@@ -122,13 +161,42 @@ class ProofResource(Resource):
         options, server, sizes.  Staleness is judged on these, never on a file's wording."""
         return {}
 
+    def _settings_in(self, inventory: Inventory) -> dict[str, JsonValue] | None:
+        """:meth:`_settings` as ``inventory`` declares them (None: the proof is not in it)."""
+        return None
+
+    def _declared(self, current: dict[str, str], settings: dict[str, JsonValue],
+                  ctx: PlanContext) -> dict[str, JsonValue] | None:
+        """In a rehearsal, the inputs and settings it rehearses in the inventory's own terms
+        (before the moves to loopback); None outside one (they are the settings then)."""
+        declared = ctx.inventory.declared
+        if not ctx.simulate or declared is None:
+            return None
+        own = self._settings_in(declared)
+        if own is None:
+            return None
+        return {"inputs": {**_kept(current)}, "settings": own}
+
     def _legacy_inputs(self, ctx: PlanContext) -> dict[str, str]:
         """What a record older than recorded settings kept instead (see _LEGACY_INPUTS)."""
         return {}
 
     def _stale(self, prior: ResourceRecord, current: dict[str, str],
                settings: dict[str, JsonValue], ctx: PlanContext) -> policy.Verdict | None:
-        """R7: a certificate or a setting the proof relied on changed since it was made."""
+        """R7: a certificate or a setting the proof relied on changed since it was made.
+
+        Evidence of the other kind than this run makes (a rehearsal judged against the real
+        endpoints, real evidence in a rehearsal) is compared in the inventory's own terms:
+        the settings as declared, our certificates; the rehearsal's loopback addresses and
+        demo MDM/R certificates are no change to the AS2 client."""
+        if _across_kinds(prior, ctx.simulate):
+            inputs, then = _declared_view(prior)
+            declared = self._declared(current, settings, ctx)
+            now = declared.get("settings") if declared is not None else settings
+            stale = policy.proof_stale(inputs, _kept(current))
+            if stale is not None or not isinstance(now, dict):
+                return stale
+            return policy.settings_changed(then, now)
         stale = policy.proof_stale(_recorded_inputs(prior), current)
         if stale is not None:
             return stale
@@ -144,11 +212,13 @@ class ProofResource(Resource):
     def diff(self, facts: Facts, prior: ResourceRecord | None, ctx: PlanContext) -> Change:
         current = _inputs(self.inputs, ctx)
         settings = self._settings(ctx)
+        declared = self._declared(current, settings, ctx)
         base = Change(
             address=self.address, kind=self.kind, action=Action.NOOP, reason="",
             environment=self.environment, depends_on=self.depends_on,
             fingerprint=digest({"inputs": dict(current), "settings": settings}),
-            after={"inputs": {**current}, "settings": settings},
+            after={"inputs": {**current}, "settings": settings,
+                   **({"declared": declared} if declared is not None else {})},
             before={"inputs": {**_recorded_inputs(prior)},
                     "settings": prior.attributes.get("settings"),
                     "proven_at": prior.attributes.get("proven_at")} if prior else {},
@@ -157,8 +227,17 @@ class ProofResource(Resource):
         waiting = env.endpoint.waiting_for() if env is not None and self.waits_for_mdmr \
             else None
         if waiting is not None:
-            return replace(base, action=Action.MANUAL, severity=Severity.WARNING,
-                           reason=f"{waiting}: this proof runs once the IESO sends it")
+            waits = replace(base, action=Action.MANUAL, severity=Severity.WARNING,
+                            reason=f"{waiting}: this proof runs once the IESO sends it")
+            if (prior is None or ctx.simulate
+                    or policy.evidence_kind(prior.attributes) is not EvidenceKind.REHEARSAL
+                    or self._stale(prior, current, settings, ctx) is not None):
+                return waits
+            # Rehearsed with the simulator's stand-ins for what the IESO has not sent: the
+            # rehearsal holds as a rehearsal (status: COMPLETE (rehearsal only)).
+            when = str(prior.attributes.get("proven_at", "?"))[:10]
+            return replace(waits, reason=f"{waits.reason}; only rehearsed against the "
+                           f"built-in simulator on {when}", after={**base.after, "rehearsed": True})
         blocked = [d for d in self.depends_on
                    if d in ctx.changes and ctx.changes[d].action is Action.BLOCKED]
         if blocked:
@@ -213,7 +292,12 @@ def proof_attributes(change: Change, proven_at: datetime, kind: EvidenceKind,
     it used) with ``kind`` of evidence."""
     inputs = change.after.get("inputs")
     settings = change.after.get("settings")
+    # A rehearsal keeps what it rehearsed in the inventory's own terms too (see
+    # ProofResource._declared): a run against the real endpoints judges it by those.
+    declared = change.after.get("declared")
     return {"inputs": inputs if isinstance(inputs, dict) else {},
             "settings": settings if isinstance(settings, dict) else {},
+            **({"declared": declared} if isinstance(declared, dict)
+               and kind is EvidenceKind.REHEARSAL else {}),
             "proven_at": proven_at.isoformat(), "evidence": kind.value, **extra}
 

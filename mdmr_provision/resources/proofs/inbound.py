@@ -26,7 +26,12 @@ from mdmr_provision.core.types import (
     PlanContext,
 )
 from mdmr_provision.errors import MdmrError
-from mdmr_provision.inventory.model import Inventory, Organisation, ReceiverProduct
+from mdmr_provision.inventory.model import (
+    Inventory,
+    Organisation,
+    Receiver,
+    ReceiverProduct,
+)
 from mdmr_provision.jsonvalue import digest
 from mdmr_provision.proofs import keep
 from mdmr_provision.resources.as2_profiles import shown_path
@@ -65,8 +70,12 @@ class InboundProof(ProofResource):
     def _settings(self, ctx: PlanContext) -> dict[str, JsonValue]:
         # Our AS2 system is part of what was proven: another URL, product or AS2 id is a
         # changed AS2 client (R7), though no certificate changed.
-        return {"receiver_url": self.receiver.url, "as2_id": self.org.as2_id,
-                "product": self.receiver.product.value}
+        return _receiver_settings(self.org, self.receiver)
+
+    def _settings_in(self, inventory: Inventory) -> dict[str, JsonValue] | None:
+        org = next((o for o in inventory.organisations if o.org_id == self.org.org_id), None)
+        receiver = org.receiver(self.environment or "") if org is not None else None
+        return _receiver_settings(org, receiver) if org and receiver else None
 
     def _legacy_inputs(self, ctx: PlanContext) -> dict[str, str]:
         seen: dict[str, JsonValue] = {"url": self.receiver.url, "as2_id": self.org.as2_id,
@@ -125,6 +134,11 @@ class InboundProof(ProofResource):
                       ok=True, at=at, details=dict(details), files=files, evidence=kind)
         return Outcome(ok=True, message=f"proven: {file_name}", evidence=(ev,),
                        attributes=proof_attributes(change, at, kind, file=file_name))
+
+
+def _receiver_settings(org: Organisation, receiver: Receiver) -> dict[str, JsonValue]:
+    return {"receiver_url": receiver.url, "as2_id": org.as2_id,
+            "product": receiver.product.value}
 
 
 def _keep_evidence(base: Path, address: str, at: datetime,

@@ -45,6 +45,7 @@ from mdmr_provision.proofs.outbound import (
     prove_outbound,
 )
 from mdmr_provision.proofs.profile import SendProfile, read_profile
+from mdmr_provision.resources.as2_profiles import exchange_settings
 from mdmr_provision.resources.network import forwarder_for
 from mdmr_provision.resources.openas2 import capture_dir, data_dir
 from mdmr_provision.resources.proofs.base import ProofResource
@@ -98,23 +99,36 @@ class OutboundProof(ProofResource):
                      f"by a signed MDN with a matching MIC")
         self.rules = "R2, R4, R5"
 
-    def _product(self) -> dict[str, JsonValue]:
+    def _product(self, server: Server | None = None) -> dict[str, JsonValue]:
         # Another product or product version is a changed AS2 client (R7).
-        product = self.server.product
+        product = (server or self.server).product
         if product is None:
             return {}
         return {"name": product.name.value, "version": product.version,
                 "drive_proofs": product.drive_proofs}
 
+    def _with_product(self, settings: dict[str, JsonValue],
+                      server: Server | None = None) -> dict[str, JsonValue]:
+        product = self._product(server)
+        if product:
+            settings.update({"product": product["name"], "product_version": product["version"],
+                             "product_drives_proofs": product["drive_proofs"]})
+        return settings
+
     def _settings(self, ctx: PlanContext) -> dict[str, JsonValue]:
         planned = ctx.changes.get(self.profile)
         settings = planned.after.get("settings") if planned is not None else None
-        out = dict(settings) if isinstance(settings, dict) else {}
-        product = self._product()
-        if product:
-            out.update({"product": product["name"], "product_version": product["version"],
-                        "product_drives_proofs": product["drive_proofs"]})
-        return out
+        return self._with_product(dict(settings) if isinstance(settings, dict) else {})
+
+    def _settings_in(self, inventory: Inventory) -> dict[str, JsonValue] | None:
+        env = inventory.environment(self.environment or "")
+        server = next((s for s in inventory.servers if s.name == self.server.name), None)
+        sender = next((o for o in inventory.organisations
+                       if o.org_id == self.sender.org_id), None)
+        if env is None or server is None or sender is None:
+            return None
+        return self._with_product(exchange_settings(env, server, sender, inventory.policy),
+                                  server)
 
     def _legacy_inputs(self, ctx: PlanContext) -> dict[str, str]:
         planned = ctx.changes.get(self.profile)
