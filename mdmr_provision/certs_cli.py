@@ -27,7 +27,7 @@ from mdmr_provision.facts.certificates import leaf_der
 from mdmr_provision.inventory.model import SecretRef
 from mdmr_provision.keys import read_passphrase
 
-#: MDM/R ORG IDs: 8 characters, "ORG" then letters or digits (GUIDE.md, file names).
+#: MDM/R ORG IDs: 8 characters, "ORG" then letters or digits (as in test file names, R4).
 ORG_ID = re.compile(r"ORG[A-Z0-9]{5}")
 KEY_SIZES = (2048, 3072, 4096)
 

@@ -93,7 +93,7 @@ def evidence_kind(attributes: Mapping[str, object]) -> EvidenceKind | None:
 
 
 def rehearsal_only(attributes: Mapping[str, object], simulate: bool) -> Verdict | None:
-    """R11 (GUIDE.md §6): a run against the real MDM/R relies on real evidence only.
+    """R11 (docs/rules.md): a run against the real MDM/R relies on real evidence only.
 
     A proof made against the built-in simulator holds for ``--simulate`` runs and is
     pending otherwise, however recent it is.

@@ -21,7 +21,7 @@ from mdmr_provision.cli.session import (
     open_session,
     runtime,
 )
-from mdmr_provision.core.types import Action, ApplyContext, Change
+from mdmr_provision.core.types import Action, ApplyContext, Change, EvidenceKind
 from mdmr_provision.errors import EXIT_OK, EXIT_USER_ERROR, MdmrError, UsageError
 from mdmr_provision.executor.apply import DEFAULT_PARALLELISM, Executor
 from mdmr_provision.executor.progress import make_progress
@@ -29,6 +29,7 @@ from mdmr_provision.heap import share_one_arena
 from mdmr_provision.inventory.model import canonical_environment
 from mdmr_provision.planner.plan import Plan, build_plan
 from mdmr_provision.runtime.services import Services
+from mdmr_provision.state.codec import KEEPS_REAL
 from mdmr_provision.suggest import closest_address
 
 #: What ``prove`` can make again: file-transfer proofs and the DR reachability proof.
@@ -105,8 +106,12 @@ def forced(plan: Plan, chosen: list[str]) -> Plan:
                             "first")
         if change.action is Action.NOOP:
             what = change.reason[:1].lower() + change.reason[1:]
+            # A rehearsal of a proof real evidence holds goes to the history only.
+            keeps = {KEEPS_REAL: True} if plan.simulate and \
+                change.before.get("evidence") == EvidenceKind.REAL.value else {}
             change = dataclasses.replace(change, action=Action.VERIFY, rule="R8",
-                                         reason=REQUESTED.format(what=what))
+                                         reason=REQUESTED.format(what=what),
+                                         after={**change.after, **keeps})
         out.append(change)
     return dataclasses.replace(plan, changes=tuple(out))
 
@@ -138,6 +143,9 @@ async def _prove_with(session: Session, args: argparse.Namespace, services: Serv
     for change in plan.changes:
         if change.address in chosen:
             print(f"prove {change.address}: {change.reason}")
+            if change.after.get(KEEPS_REAL) is True:
+                print(f"  {change.address} is held by real evidence: this rehearsal goes to "
+                      "the history, the real record stays")
     ctx = ApplyContext(inventory=session.inventory, now=now(),
                        evidence_dir=str(session.store.evidence_dir), runtime=services,
                        facts=plan.facts)

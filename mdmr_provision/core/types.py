@@ -98,7 +98,7 @@ class ResourceRecord:
 
 
 class EvidenceKind(enum.StrEnum):
-    """Which MDM/R a proof was made against (GUIDE.md §6).
+    """Which MDM/R a proof was made against (rule R11, docs/rules.md).
 
     Only real evidence can be attached to a self-certification: a rehearsal shows the
     configuration works end to end against the built-in simulator, never that the LDC
@@ -138,7 +138,7 @@ class Change:
     kind: str
     action: Action
     reason: str
-    #: The rule that makes it necessary (``R1``..``R13`` of GUIDE.md §1), if any.
+    #: The rule that makes it necessary (``R1``..``R13`` in docs/rules.md), if any.
     rule: str | None = None
     environment: str | None = None
     severity: Severity = Severity.INFO

@@ -175,7 +175,7 @@ def build_report(inventory: Inventory, status: Status, history: Sequence[Evidenc
         "since": since.isoformat() if since else None,
         "state": {"lineage": None, "serial": 0, **(state or {})},
         "exit_criteria": EXIT_CRITERIA,
-        # Real evidence only: what a self-certification may claim (GUIDE.md §6).
+        # Real evidence only: what a self-certification may claim (rule R11, docs/rules.md).
         "complete": bool(criteria) and done == len(criteria),
         "complete_rehearsal": bool(criteria) and rehearsed == len(criteria),
         "criteria_met": done,

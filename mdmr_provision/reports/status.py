@@ -4,7 +4,7 @@ Built from a plan limited to the proofs (which reads only local files: certifica
 rendered AS2 profiles), the state records and the evidence history, so ``status`` is as
 strict as ``plan``: a proof that ``plan`` would redo is not counted as proven here.
 
-Evidence comes in two kinds (GUIDE.md §6): real (the MDM/R) and rehearsal (the built-in
+Evidence comes in two kinds (rule R11): real (the MDM/R) and rehearsal (the built-in
 simulator).  ``complete`` counts real evidence only; ``complete_rehearsal`` says whether the
 criteria hold when rehearsal evidence counts too, which is what a ``--simulate`` run proves.
 
@@ -198,7 +198,15 @@ def build_status(inventory: Inventory, changes: Mapping[str, Change],
     ``simulate``: the plan was made for a ``--simulate`` run (rehearsal evidence counts as
     proven there); it must be the flag the plan was built with.
     """
-    last = _last_evidence(history)
+    every = _last_evidence(history)
+    real = _last_evidence([e for e in history if e.evidence is EvidenceKind.REAL])
+
+    def last(address: str) -> Evidence | None:
+        # Real evidence is judged by the real attempts: a rehearsal that failed since (a
+        # `prove --simulate --fault`) tells nothing of the connection it proved.
+        kind = _kind(records.get(address))
+        return (real if kind == EvidenceKind.REAL.value else every).get(address)
+
     criteria: list[Criterion] = []
     for ldc in inventory.ldcs:
         for env in TRANSFER_ENVIRONMENTS:
@@ -208,7 +216,7 @@ def build_status(inventory: Inventory, changes: Mapping[str, Change],
             for org in inventory.senders_for(ldc.org_id, env):
                 prefix = f"proof.outbound.{env}.{ldc.org_id}.{org.org_id}."
                 by = None if org.ours else org.org_id
-                items = tuple(_item(a, changes.get(a), records.get(a), last.get(a))
+                items = tuple(_item(a, changes.get(a), records.get(a), last(a))
                               for a in sorted(changes)
                               if a.startswith(prefix) or a == prefix.rstrip("."))
                 items = items or _unprovable(prefix.rstrip("."), org.org_id)
@@ -218,7 +226,7 @@ def build_status(inventory: Inventory, changes: Mapping[str, Change],
                 if org.receiver(env) is not None or a in changes:
                     criteria.append(Criterion(
                         f"inbound.{env}.{org.org_id}", "inbound", env, ldc.org_id, org.org_id,
-                        (_item(a, changes.get(a), records.get(a), last.get(a)),), by))
+                        (_item(a, changes.get(a), records.get(a), last(a)),), by))
                 elif org is ldc and not inventory.received_for(ldc.org_id, env):
                     # Two-way (R3): an LDC nothing receives for is a criterion not met.
                     criteria.append(Criterion(
@@ -233,7 +241,7 @@ def build_status(inventory: Inventory, changes: Mapping[str, Change],
                     a = f"proof.dr.{org.org_id}"
                     criteria.append(Criterion(
                         f"dr.{ldc.org_id}.{org.org_id}", "dr", "dr", ldc.org_id, org.org_id,
-                        (_item(a, changes.get(a), records.get(a), last.get(a)),), org.org_id))
+                        (_item(a, changes.get(a), records.get(a), last(a)),), org.org_id))
                     continue
                 items = tuple(_dr_item(f"reachability.dr.{s.name}",
                                        records.get(f"reachability.dr.{s.name}"), inventory, now,

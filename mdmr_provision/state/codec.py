@@ -40,6 +40,11 @@ ENTRY_FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2, 3)
 
 
+#: Set in a change's ``after`` when the proof it re-verifies is held by real evidence: a
+#: rehearsal of it is kept in the history but never replaces that record.
+KEEPS_REAL = "keeps_real_record"
+
+
 @dataclass(frozen=True)
 class State:
     """One version of the state file."""
@@ -68,6 +73,11 @@ class State:
         attributes).  The one way ``apply``, ``confirm`` and ``receive`` record a step."""
         new = self.with_evidence(*outcome.evidence)
         if not outcome.ok:
+            return new
+        if change.after.get(KEEPS_REAL) is True and \
+                outcome.attributes.get("evidence") == EvidenceKind.REHEARSAL.value:
+            # A rehearsal of a proof real evidence holds (``prove --simulate``): its entry
+            # is history; the record of the real evidence stays (R11).
             return new
         return new.with_record(ResourceRecord(
             address=change.address, kind=change.kind, fingerprint=change.fingerprint,

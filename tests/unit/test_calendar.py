@@ -131,3 +131,24 @@ def test_status_shows_passed_deadlines_as_overdue(tmp_path: Path) -> None:
     assert "  forms and DER certificates to the IESO: 2026-09-03 OVERDUE" in text
     assert "  connectivity testing complete: 2026-10-13 OVERDUE" in text
     assert "  SIT starts: 2027-01-10\n" in text
+
+
+def test_a_passed_replace_and_retest_date_is_overdue(tmp_path: Path) -> None:
+    # The issue: a "replace and re-test by" date already past was not called overdue (R6).
+    from mdmr_provision.reports.matrix import render_status
+    from mdmr_provision.reports.status import build_status
+
+    inventory = load_inventory(copy_example(tmp_path / "inv"))
+    expiring = Change("certificate.ORG10000", "certificate", Action.NOOP, "",
+                      after={"not_after": "2026-12-05T00:00:00+00:00",
+                             "common_name": "ORG10000"})
+    lasting = Change("certificate.ORG20000", "certificate", Action.NOOP, "",
+                     after={"not_after": "2027-12-05T00:00:00+00:00",
+                            "common_name": "ORG20000"})
+    status = build_status(inventory, {c.address: c for c in (expiring, lasting)}, {}, (), NOW)
+    assert status.due["certificate_renewal"] == "2026-11-21"
+    assert "certificate_renewal" in status.overdue
+    text = render_status(status, unicode=False)
+    assert "  certificate renewal: 2026-11-21 OVERDUE\n" in text
+    assert "  ORG10000: expires 2026-12-05, replace and re-test by 2026-11-21 OVERDUE\n" in text
+    assert "  ORG20000: expires 2027-12-05, replace and re-test by 2027-11-21\n" in text

@@ -1,27 +1,31 @@
-"""Rehearsal and real evidence (issue 9, GUIDE.md §6): only real evidence satisfies a run
+"""Rehearsal and real evidence (issue 9, rule R11): only real evidence satisfies a run
 against the MDM/R; state files of format 1 are migrated with the kind their history says."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 
+from mdmr_provision.cli.prove import forced
 from mdmr_provision.core.types import (
     Action,
     Change,
+    Evidence,
     EvidenceKind,
+    Outcome,
     PlanContext,
     ResourceRecord,
 )
 from mdmr_provision.errors import StateError
 from mdmr_provision.inventory import load_inventory
 from mdmr_provision.inventory.model import Digest, Inventory
+from mdmr_provision.planner.plan import Plan
 from mdmr_provision.reports.matrix import render_status
 from mdmr_provision.reports.status import build_status, status_to_json
 from mdmr_provision.resources.as2_profiles import exchange_settings
@@ -29,6 +33,7 @@ from mdmr_provision.resources.proofs import resources as proof_resources
 from mdmr_provision.resources.proofs.base import proof_attributes
 from mdmr_provision.resources.proofs.inbound import InboundProof
 from mdmr_provision.resources.proofs.outbound import OutboundProof
+from mdmr_provision.state.codec import KEEPS_REAL, State
 from mdmr_provision.state.store import FORMAT_VERSION, StateStore
 from tests.support import SCHEMAS
 from tests.support.example import copy_example
@@ -308,7 +313,8 @@ def test_a_moved_rehearsal_is_pending_as_rehearsed_not_stale(
         assert isinstance(declared, dict) and isinstance(declared["settings"], dict)
         # The settings as the inventory declares them, our certificate only among inputs.
         assert "127.201.0." not in json.dumps(declared)
-        assert list(declared["inputs"]) == ["certificate.ORG10000"]
+        inputs = declared["inputs"]
+        assert isinstance(inputs, dict) and list(inputs) == ["certificate.ORG10000"]
     # Against the real endpoints: the loopback moves and the demo MDM/R certificate are
     # no change to the AS2 client; the proof is pending because it is a rehearsal (R11).
     change = _judged(inventory, prior, simulate=False)
@@ -341,3 +347,46 @@ def test_real_evidence_holds_in_a_rehearsal_that_moved_the_addresses(
     prior = _made_in(inventory, OUT, EvidenceKind.REAL, simulate=False)
     change = _judged(_rehearsal_view(inventory), prior, simulate=True)
     assert change.action is Action.NOOP and change.reason.startswith("proven 2026-11-28: ")
+
+
+# -- a rehearsal never takes real evidence's place ------------------------------------------
+
+def _attempt(address: str, kind: EvidenceKind, *, ok: bool) -> Evidence:
+    return Evidence(address, "proof.outbound", "sandbox", ok, NOW + timedelta(hours=1),
+                    {"error": "MIC mismatch"} if not ok else {}, evidence=kind)
+
+
+def test_a_failed_rehearsal_does_not_undo_real_evidence(inventory: Inventory) -> None:
+    prior = _made_in(inventory, OUT, EvidenceKind.REAL, simulate=False)
+    proof = next(r for r in proof_resources(inventory) if r.address == OUT)
+    assert isinstance(proof, OutboundProof)
+    for failed, holds in ((EvidenceKind.REHEARSAL, True), (EvidenceKind.REAL, False)):
+        ctx = _planned(inventory, proof, simulate=False)
+        ctx = replace(ctx, history=(_attempt(OUT, failed, ok=False),))
+        change = proof.diff({}, prior, ctx)
+        assert (change.action is Action.NOOP) is holds, change.reason
+        status = build_status(inventory, {OUT: change}, {OUT: prior}, ctx.history, NOW)
+        item = next(i for c in status.criteria for i in c.items if i.address == OUT)
+        assert item.status == ("proven" if holds else "failed"), item
+
+
+def test_prove_simulate_keeps_the_record_real_evidence_holds(inventory: Inventory) -> None:
+    prior = _made_in(inventory, OUT, EvidenceKind.REAL, simulate=False)
+    proof = next(r for r in proof_resources(inventory) if r.address == OUT)
+    assert isinstance(proof, OutboundProof)
+    noop = proof.diff({}, prior, _planned(inventory, proof, simulate=True))
+    assert noop.action is Action.NOOP and noop.before["evidence"] == "real"
+    plan = Plan((noop,), "fp", None, 0, NOW, simulate=True)
+    change = forced(plan, [OUT]).changes[0]
+    assert change.action is Action.VERIFY and change.after[KEEPS_REAL] is True
+    assert KEEPS_REAL not in forced(replace(plan, simulate=False), [OUT]).changes[0].after
+    rehearsal = Outcome(ok=True, message="proven", evidence=(
+        _attempt(OUT, EvidenceKind.REHEARSAL, ok=True),),
+        attributes=proof_attributes(change, NOW, EvidenceKind.REHEARSAL))
+    state = State(records={OUT: prior}).record(change, rehearsal, NOW)
+    assert state.records[OUT] == prior and len(state.history) == 1
+    # Real evidence made again does replace it (and a rehearsal of stale real evidence).
+    later = NOW + timedelta(hours=1)
+    real = replace(rehearsal, attributes=proof_attributes(change, later, EvidenceKind.REAL))
+    kept = State(records={OUT: prior}).record(change, real, later).records[OUT]
+    assert kept.attributes["proven_at"] == later.isoformat()

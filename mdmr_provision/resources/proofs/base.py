@@ -122,9 +122,13 @@ def _declared_view(prior: ResourceRecord) -> tuple[dict[str, str], dict[str, Jso
 
 
 def _failed_since(address: str, prior: ResourceRecord, ctx: PlanContext) -> Evidence | None:
-    """The latest attempt at ``address`` when it failed after the recorded proof was made."""
+    """The latest attempt at ``address`` when it failed after the recorded proof was made.
+    A rehearsal that failed (a ``--fault`` say) tells nothing of a connection real evidence
+    proved, so it does not undo it."""
     proven = _proven_at(prior)
-    last = next((e for e in reversed(ctx.history) if e.address == address), None)
+    real = policy.evidence_kind(prior.attributes) is EvidenceKind.REAL
+    last = next((e for e in reversed(ctx.history) if e.address == address
+                 and not (real and e.evidence is EvidenceKind.REHEARSAL)), None)
     if last is None or last.ok or proven is None or last.at <= proven:
         return None
     return last
@@ -221,7 +225,8 @@ class ProofResource(Resource):
                    **({"declared": declared} if declared is not None else {})},
             before={"inputs": {**_recorded_inputs(prior)},
                     "settings": prior.attributes.get("settings"),
-                    "proven_at": prior.attributes.get("proven_at")} if prior else {},
+                    "proven_at": prior.attributes.get("proven_at"),
+                    "evidence": prior.attributes.get("evidence")} if prior else {},
         )
         env = ctx.inventory.environment(self.environment or "")
         waiting = env.endpoint.waiting_for() if env is not None and self.waits_for_mdmr \
