@@ -114,8 +114,9 @@ class FormsDeadline(Resource):
                 reason=f"the forms changed since they were sent ({'; '.join(changed[:3])}"
                        f"{f' and {len(changed) - 3} more' if len(changed) > 3 else ''}): send "
                        "the updated relationship and contact forms to the IESO, then confirm "
-                       "with `mdmr-provision confirm schedule.forms -i INVENTORY --note '...'` "
-                       "(guide §6: tell the IESO about relationship and contact changes)")
+                       "with `mdmr-provision confirm schedule.forms -i "
+                       f"{shown(ctx.inventory.root)} --note '...'` (guide §6: tell the IESO "
+                       "about relationship and contact changes)")
         if prior is not None and prior.fingerprint == fingerprint:
             when = str(prior.attributes.get("proven_at", ""))[:10]
             return replace(base, action=Action.NOOP,

@@ -97,6 +97,8 @@ def test_a_relationship_change_reopens_the_forms(
         "the forms changed since they were sent (relationship ORG20000 for ORG10000 as "
         "ami_operator: sandbox, enrolment, production → sandbox, enrolment): send the "
         "updated relationship and contact forms to the IESO")
+    # The confirm command in the reason works pasted: this inventory's own path.
+    assert f"confirm schedule.forms -i {inv.root} --note" in change.reason
 
 
 def test_a_contact_change_reopens_the_forms(
