@@ -114,10 +114,11 @@ def _declared_view(prior: ResourceRecord) -> tuple[dict[str, str], dict[str, Jso
     if policy.evidence_kind(prior.attributes) is not EvidenceKind.REHEARSAL:
         return inputs, settings
     declared = prior.attributes.get("declared")
-    if isinstance(declared, dict) and isinstance(declared.get("settings"), dict):
+    said = declared.get("settings") if isinstance(declared, dict) else None
+    if isinstance(declared, dict) and isinstance(said, dict):
         kept = declared.get("inputs")
         return ({str(k): str(v) for k, v in kept.items()} if isinstance(kept, dict) else {},
-                dict(declared["settings"]))  # type: ignore[arg-type]
+                dict(said))
     return inputs, {k: v for k, v in settings.items() if k not in _MOVED_SETTINGS}
 
 
