@@ -155,6 +155,18 @@ def exchange_settings(environment: Environment, server: Server, sender: Organisa
     }
 
 
+def settings_in(inventory: Inventory, environment: str, server: str,
+                sender: str) -> dict[str, JsonValue] | None:
+    """:func:`exchange_settings` of ``server`` sending as ``sender`` in ``environment``, as
+    ``inventory`` declares them (None when it does not have them)."""
+    env = inventory.environment(environment)
+    found = next((s for s in inventory.servers if s.name == server), None)
+    org = next((o for o in inventory.organisations if o.org_id == sender), None)
+    if env is None or found is None or org is None:
+        return None
+    return exchange_settings(env, found, org, inventory.policy)
+
+
 def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -190,6 +202,7 @@ class As2Profile(Resource):
         )
         self.fingerprint = digest(dict(self.rendered)) if self.rendered else ""
         self.settings = exchange_settings(environment, server, sender, policy)
+        self._names = (environment.name, server.name, sender.org_id)
         self._probes = {name: text_probe(directory / name) for name in TEMPLATES}
 
     def variant(self, simulate: bool) -> tuple[dict[str, str], list[str]]:
@@ -210,7 +223,7 @@ class As2Profile(Resource):
             fingerprint=digest(dict(rendered)) if rendered else "",
             facts={f.key: f.digest for f in found.values()},
             before=dict(prior.attributes) if prior else {},
-            after={"settings": {**self.settings}},
+            after={"settings": {**self.settings}, **self._declared(ctx)},
         )
         if self.waiting is not None:
             # The IESO's material is expected later (guide: forms first): a wait, not an error.
@@ -227,7 +240,7 @@ class As2Profile(Resource):
         after: dict[str, JsonValue] = {
             "directory": str(self.directory),
             "files": {n: _sha256(t) for n, t in rendered.items()},
-            "settings": {**self.settings},
+            "settings": {**self.settings}, **self._declared(ctx),
         }
         changed, diffs, existing = [], [], 0
         for name, text in rendered.items():
@@ -243,9 +256,9 @@ class As2Profile(Resource):
         if existing == 0:
             return replace(base, action=Action.CREATE, diff="".join(diffs), after=after,
                            reason=f"write the {self.noun} for {self._for()} ({', '.join(changed)})")
-        before = prior.attributes.get("settings") if prior is not None else None
-        if isinstance(before, dict) and before and self.settings:
-            what = settings_change(before, self.settings)
+        before, now = self._compared(prior, ctx)
+        if isinstance(before, dict) and before and now:
+            what = settings_change(before, now)
             if what is None:
                 return replace(
                     base, action=Action.UPDATE, diff="".join(diffs), after=after, rule=None,
@@ -260,6 +273,30 @@ class As2Profile(Resource):
             reason=f"{self.noun} changed ({', '.join(changed)}): re-test connectivity "
             f"({R7_GUIDE})",
         )
+
+    def _declared(self, ctx: PlanContext) -> dict[str, JsonValue]:
+        """In a rehearsal, ``{"declared": settings}``: the settings as the inventory declares
+        them, before the rehearsal's moves to loopback (see ProofResource._declared)."""
+        declared = ctx.inventory.declared
+        if not ctx.simulate or declared is None or not self.settings:
+            return {}
+        own = settings_in(declared, *self._names)
+        return {"declared": own} if own is not None else {}
+
+    def _compared(self, prior: ResourceRecord | None, ctx: PlanContext
+                  ) -> tuple[JsonValue, dict[str, JsonValue]]:
+        """The recorded settings and today's, in one kind of terms: a rehearsal's record is
+        compared by what it declared outside a rehearsal, a real run's record by what the
+        inventory declares in one, so the loopback moves are never named as changes."""
+        if prior is None:
+            return None, self.settings
+        declared = prior.attributes.get("declared")
+        if not ctx.simulate and isinstance(declared, dict):
+            return declared, self.settings
+        now = self._declared(ctx).get("declared")
+        if ctx.simulate and declared is None and isinstance(now, dict):
+            return prior.attributes.get("settings"), now
+        return prior.attributes.get("settings"), self.settings
 
     def _for(self) -> str:
         return f"{self.address.split('.')[-1]} in {self.environment}"
@@ -284,7 +321,9 @@ class As2Profile(Resource):
             else f"{self.directory} is up to date",
             attributes={"directory": str(self.directory),
                         "files": {n: _sha256(t) for n, t in rendered.items()},
-                        "settings": {**self.settings}},
+                        "settings": {**self.settings},
+                        **({"declared": change.after["declared"]}
+                           if isinstance(change.after.get("declared"), dict) else {})},
         )
 
     def _planned(self, change: Change) -> dict[str, str]:

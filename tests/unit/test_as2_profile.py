@@ -15,6 +15,7 @@ from mdmr_provision.inventory import load_inventory
 from mdmr_provision.inventory.model import (
     CertificateSpec,
     Cipher,
+    Digest,
     Endpoint,
     Environment,
     Inventory,
@@ -275,3 +276,51 @@ def test_paths_shown_relative_through_a_symlinked_checkout(tmp_path: Path) -> No
     assert shown_path(cert, link) == "certs/a.pem"
     assert shown_path(link / "certs" / "a.pem", link) == "certs/a.pem"
     assert shown_path(tmp_path / "elsewhere.pem", link) == str(tmp_path / "elsewhere.pem")
+
+
+def test_a_rehearsal_record_names_no_loopback_move_as_a_changed_setting(
+    factory: CertFactory, tmp_path: Path
+) -> None:
+    # A rehearsal recorded the profile with its loopback URL and source address; a new
+    # version of the tool words the real profile differently.  Against the real endpoints
+    # the rewrite names no setting (the rehearsal's moves are not changes), and a real
+    # change of setting is still named.
+    import asyncio
+    from datetime import UTC, datetime
+
+    from mdmr_provision.core.types import PlanContext
+    from tests.support.cert import gather
+
+    inv = build(factory, tmp_path)
+    envs = tuple(dataclasses.replace(e, endpoint=dataclasses.replace(
+        e.endpoint, url=e.endpoint.url.replace(":14080/", ":47001/"), port=47001))
+        for e in inv.environments)
+    orgs = tuple(dataclasses.replace(o, servers=tuple(
+        dataclasses.replace(s, address="127.201.0.100") for s in o.servers))
+        for o in inv.organisations)
+    view = dataclasses.replace(inv, environments=envs, organisations=orgs, declared=inv)
+    address = "as2_profile.sandbox.as2-a"
+    now = datetime.now(UTC)
+    rehearsed = profiles(view)[address]
+    made = rehearsed.diff({}, None, PlanContext(view, now, {}, simulate=True))
+    assert made.after["declared"] == profiles(inv)[address].settings
+    prior = ResourceRecord(address, "as2_profile", made.fingerprint, {
+        "settings": made.after["settings"], "declared": made.after["declared"]}, now)
+
+    def plan(inventory: Inventory) -> Any:
+        res = profiles(inventory)[address]
+        res.directory.mkdir(parents=True, exist_ok=True)
+        for name, text in res.rendered.items():
+            (res.directory / name).write_text(text + "\n# worded differently\n")
+        facts = asyncio.run(gather(res))
+        return res.diff(facts, prior, PlanContext(inventory, now, {}))
+
+    change = plan(inv)
+    assert change.action is Action.UPDATE
+    assert change.reason.endswith("no setting the exchange depends on changed, so every "
+                                  "proof stays current"), change.reason
+    sandbox = next(e for e in inv.environments if e.name == "sandbox")
+    sha384 = dataclasses.replace(inv, environments=tuple(
+        dataclasses.replace(e, endpoint=dataclasses.replace(e.endpoint, signing=Digest.SHA384))
+        if e is sandbox else e for e in inv.environments))
+    assert "digest sha256 → sha384: re-test connectivity" in plan(sha384).reason

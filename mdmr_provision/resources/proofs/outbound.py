@@ -45,7 +45,7 @@ from mdmr_provision.proofs.outbound import (
     prove_outbound,
 )
 from mdmr_provision.proofs.profile import SendProfile, read_profile
-from mdmr_provision.resources.as2_profiles import exchange_settings
+from mdmr_provision.resources.as2_profiles import settings_in
 from mdmr_provision.resources.network import forwarder_for
 from mdmr_provision.resources.openas2 import capture_dir, data_dir
 from mdmr_provision.resources.proofs.base import ProofResource
@@ -121,14 +121,10 @@ class OutboundProof(ProofResource):
         return self._with_product(dict(settings) if isinstance(settings, dict) else {})
 
     def _settings_in(self, inventory: Inventory) -> dict[str, JsonValue] | None:
-        env = inventory.environment(self.environment or "")
+        found = settings_in(inventory, self.environment or "", self.server.name,
+                            self.sender.org_id)
         server = next((s for s in inventory.servers if s.name == self.server.name), None)
-        sender = next((o for o in inventory.organisations
-                       if o.org_id == self.sender.org_id), None)
-        if env is None or server is None or sender is None:
-            return None
-        return self._with_product(exchange_settings(env, server, sender, inventory.policy),
-                                  server)
+        return self._with_product(found, server) if found is not None else None
 
     def _legacy_inputs(self, ctx: PlanContext) -> dict[str, str]:
         planned = ctx.changes.get(self.profile)
