@@ -95,7 +95,7 @@ def test_status_without_simulate_says_rehearsal_only(
     assert gate.code == 0, gate.out
 
 
-def test_plan_and_report_without_simulate_agree(
+def test_plan_report_and_receive_without_simulate_agree(
     inv: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     plan = cli(capsys, "plan", "-i", str(inv), "--target", "proof.", "--json")
@@ -109,6 +109,11 @@ def test_plan_and_report_without_simulate_agree(
     doc = json.loads(report.out)
     assert (doc["complete"], doc["complete_rehearsal"], doc["all_simulated"]) == \
         (False, True, True)
+    # receive: the rehearsed inbound proof is not "already proven" against the MDM/R.
+    got = cli(capsys, "receive", "-i", str(inv), "--env", "sandbox", "--until-proven",
+              "--timeout", "0.5")
+    assert got.code == 1, got.out + got.err
+    assert "waiting for the MDM/R's test file: proof.inbound.sandbox.ORG10000" in got.out
 
 
 def test_a_digest_change_stales_the_rehearsals_that_depend_on_it(
