@@ -10,7 +10,6 @@ from rich.text import Text
 
 from mdmr_provision.console import Hanging, can_encode, console_for, options
 from mdmr_provision.inventory.model import ENVIRONMENTS
-from mdmr_provision.policy import ontario_date
 from mdmr_provision.reports.status import Criterion, Status, worst
 
 _MARKS = {
@@ -89,12 +88,11 @@ def render_status(status: Status, *, unicode: bool = True, verbose: bool = False
         lines.append("")
     lines.extend(_open_items(status, unicode, verbose))
     lines.append("Certificates:")
-    today = ontario_date(status.generated_at).isoformat()
     for cert in status.certificates:
         expiry = cert.not_after[:10] if cert.not_after else "unknown"
         renew = cert.renewal_due or "unknown"
         # Past its "replace and re-test by" date: say so on its own line too (R6).
-        passed = " OVERDUE" if cert.renewal_due and cert.renewal_due < today else ""
+        passed = " OVERDUE" if status.renewal_passed(cert) else ""
         note = "" if cert.status == "ok" else f" [{cert.status}: {cert.reason}]"
         lines.append(f"  {cert.org_id}: expires {expiry}, replace and re-test by {renew}"
                      f"{passed}{note}")

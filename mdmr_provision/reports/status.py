@@ -127,6 +127,11 @@ class Status:
         """Criteria met when rehearsal evidence counts too."""
         return sum(1 for c in self.criteria if c.ok_rehearsal)
 
+    def renewal_passed(self, cert: CertStatus) -> bool:
+        """Whether ``cert``'s "replace and re-test by" date has passed (R6)."""
+        today = policy.ontario_date(self.generated_at).isoformat()
+        return cert.renewal_due is not None and cert.renewal_due < today
+
     @property
     def verdict(self) -> str:
         """``COMPLETE``, ``COMPLETE (rehearsal only)`` or ``INCOMPLETE``."""
