@@ -135,3 +135,25 @@ def test_a_digest_change_stales_the_rehearsals_that_depend_on_it(
     assert status.out.rstrip().splitlines()[-2:] == [
         "Criteria: 0 of 15 criteria met with real evidence (12 of 15 counting rehearsals)",
         "Connectivity testing: INCOMPLETE"]
+
+
+def test_real_evidence_holds_in_a_later_rehearsal(
+    inv: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A person saw the MDM/R's file reach the receiver: real evidence.  The CI rehearsal
+    # that runs next (its receiver moved to loopback) must not redo it, and so replace it.
+    address = "proof.inbound.production.ORG10000"
+    done = cli(capsys, "confirm", "-i", str(inv), address, "--note", "MDM/R test 4 Dec")
+    assert done.code == 0, done.err
+    plan = cli(capsys, "plan", "-i", str(inv), "--simulate", "--target", address,
+               "--json", "--show-unchanged")
+    change = next(c for c in json.loads(plan.out)["changes"] if c["address"] == address)
+    assert change["action"] == "no-op", change
+    assert change["reason"].startswith("proven ") and "(confirmed by a person)" in \
+        change["reason"]
+    rehearsal = cli(capsys, "apply", "-i", str(inv), "--simulate", "--auto-approve",
+                    "--target", address)
+    assert rehearsal.code == 0, rehearsal.err
+    doc = json.loads(cli(capsys, "status", "-i", str(inv), "--json").out)
+    criterion = next(c for c in doc["criteria"] if c["id"] == "inbound.production.ORG10000")
+    assert criterion["ok"] is True and criterion["proofs"][0]["evidence"] == "real"
