@@ -14,6 +14,7 @@ from mdmr_provision.cli.prompt import read_line
 from mdmr_provision.cli.session import (
     Session,
     add_inventory_options,
+    add_lock_timeout,
     add_plan_options,
     add_runtime_options,
     announce,
@@ -86,10 +87,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="with --check: exit 0 when nothing would change and every check passed, "
         "2 when changes are pending, 1 when a check failed",
     )
-    parser.add_argument(
-        "--lock-timeout", type=float, default=0.0, metavar="SECONDS",
-        help="wait this long for another apply's lock (default 0: fail at once)",
-    )
+    add_lock_timeout(parser)
     parser.set_defaults(func=run)
 
 

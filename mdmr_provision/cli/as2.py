@@ -76,7 +76,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                      help="the payload's MIME type (default application/octet-stream)")
     enc.add_argument("--message-id", metavar="ID",
                      help="the Message-ID (default: a new unique one)")
-    enc.add_argument("--subject", default="AS2 message", help="the Subject header")
+    enc.add_argument("--subject", default="AS2 message",
+                     help="the Subject header (default: AS2 message)")
     mdn = enc.add_mutually_exclusive_group()
     mdn.add_argument("--no-mdn", action="store_true", help="do not request an MDN")
     mdn.add_argument("--mdn-url", metavar="URL", help="request an asynchronous MDN at URL")

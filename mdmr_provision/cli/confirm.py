@@ -12,7 +12,7 @@ import asyncio
 import getpass
 from datetime import datetime
 
-from mdmr_provision.cli.session import add_inventory_options, now, open_session
+from mdmr_provision.cli.session import add_inventory_options, add_lock_timeout, now, open_session
 from mdmr_provision.core.types import Action, Change, Evidence, EvidenceKind, Outcome
 from mdmr_provision.errors import EXIT_OK, MdmrError
 from mdmr_provision.executor.record import record_one
@@ -34,8 +34,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--note", required=True,
                         help="what was observed (file name, MDN, ticket number)")
     parser.add_argument("--by", default=None, help="who confirms (default: the login name)")
-    parser.add_argument("--lock-timeout", type=float, default=0.0, metavar="SECONDS",
-                        help="wait this long for another command's lock")
+    add_lock_timeout(parser)
     parser.set_defaults(func=run)
 
 

@@ -16,7 +16,7 @@ import asyncio
 import shutil
 from pathlib import Path
 
-from mdmr_provision.cli.session import add_inventory_options, now, open_session
+from mdmr_provision.cli.session import add_inventory_options, add_lock_timeout, now, open_session
 from mdmr_provision.core.types import (
     Action,
     Evidence,
@@ -44,8 +44,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         help="the folder the other party's report wrote")
     parser.add_argument("--org", metavar="ORG_ID",
                         help="the organisation the bundle is from (default: its signer)")
-    parser.add_argument("--lock-timeout", type=float, default=0.0, metavar="SECONDS",
-                        help="wait this long for another command's lock")
+    add_lock_timeout(parser)
     parser.set_defaults(func=run)
 
 

@@ -22,7 +22,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--org", required=True, metavar="ORG_ID",
                         help="the LDC's MDM/R ORG ID (8 characters, 'ORG' first)")
     parser.add_argument("--name", default="Example Hydro Inc.", metavar="NAME",
-                        help="the LDC's legal or trading name")
+                        help="the LDC's legal or trading name (default: a placeholder, "
+                        "Example Hydro Inc., to replace)")
     parser.add_argument("--force", action="store_true",
                         help="overwrite an existing inventory.yaml")
     parser.set_defaults(func=run)

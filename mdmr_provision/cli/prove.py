@@ -15,6 +15,7 @@ import dataclasses
 from mdmr_provision.cli.session import (
     Session,
     add_inventory_options,
+    add_lock_timeout,
     add_runtime_options,
     announce,
     now,
@@ -54,8 +55,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--env", metavar="ENV", help="only proofs in this environment")
     parser.add_argument("--server", metavar="NAME",
                         help="only proofs sent from (or DR checks made from) this server")
-    parser.add_argument("--lock-timeout", type=float, default=0.0, metavar="SECONDS",
-                        help="wait this long for another command's lock")
+    add_lock_timeout(parser)
     parser.set_defaults(func=run)
 
 

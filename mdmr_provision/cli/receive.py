@@ -28,7 +28,13 @@ from pathlib import Path
 
 from mdmr_provision.as2 import Mdn, MdnReply, parse_mdn
 from mdmr_provision.cli.logs import log_to_stdout
-from mdmr_provision.cli.session import Session, add_inventory_options, now, open_session
+from mdmr_provision.cli.session import (
+    Session,
+    add_inventory_options,
+    add_lock_timeout,
+    now,
+    open_session,
+)
 from mdmr_provision.core.types import Action, Change, EvidenceKind, JsonValue, Outcome
 from mdmr_provision.errors import (
     EXIT_INTERRUPTED,
@@ -73,8 +79,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--check-public", action="store_true",
                         help="once listening, check from here that each public URL reaches "
                         "our receiver (name, TCP, TLS certificate, HTTP); reports only")
-    parser.add_argument("--lock-timeout", type=float, default=30.0, metavar="SECONDS",
-                        help="wait this long for another command's state lock (default 30)")
+    # A test file that arrived must be recorded even while a status or apply holds the lock.
+    add_lock_timeout(parser, default=30.0)
     parser.set_defaults(func=run)
 
 

@@ -153,6 +153,17 @@ def replan_command(args: argparse.Namespace, plan: Plan, plan_file: Path) -> str
     return shlex.join(argv)
 
 
+def add_lock_timeout(parser: argparse.ArgumentParser, default: float = 0.0) -> None:
+    """``--lock-timeout``, worded alike (and its default stated) on every command that
+    takes the state lock."""
+    then = "fail at once, naming the holder" if default == 0 else "then fail, naming the holder"
+    parser.add_argument(
+        "--lock-timeout", type=float, default=default, metavar="SECONDS",
+        help=f"wait up to SECONDS for the state lock another command holds (default "
+        f"{default:g}: {then})",
+    )
+
+
 def positive_int(text: str) -> int:
     """argparse type: a whole number >= 1."""
     try:

@@ -7,7 +7,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from mdmr_provision.cli.session import add_inventory_options, inventory_dir, open_state
+from mdmr_provision.cli.session import (
+    add_inventory_options,
+    add_lock_timeout,
+    inventory_dir,
+    open_state,
+)
 from mdmr_provision.errors import EXIT_OK, MdmrError
 from mdmr_provision.inventory import load_inventory
 from mdmr_provision.jsonout import print_json
@@ -76,8 +81,7 @@ def _restore_options(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("-i", "--inventory", type=Path, metavar="PATH",
                      help="inventory file or directory (its state is restored)")
     cmd.add_argument("--state", metavar="PATH", help="the state file to restore")
-    cmd.add_argument("--lock-timeout", type=float, default=0.0, metavar="SECONDS",
-                     help="wait this long for a running apply's lock (default 0)")
+    add_lock_timeout(cmd)
     cmd.set_defaults(func=restore)
 
 

@@ -94,3 +94,27 @@ def test_one_spelling_for_passphrases() -> None:
 def test_old_passphrase_spelling_still_parses() -> None:
     args = build_parser().parse_args(["as2", "decode", "f", "--decrypt-key-passphrase-env", "X"])
     assert args.passphrase_env == "X"
+
+
+def test_every_default_is_stated_in_the_help() -> None:
+    # A default a user cannot see is a default they get wrong (e.g. --lock-timeout: 0 fails
+    # at once for apply, receive waits 30 s).
+    quiet = (argparse._StoreTrueAction, argparse._StoreFalseAction, argparse._HelpAction,
+             argparse._VersionAction, argparse._CountAction, argparse._AppendAction)
+    unstated = [f"{path}: {a.option_strings} (default {a.default!r})"
+                for path, a in walk(build_parser(), "")
+                if a.option_strings and not isinstance(a, quiet)
+                and a.default not in (None, False, argparse.SUPPRESS)
+                and "default" not in (a.help or "")]
+    assert not unstated, "\n".join(unstated)
+
+
+def test_lock_timeout_is_worded_alike_everywhere() -> None:
+    helps = {path: a.help for path, a in walk(build_parser(), "")
+             if "--lock-timeout" in a.option_strings}
+    assert {p.strip() for p in helps} >= {"apply", "prove", "confirm", "import-evidence",
+                                          "receive", "state restore"}
+    for path, text in helps.items():
+        assert text is not None and text.startswith(
+            "wait up to SECONDS for the state lock another command holds (default "), path
+
