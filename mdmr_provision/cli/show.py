@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from mdmr_provision.errors import EXIT_OK
-from mdmr_provision.planner.render import print_plan, render_markdown
+from mdmr_provision.planner.render import github_annotations, print_plan, render_markdown
 from mdmr_provision.planner.saved import print_plan_json, read_plan
 
 
@@ -27,9 +27,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("plan_file", type=Path, metavar="PLANFILE",
                         help="a plan saved with `plan --out PLANFILE`")
     fmt = parser.add_mutually_exclusive_group()
-    fmt.add_argument("--json", action="store_true", help="print the plan's JSON document")
-    fmt.add_argument("--markdown", action="store_true",
-                     help="print it as a pull-request comment")
+    fmt.add_argument("--json", action="store_const", const="json", dest="format",
+                     help="print the plan's JSON document; same as --format json")
+    fmt.add_argument("--markdown", action="store_const", const="markdown", dest="format",
+                     help="print it as a pull-request comment; same as --format markdown")
+    fmt.add_argument(
+        "--format", choices=("text", "json", "markdown", "github"), default="text",
+        help="text (default), json, markdown, or github: GitHub Actions annotations as "
+        "`plan --format github` prints them (a CI job probes once, then shows the saved plan)",
+    )
     parser.add_argument("--show-unchanged", action="store_true",
                         help="also list resources that need nothing")
     parser.add_argument("--full-diff", action="store_true",
@@ -40,9 +46,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     """Read the plan and print it; exit 1 with one line when it is not a readable plan."""
     plan = read_plan(args.plan_file)
-    if args.json:
+    if args.format == "json":
         print_plan_json(plan, sys.stdout)
-    elif args.markdown:
+    elif args.format == "github":
+        sys.stdout.write(github_annotations(plan))
+    elif args.format == "markdown":
         sys.stdout.write(render_markdown(plan, show_unchanged=args.show_unchanged,
                                          full_diff=args.full_diff))
     else:

@@ -37,6 +37,13 @@ def test_show_prints_a_saved_plan_three_ways(
     assert doc == json.loads(out.read_text())
     assert main(["show", str(out), "--markdown"]) == 0
     assert "### Plan: 3 to create" in capsys.readouterr().out
+    # The annotations `plan --format github` prints, from the saved plan (CI probes once).
+    assert main(["plan", "-i", str(inv), *T, "--format", "github"]) == 0
+    annotations = capsys.readouterr().out
+    assert main(["show", str(out), "--format", "github"]) == 0
+    shown = capsys.readouterr().out
+    assert shown.count("::notice ") == 4 and shown.startswith("::notice title=create ")
+    assert shown == annotations
 
 
 def test_show_rejects_what_is_not_a_plan(tmp_path: Path, capsys: pytest.CaptureFixture[str]
