@@ -118,3 +118,32 @@ def test_lock_timeout_is_worded_alike_everywhere() -> None:
         assert text is not None and text.startswith(
             "wait up to SECONDS for the state lock another command holds (default "), path
 
+
+def _options_of(parser: argparse.ArgumentParser) -> set[str]:
+    return {s for _, a in walk(parser, "") for s in a.option_strings}
+
+
+DOCS = [Path(__file__).resolve().parents[2] / name for name in ("README.md",)] + sorted(
+    (Path(__file__).resolve().parents[2] / "docs").rglob("*.md"))
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def test_every_example_command_in_the_docs_exists(doc: Path) -> None:
+    """Each ``mdmr-provision COMMAND ...`` the prose or an example shows names a command
+    that exists and options that command has (sub-commands and their options included)."""
+    parsers = sub_parsers()
+    text = doc.read_text(encoding="utf-8")
+    wrong: list[str] = []
+    checked = 0
+    for match in re.finditer(r"mdmr-provision\s+([a-z][a-z0-9-]*)([^`\n|#;]*)", text):
+        command, rest = match.group(1), match.group(2)
+        checked += command in parsers
+        if command not in parsers:
+            # Prose ("mdmr-provision turns that ..."), not a command line.
+            assert not rest.lstrip().startswith("-"), f"{doc.name}: no command {command}"
+            continue
+        known = _options_of(parsers[command])
+        wrong += [f"{command} {o}" for o in OPTION.findall(rest) if o not in known]
+    assert not wrong, f"{doc.name} shows options that do not exist: {wrong}"
+    assert doc.name != "README.md" or checked >= 20  # the pattern still finds them
+
