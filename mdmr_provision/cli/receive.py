@@ -340,11 +340,17 @@ async def _serve(receiving: _Receiving, until_proven: bool, timeout: float | Non
             await asyncio.gather(*receiving.tasks, return_exceptions=True)
     finally:
         await receivers.stop()
+    waiting = ", ".join(sorted(receiving.pending))
     if interrupted:
-        print("interrupted", file=sys.stderr)
+        # What was proven is already in the state (each proof is saved as it arrives).
+        print("mdmr-provision: interrupted: receivers stopped; every proof recorded above is "
+              "saved" + (f"; still not proven: {waiting} (run the same command again while "
+                         "the MDM/R sends its test file)" if waiting else ""), file=sys.stderr)
         return EXIT_INTERRUPTED
     if until_proven and receiving.pending:
-        print(f"not proven: {', '.join(sorted(receiving.pending))}", file=sys.stderr)
+        print(f"not proven: {waiting}: no test file arrived and was answered within "
+              "--timeout; ask the MDM/R to send it again during a scheduled test, and check "
+              "that it can reach this receiver (--check-public)", file=sys.stderr)
         return EXIT_USER_ERROR
     print("receivers stopped", flush=True)
     return EXIT_OK

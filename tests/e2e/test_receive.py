@@ -169,8 +169,13 @@ def test_other_files_are_answered_but_prove_nothing(
     assert "authentication-failed" in proc.expect("from=MDMRSANDBOX")
 
     proc.interrupt()
-    code, _, _ = proc.finish()
+    code, _, err = proc.finish()
     assert code == 130
+    # It says what was kept and what to do next.
+    assert err.rstrip().splitlines()[-1] == (
+        "mdmr-provision: interrupted: receivers stopped; every proof recorded above is saved; "
+        f"still not proven: {ADDRESS} (run the same command again while the MDM/R sends its "
+        "test file)")
     assert ADDRESS not in _records(inv)
     assert not [e for e in _state(inv)["history"] if e["address"] == ADDRESS]
     assert _plan(inv)[ADDRESS]["action"] == "manual"
@@ -187,7 +192,8 @@ def test_until_proven_times_out_with_exit_1(
     proc = _start(procs, inv, "--env", "qa", "--until-proven", "--timeout", "1")
     code, _, err = proc.finish()
     assert code == 1
-    assert "not proven: proof.inbound.enrolment.ORG10000" in err
+    assert ("not proven: proof.inbound.enrolment.ORG10000: no test file arrived and was "
+            "answered within --timeout; ask the MDM/R to send it again") in err
     assert "proof.inbound.enrolment.ORG10000" not in _records(inv)
 
 
