@@ -7,11 +7,13 @@ Each sub-command lives in its own module in this package and exposes
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import errno
 import importlib
 import logging
 import os
+import shlex
 import sys
 import traceback
 import warnings
@@ -26,6 +28,7 @@ from mdmr_provision.errors import (
     EXIT_INTERRUPTED,
     EXIT_USAGE,
     EXIT_USER_ERROR,
+    InventoryError,
     MdmrError,
 )
 from mdmr_provision.interrupts import sigterm_as_interrupt
@@ -200,7 +203,7 @@ def _main(argv: Sequence[str] | None) -> int:
             result: int = args.func(args)
         return result
     except MdmrError as exc:
-        print(f"mdmr-provision: error: {exc}", file=sys.stderr)
+        print(f"mdmr-provision: error: {exc}{_next_step(exc, args)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         if argv is None:  # the real process, about to exit
@@ -221,6 +224,16 @@ def _main(argv: Sequence[str] | None) -> int:
         return _internal_error(exc)
     except Exception as exc:  # noqa: BLE001 - the one place that turns bugs into exit 3
         return _internal_error(exc)
+
+
+def _next_step(exc: MdmrError, args: argparse.Namespace) -> str:
+    """What to run next, when the error's own words cannot know it (the command line)."""
+    inventory = getattr(args, "inventory", None)
+    if (isinstance(exc, InventoryError) and len(exc.problems) > 1
+            and isinstance(inventory, str | Path) and args.command != "validate"):
+        return (f"; `{shlex.join(['mdmr-provision', 'validate', '-i', str(inventory)])}` "
+                "lists every problem")
+    return ""
 
 
 def _internal_error(exc: Exception) -> int:

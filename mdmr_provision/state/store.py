@@ -159,7 +159,9 @@ class StateStore:
             f"; the previous version is {self.backup_path}: restore it with "
             f"`{self.restore_command}`"
             if self.backup_path.exists()
-            else "; no backup exists"
+            else "; no backup exists: restore it from a copy of your own, or move it aside to "
+            "start from an empty state (everything is then planned afresh; the evidence files "
+            f"in {self.evidence_dir} stay where they are)"
         )
         raise StateError(f"{self.path}: corrupt state file ({detail}){hint}")
 

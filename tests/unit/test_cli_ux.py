@@ -158,3 +158,19 @@ def test_confirm_and_prove_suggest_the_address(
     assert err.startswith("mdmr-provision: error: proof.outbond.production: no proof matches "
                           "(did you mean proof.outbound.production?); ")
     assert err.count("\n") == 1
+
+
+def test_an_invalid_inventory_names_the_command_that_lists_every_problem(
+    tmp_path: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pathlib import Path
+
+    inv = Path(str(tmp_path)) / "inv.yaml"
+    inv.write_text("organisations:\n  ORGX: {}\n  ORGY: {}\n")
+    assert main(["plan", "-i", str(inv)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.rstrip().endswith(f"more); `mdmr-provision validate -i {inv}` lists every problem")
+    # validate lists them itself; one problem needs no pointer.
+    assert main(["validate", "-i", str(inv)]) == 1
+    assert "lists every problem" not in capsys.readouterr().err

@@ -107,7 +107,7 @@ def test_corrupt_state_one_line_error(tmp_path: Path, content: bytes, detail: st
         StateStore(path).load()
     msg = str(info.value)
     assert "\n" not in msg and str(path) in msg and detail in msg
-    assert "no backup exists" in msg
+    assert "no backup exists: restore it from a copy of your own, or move it aside" in msg
 
 
 def test_corrupt_state_mentions_backup(tmp_path: Path) -> None:
