@@ -413,6 +413,11 @@ def test_inbound_external_is_manual_then_confirmed(
               "MDN seen\n  in the console\t", "--by", "Pat")
     assert run.code == 0, run.err
     assert run.out.strip() == f"{address}: confirmed by Pat"
+    # Confirming it again says it is proven, not that it is "not manual".
+    again = cli(capsys, "confirm", address, "-i", str(work), "--note", "again")
+    assert again.code == 1 and one_line(again.err)
+    assert again.err.startswith(f"mdmr-provision: error: {address} needs no confirmation: it "
+                                "is proven and current (proven ")
     rec = records(work)[address]["attributes"]
     # A note is one line (it lands in report tables and history listings).
     assert rec["manual"] is True and rec["note"] == "MDN seen in the console"

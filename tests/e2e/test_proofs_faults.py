@@ -160,6 +160,12 @@ def test_fault_from_the_start_only_that_environment_fails(
         recs = records(inv)
         shown = cli(capsys, "status", "-i", str(inv), "--json")
         status = json.loads(shown.out)
+        text = cli(capsys, "status", "-i", str(inv), "--simulate").out
+    # A proof never proven shows why its last attempt failed.
+    line = next(x for x in text.splitlines()
+                if x.startswith("  proof.outbound.sandbox.ORG10000.ORG10000."))
+    assert line.split(": ", 2)[1] == "failed" and "never proven" in line
+    assert "; last attempt " in line and "HTTP 500" in line.split("; last attempt ")[1]
     key = inv / ".demo" / "certs" / "ORG10000.key"
     assert b"ENCRYPTED" in key.read_bytes() and key.stat().st_mode & 0o777 == 0o600
     written = [p for p in (inv / ".mdmr").rglob("*") if p.is_file()]
