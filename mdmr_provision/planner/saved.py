@@ -20,6 +20,7 @@ from mdmr_provision.files import read_regular
 from mdmr_provision.mask import mask_mapping
 from mdmr_provision.planner.graph import closure
 from mdmr_provision.planner.plan import Plan
+from mdmr_provision.planner.symbols import exchanged_files, label
 from mdmr_provision.state.store import State
 
 FORMAT = "mdmr-provision-plan"
@@ -30,10 +31,16 @@ MAX_PLAN = 256 * 1024 * 1024
 
 
 def change_to_json(change: Change) -> dict[str, JsonValue]:
+    files = exchanged_files((change,))
     return {
         "address": change.address,
         "kind": change.kind,
         "action": change.action.value,
+        # "verify" is a read-only check or a re-proof that sends test files: the label and
+        # the test files say which, as the terminal and Markdown plans do.
+        "label": label(change),
+        "test_files": {"sent": sum(f.sent for f in files),
+                       "received": sum(f.received for f in files)},
         "reason": change.reason,
         "rule": change.rule,
         "environment": change.environment,
@@ -61,12 +68,21 @@ def plan_to_json(plan: Plan) -> dict[str, JsonValue]:
                     "simulate": plan.simulate},
         "summary": {
             **{a.value: counts[a] for a in Action},
+            **_verify_split(plan),
             "probes": plan.probe_count,
             "pending": len(plan.pending),
         },
         "fact_errors": dict(plan.fact_errors),
+        "test_files": [{"environment": f.environment, "sent": f.sent, "received": f.received}
+                       for f in exchanged_files(plan.changes)],
         "changes": [change_to_json(c) for c in plan.changes],
     }
+
+
+def _verify_split(plan: Plan) -> dict[str, JsonValue]:
+    """``verify`` counted as read-only checks and as re-proofs."""
+    labels = [label(c) for c in plan.changes if c.action is Action.VERIFY]
+    return {"check": labels.count("check"), "re-prove": labels.count("re-prove")}
 
 
 def _change_from_json(raw: Mapping[str, Any]) -> Change:

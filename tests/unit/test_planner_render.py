@@ -6,6 +6,7 @@ import dataclasses
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -249,3 +250,29 @@ def test_addresses_line_up_down_the_whole_plan() -> None:
     columns = {line.index(address) for line in text.splitlines()
                for address in ("proof.outbound.sandbox.a", "dns.dr") if address in line}
     assert len(columns) == 1, text
+
+
+def test_plan_json_tells_checks_from_re_proofs_and_counts_test_files() -> None:
+    plan = plan_of(
+        Change("proof.outbound.sandbox.ORG1.ORG1.a", "proof.outbound", Action.VERIFY,
+               "stale (R7)", environment="sandbox"),
+        Change("proof.inbound.sandbox.ORG1", "proof.inbound", Action.CREATE, "never proven",
+               environment="sandbox"),
+        Change("reachability.sandbox.a", "reachability", Action.VERIFY, "never checked",
+               environment="sandbox"),
+        Change("dns.dr", "dns", Action.NOOP, "answers", environment="dr"),
+    )
+    doc: Any = plan_to_json(plan)
+    jsonschema.validate(doc, SCHEMA)
+    changes = {c["address"]: c for c in doc["changes"]}
+    assert changes["proof.outbound.sandbox.ORG1.ORG1.a"]["label"] == "re-prove"
+    assert changes["proof.outbound.sandbox.ORG1.ORG1.a"]["test_files"] == {"sent": 2,
+                                                                          "received": 0}
+    assert changes["proof.inbound.sandbox.ORG1"]["test_files"] == {"sent": 0, "received": 1}
+    assert changes["reachability.sandbox.a"]["label"] == "check"
+    assert changes["reachability.sandbox.a"]["test_files"] == {"sent": 0, "received": 0}
+    assert doc["test_files"] == [{"environment": "sandbox", "sent": 2, "received": 1}]
+    summary = doc["summary"]
+    assert (summary["verify"], summary["check"], summary["re-prove"]) == (2, 1, 1)
+    # Read back, the plan is the same plan (the added keys are derived, never trusted).
+    assert plan_to_json(plan_from_json(json.loads(json.dumps(doc)))) == doc
