@@ -54,7 +54,11 @@ class Checker:
             return None
         return target
 
-    def file_exists(self, path: PathT, what: str) -> None:
+    def file_exists(self, path: PathT, what: str, *,
+                    hint: Callable[[Path], str] | None = None) -> None:
+        """An error when the file ``path`` names is missing or not a regular file; ``hint``
+        (the next step for the resolved path, e.g. the command that makes it) follows a
+        missing file's error."""
         value = self.doc_value(path)
         target = self.usable_path(path, what)
         if target is None:
@@ -71,7 +75,8 @@ class Checker:
                 )
             )
         else:
-            self.error(path, f"{what} '{value}' not found")
+            then = hint(target) if hint is not None else ""
+            self.error(path, f"{what} '{value}' not found" + (f"; {then}" if then else ""))
 
     def doc_value(self, path: PathT) -> Any:
         value: Any = self.doc.data

@@ -6,7 +6,11 @@ locates the problem at the offending key or value.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
+import shlex
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -171,7 +175,7 @@ def _check_organisations(c: Checker, orgs: dict[str, Any], envs: dict[str, Any])
             ("passphrase_file", "passphrase file"),
         ):
             if name in cert:
-                c.file_exists((*cpath, name), what)
+                c.file_exists((*cpath, name), what, hint=_cert_hint(org_id, name))
         if "passphrase_env" in cert and "passphrase_file" in cert:
             c.error(
                 (*cpath, "passphrase_file"),
@@ -263,6 +267,23 @@ def _check_receiver_tls(c: Checker, path: PathT, receiver: dict[str, Any],
     if "passphrase_env" in tls and "passphrase_file" in tls:
         c.error((*path, "tls", "passphrase_file"), "set passphrase_env or passphrase_file, "
                 "not both", key=True)
+
+
+def _cert_hint(org_id: str, name: str) -> Callable[[Path], str] | None:
+    """What to run when an organisation's own key or certificate is missing."""
+    if name not in ("cert", "key"):
+        return None
+
+    def hint(target: Path) -> str:
+        folder = target.parent
+        with contextlib.suppress(ValueError):
+            folder = folder.relative_to(Path.cwd())
+        command = shlex.join(["mdmr-provision", "cert", "request", "--org", org_id,
+                              "--out", str(folder)])
+        return (f"`{command}` makes the key and a CSR for your CA; put the certificate it "
+                "issues beside them")
+
+    return hint
 
 
 def _check_ssh(c: Checker, path: PathT, ssh: dict[str, Any]) -> None:

@@ -141,7 +141,9 @@ BAD_INVENTORIES = [
     pytest.param(
         {20: "      cert: certs/missing.pem"},
         [
-            "inv.yaml:20:13: organisations.ORG20000.certificate.cert: certificate file 'certs/missing.pem' not found"
+            "inv.yaml:20:13: organisations.ORG20000.certificate.cert: certificate file 'certs/missing.pem' not found; "
+            "`mdmr-provision cert request --org ORG20000 --out certs` makes the key and a CSR for your CA; put the "
+            "certificate it issues beside them"
         ],
         id="missing-certificate-file",
     ),
