@@ -163,14 +163,25 @@ class OrganisationCertificate(_Checked):
     def probes(self) -> Sequence[Probe]:
         return [p for p in (self._cert_probe, self._key_probe) if p is not None]
 
+    def _next_step(self, fact: FactResult, ctx: PlanContext) -> str:
+        """What makes a missing certificate: the simulator (its demo one) or a CA."""
+        if not (fact.error or "").endswith("not found"):
+            return ""
+        sim = ctx.inventory.simulator
+        if sim is not None and Path(self.cert_path).is_relative_to(sim.workdir):
+            return ("; it is a demo certificate of the simulator, made by any --simulate run "
+                    "(a rehearsal); for the MDM/R, point certificate.cert at your real one")
+        return (f"; `mdmr-provision cert request --org {self.org.org_id}` makes a key and a "
+                "CSR for your CA")
+
     def diff(self, facts: Facts, prior: ResourceRecord | None, ctx: PlanContext) -> Change:
         used = {p.key: _fact(facts, p.key) for p in self.probes()}
         digests = {k: v.digest for k, v in used.items()}
         before = dict(prior.attributes) if prior else {}
         fact = used[self._cert_probe.key]
         if not fact.ok:
-            return self._change(Action.BLOCKED, fact.error or "", "R6", Severity.ERROR,
-                                before, {}, digests)
+            return self._change(Action.BLOCKED, (fact.error or "") + self._next_step(fact, ctx),
+                                "R6", Severity.ERROR, before, {}, digests)
         cert = CertificateFacts.from_json(fact.value)
         policy = ctx.inventory.policy
         problems: list[str] = []

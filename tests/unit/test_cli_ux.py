@@ -174,3 +174,17 @@ def test_an_invalid_inventory_names_the_command_that_lists_every_problem(
     # validate lists them itself; one problem needs no pointer.
     assert main(["validate", "-i", str(inv)]) == 1
     assert "lists every problem" not in capsys.readouterr().err
+
+
+def test_a_missing_demo_certificate_says_simulate_makes_it(
+    example: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    assert main(["plan", "-i", str(example), "--target", "certificate.ORG10000", "--json"]) == 0
+    change = next(c for c in json.loads(capsys.readouterr().out)["changes"]
+                  if c["address"] == "certificate.ORG10000")
+    assert change["action"] == "blocked"
+    assert change["reason"].endswith(
+        "certificate file not found; it is a demo certificate of the simulator, made by any "
+        "--simulate run (a rehearsal); for the MDM/R, point certificate.cert at your real one")
