@@ -19,6 +19,27 @@ def did_you_mean(word: str, candidates: Iterable[str], *, cutoff: float = 0.6) -
     return f" (did you mean {best}?)" if best is not None else ""
 
 
+def environment_hint(word: str, names: Iterable[str]) -> str:
+    """``" (did you mean production?)"`` for a mistyped or shortened environment (``prd``,
+    ``prod``), or ``""``: environments are short words, so a prefix counts as well."""
+    word = word.lower()
+    names = list(names)
+    hint = did_you_mean(word, names, cutoff=0.5)
+    if not hint and word:
+        # A prefix (prod) or an abbreviation that keeps the letters in order (prd).
+        hint = next((f" (did you mean {n}?)" for n in names
+                     if n.startswith(word) or _abbreviates(word, n)), "")
+    return hint
+
+
+def _abbreviates(word: str, name: str) -> bool:
+    """``word`` starts as ``name`` does and its letters appear in ``name`` in order."""
+    if not word or not name.startswith(word[0]):
+        return False
+    rest = iter(name)
+    return all(ch in rest for ch in word)
+
+
 def address_prefixes(addresses: Iterable[str]) -> set[str]:
     """Every address and each of its dotted prefixes (``proof``, ``proof.outbound``, ...):
     what ``--target`` accepts."""

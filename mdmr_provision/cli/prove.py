@@ -31,7 +31,7 @@ from mdmr_provision.inventory.model import canonical_environment
 from mdmr_provision.planner.plan import Plan, build_plan
 from mdmr_provision.runtime.services import Services
 from mdmr_provision.state.codec import KEEPS_REAL
-from mdmr_provision.suggest import closest_address
+from mdmr_provision.suggest import closest_address, did_you_mean
 
 #: What ``prove`` can make again: file-transfer proofs and the DR reachability proof.
 PROVABLE = ("proof.", "reachability.dr.")
@@ -82,9 +82,13 @@ def select(session: Session, addresses: list[str], env: str | None,
     if server is not None:
         chosen = [a for a in chosen if a.split(".")[-1] == server and ".inbound." not in a]
     if not chosen:
+        names = [s.name for s in session.inventory.servers]
+        hint = (did_you_mean(server, names) + f" (servers: {', '.join(names)})"
+                if server is not None and server not in names else "")
         raise UsageError("nothing to prove: no selected proof is in "
                          + " and ".join(x for x in (env and f"environment {env}",
-                                                    server and f"server {server}") if x))
+                                                    server and f"server {server}") if x)
+                         + hint)
     return chosen
 
 

@@ -20,6 +20,7 @@ from mdmr_provision.reports.evidence import (
 from mdmr_provision.reports.html import HTML_FILE, render_html
 from mdmr_provision.reports.judge import judge
 from mdmr_provision.reports.signing import load_signer
+from mdmr_provision.suggest import environment_hint
 from mdmr_provision.verify.manifest import MANIFEST
 
 
@@ -61,9 +62,9 @@ def run(args: argparse.Namespace) -> int:
     if args.env:
         env = canonical_environment(args.env)
         if env not in ENVIRONMENTS or inventory.environment(env) is None:
-            declared = ", ".join(e.name for e in inventory.environments)
-            raise MdmrError(f"--env: {args.env!r} is not an environment of this inventory "
-                            f"({declared})")
+            names = [e.name for e in inventory.environments]
+            raise MdmrError(f"--env: {args.env!r} is not an environment of this inventory"
+                            f"{environment_hint(args.env, names)} ({', '.join(names)})")
     # Loaded first: a wrong passphrase must fail before anything is written.
     signer = load_signer(inventory, args.sign) if args.sign is not None else None
     state = session.store.load()

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from mdmr_provision.core.types import Resource
 from mdmr_provision.errors import PlanError
 from mdmr_provision.inventory.model import ENVIRONMENT_ALIASES, ENVIRONMENTS
-from mdmr_provision.suggest import closest_address, did_you_mean
+from mdmr_provision.suggest import closest_address, environment_hint
 
 
 def check_graph(resources: Sequence[Resource]) -> dict[str, Resource]:
@@ -70,10 +70,7 @@ def normalise_environment(name: str) -> str:
     """Accept the guide's other names (``qa``); reject unknown environments."""
     canonical = ENVIRONMENT_ALIASES.get(name.lower(), name.lower())
     if canonical not in ENVIRONMENTS:
-        hint = did_you_mean(name.lower(), [*ENVIRONMENTS, *ENVIRONMENT_ALIASES], cutoff=0.5)
-        if not hint:
-            hint = next((f" (did you mean {e}?)" for e in ENVIRONMENTS
-                         if e.startswith(name.lower())), "")
+        hint = environment_hint(name, [*ENVIRONMENTS, *ENVIRONMENT_ALIASES])
         raise PlanError(
             f"unknown environment {name!r}{hint}; expected one of {', '.join(ENVIRONMENTS)}, "
             "or qa"

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 from mdmr_provision.errors import SimulatorError
 from mdmr_provision.inventory.model import ENVIRONMENT_ALIASES, ENVIRONMENTS
+from mdmr_provision.suggest import did_you_mean, environment_hint
 
 
 class FaultKind(enum.StrEnum):
@@ -117,16 +118,17 @@ def parse_fault(text: str) -> Fault:
     env = ENVIRONMENT_ALIASES.get(env, env)
     if env != ALL and env not in ENVIRONMENTS:
         raise SimulatorError(
-            f"fault {text!r}: unknown environment {env!r} "
+            f"fault {text!r}: unknown environment {env!r}{environment_hint(env, ENVIRONMENTS)} "
             f"(expected {', '.join(ENVIRONMENTS)} or {ALL})"
         )
     name, eq, value = rest.partition("=")
     try:
         kind = FaultKind(name.strip().lower())
     except ValueError:
+        kinds = [k.value for k in FaultKind]
         raise SimulatorError(
-            f"fault {text!r}: unknown kind {name!r} (expected one of "
-            f"{', '.join(k.value for k in FaultKind)})"
+            f"fault {text!r}: unknown kind {name!r}{did_you_mean(name.strip().lower(), kinds)} "
+            f"(expected one of {', '.join(kinds)})"
         ) from None
     return Fault(env, kind, _check_value(kind, value.strip() if eq else None, text))
 

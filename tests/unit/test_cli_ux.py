@@ -158,6 +158,10 @@ def test_confirm_and_prove_suggest_the_address(
     assert err.startswith("mdmr-provision: error: proof.outbond.production: no proof matches "
                           "(did you mean proof.outbound.production?); ")
     assert err.count("\n") == 1
+    assert main(["prove", "-i", inv, "proof.outbound", "--server", "as2a"]) == 2
+    assert capsys.readouterr().err == (
+        "mdmr-provision: error: nothing to prove: no selected proof is in server as2a (did you "
+        "mean as2-a?) (servers: as2-a, as2-b, ami-1, bill-1)\n")
 
 
 def test_an_invalid_inventory_names_the_command_that_lists_every_problem(
@@ -188,3 +192,15 @@ def test_a_missing_demo_certificate_says_simulate_makes_it(
     assert change["reason"].endswith(
         "certificate file not found; it is a demo certificate of the simulator, made by any "
         "--simulate run (a rehearsal); for the MDM/R, point certificate.cert at your real one")
+
+
+def test_environment_hints_take_prefixes_and_abbreviations() -> None:
+    from mdmr_provision.suggest import environment_hint
+
+    envs = ["sandbox", "enrolment", "production", "dr"]
+    assert environment_hint("prd", envs) == " (did you mean production?)"
+    assert environment_hint("prod", envs) == " (did you mean production?)"
+    assert environment_hint("Sandbx", envs) == " (did you mean sandbox?)"
+    assert environment_hint("enrol", envs) == " (did you mean enrolment?)"
+    assert environment_hint("xyz", envs) == ""
+    assert environment_hint("", envs) == ""

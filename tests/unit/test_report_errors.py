@@ -48,7 +48,9 @@ def test_empty_state_says_nothing_is_proven(inv: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["--env", "nowhere"], "--env: 'nowhere' is not an environment of this inventory"),
+    (["--env", "nowhere"], "--env: 'nowhere' is not an environment of this inventory ("),
+    (["--env", "prd"], "--env: 'prd' is not an environment of this inventory (did you mean "
+                       "production?) (sandbox, enrolment, production, dr)"),
     (["--since", "last week"], "--since: 'last week' is not a date"),
 ])
 def test_bad_options(inv: Path, tmp_path: Path, argv: list[str], message: str,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from mdmr_provision.errors import SimulatorError
@@ -29,7 +31,10 @@ def test_parse(text: str, expected: Fault) -> None:
     [
         ("http-500", "expected ENV:KIND[=VALUE]"),
         ("moon:http-500", "unknown environment 'moon'"),
-        ("sandbox:explode", "unknown kind 'explode'"),
+        ("sandbox:explode", "unknown kind 'explode' (expected one of"),
+        ("sandbx:http-500", "unknown environment 'sandbx' (did you mean sandbox?)"),
+        ("prod:http-500", "unknown environment 'prod' (did you mean production?)"),
+        ("sandbox:mic-mismtch", "unknown kind 'mic-mismtch' (did you mean mic-mismatch?)"),
         ("sandbox:delay=soon", "delay must be 0-3600 seconds, got 'soon'"),
         ("sandbox:delay=inf", "delay must be 0-3600 seconds"),
         ("sandbox:http-500=3", "http-500 takes no value"),
@@ -38,7 +43,7 @@ def test_parse(text: str, expected: Fault) -> None:
     ],
 )
 def test_parse_errors(text: str, message: str) -> None:
-    with pytest.raises(SimulatorError, match=message.replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(SimulatorError, match=re.escape(message)):
         parse_fault(text)
 
 
