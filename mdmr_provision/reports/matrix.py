@@ -144,12 +144,17 @@ _MARK_STYLES = {
 
 
 def print_status(status: Status, stream: TextIO | None = None) -> None:
-    """Print :func:`render_status` with the marks coloured (on a terminal, colour allowed)."""
+    """Print :func:`render_status` with the marks coloured (on a terminal, colour allowed);
+    under ``-q`` only its last two lines (criteria met, the verdict), under ``-v`` every
+    proof held by rehearsal evidence named."""
     out = stream if stream is not None else sys.stdout
     console = console_for(out)
     verbose = options().verbose
-    for line in render_status(status, unicode=can_encode(out, "✔✘…✋≈"),
-                              verbose=verbose).splitlines():
+    lines = render_status(status, unicode=can_encode(out, "✔✘…✋≈"),
+                          verbose=verbose).splitlines()
+    if options().quiet:  # -q: the two summary lines (criteria met, the verdict) only
+        lines = lines[-2:]
+    for line in lines:
         text = Text(line)
         for word, style in _MARK_STYLES.items():
             text.highlight_regex(rf"(?<![\w.]){re.escape(word)}(?!\w)", style)

@@ -162,6 +162,24 @@ def test_a_rehearsal_under_simulate_is_one_line_not_a_list(inventory: Inventory)
     assert "Not yet proven:" in real and "Rehearsed only" not in real
 
 
+def test_quiet_prints_the_two_summary_lines(inventory: Inventory) -> None:
+    import io
+
+    from mdmr_provision.console import configure
+    from mdmr_provision.reports.matrix import print_status
+
+    status = _matrix(inventory, EvidenceKind.REHEARSAL, simulate=True)
+    try:
+        configure(quiet=True)
+        out = io.StringIO()
+        print_status(status, out)
+    finally:
+        configure()
+    assert out.getvalue().splitlines() == [
+        "Criteria: 0 of 15 criteria met with real evidence (15 of 15 counting rehearsals)",
+        "Connectivity testing: COMPLETE (rehearsal only)"]
+
+
 def test_real_evidence_everywhere_is_complete(inventory: Inventory) -> None:
     status = _matrix(inventory, EvidenceKind.REAL, simulate=False)
     assert status.complete and status.verdict == "COMPLETE"
