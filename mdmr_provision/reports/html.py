@@ -35,7 +35,7 @@ width:100%;margin:8px 0}th,td{border:1px solid #d0d7de;padding:6px 8px;text-alig
 vertical-align:top}th{background:#eaeef2}td.cell{color:#fff;font-weight:600;text-align:center}
 code{font-size:13px;overflow-wrap:anywhere}pre{white-space:pre-wrap;overflow-wrap:anywhere}
 tr.detail td{border-top:none;padding:2px 8px 8px}
-details summary{cursor:pointer;color:#0969da}svg{background:#fff;
+details summary{cursor:pointer;color:#0969da}svg{max-width:100%;height:auto;background:#fff;
 border:1px solid #d0d7de;border-radius:6px}.legend span{display:inline-block;margin-right:14px}
 .dot{display:inline-block;width:10px;height:10px;border-radius:5px;margin-right:4px}
 """
@@ -192,7 +192,8 @@ def _timeline(report: Mapping[str, Any], envs: Sequence[str], now: datetime) -> 
     instants = [e[1] for e in events] + [m[1] for m in marks] + [now]
     scale = _Scale(min(instants) - timedelta(days=7), max(instants) + timedelta(days=14), 130, 700)
     height = 40 + 34 * len(envs) + 72
-    svg = [f"<svg id='timeline' width='980' height='{height}' role='img' "
+    svg = [f"<svg id='timeline' width='980' height='{height}' viewBox='0 0 980 {height}' "
+           "role='img' "
            "aria-label='proofs per environment over time, with the next due dates'>"]
     for i, env in enumerate(envs):
         y = 40 + 34 * i
@@ -229,7 +230,8 @@ def _expiry_chart(report: Mapping[str, Any], now: datetime) -> str:
     scale = _Scale(now - timedelta(days=14), max([*ends, *( [cutover] if cutover else []), now])
                    + timedelta(days=30), 130, 700)
     height = 50 + 30 * max(1, len(certs)) + 30
-    svg = [f"<svg id='expiry' width='980' height='{height}' role='img' "
+    svg = [f"<svg id='expiry' width='980' height='{height}' viewBox='0 0 980 {height}' "
+           "role='img' "
            "aria-label='certificate expiry against the renewal window and cutover'>"]
     for i, cert in enumerate(certs):
         y = 40 + 30 * i

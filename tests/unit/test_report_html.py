@@ -99,6 +99,8 @@ def test_a_proof_held_by_a_rehearsal_is_never_green(toronto: None) -> None:
     assert a is not None and b is not None
     assert a.groups() == (COLOURS["rehearsed"], "rehearsed")
     assert b.groups() == (COLOURS["proven"], "proven")
-    # Long commands wrap instead of widening the page.
-    assert "pre{white-space:pre-wrap" in page
+    # Long commands wrap and charts scale down instead of widening the page.
+    assert "pre{white-space:pre-wrap" in page and "svg{max-width:100%;height:auto" in page
+    assert re.search(r"<svg id='timeline' width='980' height='(\d+)' viewBox='0 0 980 \1'",
+                     page)
 
