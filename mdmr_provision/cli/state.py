@@ -122,7 +122,11 @@ def run(args: argparse.Namespace) -> int:
                                                   for r in records}})
         else:
             for r in records:
-                print(f"{r.address}  {r.kind}  {r.updated_at.isoformat(timespec='seconds')}")
+                # A proof's record says which kind of evidence holds it (R11).
+                raw = r.attributes.get("evidence")
+                held = f"  {raw}" if isinstance(raw, str) else ""
+                print(f"{r.address}  {r.kind}  {r.updated_at.isoformat(timespec='seconds')}"
+                      f"{held}")
             print(f"{len(records)} resource(s); state serial {state.serial}", file=sys.stderr)
         return EXIT_OK
     entries = [e for e in state.history if not prefix or matches_target(e.address, prefix)]
@@ -132,5 +136,6 @@ def run(args: argparse.Namespace) -> int:
         for e in entries:
             env = f" [{e.environment}]" if e.environment else ""
             mark = "ok" if e.ok else "FAILED"
-            print(f"{e.at.isoformat(timespec='seconds')}  {mark:6}  {e.kind}  {e.address}{env}")
+            print(f"{e.at.isoformat(timespec='seconds')}  {mark:6}  {e.kind}  {e.address}{env}"
+                  f"  {e.evidence.value}")
     return EXIT_OK

@@ -21,11 +21,11 @@ def state(tmp_path: Path) -> Path:
     s0 = store.load()
     s1 = (
         s0.with_record(ResourceRecord("certificate.ORG1", "certificate", "f1", {"cn": "ORG1"}, NOW))
-        .with_record(ResourceRecord("proof.dr.ORG1", "proof", "f2", {}, NOW))
+        .with_record(ResourceRecord("proof.dr.ORG1", "proof", "f2", {"evidence": "real"}, NOW))
         .with_evidence(Evidence("proof.dr.ORG1", "proof.dr", "dr", True, NOW, {"tcp": "ok"},
                                 evidence=EvidenceKind.REAL),
                        Evidence("proof.outbound.sandbox.ORG1", "proof.outbound", "sandbox",
-                                False, NOW, {"error": "E150"}, evidence=EvidenceKind.REAL))
+                                False, NOW, {"error": "E150"}, evidence=EvidenceKind.REHEARSAL))
     )
     store.save(s1, previous=s0, now=NOW)
     return store.path
@@ -43,14 +43,16 @@ def test_list_show_history(state: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert code == 0 and out.splitlines()[0].startswith("certificate.ORG1  certificate  2026")
     assert "2 resource(s); state serial 1" in err
     code, out, _ = run(capsys, "state", "list", "-i", "x", "--state", str(state), "proof")
-    assert out.count("\n") == 1 and "proof.dr.ORG1" in out
+    assert out.count("\n") == 1 and out.rstrip().endswith("  real") and "proof.dr.ORG1" in out
     code, out, _ = run(capsys, "state", "show", "-i", "x", "--state", str(state),
                        "certificate.ORG1")
     assert json.loads(out)["attributes"] == {"cn": "ORG1"}
     code, out, _ = run(capsys, "state", "history", "-i", "x", "--state", str(state))
     lines = out.splitlines()
-    assert "ok      proof.dr  proof.dr.ORG1 [dr]" in lines[0]
-    assert "FAILED  proof.outbound  proof.outbound.sandbox.ORG1 [sandbox]" in lines[1]
+    # Each entry says which kind of evidence it is.
+    assert lines[0].endswith("ok      proof.dr  proof.dr.ORG1 [dr]  real")
+    assert lines[1].endswith("FAILED  proof.outbound  proof.outbound.sandbox.ORG1 [sandbox]  "
+                             "rehearsal")
     code, out, _ = run(capsys, "state", "history", "-i", "x", "--state", str(state), "--json",
                        "proof.outbound")
     doc = json.loads(out)
