@@ -349,13 +349,14 @@ class As2Profile(Resource):
         return written
 
 
-def sending_servers(
+def senders_in(
     inventory: Inventory, environment: str
 ) -> list[tuple[Server, Organisation, tuple[str, ...]]]:
-    """Servers that send in ``environment``: (server, its organisation, LDCs it sends for).
+    """Who sends in ``environment``: (server, its organisation, LDCs it sends for).
 
     The LDC's own servers and those of agents with a relationship in that environment (R5,
-    R12), in inventory order.
+    R12), in inventory order.  (:func:`mdmr_provision.resources.network.sending_servers`
+    is the servers alone, with DR taking every server.)
     """
     found: dict[tuple[str, str], tuple[Server, Organisation, list[str]]] = {}
     for ldc in inventory.ldcs:
@@ -373,7 +374,7 @@ def resources(inventory: Inventory) -> list[Resource]:
     for env in inventory.environments:
         if not env.transfers_files:
             continue
-        for server, org, ldcs in sending_servers(inventory, env.name):
+        for server, org, ldcs in senders_in(inventory, env.name):
             out.append(As2Profile(env, server, org, ldcs, root / env.name / server.name,
                                   inventory.root, inventory.policy))
     return out

@@ -35,7 +35,7 @@ from mdmr_provision.inventory.model import (
     Server,
 )
 from mdmr_provision.jsonvalue import digest
-from mdmr_provision.resources.as2_profiles import As2Profile, profiles_root, sending_servers
+from mdmr_provision.resources.as2_profiles import As2Profile, profiles_root, senders_in
 from mdmr_provision.templating import render
 
 #: File name -> template.
@@ -141,7 +141,7 @@ def partners(
     for env in inventory.environments:
         if not env.transfers_files:
             continue
-        if not any(s.name == server.name for s, _, _ in sending_servers(inventory, env.name)):
+        if not any(s.name == server.name for s, _, _ in senders_in(inventory, env.name)):
             continue
         ep = env.endpoint
         if ep.waiting_for() is not None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from mdmr_provision.core.types import Resource
 from mdmr_provision.inventory.model import Inventory
-from mdmr_provision.resources.as2_profiles import profiles_root, sending_servers
+from mdmr_provision.resources.as2_profiles import profiles_root, senders_in
 from mdmr_provision.resources.proofs import imported
 from mdmr_provision.resources.proofs.inbound import InboundProof
 from mdmr_provision.resources.proofs.outbound import OutboundProof
@@ -32,7 +32,7 @@ def resources(inventory: Inventory) -> list[Resource]:
     for env in inventory.environments:
         if not env.transfers_files:
             continue
-        for server, org, ldcs in sending_servers(inventory, env.name):
+        for server, org, ldcs in senders_in(inventory, env.name):
             for ldc in ldcs:
                 out.append(OutboundProof(inventory, env.name, ldc, org, server,
                                          root / env.name / server.name))
