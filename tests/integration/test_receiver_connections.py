@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import socket
+import ssl
 import subprocess
 import sys
 import textwrap
@@ -22,7 +23,7 @@ import pytest
 
 from mdmr_provision.as2 import AS2Client, AS2Receiver, Limits, check_mdn
 from tests.integration.test_receiver_hardening import MIB, _endpoint, _valid
-from tests.support.as2 import parties
+from tests.support.as2 import make_tls_cert, parties
 
 #: A request that never finishes its headers: the client keeps sending header lines.
 SLOW_START = b"POST /as2 HTTP/1.1\r\nHost: x\r\nAS2-From: ORG10000\r\n"
@@ -254,3 +255,19 @@ async def test_a_stranger_is_refused_before_its_body_is_read(tmp_path: Path) -> 
         assert rx._memory.held == 0
     assert answer.startswith(b"HTTP/1.1 403 ")
     assert answer.endswith(b"unknown AS2-From 'EVIL0001' on /as2\n")
+
+
+async def test_a_tls_handshake_that_never_comes_is_cut_at_the_header_timeout(
+    tmp_path: Path,
+) -> None:
+    # A TLS connection is counted once its handshake is done, so one that never starts it
+    # is cut by the handshake timeout: the header timeout, not asyncio's minute.
+    cert, key = make_tls_cert(tmp_path)
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(cert, key)
+    limits = Limits(header_timeout=1)
+    async with AS2Receiver([_endpoint(tmp_path)], ssl_context=server, limits=limits) as rx:
+        reader, writer = await asyncio.open_connection("127.0.0.1", rx.port)
+        with contextlib.suppress(ConnectionResetError):
+            assert await asyncio.wait_for(reader.read(), 20) == b""
+        writer.close()
