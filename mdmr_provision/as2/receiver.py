@@ -59,6 +59,7 @@ from mdmr_provision.as2.serving import (
     Refused,
     drain_tasks,
     guarded,
+    http_log,
     printable,
     read_body,
     reset_connection,
@@ -162,7 +163,7 @@ class AS2Receiver:
     async def start(self) -> None:
         """Listen on host:port (port 0 picks a free one; see :attr:`port`)."""
         self._runner = web.AppRunner(bounded_app(self.app(), self.connections),
-                                     access_log=None,
+                                     access_log=None, logger=http_log,
                                      **self.limits.server_options())  # type: ignore[arg-type]
         await self._runner.setup()
         site = BoundedSite(self._runner, self.host, self._port, self.connections,

@@ -21,6 +21,41 @@ log = logging.getLogger("mdmr_provision.as2.receiver")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+class _OneLine(logging.Filter):
+    """aiohttp reports a malformed request (no HTTP at all, a header line too long, too many
+    headers, a bad Content-Length or chunk) with a traceback, which would reach the user's
+    terminal: a stranger's garbage is one warning line instead, saying who and what."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info:
+            exc = record.exc_info[1]
+            reason = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+            code = getattr(exc, "code", None)
+            text = record.getMessage()
+            if text.startswith("Error handling request from "):
+                text = f"as2 bad HTTP request from {text.rsplit(' ', 1)[-1]} refused"
+                text += f" ({code})" if isinstance(code, int) and code else ""
+            record.msg = f"{text}: {' '.join(str(reason).split())[:200]}"
+            record.args = None
+            record.exc_info = record.exc_text = None
+            if record.levelno > logging.WARNING:  # a stranger's garbage is not our error
+                record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+def one_line_logger(name: str) -> logging.Logger:
+    """The logger ``name``, which our HTTP servers give aiohttp (``AppRunner(logger=...)``),
+    its records one line each; a child of the command's logger shows where that one does."""
+    logger = logging.getLogger(name)
+    if not any(isinstance(f, _OneLine) for f in logger.filters):
+        logger.addFilter(_OneLine())
+    return logger
+
+
+#: The receiver's (``receive`` prints its lines).
+http_log = one_line_logger("mdmr_provision.as2.receiver.http")
+
+
 async def drain_tasks(tasks: set[asyncio.Task[None]], timeout: float | None) -> None:
     """Wait for ``tasks``; cancel (and reap) those still running after ``timeout`` seconds."""
     if not tasks:

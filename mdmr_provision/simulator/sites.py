@@ -21,12 +21,15 @@ from aiohttp.typedefs import Middleware
 
 from mdmr_provision.as2 import Limits, reset_connection
 from mdmr_provision.as2.connections import BoundedSite, ConnectionCap, bounded_app
+from mdmr_provision.as2.serving import one_line_logger
 from mdmr_provision.errors import SimulatorError
 from mdmr_provision.simulator.faults import FaultKind, FaultSet
 from mdmr_provision.simulator.pki import DemoPki, Identity
 from mdmr_provision.simulator.topology import SimEndpoint
 
 log = logging.getLogger(__name__)
+#: What aiohttp says of malformed requests, one line each (``simulate`` prints them).
+http_log = one_line_logger("mdmr_provision.simulator.http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -121,7 +124,8 @@ class Site:
 
     async def start(self) -> None:
         runner = web.AppRunner(
-            bounded_app(self.app, self.connections), access_log=None, handle_signals=False,
+            bounded_app(self.app, self.connections), access_log=None, logger=http_log,
+            handle_signals=False,
             shutdown_timeout=1.0, **self.limits.server_options(),  # type: ignore[arg-type]
         )
         await runner.setup()

@@ -398,6 +398,35 @@ async def test_an_inbox_that_is_a_file_is_an_error_mdn(
     assert f"the inbox {tmp_path / 'inbox'} is not a directory" in result.mdn.text
 
 
+@pytest.mark.parametrize(("request_bytes", "reason"), [
+    (b"POST /as2 HTTP/1.1\r\nHost: x\r\nX: " + b"a" * 9000 + b"\r\n\r\n",
+     "Got more than 8190 bytes"),
+    (b"POST /as2 HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X%d: a\r\n" % i for i in range(200))
+     + b"\r\n", "Too many headers received"),
+    (b"POST /as2 HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
+     "Invalid character in Content-Length"),
+    (b"POST /as2 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+     "Invalid character in chunk size"),
+])
+async def test_malformed_http_is_a_400_and_one_log_line(
+    request_bytes: bytes, reason: str, tmp_path: Path, records: pytest.LogCaptureFixture
+) -> None:
+    # Before: aiohttp logged each with its traceback, which `receive` printed on the terminal.
+    async with AS2Receiver([_endpoint(tmp_path)]) as rx:
+        reader, writer = await asyncio.open_connection("127.0.0.1", rx.port)
+        writer.write(request_bytes)
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 30)
+        writer.close()
+    assert answer.startswith((b"HTTP/1.0 400 ", b"HTTP/1.1 400 "))
+    lines = [r for r in records.records if "bad HTTP request" in r.getMessage()]
+    assert len(lines) == 1 and lines[0].levelno == logging.WARNING
+    text = lines[0].getMessage()
+    assert text.startswith("as2 bad HTTP request from 127.0.0.1 refused (400): ")
+    assert reason in text and "\n" not in text and len(text) < 300
+    assert lines[0].name == "mdmr_provision.as2.receiver.http"  # shown where receive shows
+
+
 def test_receiver_limits_reach_aiohttp() -> None:
     options = Limits(header_timeout=3, max_http_headers=50).server_options()
     assert options["keepalive_timeout"] == 3 and options["max_headers"] == 50
@@ -427,3 +456,24 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+async def test_malformed_http_at_a_simulator_site_is_one_log_line(
+    records: pytest.LogCaptureFixture,
+) -> None:
+    from mdmr_provision.simulator import sites
+    from mdmr_provision.simulator.faults import FaultSet
+
+    site = sites.Site(sites.dr_application("dr", FaultSet()), "127.0.0.1", _free_port())
+    await site.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", site.port)
+        writer.write(b"POST /as2 HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n")
+        answer = await asyncio.wait_for(reader.read(), 30)
+        writer.close()
+    finally:
+        await site.stop()
+    assert answer.startswith((b"HTTP/1.0 400 ", b"HTTP/1.1 400 "))
+    [line] = [r for r in records.records if "bad HTTP request" in r.getMessage()]
+    assert line.name == "mdmr_provision.simulator.http"
+    assert "Invalid character in Content-Length" in line.getMessage()
