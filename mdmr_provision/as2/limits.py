@@ -11,6 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+#: Seconds the rest of a refused body is read and dropped before the connection closes.
+LINGER = 2.0
+#: Seconds a stopping server gives requests in progress before cancelling them.
+SHUTDOWN = 5.0
 #: Origins are compared as (scheme, host, port).
 Origin = tuple[str, str, int]
 
@@ -48,6 +52,10 @@ class Limits:
         the header read timeout as well as the idle timeout."""
         return {
             "keepalive_timeout": self.header_timeout,
+            # After an answer that did not read the whole body (a refusal), aiohttp reads
+            # and drops the rest for this long so the client sees the answer before the
+            # close; 10 s by default, which a client trickling its body would always get.
+            "lingering_time": LINGER,
             "max_headers": self.max_http_headers,
             "max_field_size": self.max_http_field,
             "max_line_size": self.max_http_field,

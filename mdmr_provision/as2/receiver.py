@@ -49,7 +49,7 @@ from mdmr_provision.as2.errors import (
     UnknownPartner,
 )
 from mdmr_provision.as2.inbound import InboundMessage, ReceivePolicy, parse_message
-from mdmr_provision.as2.limits import Limits, url_allowed
+from mdmr_provision.as2.limits import SHUTDOWN, Limits, url_allowed
 from mdmr_provision.as2.mdn import Mdn, MdnReply, mdn_for
 from mdmr_provision.as2.mdnbox import MdnBox
 from mdmr_provision.as2.mime import Headers, params, unquote
@@ -164,6 +164,7 @@ class AS2Receiver:
         """Listen on host:port (port 0 picks a free one; see :attr:`port`)."""
         self._runner = web.AppRunner(bounded_app(self.app(), self.connections),
                                      access_log=None, logger=http_log,
+                                     shutdown_timeout=SHUTDOWN,
                                      **self.limits.server_options())  # type: ignore[arg-type]
         await self._runner.setup()
         site = BoundedSite(self._runner, self.host, self._port, self.connections,

@@ -271,3 +271,64 @@ async def test_a_tls_handshake_that_never_comes_is_cut_at_the_header_timeout(
         with contextlib.suppress(ConnectionResetError):
             assert await asyncio.wait_for(reader.read(), 20) == b""
         writer.close()
+
+
+async def _trickle(port: int, head: bytes, drip: bytes, seconds: float,
+                   until: bytes = b"\x00") -> bytes | None:
+    """Send ``head``, then ``drip`` every 0.2 s; what the server answered once it closed
+    the connection (or once the answer holds ``until``), or None when ``seconds`` pass
+    first."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(head)
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    got = b""
+    try:
+        while loop.time() < end:
+            try:
+                # read(n), not read(): a cancelled read() would drop what it had gathered.
+                chunk = await asyncio.wait_for(reader.read(65536), 0.2)
+            except TimeoutError:
+                writer.write(drip)
+                continue
+            got += chunk
+            if not chunk or until in got:
+                return got
+        return None
+    except (ConnectionResetError, BrokenPipeError):
+        return got
+    finally:
+        writer.close()
+
+
+async def test_a_body_trickled_forever_is_cut_at_the_body_timeout(tmp_path: Path) -> None:
+    # Each byte comes well within the read timeout; the whole body's time still runs out.
+    limits = Limits(read_timeout=5, body_timeout=2)
+    async with AS2Receiver([_endpoint(tmp_path)], limits=limits) as rx:
+        answer = await _trickle(
+            rx.port, b"POST /as2 HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n", b"x",
+            seconds=30, until=b"too slow\n")
+    assert answer is not None
+    assert answer.startswith(b"HTTP/1.1 408 ") and answer.endswith(b"request body too slow\n")
+
+
+async def test_headers_trickled_forever_are_cut_at_the_header_timeout(tmp_path: Path) -> None:
+    limits = Limits(header_timeout=2)
+    async with AS2Receiver([_endpoint(tmp_path)], limits=limits) as rx:
+        answer = await _trickle(rx.port, b"POST /as2 HTTP/1.1\r\nHost: x\r\n", b"X-A: b\r\n",
+                                seconds=30)
+    assert answer == b""  # closed by the server, without an answer
+
+
+async def test_stopping_does_not_wait_for_a_client_trickling_its_body(tmp_path: Path) -> None:
+    # Ctrl-C of `receive` while a client holds a request open: before, the server gave it
+    # aiohttp's graceful minute.
+    limits = Limits(read_timeout=600, body_timeout=600, header_timeout=600)
+    rx = AS2Receiver([_endpoint(tmp_path)], limits=limits)
+    await rx.start()
+    trickler = asyncio.create_task(_trickle(
+        rx.port, b"POST /as2 HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n", b"x",
+        seconds=120))
+    await _wait_for(lambda: rx._memory.held > 0)
+    await asyncio.wait_for(rx.stop(), 30)
+    assert await asyncio.wait_for(trickler, 30) is not None  # the server hung up on it
