@@ -27,6 +27,9 @@ _TOKEN_SPECIALS = re.compile(r'[\s()<>@,;:\\"/\[\]?=\x00-\x1f\x7f]')
 #: whatever comes before a signature is checked is read by anyone who can reach the receiver.
 MAX_HEADER_BYTES = 64 * 1024
 MAX_HEADER_LINES = 200
+#: Body parts of one multipart entity (AS2 uses two or three): a body of millions of empty
+#: parts would otherwise cost a Python object each before any signature is checked.
+MAX_PARTS = 16
 
 
 class Headers:
@@ -237,6 +240,9 @@ def split_multipart(part: Part, boundary: str) -> list[Part]:
             raise UnexpectedProcessingError("multipart body is truncated (no closing boundary)")
         body_end = nxt - 1 if nxt > 0 and buf[nxt - 1 : nxt] == b"\r" else nxt
         body_end = max(body_end, body_start)
+        if len(parts) == MAX_PARTS:
+            raise UnexpectedProcessingError(
+                f"multipart entity has more than {MAX_PARTS} parts")
         parts.append(parse_entity(buf, body_start, body_end))
         pos = nxt + 1
 
