@@ -230,6 +230,9 @@ class AS2Receiver:
         return certs
 
     async def _handle_mdn(self, request: web.Request) -> web.StreamResponse:
+        sender = unquote(request.headers.get("AS2-From"))
+        if not self._partner_certs(sender):  # refused before its body is read
+            raise Refused(403, f"AS2-From {sender[:80]!r} is not a partner of this receiver")
         with self._memory.hold() as hold:
             body = await read_body(request, self.limits.max_mdn_body, self.limits, hold)
             return self._accept_mdn(dict(request.headers), body,

@@ -332,3 +332,17 @@ async def test_stopping_does_not_wait_for_a_client_trickling_its_body(tmp_path: 
     await _wait_for(lambda: rx._memory.held > 0)
     await asyncio.wait_for(rx.stop(), 30)
     assert await asyncio.wait_for(trickler, 30) is not None  # the server hung up on it
+
+
+async def test_an_async_mdn_from_a_stranger_is_refused_before_its_body_is_read(
+    tmp_path: Path,
+) -> None:
+    async with AS2Receiver([_endpoint(tmp_path)], limits=Limits(read_timeout=60)) as rx:
+        reader, writer = await asyncio.open_connection("127.0.0.1", rx.port)
+        writer.write(b"POST /as2/mdn HTTP/1.1\r\nHost: x\r\nAS2-From: EVIL0001\r\n"
+                     b"Content-Type: multipart/report\r\nContent-Length: 1000000\r\n\r\n")
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 20)  # no byte of the body was sent
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 403 ")
+    assert answer.endswith(b"AS2-From 'EVIL0001' is not a partner of this receiver\n")
