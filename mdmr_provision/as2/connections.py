@@ -87,10 +87,14 @@ class _Counted(asyncio.Protocol):
 
 
 class ConnectionCap:
-    """At most ``limit`` open connections; the oldest idle one gives way to a new one."""
+    """At most ``limit`` open connections; the oldest idle one gives way to a new one.  At
+    most ``per_address`` requests in progress from one client address (None: no bound), so
+    one client cannot hold every connection busy (a body trickled in for minutes)."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, per_address: int | None = None) -> None:
         self.limit = max(1, limit)
+        self.per_address = max(1, per_address) if per_address is not None else None
+        self._by_address: dict[str, int] = {}
         # Insertion order is connection order, so the first idle one is the oldest.
         self._open: dict[object, asyncio.BaseTransport] = {}
         self._busy: dict[object, int] = {}
@@ -145,8 +149,19 @@ class ConnectionCap:
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Marks the request's connection busy (not to be closed for room) while it is
         answered; must be the application's first middleware."""
+        address = request.remote or ""
+        if self.per_address is not None and (
+                self._by_address.get(address, 0) >= self.per_address):
+            log.warning("as2 %s %s from %s refused: %d requests from it in progress",
+                        request.method, request.path, address, self.per_address)
+            response = web.Response(
+                status=503, headers={"Retry-After": "10"},
+                text=f"too many requests in progress from {address}; retry later\n")
+            response.force_close()
+            return response
         conn = request.protocol
         self._busy[conn] = self._busy.get(conn, 0) + 1
+        self._by_address[address] = self._by_address.get(address, 0) + 1
         try:
             return await handler(request)
         finally:
@@ -155,6 +170,10 @@ class ConnectionCap:
                 self._busy[conn] = left
             else:
                 self._busy.pop(conn, None)
+            if self._by_address[address] > 1:
+                self._by_address[address] -= 1
+            else:
+                del self._by_address[address]
 
 
 class BoundedSite(web.BaseSite):

@@ -39,6 +39,10 @@ class Limits:
     #: Connections open at once; when full, the longest-idle one (no request in progress)
     #: is closed for a new one (:mod:`.connections`).
     max_connections: int = 256
+    #: Requests in progress from one client address (503 with Retry-After beyond), so one
+    #: client cannot keep every connection busy; None: no bound (the simulator's clients
+    #: are this machine's own).
+    max_requests_per_address: int | None = 64
     #: Bytes of request bodies held at once, across every request (at least the largest
     #: endpoint's ``max_body``); beyond it a request is answered 503 with Retry-After.
     max_body_memory: int = 256 * 1024 * 1024

@@ -140,7 +140,8 @@ class AS2Receiver:
         self._memory = BodyMemory(max(self.limits.max_body_memory, largest,
                                       self.limits.max_mdn_body))
         #: The connection bound of the stand-alone server (see :meth:`start`).
-        self.connections = ConnectionCap(self.limits.max_connections)
+        self.connections = ConnectionCap(self.limits.max_connections,
+                                         self.limits.max_requests_per_address)
         self._tasks: set[asyncio.Task[None]] = set()
         self._runner: web.AppRunner | None = None
 

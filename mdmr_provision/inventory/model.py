@@ -402,6 +402,8 @@ class Receiving:
     max_message_size: int = 64 * 1024 * 1024
     #: Connections held at once; the longest-idle gives way to a new one when full.
     max_connections: int = 256
+    #: Requests in progress from one client address at once (503 beyond).
+    max_requests_per_address: int = 64
     #: Seconds a client has to send its request line and headers.
     header_timeout_seconds: float = 30.0
     #: Longest pause while a body arrives, and the most time a whole body may take.

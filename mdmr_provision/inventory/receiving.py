@@ -19,8 +19,8 @@ MIB = 1024 * 1024
 ENVELOPE_ROOM = 64 * 1024
 
 
-_FIELDS = ("max_connections", "header_timeout_seconds", "read_timeout_seconds",
-           "body_timeout_seconds", "max_pending_mdns")
+_FIELDS = ("max_connections", "max_requests_per_address", "header_timeout_seconds",
+           "read_timeout_seconds", "body_timeout_seconds", "max_pending_mdns")
 
 
 def convert_receiving(raw: dict[str, Any]) -> Receiving:

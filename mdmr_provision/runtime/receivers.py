@@ -354,6 +354,7 @@ def receiver_limits(receiving: Receiving) -> Limits:
         read_timeout=receiving.read_timeout_seconds,
         body_timeout=receiving.body_timeout_seconds,
         max_connections=receiving.max_connections,
+        max_requests_per_address=receiving.max_requests_per_address,
         max_body_memory=receiving.max_body_memory,
         max_pending_mdns=receiving.max_pending_mdns,
     )

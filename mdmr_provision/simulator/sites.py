@@ -113,9 +113,12 @@ class Site:
         limits: Limits | None = None,
     ) -> None:
         self.app = app
-        self.limits = limits or Limits()
+        # Its clients are this machine's own senders (it serves loopback only), as many
+        # at once as apply's --parallelism says: no bound per address.
+        self.limits = limits or Limits(max_requests_per_address=None)
         #: Connections held at once (a flood of silent clients cannot exhaust the process).
-        self.connections = ConnectionCap(self.limits.max_connections)
+        self.connections = ConnectionCap(self.limits.max_connections,
+                                         self.limits.max_requests_per_address)
         self.address = address
         self.port = port
         self.ssl_context = ssl_context

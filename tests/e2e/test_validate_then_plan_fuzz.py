@@ -97,6 +97,7 @@ version: 1
 receiving:
   max_message_size: 64MiB
   max_connections: 256
+  max_requests_per_address: 64
   header_timeout_seconds: 30
   read_timeout_seconds: 30
   body_timeout_seconds: 600

@@ -346,3 +346,25 @@ async def test_an_async_mdn_from_a_stranger_is_refused_before_its_body_is_read(
         writer.close()
     assert answer.startswith(b"HTTP/1.1 403 ")
     assert answer.endswith(b"AS2-From 'EVIL0001' is not a partner of this receiver\n")
+
+
+async def test_one_address_cannot_keep_every_connection_busy(tmp_path: Path) -> None:
+    # Two requests in progress from 127.0.0.1 (bodies trickling in) are all it may have; a
+    # third gets 503 at once, and another address is still served.
+    limits = Limits(max_connections=8, max_requests_per_address=2, read_timeout=60)
+    async with AS2Receiver([_endpoint(tmp_path)], host="0.0.0.0", limits=limits) as rx:
+        busy = [await _busy(rx.port) for _ in range(2)]
+        await _wait_for(lambda: rx.connections._by_address.get("127.0.0.1") == 2)
+        reader, writer = await asyncio.open_connection("127.0.0.1", rx.port)
+        writer.write(b"POST /as2 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+        answer = await asyncio.wait_for(reader.read(), 20)
+        writer.close()
+        assert answer.startswith(b"HTTP/1.1 503 ") and b"Retry-After: 10" in answer
+        assert answer.endswith(b"too many requests in progress from 127.0.0.1; retry later\n")
+        valid = _valid()
+        result = await AS2Client(verify_cert=parties().mdmr.cert).send(
+            valid, rx.url().replace("0.0.0.0", "127.0.0.1"), source_address="127.0.0.2")
+        assert result.mdn is not None
+        check_mdn(result.mdn, valid)
+        for _, w in busy:
+            w.close()

@@ -35,21 +35,22 @@ def test_defaults_are_the_engines_own(tmp_path: Path) -> None:
     inventory = load_inventory(copy_example(tmp_path / "inv"))
     assert inventory.receiving == Receiving()
     limits, engine = receiver_limits(inventory.receiving), Limits()
-    assert (limits.max_connections, limits.header_timeout, limits.read_timeout,
-            limits.body_timeout, limits.max_body_memory, limits.max_pending_mdns) == (
-        engine.max_connections, engine.header_timeout, engine.read_timeout,
-        engine.body_timeout, engine.max_body_memory, engine.max_pending_mdns)
+    names = ("max_connections", "max_requests_per_address", "header_timeout",
+             "read_timeout", "body_timeout", "max_body_memory", "max_pending_mdns")
+    assert [getattr(limits, n) for n in names] == [getattr(engine, n) for n in names]
 
 
 def test_settings_reach_every_built_in_receiver(tmp_path: Path) -> None:
     root = _with(tmp_path, "  max_message_size: 96MiB\n  max_connections: 40\n"
+                           "  max_requests_per_address: 7\n"
                            "  header_timeout_seconds: 5\n  read_timeout_seconds: 7.5\n"
                            "  body_timeout_seconds: 120\n  max_body_memory: 1GiB\n"
                            "  max_pending_mdns: 20\n")
     assert main(["simulate", "-i", str(root), "--pki-only"]) == 0  # the demo certificates
     inventory = load_inventory(root)
     assert inventory.receiving == Receiving(
-        max_message_size=96 * MIB, max_connections=40, header_timeout_seconds=5.0,
+        max_message_size=96 * MIB, max_connections=40, max_requests_per_address=7,
+        header_timeout_seconds=5.0,
         read_timeout_seconds=7.5, body_timeout_seconds=120.0, max_body_memory=1024 * MIB,
         max_pending_mdns=20)
     ours = OurReceivers(inventory)
@@ -62,6 +63,7 @@ def test_settings_reach_every_built_in_receiver(tmp_path: Path) -> None:
         assert server.limits.max_body_memory == 1024 * MIB
         assert server.limits.max_pending_mdns == 20
         assert server.connections.limit == 40
+        assert server.limits.max_requests_per_address == server.connections.per_address == 7
         assert all(ep.max_body == 96 * MIB for ep in server.endpoints)
 
 
