@@ -91,8 +91,10 @@ class ConnectionCap:
     most ``per_address`` requests in progress from one client address (None: no bound), so
     one client cannot hold every connection busy (a body trickled in for minutes)."""
 
-    def __init__(self, limit: int, per_address: int | None = None) -> None:
+    def __init__(self, limit: int, per_address: int | None = None,
+                 logger: logging.Logger = log) -> None:
         self.limit = max(1, limit)
+        self.log = logger  # where the command shows its server's lines
         self.per_address = max(1, per_address) if per_address is not None else None
         self._by_address: dict[str, int] = {}
         # Insertion order is connection order, so the first idle one is the oldest.
@@ -111,7 +113,7 @@ class ConnectionCap:
         """Lower the limit to ``available`` (at least 1), saying so: past the open-file
         limit the server could accept nobody, which is what the bound is for."""
         if available < self.limit:
-            log.warning("as2 connection limit lowered from %d to %d to fit the open-file "
+            self.log.warning("as2 connection limit lowered from %d to %d to fit the open-file "
                         "limit (ulimit -n); raise it to hold more", self.limit,
                         max(1, available))
             self.limit = max(1, available)
@@ -127,14 +129,14 @@ class ConnectionCap:
             if idle is None:
                 self.refused += 1
                 if self.refused == 1 or self.refused % 1000 == 0:
-                    log.warning("as2 connection refused: %d connections open, every one "
+                    self.log.warning("as2 connection refused: %d connections open, every one "
                                 "busy with a request (%d refused so far)", self.limit,
                                 self.refused)
                 return False
             victim = self._open.pop(idle)
             self.evicted += 1
             if self.evicted == 1 or self.evicted % 1000 == 0:
-                log.warning("as2 connection limit %d reached: closed the longest-idle "
+                self.log.warning("as2 connection limit %d reached: closed the longest-idle "
                             "connection for a new one (%d so far)", self.limit, self.evicted)
             _drop(victim)
         self._open[conn] = transport
@@ -152,7 +154,7 @@ class ConnectionCap:
         address = request.remote or ""
         if self.per_address is not None and (
                 self._by_address.get(address, 0) >= self.per_address):
-            log.warning("as2 %s %s from %s refused: %d requests from it in progress",
+            self.log.warning("as2 %s %s from %s refused: %d requests from it in progress",
                         request.method, request.path, address, self.per_address)
             response = web.Response(
                 status=503, headers={"Retry-After": "10"},

@@ -118,7 +118,7 @@ class Site:
         self.limits = limits or Limits(max_requests_per_address=None)
         #: Connections held at once (a flood of silent clients cannot exhaust the process).
         self.connections = ConnectionCap(self.limits.max_connections,
-                                         self.limits.max_requests_per_address)
+                                         self.limits.max_requests_per_address, log)
         self.address = address
         self.port = port
         self.ssl_context = ssl_context

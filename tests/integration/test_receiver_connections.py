@@ -184,7 +184,9 @@ async def test_when_every_connection_is_busy_a_newcomer_is_closed_at_once(
             w.close()
 
 
-async def test_the_simulator_sites_hold_a_bounded_number_of_connections() -> None:
+async def test_the_simulator_sites_hold_a_bounded_number_of_connections(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     from mdmr_provision.simulator import sites
     from mdmr_provision.simulator.faults import FaultSet
 
@@ -198,6 +200,9 @@ async def test_the_simulator_sites_hold_a_bounded_number_of_connections() -> Non
         flood = [await _slow_client(port, SLOW_START) for _ in range(100)]
         await _wait_for(lambda: site.connections.evicted >= 100 - 8)
         assert site.connections.open <= 8
+        # Said where `simulate` shows its lines.
+        assert any(r.name == "mdmr_provision.simulator.sites" and "limit 8 reached" in
+                   r.getMessage() for r in caplog.records)
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         assert (await asyncio.wait_for(reader.readline(), 10)).startswith(b"HTTP/1.1 503 ")
