@@ -15,7 +15,8 @@ MDN exactly as OpenAS2 received it from the capture our rendered logback.xml kee
 itself: the signature against the MDM/R certificate, the disposition, the Original-Message-ID
 and the MIC of the file it put there, so ``verify-report`` re-checks a driven proof as it
 re-checks a built-in one.  Where no capture exists (OpenAS2 run with a logging configuration
-of its own) the evidence keeps OpenAS2's record and says the receipt cannot be re-checked.
+of its own) the proof fails saying so: a receipt nobody can re-check proves only OpenAS2's
+word; the evidence keeps OpenAS2's record for whoever troubleshoots it.
 A file OpenAS2 refuses lands in its outbox error folder: the proof fails at once, naming it.
 """
 
@@ -52,6 +53,8 @@ if TYPE_CHECKING:
 
 #: How often the MDN and error folders are looked at while waiting.
 _POLL_SECONDS = 0.25
+#: How long the MDN as received may lag behind OpenAS2's record of it.
+_CAPTURE_GRACE = 3.0
 
 
 @dataclass(frozen=True)
@@ -263,7 +266,9 @@ async def prove_through_openas2(
                 mdn_verified=record.signed,
             )
             check_record(record, mic, micalg)
-            ev = await _keep_received(req, label, record, ev, mic, cert)
+            ev, wire = await _keep_received(req, label, record, ev)
+            if wire is not None:
+                ev = _checked(ev, wire, cert, mic)
             ev = await _fts(ev, req, fts)
         except MdmrError as exc:
             files.append(ev)
@@ -284,10 +289,10 @@ def _record_only(req: DriverRequest, label: str) -> str:
             f"{label}-mdn-record.txt")
 
 
-async def _keep_received(req: DriverRequest, label: str, record: MdnRecord, ev: FileEvidence,
-                         mic: str | None, cert: x509.Certificate | None) -> FileEvidence:
-    """Keep the request's identifiers and the MDN exactly as OpenAS2 received it, and check
-    that MDN here (never only on OpenAS2's word)."""
+async def _keep_received(req: DriverRequest, label: str, record: MdnRecord,
+                         ev: FileEvidence) -> tuple[FileEvidence, bytes | None]:
+    """Keep the request's identifiers and the MDN exactly as OpenAS2 received it (the
+    evidence and the MDN's bytes; None without a capture folder to read it from)."""
     # OpenAS2 keeps no copy of the request: these are the headers its record names.
     await asyncio.to_thread(keep.store_request_headers, req.evidence_dir, label, {
         "AS2-From": req.sender_as2_id, "AS2-To": req.partner_as2_id,
@@ -296,15 +301,30 @@ async def _keep_received(req: DriverRequest, label: str, record: MdnRecord, ev: 
         f"the AS2-From, AS2-To and Message-ID {req.product} sent, from its MDN record (it "
         "keeps no copy of the request)"))
     if req.capture_dir is None:
-        return ev
-    found = await asyncio.to_thread(openas2_capture.find_mdn, req.capture_dir,
-                                    (ev.message_id, record.header("message-id")))
-    if found is None:
-        return ev
+        return ev, None
+    ids = (ev.message_id, record.header("message-id"))
+    loop = asyncio.get_running_loop()
+    # OpenAS2 logs the MDN before it checks it and writes its record, so the capture is
+    # there already; the grace covers a log written through a buffer.
+    deadline = loop.time() + _CAPTURE_GRACE
+    while (found := await asyncio.to_thread(openas2_capture.find_mdn, req.capture_dir,
+                                            ids)) is None:
+        if loop.time() >= deadline:
+            raise MdmrError(
+                f"{req.product} recorded a positive MDN ({record.path.name}) but no copy of "
+                f"it as received is in {req.capture_dir}, so its signature cannot be checked "
+                "here: run OpenAS2 with the logback.xml mdmr-provision rendered beside its "
+                "config.xml (it keeps every MDN OpenAS2 receives)")
+        await asyncio.sleep(_POLL_SECONDS)
     wire, path = found
     await asyncio.to_thread(keep.store_mdn, req.evidence_dir, label, wire)
-    ev = replace(ev, mdn_file=keep.mdn_file(label), mdn_kept_as=None,
-                 mdn_captured_by=openas2_capture.describe(req.product, path))
+    return replace(ev, mdn_file=keep.mdn_file(label), mdn_kept_as=None,
+                   mdn_captured_by=openas2_capture.describe(req.product, path)), wire
+
+
+def _checked(ev: FileEvidence, wire: bytes, cert: x509.Certificate | None,
+             mic: str | None) -> FileEvidence:
+    """``ev`` with what the MDN as received says, or MdmrError when it does not prove."""
     mdn = check_received(wire, cert, ev.message_id, mic)
     return replace(ev, mdn_signed=mdn.signed, mdn_verified=mdn.verified,
                    disposition=mdn.disposition, mic_returned=mdn.received_mic)

@@ -188,3 +188,27 @@ def test_a_received_mdn_that_does_not_hold_fails_the_proof_and_is_kept(tmp_path:
         asyncio.run(_run(req, forged))
     assert "does not verify against the MDM/R certificate" in info.value.message
     assert (req.evidence_dir / "small-mdn.http").exists()  # for whoever troubleshoots it
+
+
+def test_a_record_without_the_mdn_as_received_fails_the_proof(tmp_path: Path) -> None:
+    """OpenAS2 run with a logging configuration of its own: its record says processed, but
+    a receipt nobody can re-check proves only OpenAS2's word."""
+    req = _request(tmp_path)
+    req_no_log = DriverRequest(**{**req.__dict__, "capture_dir": tmp_path / "elsewhere"})
+
+    async def run() -> None:
+        openas2 = asyncio.ensure_future(_openas2(req, _good, 1))  # logs into its own folder
+        try:
+            await prove_through_openas2(req_no_log, TisNamer(), {})
+        finally:
+            openas2.cancel()
+
+    with pytest.raises(ProofFailed) as info:
+        asyncio.run(run())
+    assert ("recorded a positive MDN" in info.value.message
+            and f"but no copy of it as received is in {tmp_path / 'elsewhere'}, so its "
+            "signature cannot be checked here: run OpenAS2 with the logback.xml "
+            "mdmr-provision rendered" in info.value.message)
+    [ev] = info.value.files
+    assert ev.mdn_file is None and ev.mdn_kept_as is not None
+    assert (req.evidence_dir / "small-mdn-record.txt").exists()
