@@ -177,6 +177,15 @@ class As2Profile(Resource):
     kind = "as2_profile"
     #: What the plan calls these files.
     noun = "AS2 client profile"
+    #: Files no exchange depends on (a product's logging): rewritten when they change, but
+    #: left out of the fingerprint proofs record, so they stale no proof (R7).
+    not_settings: frozenset[str] = frozenset()
+
+    def _fingerprint(self, rendered: Mapping[str, str]) -> str:
+        """What the proofs that use these files record (R7): every file but
+        :attr:`not_settings`."""
+        return digest({n: t for n, t in rendered.items() if n not in self.not_settings}
+                      ) if rendered else ""
 
     def __init__(
         self,
@@ -200,7 +209,7 @@ class As2Profile(Resource):
             {} if self.problems
             else render_profile(environment, server, sender, on_behalf_of, root)
         )
-        self.fingerprint = digest(dict(self.rendered)) if self.rendered else ""
+        self.fingerprint = self._fingerprint(self.rendered)
         self.settings = exchange_settings(environment, server, sender, policy)
         self._names = (environment.name, server.name, sender.org_id)
         self._probes = {name: text_probe(directory / name) for name in TEMPLATES}
@@ -220,7 +229,7 @@ class As2Profile(Resource):
         base = Change(
             address=self.address, kind=self.kind, action=Action.NOOP, reason="", rule="R7",
             environment=self.environment, depends_on=self.depends_on,
-            fingerprint=digest(dict(rendered)) if rendered else "",
+            fingerprint=self._fingerprint(rendered),
             facts={f.key: f.digest for f in found.values()},
             before=dict(prior.attributes) if prior else {},
             after={"settings": {**self.settings}, **self._declared(ctx)},
@@ -256,6 +265,11 @@ class As2Profile(Resource):
         if existing == 0:
             return replace(base, action=Action.CREATE, diff="".join(diffs), after=after,
                            reason=f"write the {self.noun} for {self._for()} ({', '.join(changed)})")
+        if set(changed) <= self.not_settings:
+            return replace(
+                base, action=Action.UPDATE, diff="".join(diffs), after=after, rule=None,
+                reason=f"rewrite the {self.noun} ({', '.join(changed)}); no setting the "
+                "exchange depends on changed, so every proof stays current")
         before, now = self._compared(prior, ctx)
         if isinstance(before, dict) and before and now:
             what = settings_change(before, now)

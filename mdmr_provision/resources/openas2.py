@@ -34,7 +34,6 @@ from mdmr_provision.inventory.model import (
     ProductName,
     Server,
 )
-from mdmr_provision.jsonvalue import digest
 from mdmr_provision.resources.as2_profiles import As2Profile, profiles_root, senders_in
 from mdmr_provision.templating import render
 
@@ -277,6 +276,9 @@ class OpenAs2Config(As2Profile):
 
     kind = "openas2"
     noun = "OpenAS2 configuration"
+    # Where OpenAS2 logs (and keeps the MDNs it receives) changes nothing it sends; the
+    # capture's absolute path would otherwise stale every proof in another checkout.
+    not_settings = frozenset({"logback.xml"})
 
     def __init__(self, inventory: Inventory, server: Server, org: Organisation,
                  product: As2Product, simulated_urls: Mapping[str, str] | None,
@@ -292,7 +294,7 @@ class OpenAs2Config(As2Profile):
             ({}, [simulator_problem]) if simulator_problem is not None
             else render_openas2(inventory, server, org, product, simulated_urls)
         )
-        self.fingerprint = digest(dict(self.rendered)) if self.rendered else ""
+        self.fingerprint = self._fingerprint(self.rendered)
         # One file for every environment: its proofs rely on its text (see OutboundProof).
         self.settings = {}
         self._probes = {name: text_probe(self.directory / name) for name in TEMPLATES}

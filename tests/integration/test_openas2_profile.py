@@ -226,6 +226,29 @@ async def test_simulate_renders_the_simulators_loopback_urls(
     assert "fts-sandbox.mdmr.test" in (real_after.diff or "")
 
 
+async def test_logging_alone_changes_no_proof_input(factory: CertFactory, tmp_path: Path) -> None:
+    """logback.xml names an absolute folder (the capture of received MDNs): another checkout
+    or data folder rewrites it, but OpenAS2 sends the same, so the fingerprint the proofs
+    record stays and the plan says every proof stays current."""
+    inventory = with_product(build(factory, tmp_path))
+    res = config(inventory)
+    now = datetime.now(UTC)
+    first = res.diff(await gather(res), None, PlanContext(inventory, now, {}))
+    outcome = await res.apply(first, apply_context(inventory))
+    logback = res.directory / "logback.xml"
+    logback.write_text(logback.read_text().replace("mdn-received", "elsewhere"))
+    again = res.diff(await gather(res), record_of(first, outcome),
+                     PlanContext(inventory, now, {}))
+    assert again.action is Action.UPDATE and again.fingerprint == first.fingerprint
+    assert again.rule is None and again.reason == (
+        "rewrite the OpenAS2 configuration (logback.xml); no setting the exchange depends on "
+        "changed, so every proof stays current")
+    (res.directory / "config.xml").write_text("<openas2/>")
+    changed = res.diff(await gather(res), record_of(first, outcome),
+                       PlanContext(inventory, now, {}))
+    assert changed.rule == "R7" and "re-test connectivity" in changed.reason
+
+
 async def test_no_email_blocks_with_the_reason(factory: CertFactory, tmp_path: Path) -> None:
     inventory = with_product(build(factory, tmp_path), email=None)
     res = config(inventory)
