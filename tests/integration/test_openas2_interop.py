@@ -9,6 +9,9 @@ answers with signed MDNs (sync, or async to OpenAS2's MDN receiver) that OpenAS2
 What goes over the wire is captured and decoded again with ``as2 decode`` (a live capture
 corpus; copies are kept under ``tests/fixtures/openas2`` for the offline corpus test).
 
+OpenAS2 listening on TLS (its AS2 and MDN receivers on https, as config.xml renders them for
+an https receiver_url/mdn_url with product.tls) is exercised both ways by its own test.
+
 OpenAS2 4.9 cannot decrypt AES-GCM (authEnveloped-data): a test pins that limitation.
 """
 
@@ -104,7 +107,8 @@ def _partnerships(our_url: str, mdn_url: str, gcm_id: str) -> str:
 def _configure(home: Path, p: Parties, our_url: str,
                tls: ReceiverTls | None = None) -> tuple[str, str]:
     """OpenAS2's folder: our config.xml template, the partnerships above, the keystore (and
-    with ``tls`` its receiver on https, serving the TLS keystore ``cert keystore`` writes)."""
+    with ``tls`` its AS2 and MDN receivers on https, serving the TLS keystore ``cert
+    keystore`` writes)."""
     home.mkdir(parents=True)
     rport, mport = free_port(), free_port()
     scheme = "https" if tls is not None else "http"
@@ -114,10 +118,10 @@ def _configure(home: Path, p: Parties, our_url: str,
         passphrase_env="OPENAS2_KEYSTORE_PASSWORD", receiver={"host": "127.0.0.1",
                                                               "port": rport,
                                                               "tls": tls is not None},
-        mdn={"host": "127.0.0.1", "port": mport}, poll_seconds=1,
+        mdn={"host": "127.0.0.1", "port": mport, "tls": tls is not None}, poll_seconds=1,
         tls_keystore_name=TLS_KEYSTORE,
     ))
-    mdn_url = f"http://127.0.0.1:{mport}/"
+    mdn_url = f"{scheme}://127.0.0.1:{mport}/"
     (home / "partnerships.xml").write_text(_partnerships(our_url, mdn_url, "GCMPEER"))
     (home / "as2_certs.p12").write_bytes(build_keystore(
         [KeyEntry("openas2", p.mdmr.key, p.mdmr.cert)], [CertEntry("peer", p.ldc.cert)],
@@ -308,21 +312,38 @@ async def test_openas2_cannot_decrypt_aes_gcm(tmp_path: Path, peers: Parties) ->
     assert not any(payload in data for data in stored)
 
 
-async def test_our_sender_to_openas2_listening_on_https(tmp_path: Path, peers: Parties) -> None:
-    """OpenAS2's AS2 receiver on TLS, as config.xml renders it for an https receiver_url
-    (protocol https, the key and chain ``cert keystore`` writes from product.tls into a
-    keystore of their own): our sender checks OpenAS2's certificate, sends sync and async
-    (MDN back to our receiver) and gets signed MDNs; a client that does not trust the
-    certificate is refused at the TLS handshake."""
+async def test_openas2_listening_on_https_both_ways(tmp_path: Path, peers: Parties) -> None:
+    """OpenAS2's AS2 receiver and MDN receiver on TLS, as config.xml renders them for an
+    https receiver_url and mdn_url (protocol https, the key and chain ``cert keystore``
+    writes from product.tls into a keystore of their own).  Our sender checks OpenAS2's
+    certificate, sends sync and async (MDN back to our receiver) and gets signed MDNs; a
+    client that does not trust the certificate is refused at the TLS handshake.  OpenAS2
+    sends to our receiver asking for an async MDN at its https MDN receiver, and our
+    receiver posts it there over TLS; OpenAS2 accepts it."""
     p = peers
     (tmp_path / "tls").mkdir()
     cert, key = make_tls_cert(tmp_path / "tls")
     trusting = ssl.create_default_context(cafile=str(cert))
-    async with AS2Receiver([], mdn_certs=[p.mdmr.cert]) as ours:
+    received: dict[str, InboundMessage] = {}
+
+    async def on_message(inbound: InboundMessage, stored: Path) -> None:
+        received[inbound.filename or ""] = inbound
+
+    mdn_urls: list[str] = []
+    endpoint = Endpoint(
+        path="/as2", inbox=tmp_path / "inbox",
+        identities=(LocalIdentity("S256CAES256A", p.ldc.cert, p.ldc.key),),
+        partner_lookup=lambda as2_id: Partner(
+            "OPENAS2", (p.mdmr.cert,), ReceivePolicy(True, True), tuple(mdn_urls))
+        if as2_id == "OPENAS2" else None,
+        on_message=on_message)
+    async with AS2Receiver([endpoint], mdn_certs=[p.mdmr.cert],
+                           async_ssl_context=trusting) as ours:
         home = tmp_path / "openas2"
-        url, _ = _configure(home, p, ours.url("/as2"), tls=ReceiverTls(cert, key))
-        assert url.startswith("https://")
-        with run_openas2(home, passphrase=PASSPHRASE):
+        url, mdn_url = _configure(home, p, ours.url("/as2"), tls=ReceiverTls(cert, key))
+        assert url.startswith("https://") and mdn_url.startswith("https://")
+        mdn_urls.append(mdn_url)
+        with run_openas2(home, passphrase=PASSPHRASE) as openas2:
             client = AS2Client(verify_cert=p.mdmr.cert)
             for pid, mode in (("S256CAES256", "sync"), ("S256CAES256A", "async")):
                 name = f"{pid}-tls.DAT"
@@ -345,4 +366,19 @@ async def test_our_sender_to_openas2_listening_on_https(tmp_path: Path, peers: P
                 assert stored.read_bytes() == payload
             with pytest.raises(AS2TransportError) as info:
                 await client.send(msg, url, timeout=30)  # Python's default CAs only
+            # OpenAS2 to us, its MDN asked for at its own https MDN receiver.
+            name = "S256CAES256A-from-openas2-tls.DAT"
+            payload = f"<FTSN>{name}</FTSN>\r\n".encode() + os.urandom(1000)
+            staging = tmp_path / name
+            staging.write_bytes(payload)
+            outbox = home / "data" / "outbox" / "S256CAES256A"
+            await _until(outbox.is_dir, f"OpenAS2 made no outbox {outbox}")
+            staging.replace(outbox / name)
+            await _until(lambda: name in received, "our receiver did not get the file")
+            log = await asyncio.to_thread(
+                openas2.wait_for, "Message sent and MDN received successfully", 60)
     assert info.value.kind == "tls"
+    got = received[name]
+    assert got.payload == payload and got.verified and got.mdn is not None
+    assert got.mdn.async_url == mdn_url
+    assert "incoming connection for receiving AsyncMDN" in log
