@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 from mdmr_provision.errors import EXIT_OK, MdmrError
-from mdmr_provision.inventory.checks import MAX_LARGE_FILE, parse_size
+from mdmr_provision.inventory.literals import MAX_LARGE_FILE, parse_size
 from mdmr_provision.inventory.model import FileNameTag
 from mdmr_provision.tis import TisNamer, check_org_id, to_est, write_test_file
 

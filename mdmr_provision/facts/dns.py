@@ -35,7 +35,7 @@ import dns.rdatatype
 import dns.resolver
 
 from mdmr_provision.core.types import FactResult, JsonValue, Probe
-from mdmr_provision.inventory.checks import join_host_port
+from mdmr_provision.inventory.literals import join_host_port
 from mdmr_provision.inventory.model import DnsSettings
 
 #: A CNAME chain longer than this is treated as a loop (resolvers use similar limits).

@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives import hashes
 
 from mdmr_provision.core.types import FactResult, JsonValue
 from mdmr_provision.errors import TransportError
-from mdmr_provision.inventory.checks import join_host_port
+from mdmr_provision.inventory.literals import join_host_port
 from mdmr_provision.keys import parse_certificates
 
 #: A fresh connection is watched for an immediate reset or close for this many times as long

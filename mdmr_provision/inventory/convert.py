@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from mdmr_provision.inventory.checker import Checker
-from mdmr_provision.inventory.checks import PENDING, parse_size, split_host_port, url_port
+from mdmr_provision.inventory.literals import PENDING, parse_size, split_host_port, url_port
 from mdmr_provision.inventory.model import (
     ENVIRONMENTS,
     TRANSFER_ENVIRONMENTS,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from mdmr_provision.inventory.checker import Checker
-from mdmr_provision.inventory.checks import parse_size
+from mdmr_provision.inventory.literals import parse_size
 from mdmr_provision.inventory.model import Receiving
 
 MIB = 1024 * 1024

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from mdmr_provision.files import special_kind
 from mdmr_provision.inventory.checker import Checker
-from mdmr_provision.inventory.checks import is_ip, split_host_port, url_port
+from mdmr_provision.inventory.literals import is_ip, split_host_port, url_port
 from mdmr_provision.inventory.yamlsource import PathT
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from mdmr_provision.core.types import Resource
 from mdmr_provision.errors import MdmrError
 from mdmr_provision.facts import text_probe
-from mdmr_provision.inventory.checks import url_port
+from mdmr_provision.inventory.literals import url_port
 from mdmr_provision.inventory.model import (
     As2Product,
     Inventory,

@@ -25,7 +25,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from mdmr_provision.atomic import atomic_write
 from mdmr_provision.errors import CertificateError, SimulatorError
-from mdmr_provision.inventory.checks import is_ip
+from mdmr_provision.inventory.literals import is_ip
 from mdmr_provision.inventory.model import Inventory, Organisation, SecretRef
 from mdmr_provision.keys import PrivateKey, load_certificate, load_private_key, read_passphrase
 from mdmr_provision.simulator.topology import Layout, SimEndpoint, build_layout, under

@@ -36,7 +36,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from mdmr_provision.atomic import atomic_write_text
 from mdmr_provision.errors import SimulatorError
-from mdmr_provision.inventory.checks import is_ip
+from mdmr_provision.inventory.literals import is_ip
 from mdmr_provision.inventory.model import (
     Direction,
     DnsSettings,

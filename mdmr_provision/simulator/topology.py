@@ -26,7 +26,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from mdmr_provision.errors import SimulatorError
-from mdmr_provision.inventory.checks import is_ip
+from mdmr_provision.inventory.literals import is_ip
 from mdmr_provision.inventory.model import (
     ENVIRONMENTS,
     Direction,

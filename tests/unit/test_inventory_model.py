@@ -12,7 +12,7 @@ import pytest
 
 from mdmr_provision.cli import main
 from mdmr_provision.inventory import load_inventory, load_inventory_with_warnings
-from mdmr_provision.inventory.checks import is_ip, parse_size, split_host_port
+from mdmr_provision.inventory.literals import is_ip, parse_size, split_host_port
 from mdmr_provision.inventory.model import (
     As2Product,
     Cipher,

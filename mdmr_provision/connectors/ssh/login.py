@@ -12,7 +12,7 @@ import paramiko
 
 from mdmr_provision.errors import MdmrError, TransportError
 from mdmr_provision.facts.net import describe_os_error
-from mdmr_provision.inventory.checks import join_host_port
+from mdmr_provision.inventory.literals import join_host_port
 from mdmr_provision.inventory.model import SecretRef, Server
 from mdmr_provision.keys import read_passphrase
 

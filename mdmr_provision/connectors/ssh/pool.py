@@ -10,7 +10,7 @@ import paramiko
 
 from mdmr_provision.connectors.ssh.login import SshTarget, channel_words, connect
 from mdmr_provision.errors import TransportError
-from mdmr_provision.inventory.checks import join_host_port
+from mdmr_provision.inventory.literals import join_host_port
 
 #: Seconds an idle SSH login stays open for the next probe of the same server.
 LINGER_SECONDS = 5.0
