@@ -44,7 +44,7 @@ from mdmr_provision.inventory.model import As2Product, ProductName, ReceiverTls,
 from mdmr_provision.keystore import CertEntry, KeyEntry, build_keystore, write_tls_keystore
 from mdmr_provision.resources.openas2 import TLS_KEYSTORE
 from mdmr_provision.templating import render
-from tests.support.as2 import Parties, make_party, make_tls_cert
+from tests.support.as2 import Parties, Party, make_party, make_tls_cert
 from tests.support.openas2 import Capture, run_openas2
 from tests.support.simulator import free_port
 
@@ -62,10 +62,12 @@ def partner_id(digest: Digest, cipher: Cipher) -> str:
     return f"S{digest.value[3:]}C{cipher.value.upper()}"
 
 
-def _partnerships(our_url: str, mdn_url: str, gcm_id: str) -> str:
+def _partnerships(our_url: str, mdn_url: str, gcm_id: str, fallback: bool = False) -> str:
+    # As the rendered partnerships.xml names it during a rollover (x509_alias_fallback).
+    extra = ' x509_alias_fallback="openas2-previous"' if fallback else ""
     rows = ['<partnerships>',
             '  <partner name="OPENAS2" as2_id="OPENAS2" x509_alias="openas2" '
-            'email="as2@openas2.test"/>']
+            f'email="as2@openas2.test"{extra}/>']
     combos = [*((partner_id(d, c), d.micalg, c.value) for d, c in COMBOS),
               (gcm_id, "sha-256", "aes256")]
     for pid, _, _ in combos:
@@ -105,7 +107,7 @@ def _partnerships(our_url: str, mdn_url: str, gcm_id: str) -> str:
 
 
 def _configure(home: Path, p: Parties, our_url: str,
-               tls: ReceiverTls | None = None) -> tuple[str, str]:
+               tls: ReceiverTls | None = None, previous: Party | None = None) -> tuple[str, str]:
     """OpenAS2's folder: our config.xml template, the partnerships above, the keystore (and
     with ``tls`` its AS2 and MDN receivers on https, serving the TLS keystore ``cert
     keystore`` writes)."""
@@ -122,10 +124,13 @@ def _configure(home: Path, p: Parties, our_url: str,
         tls_keystore_name=TLS_KEYSTORE,
     ))
     mdn_url = f"{scheme}://127.0.0.1:{mport}/"
-    (home / "partnerships.xml").write_text(_partnerships(our_url, mdn_url, "GCMPEER"))
+    (home / "partnerships.xml").write_text(
+        _partnerships(our_url, mdn_url, "GCMPEER", fallback=previous is not None))
+    keys = [KeyEntry("openas2", p.mdmr.key, p.mdmr.cert)]
+    if previous is not None:  # as cert keystore writes it during a rollover
+        keys.append(KeyEntry("openas2-previous", previous.key, previous.cert))
     (home / "as2_certs.p12").write_bytes(build_keystore(
-        [KeyEntry("openas2", p.mdmr.key, p.mdmr.cert)], [CertEntry("peer", p.ldc.cert)],
-        PASSPHRASE.encode()))
+        keys, [CertEntry("peer", p.ldc.cert)], PASSPHRASE.encode()))
     url = f"{scheme}://127.0.0.1:{rport}/"
     if tls is not None:
         server = Server("openas2", "ORG20000", "127.0.0.1", product=As2Product(
@@ -382,3 +387,28 @@ async def test_openas2_listening_on_https_both_ways(tmp_path: Path, peers: Parti
     assert got.payload == payload and got.verified and got.mdn is not None
     assert got.mdn.async_url == mdn_url
     assert "incoming connection for receiving AsyncMDN" in log
+
+
+async def test_openas2_decrypts_with_the_fallback_alias_during_a_rollover(
+    tmp_path: Path, peers: Parties,
+) -> None:
+    """During a certificate rollover the rendered partnerships.xml names the previous key
+    (x509_alias_fallback) and cert keystore holds it as ``<alias>-previous``: a partner still
+    encrypting to the old certificate is decrypted with it and answered "processed"."""
+    p = peers
+    old = p.mallory  # the certificate being replaced
+    async with AS2Receiver([], mdn_certs=[p.mdmr.cert]) as ours:
+        home = tmp_path / "openas2"
+        url, _ = _configure(home, p, ours.url("/as2"), previous=old)
+        with run_openas2(home, passphrase=PASSPHRASE):
+            name = "S256CAES256-rollover.DAT"
+            payload = f"<FTSN>{name}</FTSN>\r\n".encode() + os.urandom(800)
+            msg = build_message(payload, as2_from="S256CAES256", as2_to="OPENAS2",
+                                filename=name, sign_cert=p.ldc.cert, sign_key=p.ldc.key,
+                                encrypt_cert=old.cert, mdn=MdnRequest())
+            result = await AS2Client(verify_cert=p.mdmr.cert).send(msg, url, timeout=60)
+            assert result.mdn is not None
+            check_mdn(result.mdn, msg)
+            stored = home / "data" / "S256CAES256-OPENAS2" / "inbox" / name
+            await _until(stored.exists, f"OpenAS2 did not store {stored}")
+    assert stored.read_bytes() == payload
