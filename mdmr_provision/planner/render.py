@@ -32,7 +32,7 @@ from mdmr_provision.inventory.model import ENVIRONMENTS
 from mdmr_provision.jsonout import github_annotation
 from mdmr_provision.planner.plan import Plan
 from mdmr_provision.planner.symbols import files_line, label, symbol
-from mdmr_provision.rules import RULES, lookup
+from mdmr_provision.rules import RULES, cited, lookup
 
 MARKDOWN_LIMIT = 60_000
 _MD_DIFF_LINES = 40
@@ -220,9 +220,26 @@ def print_plan(plan: Plan, *, show_unchanged: bool = False, full_diff: bool = Fa
 
 
 def linked(text: str) -> str:
-    """``text`` with each rule id it cites (``R7``) linked to its entry in docs/rules.md."""
-    return _RULE_ID.sub(lambda m: f"[{m.group(0)}]({lookup(m.group(0)).link})"
+    """``text`` with each rule id it cites (``R7``) linked to its entry in the comment's own
+    "Rules cited" list (:func:`rules_cited`): the comment lands in the LDC's repository,
+    where no docs/rules.md exists, so the link must resolve inside the comment."""
+    return _RULE_ID.sub(lambda m: f"[{m.group(0)}](#{lookup(m.group(0)).anchor})"
                         if m.group(0) in RULES else m.group(0), text)
+
+
+def rules_cited(changes: Sequence[Change]) -> list[str]:
+    """The "Rules cited" list that :func:`linked` points into: each rule the changes cite,
+    with the guide's section and words (the entry of docs/rules.md; `mdmr-provision rules
+    ID` prints it in full)."""
+    ids = {r for c in changes for r in cited(cite(c.reason, c.rule)) if r in RULES}
+    if not ids:
+        return []
+    out = ["#### Rules cited", ""]
+    for rule_id in sorted(ids, key=lambda r: int(r[1:])):
+        rule = lookup(rule_id)
+        out.append(f'- <a id="{rule.anchor}"></a>**{rule.id}** {rule.title} '
+                   f'({rule.section}): "{rule.guide}" (`mdmr-provision rules {rule.id}`)')
+    return [*out, ""]
 
 
 def _md_change(change: Change, diff_lines: int) -> list[str]:
@@ -324,14 +341,18 @@ def _md_body(head: list[str], changes: Sequence[Change], diff_lines: int, limit:
     text = "\n".join([*head, *_md_sections(changes, diff_lines)]) + "\n"
     if diff_lines == 0 and any(c.diff for c in changes):
         text += "\n_(file diffs left out to keep this comment short)_\n"
+    cited_list = rules_cited(changes)
+    if cited_list:
+        text += "\n" + "\n".join(cited_list)
     return text if len(text) <= limit else None
 
 
 def _md_truncated(head: list[str], changes: Sequence[Change], limit: int) -> str:
     """As many changes (without diffs) as fit, then a note with how many were left out."""
-    budget = limit - 200  # room for the closing note
+    # Room for the closing note and the rules the changes cite (at most every rule).
+    budget = limit - 200 - len("\n".join(rules_cited(changes)))
     out = "\n".join(head) + "\n"
-    shown = 0
+    shown: list[Change] = []
     full = False
     for env, group in grouped(changes):
         section = f"#### {_heading(env)}\n\n"
@@ -344,11 +365,12 @@ def _md_truncated(head: list[str], changes: Sequence[Change], limit: int) -> str
                 full = True
                 break
             out += line
-            shown += 1
+            shown.append(change)
         out += "\n"
-    left = len(changes) - shown
+    left = len(changes) - len(shown)
     out += f"\n_({left} more change(s) not shown; run `mdmr-provision plan` for all of them)_\n"
-    return out
+    cited_list = rules_cited(shown)
+    return out + ("\n" + "\n".join(cited_list) if cited_list else "")
 
 
 def github_annotations(plan: Plan) -> str:

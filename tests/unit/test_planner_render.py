@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -213,9 +214,22 @@ def test_a_probe_failing_because_of_another_is_not_a_cause_of_its_own() -> None:
 def test_markdown_cites_each_rule_once() -> None:
     md = render_markdown(plan_of(Change("x.a", "k", Action.CREATE, "write it (R10)", rule="R10"),
                                  Change("x.b", "k", Action.CREATE, "write it", rule="R6")))
-    # Each cited rule links to its entry in docs/rules.md (cited once, linked once).
-    assert "write it ([R10](docs/rules.md#r10))" in md and md.count("[R10]") == 1
-    assert "write it ([R6](docs/rules.md#r6))" in md
+    # Each cited rule links to its entry in the comment's own "Rules cited" list (the
+    # comment lands in the LDC's repository, where no docs/rules.md exists): every link
+    # resolves inside the comment, and only the rules cited are listed, in order.
+    assert "write it ([R10](#r10))" in md and md.count("[R10]") == 1
+    assert "write it ([R6](#r6))" in md
+    anchors = re.findall(r'<a id="(r\d+)"></a>', md)
+    assert anchors == ["r6", "r10"]
+    assert set(re.findall(r"\]\(#(r\d+)\)", md)) == set(anchors)
+    listed = md[md.index("#### Rules cited"):]
+    assert '**R10** firewalls and DNS (' in listed and "`mdmr-provision rules R10`" in listed
+    # A comment cut to fit still lists the rules of what it shows.
+    many = plan_of(*(Change(f"x.{i}", "k", Action.CREATE, "write it " + "x" * 200, rule="R7")
+                     for i in range(60)))
+    short = render_markdown(many, limit=5_000)
+    assert "more change(s) not shown" in short and len(short) <= 5_000
+    assert '<a id="r7"></a>' in short
 
 
 def test_markdown_for_a_pull_request(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -236,7 +250,7 @@ def test_markdown_for_a_pull_request(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert "`--simulate`" in md and "a rehearsal" in md and "`--env sandbox`" in md
     assert str(tmp_path) not in md  # no path of the machine that planned it
     assert "+++ inventories/prod/.mdmr/firewall/mdmr.nft" in md
-    assert "write inventories/prod/.mdmr/firewall/mdmr.nft ([R10](docs/rules.md#r10))" in md
+    assert "write inventories/prod/.mdmr/firewall/mdmr.nft ([R10](#r10))" in md
     assert "+line 50" not in md and "+line 50" in render_markdown(plan, full_diff=True)
     real = dataclasses.replace(plan, simulate=False)
     assert "the real MDM/R endpoints" in render_markdown(real)
