@@ -104,6 +104,9 @@ def render_status(status: Status, *, unicode: bool = True, verbose: bool = False
     lines.append("Next due:")
     lines.append(f"  certificate renewal: {due.get('certificate_renewal') or 'n/a'}"
                  f"{late('certificate_renewal')}")
+    if due.get("certificate_to_ieso"):
+        lines.append(f"  new certificate to the IESO (with the forms): "
+                     f"{due['certificate_to_ieso']}{late('certificate_to_ieso')}")
     lines.append(f"  DR re-test: {due.get('dr_retest') or 'n/a'}{late('dr_retest')}")
     prod = due.get("production_reverification")
     lines.append("  production re-verification: "

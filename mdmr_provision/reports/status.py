@@ -32,6 +32,7 @@ from mdmr_provision.core.types import (
     EvidenceKind,
     JsonValue,
     ResourceRecord,
+    Severity,
 )
 from mdmr_provision.inventory.model import TRANSFER_ENVIRONMENTS, Inventory
 
@@ -306,6 +307,9 @@ def _cert(org_id: str, change: Change | None, inventory: Inventory) -> CertStatu
         renewal = (expiry - timedelta(days=inventory.policy.renewal_window_days)).date()
     status = "ok" if change.action in (Action.NOOP, Action.CREATE, Action.UPDATE) else (
         change.severity.value)
+    if status == "ok" and change.severity is Severity.WARNING:
+        # Valid, but its replacement must be ordered now (R6, R13): the reason says by when.
+        status = Severity.WARNING.value
     cn = after.get("common_name")
     return CertStatus(org_id, str(cn) if cn else None,
                       not_after if isinstance(not_after, str) else None,
@@ -327,8 +331,13 @@ def _due(inventory: Inventory, certs: Sequence[CertStatus],
     forms = pol.connectivity_test_date - timedelta(weeks=pol.forms_lead_weeks) \
         if pol.connectivity_test_date else None
     done_by = pol.unit_test_date - CONNECTIVITY_BEFORE_UNIT if pol.unit_test_date else None
+    # The new certificate goes to the IESO with the forms, 4 weeks before it is re-tested
+    # (R6, R13): the earliest renewal's date less the forms' lead time.
+    to_ieso = (date.fromisoformat(renewals[0]) - timedelta(weeks=inventory.policy.forms_lead_weeks)
+               ).isoformat() if renewals else None
     return {
         "certificate_renewal": renewals[0] if renewals else None,
+        "certificate_to_ieso": to_ieso,
         "dr_retest": dr_due.isoformat() if dr_due else now.date().isoformat(),
         "production_reverification": prod.isoformat() if prod else None,
         "cutover": cutover.isoformat() if cutover else None,
@@ -354,6 +363,7 @@ def overdue(status: Status, inventory: Inventory,
     production = [c for c in status.criteria if c.environment == "production"]
     late = {
         "certificate_renewal": past("certificate_renewal"),
+        "certificate_to_ieso": past("certificate_to_ieso"),
         "dr_retest": past("dr_retest"),
         "forms": past("forms") and "schedule.forms" not in records,
         "connectivity_complete": past("connectivity_complete") and not status.complete,

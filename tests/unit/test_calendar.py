@@ -154,3 +154,27 @@ def test_a_passed_replace_and_retest_date_is_overdue(tmp_path: Path) -> None:
     assert "  certificate renewal: 2026-11-21 OVERDUE\n" in text
     assert "  ORG10000: expires 2026-12-05, replace and re-test by 2026-11-21 OVERDUE\n" in text
     assert "  ORG20000: expires 2027-12-05, replace and re-test by 2027-11-21\n" in text
+
+
+def test_the_new_certificate_is_due_at_the_iesos_with_the_forms(tmp_path: Path) -> None:
+    # R6 + R13: re-test 2 weeks before expiry, so the new certificate goes to the IESO with
+    # the forms 4 weeks before that: status names that date, and says when it has passed.
+    from mdmr_provision.core.types import Severity
+    from mdmr_provision.reports.matrix import render_status
+    from mdmr_provision.reports.status import build_status
+
+    inventory = load_inventory(copy_example(tmp_path / "inv"))
+    soon = Change("certificate.ORG10000", "certificate", Action.NOOP,
+                  "certificate is valid until 2027-01-01; order its replacement now: send the "
+                  "new DER certificate to the IESO by 2026-11-20, 4 weeks before re-testing by "
+                  "2026-12-18", severity=Severity.WARNING,
+                  after={"not_after": "2027-01-01T00:00:00+00:00", "common_name": "ORG10000"})
+    status = build_status(inventory, {soon.address: soon}, {}, (), NOW)
+    assert status.due["certificate_renewal"] == "2026-12-18"
+    assert status.due["certificate_to_ieso"] == "2026-11-20"
+    assert status.overdue == ("certificate_to_ieso",)
+    text = render_status(status, unicode=False)
+    assert "  new certificate to the IESO (with the forms): 2026-11-20 OVERDUE\n" in text
+    # The certificate's own line carries the warning (it was hidden as "ok" before).
+    assert ("  ORG10000: expires 2027-01-01, replace and re-test by 2026-12-18 [warning: "
+            "certificate is valid until 2027-01-01; order its replacement now") in text
