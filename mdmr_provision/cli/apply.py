@@ -281,3 +281,22 @@ def _print_report(report: ApplyReport) -> None:
         for result in report.by_status(status):
             print(f"{status.value}: {result.address}: {result.message}")
     print(report.summary())
+    hint = next_step(report)
+    if hint:
+        print(hint)
+
+
+def next_step(report: ApplyReport) -> str:
+    """What to do after a run that left something undone (empty when nothing was)."""
+    stuck = len(report.by_status(Status.FAILED)) + len(report.by_status(Status.BLOCKED))
+    manual = report.by_status(Status.MANUAL)
+    parts: list[str] = []
+    if stuck:
+        done = len(report.by_status(Status.SUCCEEDED))
+        parts.append("fix what the failed and blocked lines say, then run the same command "
+                     f"again: the {done} step(s) that succeeded are saved and do not run again")
+    if manual:
+        parts.append(f"{len(manual)} manual step(s) wait for a person: each manual line says "
+                     "what to run (`receive` records the MDM/R's test file itself, `confirm` "
+                     "records anything else)")
+    return ("Next: " + "; ".join(parts) + ".") if parts else ""

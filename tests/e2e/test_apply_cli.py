@@ -169,6 +169,11 @@ def test_failed_step_exit_and_summary(
     out = capsys.readouterr().out
     assert "failed: slow.file01: slow.file01" in out
     assert "Apply: 2 succeeded, 1 failed, 0 skipped." in out
+    # And what to do about it, right under the summary (the matrix's verdict stays last).
+    lines = out.splitlines()
+    assert lines[lines.index("Apply: 2 succeeded, 1 failed, 0 skipped.") + 1] == (
+        "Next: fix what the failed and blocked lines say, then run the same command again: the "
+        "2 step(s) that succeeded are saved and do not run again.")
 
 
 def test_lock_held_and_force_unlock(inv: Path, capsys: pytest.CaptureFixture[str]) -> None:

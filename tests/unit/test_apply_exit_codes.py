@@ -36,3 +36,22 @@ def test_apply_with_only_a_failed_step_exits_1_and_success_exits_0(
     monkeypatch.delenv("MDMR_TEST_FAIL")
     assert main(["apply", "-i", str(inv), "--target", "slow", "--auto-approve"]) == 0
     assert "Apply: 1 succeeded, 0 failed, 0 skipped, 1 unchanged." in capsys.readouterr().out
+
+
+def test_next_step_after_an_unfinished_run() -> None:
+    from mdmr_provision.cli.apply import next_step
+    from mdmr_provision.core.types import Action
+    from mdmr_provision.executor.apply import ApplyReport, Status, StepResult
+    from mdmr_provision.state import State
+
+    def report(*statuses: Status) -> ApplyReport:
+        return ApplyReport(tuple(StepResult(f"a.{n}", Action.CREATE, s)
+                                 for n, s in enumerate(statuses)), State())
+
+    assert next_step(report(Status.SUCCEEDED, Status.UNCHANGED)) == ""
+    assert next_step(report(Status.SUCCEEDED, Status.BLOCKED)) == (
+        "Next: fix what the failed and blocked lines say, then run the same command again: "
+        "the 1 step(s) that succeeded are saved and do not run again.")
+    assert next_step(report(Status.MANUAL)) == (
+        "Next: 1 manual step(s) wait for a person: each manual line says what to run "
+        "(`receive` records the MDM/R's test file itself, `confirm` records anything else).")
