@@ -7,10 +7,12 @@ it without the inventory, the state or a network (nothing is probed or checked h
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
 from mdmr_provision.errors import EXIT_OK
+from mdmr_provision.planner.plan import Plan
 from mdmr_provision.planner.render import github_annotations, print_plan, render_markdown
 from mdmr_provision.planner.saved import print_plan_json, read_plan
 
@@ -59,4 +61,20 @@ def run(args: argparse.Namespace) -> int:
         mode = "against the built-in simulator (--simulate)" if plan.simulate else \
             "against the real endpoints"
         print(f"Saved plan made {when}, {mode}.")
+        command = apply_command(plan, args.plan_file)
+        if command:
+            print(f"Apply exactly this plan with: {command}")
     return EXIT_OK
+
+
+def apply_command(plan: Plan, plan_file: Path) -> str:
+    """The command that applies ``plan_file`` from here: the inventory as it was given when
+    it still resolves from this directory, else its absolute directory."""
+    given = plan.inventory_path
+    inventory = given if given and Path(given).exists() else plan.inventory_root
+    if not inventory:
+        return ""
+    argv = ["mdmr-provision", "apply", "-i", inventory]
+    if plan.simulate:
+        argv.append("--simulate")
+    return shlex.join([*argv, str(plan_file)])

@@ -31,6 +31,9 @@ def test_show_prints_a_saved_plan_three_ways(
     # The same plan as `plan` printed, then when and how it was made.
     assert shown.startswith(planned)
     assert "Saved plan made " in shown and "against the real endpoints" in shown
+    # Its last line is the command that applies it, as the plan's --out hint said.
+    assert shown.rstrip().splitlines()[-1] == (
+        f"Apply exactly this plan with: mdmr-provision apply -i {inv} {out}")
     assert main(["show", str(out), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["format"] == "mdmr-provision-plan" and doc["format_version"] == 1
