@@ -36,6 +36,8 @@ from mdmr_provision.rules import RULES, cited, lookup
 
 MARKDOWN_LIMIT = 60_000
 _MD_DIFF_LINES = 40
+#: Failed-probe causes listed in a Markdown plan before the rest are counted.
+_MD_CAUSES = 10
 #: ``--full-diff`` in Markdown: every diff line, as long as the comment stays under budget.
 _FULL = 1_000_000_000
 
@@ -112,11 +114,9 @@ def change_body(change: Change) -> Text:
 _CAUSED_BY = re.compile(r"^[A-Z][A-Z0-9]*: ")
 
 
-def fact_warnings(plan: Plan, *, verbose: bool = False) -> list[str]:
-    """One line per root cause of the failed probes a change's reason does not already say.
-
-    Probe keys are internal; they are named only with ``-v``.
-    """
+def failed_causes(plan: Plan, *, verbose: bool = False) -> list[tuple[str, list[str]]]:
+    """Each root cause of the failed probes (that no change's reason already says, unless
+    ``verbose``) with the probe keys it failed."""
     reasons = " ".join(c.reason for c in plan.changes)
     errors = set(plan.fact_errors.values())
     by_error: dict[str, list[str]] = {}
@@ -127,8 +127,16 @@ def fact_warnings(plan: Plan, *, verbose: bool = False) -> list[str]:
         error = cause if cause in errors else error
         if verbose or error not in reasons:
             by_error.setdefault(error, []).append(key)
+    return list(by_error.items())
+
+
+def fact_warnings(plan: Plan, *, verbose: bool = False) -> list[str]:
+    """One line per root cause of the failed probes a change's reason does not already say.
+
+    Probe keys are internal; they are named only with ``-v``.
+    """
     out: list[str] = []
-    for error, keys in by_error.items():
+    for error, keys in failed_causes(plan, verbose=verbose):
         if verbose:
             out.append(f"warning: probe failed: {error} ({', '.join(keys)})")
         elif len(keys) > 1:
@@ -217,6 +225,11 @@ def print_plan(plan: Plan, *, show_unchanged: bool = False, full_diff: bool = Fa
                                  unicode=can_encode(out, "✋↻"), diff_lines=diff_lines,
                                  verbose=opts.verbose):
         console.print(item)
+
+
+def md_escape(text: str) -> str:
+    """``text`` safe inside a Markdown list item (no HTML, no stray emphasis or links)."""
+    return re.sub(r"([\\`*_\[\]<>|])", r"\\\1", text)
 
 
 def linked(text: str) -> str:
@@ -312,7 +325,18 @@ def render_markdown(
     changes; always under ``limit`` characters, paths relative to the checkout."""
     head = _md_head(plan)
     if plan.fact_errors:
-        head.append(f"{len(plan.fact_errors)} probe(s) failed; see the plan for details.")
+        causes = [relative_paths(plan, error) + (f" ({len(keys)} probes)" if len(keys) > 1
+                                                 else "")
+                  for error, keys in failed_causes(plan)]
+        if causes:
+            head.append(f"{len(plan.fact_errors)} probe(s) failed, for these causes (the "
+                        "changes below say what each one blocks):")
+            head.extend(f"- {md_escape(c)}" for c in causes[:_MD_CAUSES])
+            if len(causes) > _MD_CAUSES:
+                head.append(f"- _({len(causes) - _MD_CAUSES} more; `mdmr-provision plan` "
+                            "lists them)_")
+        else:
+            head.append(f"{len(plan.fact_errors)} probe(s) failed; the changes below say why.")
         head.append("")
     changes = [dataclasses.replace(c, reason=relative_paths(plan, c.reason),
                                    diff=relative_paths(plan, c.diff) if c.diff else c.diff)

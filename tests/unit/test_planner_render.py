@@ -290,3 +290,20 @@ def test_plan_json_tells_checks_from_re_proofs_and_counts_test_files() -> None:
     assert (summary["verify"], summary["check"], summary["re-prove"]) == (2, 1, 1)
     # Read back, the plan is the same plan (the added keys are derived, never trusted).
     assert plan_to_json(plan_from_json(json.loads(json.dumps(doc)))) == doc
+
+
+def test_markdown_lists_each_failed_probe_cause_once() -> None:
+    dns_error = "fts.test: no DNS server at 127.0.0.53:53"
+    base = plan_of(Change("dns.sandbox", "dns", Action.VERIFY, f"check: {dns_error} (R10)"),
+                   Change("reachability.sandbox.a", "reachability", Action.VERIFY,
+                          "cannot resolve fts.test, see dns.sandbox"))
+    said = dataclasses.replace(base, fact_errors={
+        "dns:fts.test": dns_error, "reach:a": f"DNS: {dns_error}"})
+    md = render_markdown(said)
+    assert "2 probe(s) failed; the changes below say why." in md
+    unsaid = dataclasses.replace(base, fact_errors={
+        "dns:fts.test": dns_error, "tls:x": "TLS: handshake <failed> with_x"})
+    md = render_markdown(unsaid)
+    assert "2 probe(s) failed, for these causes" in md
+    assert "- TLS: handshake \\<failed\\> with\\_x" in md
+    assert md.count("no DNS server") == 1  # the dns change says it; no cause line repeats it
