@@ -167,4 +167,8 @@ async def _prove_with(session: Session, args: argparse.Namespace, services: Serv
             print(f"{result.status.value}: {result.address}: {result.message}")
     kind = "rehearsal (built-in simulator)" if args.simulate else "real"
     print(f"Evidence recorded as {kind}: {report.summary()}")
+    if not ok:
+        print("Next: fix what the failed lines say, then run the same prove command again; "
+              "every attempt, failed ones too, is kept in the history (`mdmr-provision state "
+              "history`).")
     return EXIT_OK if ok else EXIT_USER_ERROR

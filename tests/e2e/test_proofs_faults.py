@@ -119,6 +119,8 @@ def test_fault_fails_reverification_and_keeps_good_records(
         assert words in line, line
         assert "Traceback" not in line
     assert "Evidence recorded as rehearsal (built-in simulator): Apply: " in run.out
+    assert run.out.rstrip().splitlines()[-1].startswith(
+        "Next: fix what the failed lines say, then run the same prove command again;")
 
     after = records(work)
     for a in due:  # the earlier good proof stays on record
