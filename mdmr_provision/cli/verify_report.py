@@ -39,9 +39,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "is signed. Prints one line per proof; exits 0 only when every proof verifies.",
     )
     parser.add_argument("directory", type=Path, metavar="DIR", help="the report directory")
-    parser.add_argument("--mdmr-cert", action="append", default=[], metavar="ENV=FILE",
+    parser.add_argument("--mdmr-cert", action="extend", nargs="+", default=[],
+                        metavar="ENV=FILE",
                         help="check ENV's receipts against this MDM/R certificate (PEM or DER) "
-                        "instead of the one the report keeps; repeat per environment")
+                        "instead of the one the report keeps; one per environment, several "
+                        "after one --mdmr-cert or the option repeated")
     parser.add_argument("--signer-cert", type=Path, metavar="FILE",
                         help="require the report to be signed with this certificate")
     parser.add_argument("--require-real", action="store_true",

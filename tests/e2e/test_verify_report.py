@@ -215,6 +215,15 @@ def test_the_mdmr_certificate_given_by_the_reviewer_is_the_one_trusted(
     assert line_of(out, PROOF.replace("sandbox", "production")).startswith("verified")
     code, out = verify(capsys, str(reports.plain), "--mdmr-cert", "sandbox")
     assert code == 2
+    # The form: several ENV=FILE after one option (DIR first or last).
+    code, out = verify(capsys, "--mdmr-cert", f"sandbox={demo / 'sandbox.pem'}",
+                       f"qa={demo / 'enrolment.pem'}", f"production={demo / 'production.pem'}",
+                       "--", str(reports.plain))
+    assert code == 0, out
+    assert out.count("(given)") == 3
+    twice = f"sandbox={demo / 'sandbox.pem'}"
+    code, out = verify(capsys, str(reports.plain), "--mdmr-cert", twice, twice)
+    assert code == 2
 
 
 def _sha(cert: x509.Certificate) -> str:
