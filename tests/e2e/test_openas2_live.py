@@ -13,6 +13,7 @@ re-verifies them offline.  Then a product version change makes those proofs stal
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +119,16 @@ def test_openas2_with_our_configuration_sends_both_files_sync_and_async(
     for address in (SYNC, ASYNC, HTTPS):  # the others were never proven in this test
         assert lines[address].startswith("verified "), check.out
         assert "MDNs signed by CN=MDMR" in lines[address]
+    # Each MDN OpenAS2 received reads with `as2 decode --verify-cert`, and openssl alone
+    # checks it as kept (issue 16: every stored MDN, also through an AS2 product).
+    kept_mdns = sorted((tmp_path / "rep").glob("evidence/*/*/*-mdn.http"))
+    assert len(kept_mdns) == 6
+    for mdn in kept_mdns:
+        cert = mdn.parent / "mdmr-certificate.pem"
+        assert cli(capsys, "as2", "decode", str(mdn), "--verify-cert", str(cert)).code == 0
+        assert subprocess.run(["openssl", "cms", "-verify", "-in", str(mdn), "-CAfile", str(cert),
+                               "-partial_chain", "-purpose", "any", "-out", "/dev/null"],
+                              capture_output=True, timeout=60).returncode == 0, mdn
     # A new product version is a changed AS2 client: both proofs are stale (R7).
     orgs = inv / "organisations.yaml"
     orgs.write_text(orgs.read_text().replace('version: "4.9.0"', 'version: "4.10.0"'))
