@@ -235,6 +235,8 @@ def _check_proof(bundle: _Bundle, proof: Mapping[str, Any]) -> ProofCheck:
         signer = _outbound(directory, doc, attempt, cert, problems)
         names = [str(f.get("name")) for f in doc.get("files") or [] if isinstance(f, dict)]
         what = ", ".join(names) + f"; MDNs signed by {signer}"
+        if isinstance(doc.get("product"), str):
+            what += f"; sent through {doc['product']}"  # the LDC's own AS2 product
     if problems:
         return ProofCheck(address, kind, env, "failed", rehearsal, problems[0],
                           tuple(problems))

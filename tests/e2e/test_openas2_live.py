@@ -119,6 +119,7 @@ def test_openas2_with_our_configuration_sends_both_files_sync_and_async(
     for address in (SYNC, ASYNC, HTTPS):  # the others were never proven in this test
         assert lines[address].startswith("verified "), check.out
         assert "MDNs signed by CN=MDMR" in lines[address]
+        assert "; sent through OpenAS2 4.9.0" in lines[address]
     # Each MDN OpenAS2 received reads with `as2 decode --verify-cert`, and openssl alone
     # checks it as kept (issue 16: every stored MDN, also through an AS2 product).
     kept_mdns = sorted((tmp_path / "rep").glob("evidence/*/*/*-mdn.http"))
