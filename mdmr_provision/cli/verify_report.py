@@ -73,7 +73,8 @@ def _line(check: ProofCheck, require_real: bool) -> str:
     status = check.status
     if require_real and check.rehearsal and check.ok:
         status = "failed"
-    word = {"verified": "verified", "recorded": "recorded", "failed": "FAILED"}[status]
+    word = {"verified": "verified", "recorded": "recorded", "confirmed": "confirmed",
+            "failed": "FAILED"}[status]
     if status == "failed" and check.ok:
         return f"{word:9} {check.address}: rehearsal evidence, and --require-real was given"
     return f"{word:9} {check.address}: {check.summary}"
@@ -125,9 +126,12 @@ def _summary(result: BundleCheck, ok: bool) -> str:
     total = len(result.proofs)
     verified = sum(1 for p in result.proofs if p.status == "verified")
     recorded = sum(1 for p in result.proofs if p.status == "recorded")
-    failed = total - verified - recorded
+    confirmed = sum(1 for p in result.proofs if p.status == "confirmed")
+    failed = total - verified - recorded - confirmed
     text = (f"verify-report: {verified} of {total} proofs verified by signature, "
-            f"{recorded} connections recorded, {failed} failed")
+            f"{recorded} connections recorded, "
+            + (f"{confirmed} confirmed by a person (vouched for by the report's signature "
+               "only), " if confirmed else "") + f"{failed} failed")
     if result.rehearsal:
         text += ("; REHEARSAL evidence (the built-in MDM/R simulator): it shows the "
                  "configuration works, not connectivity with the MDM/R")

@@ -180,6 +180,13 @@ def _criteria(inventory: Inventory, org: Organisation, check: BundleCheck,
             skipped.extend(f"{target}: not imported: {p.address} does not verify: {p.summary}"
                            for p in failed)
             continue
+        words = [p for p, _ in proofs if p.status == "confirmed"]
+        if words:
+            # Their person's word carries no MDM/R receipt: ours must take it, by confirm.
+            skipped.extend(f"{target}: not imported: {p.address} was only confirmed by a "
+                           f"person there; `mdmr-provision confirm {target}` if you accept it"
+                           for p in words)
+            continue
         env = target.split(".")[2] if not target.startswith("proof.dr.") else "dr"
         times = sorted(at for _, at in proofs if at)
         summary = "; ".join(f"{p.address.rsplit('.', 1)[-1]}: {p.summary}" for p, _ in proofs)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,8 @@ class ProofCheck:
     address: str
     kind: str
     environment: str | None
-    #: verified | recorded (nothing signable: a DR connection) | failed
+    #: verified | recorded (nothing signable: a DR connection) | confirmed (a person's word,
+    #: which only the report's own signature vouches for) | failed
     status: str
     rehearsal: bool
     summary: str
@@ -52,7 +53,7 @@ class ProofCheck:
     @property
     def ok(self) -> bool:
         """Whether the proof holds as far as its kind can be checked."""
-        return self.status in ("verified", "recorded")
+        return self.status in ("verified", "recorded", "confirmed")
 
 
 @dataclass(frozen=True)
@@ -175,9 +176,18 @@ def verify_bundle(directory: Path, *, mdmr_certs: Mapping[str, x509.Certificate]
     owned = {rel for rel in broken if rel.startswith("evidence/") and rel in bundle.seen}
     problems.extend(reason for rel, reason in sorted(broken.items()) if rel not in owned)
     signature = _check_signature(root, manifest, signer_cert, report)
+    if not signature.ok:
+        checks = tuple(_unvouched(c) if c.status == "confirmed" else c for c in checks)
     return BundleCheck(root, checks, signature, tuple(problems),
                        any(c.rehearsal for c in checks),
                        tuple(t for _, t in sorted(bundle.trusted.items())))
+
+
+def _unvouched(check: ProofCheck) -> ProofCheck:
+    """A confirmation is the report signer's statement: unsigned, nothing vouches for it."""
+    why = (f"{check.summary.split(';')[0]}, and the report is not signed, so nothing "
+           "vouches for it (report --sign)")
+    return replace(check, status="failed", summary=why, problems=(why,))
 
 
 def _inside(root: Path, rel: str) -> bool:
@@ -214,9 +224,13 @@ def _check_proof(bundle: _Bundle, proof: Mapping[str, Any]) -> ProofCheck:
         return _imported(bundle, address, kind, env, rehearsal, details, files, problems)
     if kind == "dr" or address.startswith("reachability."):
         return _connection(address, kind, env, rehearsal, attempt, problems)
+    if directory is None and "note" in details and not problems:
+        who, note = details.get("confirmed_by") or "a person", details.get("note")
+        return ProofCheck(address, kind, env, "confirmed", rehearsal,
+                          f"confirmed by {who} at {attempt.get('at')}: {note!r}; a person's "
+                          "word, with no MDM/R receipt to check")
     if directory is None:
-        why = ("confirmed by a person; nothing signed was kept to check"
-               if "note" in details else "no evidence files were kept")
+        why = "no evidence files were kept"
         return ProofCheck(address, kind, env, "failed", rehearsal, why, (why, *problems))
     try:
         doc = _load_json(bundle.root, str(directory.relative_to(bundle.root) / SUMMARY))

@@ -450,3 +450,31 @@ def test_signing_with_a_wrong_passphrase_writes_nothing_and_prints_no_secret(
         assert secret not in captured.err + captured.out
     code = main(["report", "-i", str(reports.inv), "--out", str(out), "--sign", "ORG99999"])
     assert code == 1 and "not an organisation of the inventory" in capsys.readouterr().err
+
+
+def test_a_confirmed_proof_counts_only_under_the_reports_signature(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # ORG10000 receives in sandbox with its own AS2 product: a person confirms that proof.
+    inv = copy_example(tmp_path / "inv")
+    orgs = inv / "organisations.yaml"
+    orgs.write_text(orgs.read_text().replace(
+        "        url: http://127.", "        product: external\n        url: http://127.", 1))
+    monkeypatch.delenv("MDMR_STATE", raising=False)
+    monkeypatch.setenv(PASS_ENV, PASSPHRASE)
+    assert main(["apply", "-i", str(inv), "--simulate", "--auto-approve"]) == 0
+    assert main(["confirm", INBOUND, "-i", str(inv), "--note", "file seen in our AS2 console",
+                 "--by", "Pat"]) == 0
+    assert main(["report", "-i", str(inv), "--out", str(tmp_path / "plain")]) == 0
+    assert main(["report", "-i", str(inv), "--out", str(tmp_path / "signed"), "--sign"]) == 0
+    code, out = verify(capsys, str(tmp_path / "signed"))
+    assert code == 0, out
+    assert line_of(out, INBOUND).startswith(
+        f"confirmed {INBOUND}: confirmed by Pat at ")
+    assert "'file seen in our AS2 console'; a person's word, with no MDM/R receipt" in out
+    assert "1 confirmed by a person (vouched for by the report's signature only)" in out
+    # Unsigned, nothing vouches for the person's word.
+    code, out = verify(capsys, str(tmp_path / "plain"))
+    assert code == 1
+    assert line_of(out, INBOUND).startswith(f"FAILED    {INBOUND}: confirmed by Pat at ")
+    assert "and the report is not signed, so nothing vouches for it" in line_of(out, INBOUND)

@@ -198,3 +198,32 @@ def test_a_capture_with_its_http_start_line_still_verifies(tmp_path: Path, start
     mdn.write_bytes(b"GARBAGE LINE\r\n" + mdn.read_bytes()[len(start):])
     problems = check_exchange(tmp_path, record, parties().mdmr.cert).problems
     assert len(problems) == 1 and "line 1: not an HTTP header: 'GARBAGE LINE'" in problems[0]
+
+
+def test_another_partys_confirmation_is_not_imported_as_proof(tmp_path: Path) -> None:
+    """A proof the other party only confirmed carries no MDM/R receipt: our own confirm
+    takes their word, import-evidence does not."""
+    from mdmr_provision.inventory import load_inventory
+    from mdmr_provision.reports import imports
+    from mdmr_provision.verify import BundleCheck, ProofCheck, SignatureCheck
+    from tests.support.realistic import agent_runs_itself, write_realistic
+
+    path = write_realistic(tmp_path)
+    agent_runs_itself(path)
+    inventory = load_inventory(path)
+    org = inventory.organisation("ORG6601B")
+    address = "proof.outbound.sandbox.ORG66010.ORG6601B.sbm-1"
+    raw = {"address": address, "kind": "outbound", "environment": "sandbox",
+           "org_id": "ORG6601B", "ldc": "ORG66010", "latest_success": {"at": "2027-01-05"}}
+    dr = {"address": "reachability.dr.sbm-1", "kind": "dr", "environment": "dr",
+          "org_id": "ORG6601B", "latest_success": {"at": "2027-01-05"}}
+    check = BundleCheck(tmp_path, (
+        ProofCheck(address, "outbound", "sandbox", "confirmed", False, "confirmed by Jo"),
+        ProofCheck("reachability.dr.sbm-1", "dr", "dr", "recorded", False, "TLS to ...")),
+        SignatureCheck(True, True))
+    imported, skipped = imports._criteria(inventory, org, check,
+                                          {"proofs": [raw, dr]}, None)
+    assert [c.address for c in imported] == ["proof.dr.ORG6601B"]
+    target = "proof.outbound.sandbox.ORG66010.ORG6601B"
+    assert skipped == [f"{target}: not imported: {address} was only confirmed by a person "
+                       f"there; `mdmr-provision confirm {target}` if you accept it"]
