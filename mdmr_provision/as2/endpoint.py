@@ -93,3 +93,6 @@ class Endpoint:
     #: Consulted when ``partners`` has no entry for the AS2-From.
     partner_lookup: PartnerLookup | None = None
     on_replied: OnReplied | None = None
+    #: With ``partner_lookup``: every AS2-From it may know, so that others are refused from
+    #: their headers, before their bodies are read (None: only the lookup can tell).
+    senders: frozenset[str] | None = None

@@ -262,16 +262,17 @@ class AS2Receiver:
     def _refuse_stranger(ep: Endpoint, request: web.Request) -> None:
         """A message from an AS2-From that is none of ``ep``'s partners is refused (403)
         before its body is read: a stranger's upload costs neither memory nor time.
-        Endpoints that look partners up per message or take unknown senders decide once the
-        body is read, and so does a multipart body (it may be an MDN, whose sender its
+        Endpoints that take unknown senders, or look partners up per message without
+        listing the senders they may know, decide once the body is read, and so does a
+        multipart body (it may be an MDN, whose sender its
         signature proves)."""
-        if ep.partner_lookup is not None or ep.accept_unknown_partners:
+        if ep.accept_unknown_partners or (ep.partner_lookup is not None and ep.senders is None):
             return
         ctype, _ = params(request.headers.get("Content-Type"))
         as2_from = unquote(request.headers.get("AS2-From"))
         if ctype.startswith("multipart/") or not as2_from:
             return
-        if all(p.as2_id != as2_from for p in ep.partners):
+        if as2_from not in (ep.senders or ()) and all(p.as2_id != as2_from for p in ep.partners):
             raise Refused(403, f"unknown AS2-From {as2_from[:80]!r} on {ep.path}")
 
     async def _handle_body(self, ep: Endpoint, request: web.Request,

@@ -94,6 +94,7 @@ class As2Endpoint:
                 max_body=MAX_BODY,
                 keep_files=KEEP_FILES,
                 keep_bytes=KEEP_BYTES,
+                senders=frozenset(self.partners),
             )],
             mdn_path=None,  # the MDM/R's gateway takes messages, not receipts
             async_ssl_context=client_context(pki.layout.ca_cert),

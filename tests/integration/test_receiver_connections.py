@@ -373,3 +373,23 @@ async def test_one_address_cannot_keep_every_connection_busy(tmp_path: Path) -> 
         check_mdn(result.mdn, valid)
         for _, w in busy:
             w.close()
+
+
+async def test_the_simulator_refuses_a_stranger_before_its_body_is_read(
+    demo_pki: Path, tmp_path: Path,
+) -> None:
+    # The simulator looks each sender's registered certificate up per message; the senders
+    # it may know are listed, so a stranger is refused from its headers there too.
+    from tests.support.simulator import rig
+
+    async with rig(tmp_path, demo_pki) as r:
+        ep = next(e for e in r.sim.layout.endpoints if e.transfers_files and e.scheme == "http")
+        reader, writer = await asyncio.open_connection(ep.address, ep.port)
+        writer.write(b"POST %s HTTP/1.1\r\nHost: x\r\nAS2-From: EVIL0001\r\n" % ep.path.encode()
+                     + b"AS2-To: MDMR\r\nContent-Type: application/pkcs7-mime\r\n"
+                     b"Content-Length: %d\r\n\r\n" % (60 * MIB))
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 20)  # no byte of the body was sent
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 403 ")
+    assert answer.endswith(f"unknown AS2-From 'EVIL0001' on {ep.path}\n".encode())
