@@ -63,6 +63,9 @@ def tls_context(pki: DemoPki, endpoint: SimEndpoint, faults: FaultSet) -> ssl.SS
     return normal
 
 
+#: Connections a simulator listener holds (within the open-file limit): well above a plan's
+#: probes at any --concurrency the open-file limit allows.
+SIMULATOR_CONNECTIONS = 4096
 #: How long a body is waited for before answering anyway (the AS2 receiver's read timeout).
 BODY_WAIT = Limits().read_timeout
 
@@ -113,9 +116,12 @@ class Site:
         limits: Limits | None = None,
     ) -> None:
         self.app = app
-        # Its clients are this machine's own senders (it serves loopback only), as many
-        # at once as apply's --parallelism says: no bound per address.
-        self.limits = limits or Limits(max_requests_per_address=None)
+        # Its clients are this machine's own (it serves loopback only): as many senders at
+        # once as --parallelism says, and a plan's reachability probes, up to --concurrency
+        # at once, each watching its fresh connection for a moment (closing one to make room
+        # would fail that probe).  So no bound per address, and room for every probe.
+        self.limits = limits or Limits(max_connections=SIMULATOR_CONNECTIONS,
+                                       max_requests_per_address=None)
         #: Connections held at once (a flood of silent clients cannot exhaust the process).
         self.connections = ConnectionCap(self.limits.max_connections,
                                          self.limits.max_requests_per_address, log)

@@ -393,3 +393,27 @@ async def test_the_simulator_refuses_a_stranger_before_its_body_is_read(
         writer.close()
     assert answer.startswith(b"HTTP/1.1 403 ")
     assert answer.endswith(f"unknown AS2-From 'EVIL0001' on {ep.path}\n".encode())
+
+
+async def test_a_plans_probes_at_full_concurrency_all_reach_a_simulator_site() -> None:
+    # Each TCP probe watches its fresh connection for a moment; a site that closed one to
+    # make room would fail it ("closed the connection right after connecting").
+    from mdmr_provision.facts.net import LocalConnector, Target
+    from mdmr_provision.planner.facts import DEFAULT_CONCURRENCY
+    from mdmr_provision.simulator import sites
+    from mdmr_provision.simulator.faults import FaultSet
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    site = sites.Site(sites.dr_application("dr", FaultSet()), "127.0.0.1", port)
+    await site.start()
+    try:
+        connector = LocalConnector()
+        probes = [connector.tcp(Target("127.0.0.1", port, "x"), 30)
+                  for _ in range(DEFAULT_CONCURRENCY + 50)]
+        results = await asyncio.gather(*probes)
+    finally:
+        await site.stop()
+    assert [r.error for r in results if r.error] == []
+    assert site.connections.evicted == 0
