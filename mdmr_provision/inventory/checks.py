@@ -24,7 +24,7 @@ from mdmr_provision.inventory.literals import (
     url_port,
 )
 from mdmr_provision.inventory.model import TRANSFER_ENVIRONMENTS, canonical_environment
-from mdmr_provision.inventory.product_checks import check_product
+from mdmr_provision.inventory.product_checks import check_product, check_tls_files
 from mdmr_provision.inventory.yamlsource import PathT
 
 AGENT_ROLES = ("billing_agent", "ami_operator")
@@ -190,13 +190,7 @@ def _check_receiver_tls(c: Checker, path: PathT, receiver: dict[str, Any],
         c.error((*path, "tls"), "tls applies to https receivers only", key=True)
     if not builtin:
         c.error((*path, "tls"), "tls is for the built-in receiver (product: builtin)", key=True)
-    for name, what in (("cert", "TLS certificate file"), ("key", "TLS private key file"),
-                       ("chain", "TLS chain file"), ("passphrase_file", "passphrase file")):
-        if name in tls:
-            c.file_exists((*path, "tls", name), what)
-    if "passphrase_env" in tls and "passphrase_file" in tls:
-        c.error((*path, "tls", "passphrase_file"), "set passphrase_env or passphrase_file, "
-                "not both", key=True)
+    check_tls_files(c, path, tls)
 
 
 def _cert_hint(org_id: str, name: str) -> Callable[[Path], str] | None:

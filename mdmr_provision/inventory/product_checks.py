@@ -38,6 +38,12 @@ def check_product(c: Checker, path: PathT, product: dict[str, Any] | None) -> No
                 key=True)
     elif not https:
         c.error((*path, "tls"), "tls applies when receiver_url or mdn_url is https", key=True)
+    check_tls_files(c, path, tls)
+
+
+def check_tls_files(c: Checker, path: PathT, tls: dict[str, Any]) -> None:
+    """The files of a ``tls`` block at ``path`` (a product's or a built-in receiver's) exist,
+    and its passphrase comes from one place."""
     for name, what in (("cert", "TLS certificate file"), ("key", "TLS private key file"),
                        ("chain", "TLS chain file"), ("passphrase_file", "passphrase file")):
         if name in tls:
