@@ -89,7 +89,10 @@ RULES: Mapping[str, Rule] = {
              "a proof records the certificate fingerprints and the AS2 settings it was made "
              "with (IDs, URL, digest, cipher, compression, MDN options, server, sizes); the "
              "plan shows it stale, naming the setting that changed. A profile's wording alone "
-             "changes nothing."),
+             "changes nothing. For a server that sends through OpenAS2, its configuration is "
+             "the AS2 client: a proof records the XML as OpenAS2 reads it (canonical, without "
+             "comments or indentation), so a changed element or attribute re-tests and a "
+             "reworded comment does not; logging (logback.xml) is not part of it."),
         Rule("R8", "production re-verification before cutover",
              f"{_CONNECTIVITY}, What is the timeframe?; §6 Cutover to Production",
              "production connectivity is re-verified when preparing for cutover",

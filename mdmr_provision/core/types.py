@@ -130,6 +130,12 @@ class Evidence:
     evidence: EvidenceKind = field(kw_only=True)
 
 
+#: A key of :attr:`Change.after`: the fingerprint an older version of the tool recorded for
+#: the same content (a resource whose fingerprint changed form), so that proofs recorded
+#: with it are not judged stale by an upgrade alone (R7 is about the AS2 client, not us).
+LEGACY_FINGERPRINT = "legacy_fingerprint"
+
+
 @dataclass(frozen=True)
 class Change:
     """One line of a plan: what happens to ``address`` and why."""

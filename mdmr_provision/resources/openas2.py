@@ -18,11 +18,19 @@ A change to any file makes the server's proofs stale (R7).
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from mdmr_provision.core.types import Resource
+from mdmr_provision.core.types import (
+    LEGACY_FINGERPRINT,
+    Change,
+    Facts,
+    PlanContext,
+    Resource,
+    ResourceRecord,
+)
 from mdmr_provision.errors import MdmrError
 from mdmr_provision.facts import text_probe
 from mdmr_provision.inventory.literals import url_port
@@ -34,6 +42,7 @@ from mdmr_provision.inventory.model import (
     ProductName,
     Server,
 )
+from mdmr_provision.jsonvalue import digest
 from mdmr_provision.resources.as2_profiles import As2Profile, profiles_root, senders_in
 from mdmr_provision.templating import render
 
@@ -302,8 +311,34 @@ class OpenAs2Config(As2Profile):
     def variant(self, simulate: bool) -> tuple[dict[str, str], list[str]]:
         return self._simulated if simulate else (self.rendered, self.problems)
 
+    def _fingerprint(self, rendered: Mapping[str, str]) -> str:
+        """What the proofs through this OpenAS2 record (R7): the XML as OpenAS2 reads it --
+        canonical, without comments or indentation -- so a reworded comment in a template
+        re-tests nothing, while any element or attribute OpenAS2 acts on does."""
+        return digest({n: _canonical(t) for n, t in rendered.items()
+                       if n not in self.not_settings}) if rendered else ""
+
+    def diff(self, facts: Facts, prior: ResourceRecord | None, ctx: PlanContext) -> Change:
+        change = super().diff(facts, prior, ctx)
+        rendered, _ = self.variant(ctx.simulate)
+        if not rendered:
+            return change
+        # What versions before the canonical fingerprint recorded in proofs (the text
+        # itself): a proof recorded with it is still current when the text is the same.
+        legacy = digest({n: t for n, t in rendered.items() if n not in self.not_settings})
+        return replace(change, after={**change.after, LEGACY_FINGERPRINT: legacy})
+
     def _for(self) -> str:
         return f"server {self.server.name}"
+
+
+def _canonical(text: str) -> str:
+    """Canonical XML (C14N 2.0) without comments or whitespace-only text; the text as it is
+    when it is not XML."""
+    try:
+        return ET.canonicalize(xml_data=text, with_comments=False, strip_text=True)
+    except ET.ParseError:
+        return text
 
 
 def _simulated_urls(inventory: Inventory) -> tuple[dict[str, str] | None, str | None]:

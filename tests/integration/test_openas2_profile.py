@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import stat
 import subprocess
 import xml.etree.ElementTree as ET
@@ -19,8 +20,9 @@ from pathlib import Path
 
 import pytest
 
+from mdmr_provision import templating
 from mdmr_provision.cli import main
-from mdmr_provision.core.types import Action, PlanContext
+from mdmr_provision.core.types import LEGACY_FINGERPRINT, Action, PlanContext
 from mdmr_provision.inventory.model import (
     As2Product,
     Contact,
@@ -28,8 +30,10 @@ from mdmr_provision.inventory.model import (
     PreviousCertificate,
     ProductName,
 )
+from mdmr_provision.jsonvalue import digest
 from mdmr_provision.resources import openas2
 from mdmr_provision.resources.openas2 import OpenAs2Config
+from mdmr_provision.resources.proofs import base as base_proofs
 from tests.support.cert import CertFactory, apply_context, gather, record_of
 from tests.unit.test_as2_profile import build
 
@@ -243,10 +247,12 @@ async def test_logging_alone_changes_no_proof_input(factory: CertFactory, tmp_pa
     assert again.rule is None and again.reason == (
         "rewrite the OpenAS2 configuration (logback.xml); no setting the exchange depends on "
         "changed, so every proof stays current")
+    # A hand edit on disk is put back to the configuration the proofs were made with.
     (res.directory / "config.xml").write_text("<openas2/>")
-    changed = res.diff(await gather(res), record_of(first, outcome),
-                       PlanContext(inventory, now, {}))
-    assert changed.rule == "R7" and "re-test connectivity" in changed.reason
+    restored = res.diff(await gather(res), record_of(first, outcome),
+                        PlanContext(inventory, now, {}))
+    assert restored.action is Action.UPDATE and restored.rule is None
+    assert "so every proof stays current" in restored.reason
 
 
 async def test_no_email_blocks_with_the_reason(factory: CertFactory, tmp_path: Path) -> None:
@@ -442,3 +448,56 @@ def test_cert_keystore_simulate_holds_the_simulators_mdmr_certificates(
     assert subject(real, "mdmrsandbox").endswith("CN = MDMR")  # the real one is untouched
     demo = inv.parent / ".demo" / "mdmr" / "sandbox.pem"
     assert demo.is_file()  # made by the simulator's demo PKI on first use
+
+
+async def test_a_template_comment_changes_no_proof_input_an_attribute_does(
+    factory: CertFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """R7 over what OpenAS2 reads, not the text: a reworded comment or indentation in a new
+    version's template rewrites the files but keeps the fingerprint proofs record; an
+    attribute OpenAS2 acts on changes it."""
+    inventory = with_product(build(factory, tmp_path))
+    res = config(inventory)
+    now = datetime.now(UTC)
+    first = res.diff(await gather(res), None, PlanContext(inventory, now, {}))
+    outcome = await res.apply(first, apply_context(inventory))
+    templates = tmp_path / "templates"
+    shutil.copytree(templating.TEMPLATE_DIR, templates)
+    source = templates / "openas2" / "partnerships.xml.j2"
+    text = source.read_text()
+    source.write_text(text.replace("<partnerships>", "<!-- reworded -->\n<partnerships>\n", 1))
+    monkeypatch.setattr(templating, "TEMPLATE_DIR", templates)
+    reworded = config(inventory)
+    again = reworded.diff(await gather(reworded), record_of(first, outcome),
+                          PlanContext(inventory, now, {}))
+    assert again.action is Action.UPDATE and again.fingerprint == first.fingerprint
+    assert again.rule is None and again.reason == (
+        "rewrite the OpenAS2 configuration (partnerships.xml); no setting the exchange "
+        "depends on changed, so every proof stays current")
+    source.write_text(text.replace('<pollerConfig enabled="true"/>',
+                                   '<pollerConfig enabled="true" interval="30"/>'))
+    changed = config(inventory)
+    assert changed.fingerprint != first.fingerprint
+    plan = changed.diff(await gather(changed), record_of(first, outcome),
+                        PlanContext(inventory, now, {}))
+    assert plan.rule == "R7" and "re-test connectivity" in plan.reason
+
+
+async def test_proofs_recorded_with_the_text_fingerprint_survive_the_upgrade(
+    factory: CertFactory, tmp_path: Path
+) -> None:
+    """Versions before the canonical fingerprint recorded the text's: the planned change
+    carries it (legacy_fingerprint), and a proof recorded with it reads as current."""
+    inventory = with_product(build(factory, tmp_path))
+    res = config(inventory)
+    now = datetime.now(UTC)
+    change = res.diff(await gather(res), None, PlanContext(inventory, now, {}))
+    text = digest({n: t for n, t in res.rendered.items() if n != "logback.xml"})
+    assert change.after[LEGACY_FINGERPRINT] == text != change.fingerprint
+    ctx = PlanContext(inventory, now, {}, changes={change.address: change})
+    current = {change.address: change.fingerprint, "certificate.ORG10000": "c"}
+    assert base_proofs._upgraded({change.address: text, "certificate.ORG10000": "c"},
+                                 current, ctx) == current
+    # Anything else recorded there is a change, as before.
+    assert base_proofs._upgraded({change.address: "other"}, current, ctx) == \
+        {change.address: "other"}

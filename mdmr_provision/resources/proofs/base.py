@@ -16,6 +16,7 @@ from pathlib import Path
 
 from mdmr_provision import policy
 from mdmr_provision.core.types import (
+    LEGACY_FINGERPRINT,
     Action,
     ApplyContext,
     Change,
@@ -46,6 +47,20 @@ MANUAL_HINT = "mdmr-provision confirm {address} -i {inventory} --note '...'"
 def _inputs(deps: Sequence[str], ctx: PlanContext) -> dict[str, str]:
     """Fingerprints of the inputs this proof relies on, as planned now."""
     return {d: ctx.changes[d].fingerprint for d in deps if d in ctx.changes}
+
+
+def _upgraded(recorded: dict[str, str], current: dict[str, str],
+              ctx: PlanContext) -> dict[str, str]:
+    """``recorded`` with each input an older version fingerprinted in another form, and
+    whose content is the same now (its planned change says so: LEGACY_FINGERPRINT), read as
+    the current fingerprint: a tool upgrade is no change to the AS2 client (R7)."""
+    out = dict(recorded)
+    for key, value in recorded.items():
+        planned = ctx.changes.get(key)
+        if key in current and value != current[key] and planned is not None \
+                and planned.after.get(LEGACY_FINGERPRINT) == value:
+            out[key] = current[key]
+    return out
 
 
 def _proven_at(prior: ResourceRecord | None) -> datetime | None:
@@ -198,11 +213,11 @@ class ProofResource(Resource):
             inputs, then = _declared_view(prior)
             declared = self._declared(current, settings, ctx)
             now = declared.get("settings") if declared is not None else settings
-            stale = policy.proof_stale(inputs, _kept(current))
+            stale = policy.proof_stale(_upgraded(inputs, current, ctx), _kept(current))
             if stale is not None or not isinstance(now, dict):
                 return stale
             return policy.settings_changed(then, now)
-        stale = policy.proof_stale(_recorded_inputs(prior), current)
+        stale = policy.proof_stale(_upgraded(_recorded_inputs(prior), current, ctx), current)
         if stale is not None:
             return stale
         before = prior.attributes.get("settings")
