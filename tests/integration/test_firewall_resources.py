@@ -86,6 +86,9 @@ def test_nft_accepts_the_ruleset(inventory: Inventory, tmp_path: Path) -> None:
     path.write_text(render_file("nftables", inventory, {"production": ("127.0.99.9",)}))
     out = subprocess.run(["nft", "-c", "-f", str(path)], capture_output=True, text=True,
                          check=False)
+    if out.returncode != 0 and "Operation not permitted" in out.stderr:
+        # nft -c asks the kernel to check the batch: that needs CAP_NET_ADMIN.
+        pytest.skip("nft cannot check a ruleset here without CAP_NET_ADMIN")
     assert out.returncode == 0, out.stderr
 
 
