@@ -65,7 +65,7 @@ class LineProgress:
         self.done += 1
         if shown(status):
             self.console.print(Hanging(Text(""), step_text(self.done, self.total, address,
-                                                           status, message), 0))
+                                                           status, message), 0, extra=4))
 
     def close(self) -> None:
         return None
@@ -92,8 +92,9 @@ class BarProgress:
     def step(self, address: str, status: str, message: str) -> None:
         self.done += 1
         if shown(status):
+            # Wrapped lines hang under the step, so the next "[n/N]" stands out.
             self.bar.console.print(Hanging(Text(""), step_text(self.done, self.total, address,
-                                                               status, message), 0))
+                                                               status, message), 0, extra=4))
         self.bar.update(self.task, advance=1, description=address)
 
     def close(self) -> None:

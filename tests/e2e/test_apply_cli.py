@@ -16,7 +16,7 @@ import jsonschema
 import pytest
 
 from mdmr_provision.cli import main
-from mdmr_provision.executor.progress import make_progress
+from mdmr_provision.executor.progress import BarProgress, make_progress
 from mdmr_provision.state import read_lock, state_lock
 from tests.support import ROOT, SCHEMAS
 from tests.support.planner import SlowListener, slow_inventory
@@ -341,6 +341,18 @@ def test_progress_styles(monkeypatch: pytest.MonkeyPatch) -> None:
     # The full address (wrapped on a narrow terminal, never cut from the left).
     assert f"succeeded {long}: done" in " ".join(text.split()).replace(" :", ":")
     assert "\x1b[31m" in tty.getvalue() or "\x1b[1;31m" in tty.getvalue()  # failed in red
+    # A wrapped step line hangs under its own text, so each "[n/N]" starts a line alone.
+    narrow = FakeTty()
+    lines = make_progress(1, narrow)
+    assert isinstance(lines, BarProgress)
+    lines.bar.console.width = 40
+    lines.step(long, "succeeded", "done")
+    lines.close()
+    shown = [x for x in re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", narrow.getvalue())
+             .replace("\r", "\n").splitlines() if "━" not in x and x.strip()]
+    assert shown[0].startswith("[1/1] succeeded") and len(shown) > 1
+    step = shown[:shown.index("    done") + 1]  # the bar's own line follows
+    assert len(step) > 2 and all(x.startswith("    ") for x in step[1:]), shown
 
 
 def test_progress_verbosity() -> None:
