@@ -5,13 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,6 +21,7 @@ from mdmr_provision.simulator.pki import rotate_certificate
 from mdmr_provision.tis import EST
 from tests.support import ROOT
 from tests.support.proofs import (
+    MainRun,
     clean_env,
     cli,
     copy_example,
@@ -36,40 +33,24 @@ from tests.support.proofs import (
     proofs,
     records,
     restore,
+    run_main_command,
 )
 
 R7_WORDS = ("changed since the last proof (guide: any change to the AS2 client or the "
             "certificates means connectivity testing must be redone)")
 
 
-@dataclass(frozen=True)
-class Proven:
-    inv: Path
-    snapshot: Path
-    code: int
-    out: str
-    err: str
-
-
 @pytest.fixture(scope="module")
-def proven(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proven]:
+def proven(tmp_path_factory: pytest.TempPathFactory) -> MainRun:
     """The README's main command, run once as a real process on a fresh copy."""
     base = tmp_path_factory.mktemp("proven")
     with clean_env():
         inv = copy_example(base / "inv")
-        env = dict(os.environ)  # clean_env() has removed the developer's variables
-        done = subprocess.run(
-            [sys.executable, "-m", "mdmr_provision", "apply", "-i", str(inv), "--simulate",
-             "--auto-approve"],
-            capture_output=True, text=True, cwd=base, env=env, timeout=180, check=False,
-        )
-        snapshot = base / "snapshot"
-        shutil.copytree(inv, snapshot, symlinks=True)
-        yield Proven(inv, snapshot, done.returncode, done.stdout, done.stderr)
+    return run_main_command(inv, timeout=180)
 
 
 def test_a_checkout_elsewhere_plans_no_change(
-    proven: Proven, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    proven: MainRun, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Kept in git, the inventory (with its state) is planned from other directories (a
     # colleague's clone, a CI runner): nothing may look changed just because of the path.
@@ -82,7 +63,7 @@ def test_a_checkout_elsewhere_plans_no_change(
 
 
 @pytest.fixture
-def work(proven: Proven) -> Iterator[Path]:
+def work(proven: MainRun) -> Iterator[Path]:
     """The proven inventory, pristine again, for a test that changes it."""
     assert proven.code == 0, proven.err[-3000:]
     with clean_env():
@@ -113,7 +94,7 @@ def readme_quick_start() -> list[list[str]]:
     return [p for p in parts if p]
 
 
-def test_readme_quick_start_is_the_real_output(proven: Proven) -> None:
+def test_readme_quick_start_is_the_real_output(proven: MainRun) -> None:
     # Each part of the README's excerpt appears in the real run's stdout, in order.
     assert proven.code == 0, proven.err[-3000:]
     words = _words(proven.out)
@@ -125,7 +106,7 @@ def test_readme_quick_start_is_the_real_output(proven: Proven) -> None:
         at = found + len(part)
 
 
-def test_readme_main_command(proven: Proven, capsys: pytest.CaptureFixture[str]) -> None:
+def test_readme_main_command(proven: MainRun, capsys: pytest.CaptureFixture[str]) -> None:
     assert proven.code == 0, proven.err[-3000:]
     out, err = proven.out, proven.err
     # The plan first (stdout), progress on stderr, the matrix last.
@@ -160,7 +141,7 @@ def test_readme_main_command(proven: Proven, capsys: pytest.CaptureFixture[str])
     assert {c["kind"] for c in doc["criteria"]} == {"outbound", "inbound", "dr"}
 
 
-def test_every_record_and_history_entry_says_rehearsal(proven: Proven) -> None:
+def test_every_record_and_history_entry_says_rehearsal(proven: MainRun) -> None:
     assert proven.code == 0, proven.err[-3000:]
     recs = records(proven.snapshot)
     kept = {a: r for a, r in recs.items() if a.startswith(("proof.", "reachability.dr."))}

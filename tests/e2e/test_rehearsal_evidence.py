@@ -10,53 +10,30 @@ status says ``COMPLETE (rehearsal only)``.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.support import ROOT
-from tests.support.proofs import clean_env, cli, restore
+from tests.support.proofs import MainRun, clean_env, cli, restore, run_main_command
 
 REHEARSED = "only rehearsed against the built-in simulator on "
 
 
-@dataclass(frozen=True)
-class Applied:
-    inv: Path
-    snapshot: Path
-    code: int
-    out: str
-    err: str
-
-
 @pytest.fixture(scope="module")
-def applied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Applied]:
+def applied(tmp_path_factory: pytest.TempPathFactory) -> MainRun:
     """The README's main command, run once as a real process on a copy as shipped."""
-    base = tmp_path_factory.mktemp("as-shipped")
-    inv = base / "inv"
+    inv = tmp_path_factory.mktemp("as-shipped") / "inv"
     shutil.copytree(ROOT / "inventories" / "example", inv,
                     ignore=shutil.ignore_patterns(".demo", ".mdmr"))
     assert "pinned" not in "".join(p.read_text() for p in inv.glob("*.yaml"))
-    with clean_env():
-        done = subprocess.run(
-            [sys.executable, "-m", "mdmr_provision", "apply", "-i", str(inv), "--simulate",
-             "--auto-approve"],
-            capture_output=True, text=True, cwd=base, env=dict(os.environ), timeout=300,
-            check=False,
-        )
-    snapshot = base / "snapshot"
-    shutil.copytree(inv, snapshot, symlinks=True)
-    yield Applied(inv, snapshot, done.returncode, done.stdout, done.stderr)
+    return run_main_command(inv)
 
 
 @pytest.fixture
-def inv(applied: Applied) -> Iterator[Path]:
+def inv(applied: MainRun) -> Iterator[Path]:
     """The rehearsed copy, pristine again, for one test."""
     assert applied.code == 0, applied.err[-3000:]
     with clean_env():
@@ -64,7 +41,7 @@ def inv(applied: Applied) -> Iterator[Path]:
 
 
 def test_the_main_command_ends_rehearsal_only_and_plans_nothing_more(
-    applied: Applied, inv: Path, capsys: pytest.CaptureFixture[str]
+    applied: MainRun, inv: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert "rehearsal: MDM/R sandbox endpoint: http://fts-sandbox.mdmr.test:14080/as2 -> " \
         in applied.err  # the addresses did move

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,6 +114,33 @@ def restore(snapshot: Path, inv: Path) -> Path:
         shutil.rmtree(inv)
     shutil.copytree(snapshot, inv, symlinks=True)
     return inv
+
+
+@dataclass(frozen=True)
+class MainRun:
+    """The README's main command, run once as a real process on a copy at ``inv``, and a
+    snapshot of the copy right after it (see :func:`restore`)."""
+
+    inv: Path
+    snapshot: Path
+    code: int
+    out: str
+    err: str
+
+
+def run_main_command(inv: Path, timeout: float = 300) -> MainRun:
+    """``apply -i INV --simulate --auto-approve`` as a process in ``inv``'s folder, with none
+    of the developer's variables (:func:`clean_env`); snapshot beside ``inv``."""
+    with clean_env():
+        done = subprocess.run(
+            [sys.executable, "-m", "mdmr_provision", "apply", "-i", str(inv), "--simulate",
+             "--auto-approve"],
+            capture_output=True, text=True, cwd=inv.parent, env=dict(os.environ),
+            timeout=timeout, check=False,
+        )
+    snapshot = inv.parent / "snapshot"
+    shutil.copytree(inv, snapshot, symlinks=True)
+    return MainRun(inv, snapshot, done.returncode, done.stdout, done.stderr)
 
 
 def only(items: Sequence[str], prefix: str) -> list[str]:
