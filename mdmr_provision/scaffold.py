@@ -16,13 +16,15 @@ or sent to the IESO.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from mdmr_provision.atomic import atomic_write, atomic_write_text
+from mdmr_provision.core.types import Resource
 from mdmr_provision.errors import MdmrError
 from mdmr_provision.facts.certificates import leaf_der
-from mdmr_provision.inventory.model import Inventory, ProductName
+from mdmr_provision.inventory.model import Inventory
 from mdmr_provision.resources import as2_profiles, firewall, openas2
 from mdmr_provision.state.store import State
 from mdmr_provision.templating import render
@@ -80,8 +82,10 @@ class Export:
     skipped: tuple[tuple[str, str], ...]
 
 
-def export(inventory: Inventory, state: State, out: Path) -> Export:
-    """Render the review artefacts of ``inventory`` into ``out``."""
+def export(inventory: Inventory, state: State, out: Path,
+           resources: Sequence[Resource]) -> Export:
+    """Write the review artefacts of ``inventory`` into ``out``, as its ``resources`` (those
+    the command built from it, not a rehearsal's) rendered them."""
     written: list[Path] = []
     skipped: list[tuple[str, str]] = []
     learned: dict[str, tuple[str, ...]] = {}
@@ -90,14 +94,17 @@ def export(inventory: Inventory, state: State, out: Path) -> Export:
     if isinstance(raw, dict):
         learned = {str(e): tuple(str(a) for a in v) for e, v in raw.items()
                    if isinstance(v, list)}
-    for res in firewall.resources(inventory):
-        assert isinstance(res, firewall.FirewallFile)
+    for res in resources:
+        if not isinstance(res, firewall.FirewallFile):
+            continue
         folder = out / "firewall" / res.org if res.org else out / "firewall"
         path = folder / firewall.FILES[res.name][0]
         atomic_write_text(path, firewall.render_file(res.name, inventory, learned, res.org))
         written.append(path)
-    for profile in as2_profiles.resources(inventory):
-        assert isinstance(profile, as2_profiles.As2Profile)
+    for profile in resources:
+        # OpenAS2's configuration is an As2Profile too: it has its own folder (below).
+        if type(profile) is not as2_profiles.As2Profile:
+            continue
         if profile.problems or profile.waiting:
             # Nothing to render yet (e.g. the MDM/R certificate is pending): say so.
             skipped.append((profile.address, profile.waiting or "; ".join(profile.problems)))
@@ -107,7 +114,7 @@ def export(inventory: Inventory, state: State, out: Path) -> Export:
             path = out / "as2" / env / server / file_name
             atomic_write_text(path, text)
             written.append(path)
-    written += _export_openas2(inventory, out, skipped)
+    written += _export_openas2(resources, out, skipped)
     for org in inventory.organisations:
         if org.ours and org.certificate.cert.is_file():
             path = out / "certificates" / f"{org.org_id}.der"
@@ -116,22 +123,19 @@ def export(inventory: Inventory, state: State, out: Path) -> Export:
     return Export(tuple(written), tuple(skipped))
 
 
-def _export_openas2(inventory: Inventory, out: Path,
+def _export_openas2(resources: Sequence[Resource], out: Path,
                     skipped: list[tuple[str, str]]) -> list[Path]:
     """OpenAS2's files for each server that runs it, as ``apply`` renders them (the real
     endpoints' URLs, not a rehearsal's), in ``out/as2/openas2/<SERVER>/``."""
     written: list[Path] = []
-    for server in inventory.servers:
-        product = server.product
-        if product is None or product.name is not ProductName.OPENAS2:
+    for res in resources:
+        if not isinstance(res, openas2.OpenAs2Config):
             continue
-        org = inventory.organisation(server.org_id)
-        rendered, problems = openas2.render_openas2(inventory, server, org, product)
-        if problems:
-            skipped.append((f"openas2.{server.name}", "; ".join(problems)))
+        if res.problems:
+            skipped.append((res.address, "; ".join(res.problems)))
             continue
-        for file_name, text in rendered.items():
-            path = out / "as2" / "openas2" / server.name / file_name
+        for file_name, text in res.rendered.items():
+            path = out / "as2" / "openas2" / res.server.name / file_name
             atomic_write_text(path, text)
             written.append(path)
     return written

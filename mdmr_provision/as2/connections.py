@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import resource
 import ssl
 from collections.abc import Callable
@@ -24,6 +25,8 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
+
+from mdmr_provision.as2.serving import refusal
 
 log = logging.getLogger("mdmr_provision.as2.receiver")
 #: Connections the kernel queues before they are accepted (asyncio accepts up to this many
@@ -154,13 +157,8 @@ class ConnectionCap:
         address = request.remote or ""
         if self.per_address is not None and (
                 self._by_address.get(address, 0) >= self.per_address):
-            self.log.warning("as2 %s %s from %s refused: %d requests from it in progress",
-                        request.method, request.path, address, self.per_address)
-            response = web.Response(
-                status=503, headers={"Retry-After": "10"},
-                text=f"too many requests in progress from {address}; retry later\n")
-            response.force_close()
-            return response
+            return refusal(request, 503, f"too many requests in progress from {address}; "
+                           "retry later", self.log)
         conn = request.protocol
         self._busy[conn] = self._busy.get(conn, 0) + 1
         self._by_address[address] = self._by_address.get(address, 0) + 1
@@ -213,10 +211,17 @@ class BoundedSite(web.BaseSite):
             # A handshake that never finishes holds a connection too (it is counted only
             # once it completes): it gets the header timeout's time, not asyncio's minute.
             options["ssl_handshake_timeout"] = self._handshake_timeout
-        self._server = await asyncio.get_running_loop().create_server(
-            self.cap.factory(server), self._host, self._port, ssl=self._ssl_context,
-            backlog=BACKLOG, **options,
-        )
+        try:
+            self._server = await asyncio.get_running_loop().create_server(
+                self.cap.factory(server), self._host, self._port, ssl=self._ssl_context,
+                backlog=BACKLOG, **options,
+            )
+        except OSError as exc:
+            if not exc.errno:
+                raise
+            # asyncio's strerror repeats the address ("error while attempting to bind on
+            # address (...): address already in use"): the errno's own words say it once.
+            raise OSError(exc.errno, os.strerror(exc.errno)) from None
 
 
 def bounded_app(app: web.Application, cap: ConnectionCap) -> web.Application:

@@ -22,7 +22,6 @@ import asyncio
 import base64
 import inspect
 import logging
-import os
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
@@ -175,9 +174,7 @@ class AS2Receiver:
             await site.start()
         except OSError as exc:
             await self._runner.cleanup()
-            # asyncio's strerror repeats the address ("error while attempting to bind on
-            # address (...): address already in use"): the errno's own words say it once.
-            why = os.strerror(exc.errno) if exc.errno else str(exc)
+            why = exc.strerror or str(exc)
             raise MdmrError(
                 f"cannot listen on {self.host}:{self._port}: {why} (the address is "
                 f"{self.origin} in the inventory; is another receive, simulate or apply "

@@ -76,6 +76,19 @@ class Refused(Exception):
         self.reason = reason
 
 
+def refusal(request: web.Request, status: int, reason: str,
+            logger: logging.Logger = log) -> web.Response:
+    """The one-line answer (and log line) for a request refused with ``status``."""
+    logger.warning("as2 %s %s from %s refused: %s", request.method, request.path,
+                   request.remote, reason)
+    response = web.Response(status=status, text=f"{reason}\n")
+    if status in (403, 408, 413, 503):
+        response.force_close()  # the rest of the body is not worth waiting for
+    if status == 503:
+        response.headers["Retry-After"] = "10"
+    return response
+
+
 def guarded(handler: Handler) -> Handler:
     """``handler`` whose failures become a one-line answer and log line, not a traceback."""
 
@@ -83,14 +96,7 @@ def guarded(handler: Handler) -> Handler:
         try:
             return await handler(request)
         except Refused as refused:
-            log.warning("as2 %s %s from %s refused: %s", request.method, request.path,
-                        request.remote, refused.reason)
-            response = web.Response(status=refused.status, text=f"{refused.reason}\n")
-            if refused.status in (403, 408, 413, 503):
-                response.force_close()  # the rest of the body is not worth waiting for
-            if refused.status == 503:
-                response.headers["Retry-After"] = "10"
-            return response
+            return refusal(request, refused.status, refused.reason)
         except web.HTTPException:
             raise
         except ConnectionError:

@@ -17,7 +17,7 @@ from mdmr_provision.core.types import Action, Change, Evidence, EvidenceKind, Ou
 from mdmr_provision.errors import EXIT_OK, MdmrError
 from mdmr_provision.executor.record import record_one
 from mdmr_provision.planner.symbols import label
-from mdmr_provision.suggest import closest
+from mdmr_provision.suggest import did_you_mean
 
 MAX_NOTE = 2000
 
@@ -41,8 +41,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     session = open_session(args)
     if args.address not in session.index:
-        near = closest(args.address, session.index)
-        hint = f" (did you mean {near}?)" if near is not None else ""
+        hint = did_you_mean(args.address, session.index)
         raise MdmrError(f"{args.address}: no such resource in the inventory{hint}; "
                         "`mdmr-provision plan` shows the manual steps to confirm")
     # One line: the note lands in tables of the report and in one-line history listings.

@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     session = open_session(args)
-    result = export(session.inventory, session.store.load(), args.out)
+    result = export(session.inventory, session.store.load(), args.out, session.resources)
     for path in result.written:
         print(f"wrote {path}")
     for address, why in result.skipped:

@@ -148,11 +148,16 @@ def worst(statuses: Iterable[str]) -> str:
                  if s in present), "pending")
 
 
-def _last_evidence(history: Sequence[Evidence]) -> dict[str, Evidence]:
-    last: dict[str, Evidence] = {}
+def _last_evidence(history: Sequence[Evidence]
+                   ) -> tuple[dict[str, Evidence], dict[str, Evidence]]:
+    """Each address's last attempt, of any kind and of real evidence (one pass)."""
+    every: dict[str, Evidence] = {}
+    real: dict[str, Evidence] = {}
     for ev in history:
-        last[ev.address] = ev
-    return last
+        every[ev.address] = ev
+        if ev.evidence is EvidenceKind.REAL:
+            real[ev.address] = ev
+    return every, real
 
 
 def _kind(record: ResourceRecord | None) -> str | None:
@@ -204,8 +209,7 @@ def build_status(inventory: Inventory, changes: Mapping[str, Change],
     ``simulate``: the plan was made for a ``--simulate`` run (rehearsal evidence counts as
     proven there); it must be the flag the plan was built with.
     """
-    every = _last_evidence(history)
-    real = _last_evidence([e for e in history if e.evidence is EvidenceKind.REAL])
+    every, real = _last_evidence(history)
 
     def last(address: str) -> Evidence | None:
         # Real evidence is judged by the real attempts: a rehearsal that failed since (a

@@ -181,11 +181,16 @@ class As2Profile(Resource):
     #: left out of the fingerprint proofs record, so they stale no proof (R7).
     not_settings: frozenset[str] = frozenset()
 
-    def _fingerprint(self, rendered: Mapping[str, str]) -> str:
+    def _fingerprint(self, rendered: Mapping[str, str], *, as_text: bool = False) -> str:
         """What the proofs that use these files record (R7): every file but
-        :attr:`not_settings`."""
-        return digest({n: t for n, t in rendered.items() if n not in self.not_settings}
-                      ) if rendered else ""
+        :attr:`not_settings`, each as :meth:`_normalised` reads it (``as_text``: as written,
+        the form versions before :meth:`_normalised` recorded)."""
+        return digest({n: t if as_text else self._normalised(t) for n, t in rendered.items()
+                       if n not in self.not_settings}) if rendered else ""
+
+    def _normalised(self, text: str) -> str:
+        """A file's text as what reads it sees it (here: as written)."""
+        return text
 
     def __init__(
         self,
@@ -229,7 +234,8 @@ class As2Profile(Resource):
         base = Change(
             address=self.address, kind=self.kind, action=Action.NOOP, reason="", rule="R7",
             environment=self.environment, depends_on=self.depends_on,
-            fingerprint=self._fingerprint(rendered),
+            fingerprint=(self.fingerprint if rendered is self.rendered
+                         else self._fingerprint(rendered)),
             facts={f.key: f.digest for f in found.values()},
             before=dict(prior.attributes) if prior else {},
             after={"settings": {**self.settings}, **self._declared(ctx)},
@@ -265,26 +271,21 @@ class As2Profile(Resource):
         if existing == 0:
             return replace(base, action=Action.CREATE, diff="".join(diffs), after=after,
                            reason=f"write the {self.noun} for {self._for()} ({', '.join(changed)})")
-        if set(changed) <= self.not_settings:
-            return replace(
-                base, action=Action.UPDATE, diff="".join(diffs), after=after, rule=None,
-                reason=f"rewrite the {self.noun} ({', '.join(changed)}); no setting the "
-                "exchange depends on changed, so every proof stays current")
-        if prior is not None and prior.fingerprint == base.fingerprint:
-            # The files differ from the ones recorded only where no setting lives (a
-            # comment, indentation) or were edited on disk: the proofs still hold.
-            return replace(
-                base, action=Action.UPDATE, diff="".join(diffs), after=after, rule=None,
-                reason=f"rewrite the {self.noun} ({', '.join(changed)}); no setting the "
-                "exchange depends on changed, so every proof stays current")
+        # Rewritten, but no setting the exchange depends on changed: a file no exchange
+        # reads, content the proofs were made with (a comment, indentation, or a hand
+        # edit on disk put back), or the same settings.
+        unchanged = replace(
+            base, action=Action.UPDATE, diff="".join(diffs), after=after, rule=None,
+            reason=f"rewrite the {self.noun} ({', '.join(changed)}); no setting the "
+            "exchange depends on changed, so every proof stays current")
+        if set(changed) <= self.not_settings or (
+                prior is not None and prior.fingerprint == base.fingerprint):
+            return unchanged
         before, now = self._compared(prior, ctx)
         if isinstance(before, dict) and before and now:
             what = settings_change(before, now)
             if what is None:
-                return replace(
-                    base, action=Action.UPDATE, diff="".join(diffs), after=after, rule=None,
-                    reason=f"rewrite the {self.noun} ({', '.join(changed)}); no setting "
-                    "the exchange depends on changed, so every proof stays current")
+                return unchanged
             return replace(
                 base, action=Action.UPDATE, diff="".join(diffs), after=after,
                 reason=f"{self.noun} changed ({', '.join(changed)}): {what}: "

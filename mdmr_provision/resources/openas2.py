@@ -42,7 +42,6 @@ from mdmr_provision.inventory.model import (
     ProductName,
     Server,
 )
-from mdmr_provision.jsonvalue import digest
 from mdmr_provision.resources.as2_profiles import As2Profile, profiles_root, senders_in
 from mdmr_provision.templating import render
 
@@ -311,12 +310,11 @@ class OpenAs2Config(As2Profile):
     def variant(self, simulate: bool) -> tuple[dict[str, str], list[str]]:
         return self._simulated if simulate else (self.rendered, self.problems)
 
-    def _fingerprint(self, rendered: Mapping[str, str]) -> str:
-        """What the proofs through this OpenAS2 record (R7): the XML as OpenAS2 reads it --
-        canonical, without comments or indentation -- so a reworded comment in a template
-        re-tests nothing, while any element or attribute OpenAS2 acts on does."""
-        return digest({n: _canonical(t) for n, t in rendered.items()
-                       if n not in self.not_settings}) if rendered else ""
+    def _normalised(self, text: str) -> str:
+        """The XML as OpenAS2 reads it -- canonical, without comments or indentation -- so
+        a reworded comment in a template re-tests nothing, while any element or attribute
+        OpenAS2 acts on does (R7)."""
+        return _canonical(text)
 
     def diff(self, facts: Facts, prior: ResourceRecord | None, ctx: PlanContext) -> Change:
         change = super().diff(facts, prior, ctx)
@@ -325,7 +323,7 @@ class OpenAs2Config(As2Profile):
             return change
         # What versions before the canonical fingerprint recorded in proofs (the text
         # itself): a proof recorded with it is still current when the text is the same.
-        legacy = digest({n: t for n, t in rendered.items() if n not in self.not_settings})
+        legacy = self._fingerprint(rendered, as_text=True)
         return replace(change, after={**change.after, LEGACY_FINGERPRINT: legacy})
 
     def _for(self) -> str:

@@ -145,11 +145,12 @@ class OutboundProof(ProofResource):
             tag=self.inventory.policy.file_name_tag, dns=self.inventory.dns,
             evidence_dir=evidence_dir, forwarder=forwarder, evidence=ctx.evidence_kind,
         )
+        driver = self._driver(profile, evidence_dir)
         if profile.mdn_mode == "async":
             # Listen before sending: an MDN posted at once must find our receiver up.
             await runtime.ensure_receivers()
             problem = runtime.mdn_problem(self.environment or "", self.server.name)
-            if problem is not None and self._driver(profile, evidence_dir) is None:
+            if problem is not None and driver is None:
                 # Sending would only wait in vain for an MDN nothing here can take.
                 return Outcome(ok=False, message=problem)
         started = datetime.now(UTC)
@@ -161,7 +162,6 @@ class OutboundProof(ProofResource):
             **({"via": forwarder.via} if forwarder else {}),
         }
         try:
-            driver = self._driver(profile, evidence_dir)
             if driver is not None:
                 # Through the LDC's own product: its outbox, its MDN record (R2, R7).
                 sent_with, files = await prove_through_openas2(
